@@ -1,0 +1,34 @@
+# Two commands on a fresh machine:
+#   make demo   - set up, then run a whole local GWAS workflow on simulated data (no AWS, no Docker)
+#   make test   - set up, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test synth lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml infra/package.json
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip setuptools wheel
+	$(BIN)/pip install -e '.[dev]'
+	cd infra && npm ci --no-audit --no-fund
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/gwas demo --out demo-out
+
+test: setup
+	$(BIN)/python -m pytest
+
+synth: setup
+	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --all -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/hadolint docker/Dockerfile
+
+clean:
+	rm -rf $(VENV) infra/node_modules infra/cdk.out

@@ -1,0 +1,1 @@
+"""The `gwas` command line."""

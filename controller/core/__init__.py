@@ -1,0 +1,1 @@
+"""The domain core: plain Python, no AWS calls except through the narrow adapters passed in."""
