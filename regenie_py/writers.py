@@ -192,7 +192,7 @@ class BgenWriter(_CountingWriter):
     COMPRESSION_ZLIB = 1
     LAYOUT_2 = 2
 
-    def __init__(self, path: str | Path, samples: Sequence[Sample], n_variants: int, *, compress_level: int = 6):
+    def __init__(self, path: str | Path, samples: Sequence[Sample], n_variants: int, *, compress_level: int = 1):
         _check_samples(samples)
         super().__init__(len(samples), n_variants, "BGEN")
         self.path = Path(path)
