@@ -1,0 +1,290 @@
+"""Genotype readers (BED via bed-reader, PGEN via pgenlib, BGEN via cbgen), read in blocks of variants.
+
+Every reader yields the dosage of ALLELE1 (regenie's tested allele) for the analysed samples as an
+N x b float64 block with NaN for missing; BGEN also yields E[g²] per entry for the INFO score.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from .log import RegenieError
+from .output import open_text_in
+
+
+def chrom_to_int(code: str, nauto: int = 22) -> int:
+    """regenie's chromosome coding: numbers as is, X/Y/XY/PAR* -> nauto + 1."""
+    c = code[3:] if code.lower().startswith("chr") else code
+    if c.isdigit():
+        v = int(c)
+        if v < 1:
+            raise RegenieError(f"unknown chromosome code '{code}'")
+        return v
+    if c.upper() in ("X", "Y", "XY", "PAR1", "PAR2"):
+        return nauto + 1
+    raise RegenieError(f"unknown chromosome code '{code}'")
+
+
+@dataclass
+class Variants:
+    chrom: np.ndarray     # int
+    pos: np.ndarray       # int
+    ids: np.ndarray       # object (str)
+    allele0: np.ndarray   # object
+    allele1: np.ndarray   # object
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+class GenotypeSource:
+    kind = ""
+    sample_ids: list[str]
+    variants: Variants
+    has_dosages = False
+
+    def set_samples(self, idx: np.ndarray) -> None:
+        self.sample_idx = np.asarray(idx, dtype=np.int64)
+
+    def read(self, vidx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+def _need(path: str, option: str) -> None:
+    if not os.path.exists(path):
+        raise RegenieError(f"file {path} doesn't exist for option --{option}")
+
+
+def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
+    chrom, pos, ids, a1, a2 = [], [], [], [], []
+    with open_text_in(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            p = line.split()
+            if not p:
+                continue
+            if len(p) != 6:
+                raise RegenieError(f"bim file {path} line {lineno}: expected 6 columns, found {len(p)}")
+            chrom.append(chrom_to_int(p[0], nauto))
+            pos.append(int(p[3]))
+            ids.append(p[1])
+            a1.append(p[4])
+            a2.append(p[5])
+    a1a, a2a = np.array(a1, dtype=object), np.array(a2, dtype=object)
+    # default: bim column 5 (A1) is tested; --ref-first makes it the reference
+    return Variants(np.array(chrom, dtype=np.int64), np.array(pos, dtype=np.int64), np.array(ids, dtype=object),
+                    a1a if ref_first else a2a, a2a if ref_first else a1a)
+
+
+class BedSource(GenotypeSource):
+    kind = "bed"
+
+    def __init__(self, prefix: str, ref_first: bool, nauto: int, threads: int) -> None:
+        from bed_reader import open_bed
+
+        for ext in ("bed", "bim", "fam"):
+            p = f"{prefix}.{ext}"
+            if not os.path.exists(p) and not (ext != "bed" and os.path.exists(p + ".gz")):
+                raise RegenieError(f"file {p} doesn't exist for option --bed")
+        bim = f"{prefix}.bim" if os.path.exists(f"{prefix}.bim") else f"{prefix}.bim.gz"
+        fam = f"{prefix}.fam" if os.path.exists(f"{prefix}.fam") else f"{prefix}.fam.gz"
+        self.paths = (f"{prefix}.bed", bim, fam)
+        self.variants = _read_bim(bim, ref_first, nauto)
+        self.sample_ids = []
+        with open_text_in(fam) as fh:
+            for line in fh:
+                p = line.split()
+                if p:
+                    self.sample_ids.append(f"{p[0]}_{p[1]}")
+        self._bed = open_bed(f"{prefix}.bed", iid_count=len(self.sample_ids), sid_count=len(self.variants),
+                             count_A1=not ref_first, num_threads=threads)
+
+    def read(self, vidx):
+        g = self._bed.read(index=(self.sample_idx, np.asarray(vidx, dtype=np.int64)), dtype="float64", order="F")
+        return g, None
+
+    def close(self) -> None:
+        self._bed.__exit__(None, None, None)
+
+
+class PgenSource(GenotypeSource):
+    kind = "pgen"
+    has_dosages = False
+
+    def __init__(self, prefix: str, nauto: int) -> None:
+        import pgenlib
+
+        for ext in ("pgen", "pvar", "psam"):
+            _need(f"{prefix}.{ext}", "pgen")
+        self.paths = (f"{prefix}.pgen", f"{prefix}.pvar", f"{prefix}.psam")
+        self.sample_ids = []
+        with open_text_in(f"{prefix}.psam") as fh:
+            header = fh.readline().split()
+            if not header or header[0] not in ("#FID", "#IID"):
+                raise RegenieError(f"psam file {prefix}.psam must start with a '#FID' or '#IID' header")
+            has_fid = header[0] == "#FID"
+            for line in fh:
+                p = line.split()
+                if p:
+                    self.sample_ids.append(f"{p[0]}_{p[1]}" if has_fid else f"{p[0]}_{p[0]}")
+        chrom, pos, ids, ref, alt = [], [], [], [], []
+        with open_text_in(f"{prefix}.pvar") as fh:
+            cols = None
+            for line in fh:
+                if line.startswith("##"):
+                    continue
+                p = line.split()
+                if not p:
+                    continue
+                if p[0] == "#CHROM":
+                    cols = {n: i for i, n in enumerate(p)}
+                    continue
+                if cols is None:
+                    raise RegenieError(f"pvar file {prefix}.pvar has no '#CHROM' header line")
+                chrom.append(chrom_to_int(p[cols["#CHROM"]], nauto))
+                pos.append(int(p[cols["POS"]]))
+                ids.append(p[cols["ID"]])
+                ref.append(p[cols["REF"]])
+                alt.append(p[cols["ALT"]])
+        self.variants = Variants(np.array(chrom, dtype=np.int64), np.array(pos, dtype=np.int64),
+                                 np.array(ids, dtype=object), np.array(ref, dtype=object),
+                                 np.array(alt, dtype=object))
+        self._pgenlib = pgenlib
+        self._prefix = prefix
+        self._reader = None
+
+    def set_samples(self, idx):
+        super().set_samples(idx)
+        order = np.argsort(idx)
+        self._unsort = np.empty_like(order)
+        self._unsort[order] = np.arange(len(order))
+        sub = np.asarray(np.sort(idx), dtype=np.uint32)
+        self._reader = self._pgenlib.PgenReader(f"{self._prefix}.pgen".encode(), raw_sample_ct=len(self.sample_ids),
+                                                sample_subset=sub)
+
+    def read(self, vidx):
+        v = np.asarray(vidx, dtype=np.uint32)
+        buf = np.empty((len(v), len(self.sample_idx)), dtype=np.float64)
+        self._reader.read_dosages_list(v, buf)
+        buf[buf < 0] = np.nan  # pgenlib codes missing as -9
+        return np.asfortranarray(buf.T[self._unsort]), None
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
+
+class BgenSource(GenotypeSource):
+    kind = "bgen"
+    has_dosages = True
+
+    def __init__(self, path: str, sample_file: str | None, ref_first: bool, nauto: int) -> None:
+        import cbgen
+
+        _need(path, "bgen")
+        if sample_file:
+            _need(sample_file, "sample")
+        self.paths = (path,)
+        self._bgen = cbgen.bgen_file(path)
+        if sample_file:
+            self.sample_ids = []
+            with open_text_in(sample_file) as fh:
+                fh.readline()
+                fh.readline()
+                for line in fh:
+                    p = line.split()
+                    if p:
+                        self.sample_ids.append(f"{p[0]}_{p[1]}")
+            if len(self.sample_ids) != self._bgen.nsamples:
+                raise RegenieError(
+                    f"sample file {sample_file} lists {len(self.sample_ids)} samples, bgen has {self._bgen.nsamples}"
+                )
+        elif self._bgen.contain_samples:
+            self.sample_ids = [s.decode() for s in self._bgen.read_samples()]
+        else:
+            # no IDs anywhere: anonymous names that match no phenotype row, as regenie does
+            self.sample_ids = [f"anon_{i}" for i in range(self._bgen.nsamples)]
+        # cbgen needs a metafile for variant offsets; build it in a private temp dir (one pass over the file)
+        self._tmp = tempfile.mkdtemp(prefix="regenie_py_bgen_")
+        mf_path = os.path.join(self._tmp, "variants.mf")
+        self._bgen.create_metafile(mf_path, verbose=False)
+        mf = cbgen.bgen_metafile(mf_path)
+        offs, chrom, pos, ids, a0, a1 = [], [], [], [], [], []
+        for part in range(mf.npartitions):
+            v = mf.read_partition(part).variants
+            offs.append(np.asarray(v.offset, dtype=np.uint64))
+            pos.append(np.asarray(v.position, dtype=np.int64))
+            for c, rs, vid, al, na in zip(v.chromosome, v.rsid, v.id, v.allele_ids, v.nalleles):
+                chrom.append(chrom_to_int(c.decode(), nauto))
+                ids.append(rs.decode() or vid.decode())
+                alleles = al.decode().split(",")
+                if int(na) != 2:
+                    raise RegenieError(f"variant {ids[-1]} in {path} has {int(na)} alleles; only bi-allelic supported")
+                a0.append(alleles[0] if ref_first else alleles[-1])
+                a1.append(alleles[-1] if ref_first else alleles[0])
+        mf.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._offsets = np.concatenate(offs) if offs else np.zeros(0, dtype=np.uint64)
+        self._ref_first = ref_first
+        self.variants = Variants(np.array(chrom, dtype=np.int64),
+                                 np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64),
+                                 np.array(ids, dtype=object), np.array(a0, dtype=object), np.array(a1, dtype=object))
+
+    def read(self, vidx):
+        n = len(self.sample_idx)
+        g = np.empty((n, len(vidx)), dtype=np.float64, order="F")
+        g2 = np.empty((n, len(vidx)), dtype=np.float64, order="F")
+        for j, v in enumerate(vidx):
+            p = self._bgen.read_probability(int(self._offsets[v]))
+            if p.shape[1] != 3:
+                raise RegenieError(f"variant {self.variants.ids[v]}: only diploid bi-allelic unphased BGEN is supported")
+            p = p[self.sample_idx]
+            if self._ref_first:  # tested allele = second allele
+                g[:, j] = p[:, 1] + 2.0 * p[:, 2]
+                g2[:, j] = p[:, 1] + 4.0 * p[:, 2]
+            else:
+                g[:, j] = 2.0 * p[:, 0] + p[:, 1]
+                g2[:, j] = 4.0 * p[:, 0] + p[:, 1]
+        return g, g2
+
+    def close(self) -> None:
+        self._bgen.close()
+
+
+def open_genotypes(opts) -> GenotypeSource:
+    if opts.bed:
+        return BedSource(opts.bed, opts.ref_first, opts.nauto, opts.threads)
+    if opts.pgen:
+        return PgenSource(opts.pgen, opts.nauto)
+    return BgenSource(opts.bgen, opts.sample, opts.ref_first, opts.nauto)
+
+
+def read_variant_list(paths: list[str]) -> set[str]:
+    ids: set[str] = set()
+    for p in paths:
+        with open_text_in(p) as fh:
+            for line in fh:
+                parts = line.split()
+                if parts:
+                    ids.add(parts[0])
+    return ids
+
+
+def make_blocks(chrom: np.ndarray, selected: np.ndarray, bsize: int) -> list[np.ndarray]:
+    """Consecutive runs of `bsize` selected variants, never spanning chromosomes (file order)."""
+    blocks: list[np.ndarray] = []
+    if selected.size == 0:
+        return blocks
+    ch = chrom[selected]
+    cuts = np.nonzero(np.diff(ch))[0] + 1
+    for run in np.split(selected, cuts):
+        for s in range(0, run.size, bsize):
+            blocks.append(run[s:s + bsize])
+    return blocks

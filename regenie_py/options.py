@@ -1,0 +1,289 @@
+"""regenie v4.1.2's command line: parsing into a typed model, with regenie's error conventions.
+
+Options regenie has but this engine does not implement are rejected by name, never ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .log import RegenieError
+
+# name -> kind: "flag" (no value), "value" (last one wins), "multi" (repeatable, accumulates)
+SUPPORTED: dict[str, str] = {
+    "step": "value", "bed": "value", "pgen": "value", "bgen": "value", "sample": "value", "bgi": "value",
+    "ref-first": "flag", "phenoFile": "value", "phenoCol": "multi", "phenoColList": "value",
+    "covarFile": "value", "covarCol": "multi", "covarColList": "value", "catCovarList": "value",
+    "maxCatLevels": "value", "qt": "flag", "bt": "flag", "bsize": "value", "cv": "value", "loocv": "flag",
+    "l0": "value", "l1": "value", "lowmem": "flag", "lowmem-prefix": "value", "pred": "value",
+    "ignore-pred": "flag", "out": "value", "chr": "multi", "chrList": "value", "range": "value",
+    "extract": "value", "exclude": "value", "keep": "value", "remove": "value", "minMAC": "value",
+    "firth": "flag", "approx": "flag", "firth-se": "flag", "spa": "flag", "pThresh": "value", "gz": "flag",
+    "threads": "value", "use-relative-path": "flag", "force-qt": "flag", "split-l0": "value",
+    "run-l0": "value", "run-l1": "value", "keep-l0": "flag", "nauto": "value", "force-step1": "flag",
+    "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
+}
+SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
+
+# regenie v4.1.2 options this engine does not implement (rejected with a clear message).
+UNSUPPORTED = {
+    "t2e", "eventColList", "cc12", "apply-rint", "strict", "force-impute", "setl0", "setl1",
+    "print-prs", "use-prs", "write-null-firth", "use-null-firth", "compute-all", "test", "no-split",
+    "write-samples", "print-pheno", "htp", "af-cc", "minINFO", "minCaseCount", "par-region",
+    "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
+    "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
+    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "condition-list",
+    "condition-file", "anno-file", "set-list", "mask-def", "aaf-bins", "build-mask", "vc-tests",
+    "joint", "skat-params", "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "extract-sets",
+    "exclude-sets", "extract-setlist", "exclude-setlist", "aaf-file", "singleton-carrier",
+    "set-singletons", "skip-test", "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
+    "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
+    "firth-se-approx", "tpheno-file", "tpheno-indexCol", "tpheno-ignoreCols", "gwas-condtl", "write-null-spa",
+    "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "exclude-setlist", "vc-maxAAF",
+    "vc-MACthr", "apply-rerint", "apply-rerint-cov", "minMAC-burden", "check-burden-files", "strict-check-burden",
+    "af-cc", "no-condtl", "force-condtl", "force-ltco", "htp", "forcen", "sample-pairs", "print-vcov",
+    "test-l0", "select-l0", "write-l0-pred", "mcc", "mcc-apply", "mcc-skew", "mcc-thr", "bgen-cohort",
+}
+
+
+class Options(BaseModel):
+    """The subset of regenie's options this engine implements, with regenie's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: Literal[1, 2]
+    out: str
+    bed: str | None = None
+    pgen: str | None = None
+    bgen: str | None = None
+    sample: str | None = None
+    bgi: str | None = None
+    ref_first: bool = False
+    pheno_file: str
+    pheno_cols: list[str] = Field(default_factory=list)
+    covar_file: str | None = None
+    covar_cols: list[str] = Field(default_factory=list)
+    cat_covars: list[str] = Field(default_factory=list)
+    max_cat_levels: int = 10
+    bt: bool = False
+    bsize: int
+    cv: int = 5
+    loocv: bool = False
+    n_l0: int = 5
+    n_l1: int = 5
+    lowmem: bool = False
+    lowmem_prefix: str | None = None
+    pred: str | None = None
+    ignore_pred: bool = False
+    chrs: list[str] = Field(default_factory=list)
+    range: tuple[str, int, int] | None = None
+    extract: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
+    keep: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+    min_mac: float = 5.0
+    firth: bool = False
+    approx: bool = False
+    firth_se: bool = False
+    spa: bool = False
+    p_thresh: float = 0.05
+    gz: bool = False
+    threads: int = 1
+    use_relative_path: bool = False
+    force_qt: bool = False
+    split_l0: tuple[str, int] | None = None
+    run_l0: tuple[str, int] | None = None
+    run_l1: str | None = None
+    keep_l0: bool = False
+    nauto: int = 22
+    force_step1: bool = False
+    raw: list[tuple[str, str | None]] = Field(default_factory=list, description="options as given, for the log")
+
+
+def tokenize(argv: list[str]) -> list[tuple[str, str | None]]:
+    """Splits argv into (name, value) pairs the way cxxopts does (`--x v`, `--x=v`, `-p v`)."""
+    pairs: list[tuple[str, str | None]] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--"):
+            name, eq, val = arg[2:].partition("=")
+        elif arg.startswith("-") and len(arg) > 1 and not _is_number(arg):
+            name, eq, val = arg[1:].partition("=")
+            name = SHORT.get(name, name)
+            if name not in SUPPORTED and name not in UNSUPPORTED:
+                raise RegenieError(f"Option \u2018{arg[1:]}\u2019 does not exist")
+        else:
+            raise RegenieError(f"Option \u2018{arg}\u2019 does not exist")
+        if name in UNSUPPORTED and name not in SUPPORTED:
+            raise RegenieError(f"Option '{name}' is not supported by regenie-py")
+        kind = SUPPORTED.get(name)
+        if kind is None:
+            raise RegenieError(f"Option \u2018{name}\u2019 does not exist")
+        if kind == "flag":
+            if eq:
+                if val.lower() not in ("true", "false", "1", "0"):
+                    raise RegenieError(f"Argument \u2018{val}\u2019 failed to parse for option '{name}'")
+                pairs.append((name, None) if val.lower() in ("true", "1") else (name, "false"))
+            else:
+                pairs.append((name, None))
+            i += 1
+            continue
+        if eq:
+            pairs.append((name, val))
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise RegenieError(f"Option \u2018{name}\u2019 is missing an argument")
+        pairs.append((name, argv[i + 1]))
+        i += 2
+    return pairs
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def expand_names(text: str) -> list[str]:
+    """`A,B,Y{1:3}` -> [A, B, Y1, Y2, Y3] (regenie's list syntax)."""
+    names: list[str] = []
+    for item in (t for t in text.split(",") if t):
+        m = re.fullmatch(r"(.*)\{(\d+):(\d+)\}(.*)", item)
+        if m:
+            a, b = int(m.group(2)), int(m.group(3))
+            names.extend(f"{m.group(1)}{k}{m.group(4)}" for k in range(a, b + 1))
+        else:
+            names.append(item)
+    return names
+
+
+def _int(name: str, val: str) -> int:
+    try:
+        return int(val)
+    except ValueError:
+        raise RegenieError(f"Argument \u2018{val}\u2019 failed to parse for option '{name}'") from None
+
+
+def _float(name: str, val: str) -> float:
+    try:
+        return float(val)
+    except ValueError:
+        raise RegenieError(f"Argument \u2018{val}\u2019 failed to parse for option '{name}'") from None
+
+
+def parse_range(text: str) -> tuple[str, int, int]:
+    m = re.fullmatch(r"([^:]+):(\d+)-(\d+)", text.strip())
+    if not m:
+        raise RegenieError(f"invalid --range argument '{text}' (expected CHR:MINPOS-MAXPOS)")
+    lo, hi = int(m.group(2)), int(m.group(3))
+    if lo > hi:
+        raise RegenieError(f"invalid --range argument '{text}' (MINPOS > MAXPOS)")
+    return m.group(1), lo, hi
+
+
+def build_options(pairs: list[tuple[str, str | None]]) -> Options:
+    """Validates option combinations with regenie's messages; the log is open by now."""
+    vals: dict[str, str | None] = {}
+    multi: dict[str, list[str]] = {}
+    for name, val in pairs:
+        if SUPPORTED[name] == "multi":
+            multi.setdefault(name, []).append(val or "")
+        else:
+            vals[name] = val
+    flag = lambda n: n in vals and vals[n] != "false"  # noqa: E731
+
+    if "step" not in vals:
+        raise RegenieError("You must specify which step to run using '--step'.")
+    step = _int("step", vals["step"] or "")
+    if step not in (1, 2):
+        raise RegenieError("Specify which step to run using option --step (=1 or =2).")
+    geno = [k for k in ("bed", "pgen", "bgen") if k in vals]
+    if len(geno) != 1:
+        raise RegenieError("You must specify exactly one of --bed, --pgen or --bgen.")
+    if "phenoFile" not in vals:
+        raise RegenieError("You must specify a phenotype file using '--phenoFile'.")
+    if "bsize" not in vals:
+        raise RegenieError("must specify the block size using '--bsize'.")
+    bsize = _int("bsize", vals["bsize"] or "")
+    if bsize < 1:
+        raise RegenieError("block size must be at least 1.")
+    if flag("qt") and flag("bt"):
+        raise RegenieError("cannot use both --qt and --bt.")
+    if step == 2 and "pred" not in vals and not flag("ignore-pred"):
+        raise RegenieError("must specify --pred if using --step 2 (otherwise use --ignore-pred).")
+    if "keep" in vals and "remove" in vals:
+        raise RegenieError("cannot use both --keep and --remove.")
+    if (flag("firth") or flag("spa")) and not flag("bt"):
+        raise RegenieError("Firth/SPA corrections are only for binary traits (--bt).")
+    if flag("firth") and flag("spa"):
+        raise RegenieError("only one of --firth or --spa can be used.")
+    if flag("approx") and not flag("firth"):
+        raise RegenieError("--approx can only be used with --firth.")
+
+    pheno_cols = [c for v in multi.get("phenoCol", []) for c in expand_names(v)]
+    if vals.get("phenoColList"):
+        pheno_cols += expand_names(vals["phenoColList"] or "")
+    covar_cols = [c for v in multi.get("covarCol", []) for c in expand_names(v)]
+    if vals.get("covarColList"):
+        covar_cols += expand_names(vals["covarColList"] or "")
+    chrs = [c for v in multi.get("chr", []) for c in v.split(",") if c]
+    if vals.get("chrList"):
+        chrs += [c for c in (vals["chrList"] or "").split(",") if c]
+
+    split_l0 = run_l0 = None
+    if "split-l0" in vals:
+        prefix, _, n = (vals["split-l0"] or "").rpartition(",")
+        if not prefix:
+            raise RegenieError("invalid --split-l0 argument (expected PREFIX,N).")
+        split_l0 = (prefix, _int("split-l0", n))
+        if split_l0[1] < 1:
+            raise RegenieError("number of jobs in --split-l0 must be at least 1.")
+    if "run-l0" in vals:
+        master, _, k = (vals["run-l0"] or "").rpartition(",")
+        if not master:
+            raise RegenieError("invalid --run-l0 argument (expected MASTER_FILE,JOB_INDEX).")
+        run_l0 = (master, _int("run-l0", k))
+    if sum(x is not None for x in (split_l0, run_l0, vals.get("run-l1"))) > 1:
+        raise RegenieError("only one of --split-l0, --run-l0 and --run-l1 can be used.")
+    if step == 2 and (split_l0 or run_l0 or "run-l1" in vals):
+        raise RegenieError("--split-l0/--run-l0/--run-l1 are step 1 options.")
+
+    cv = _int("cv", vals["cv"]) if "cv" in vals else 5
+    if cv < 2:
+        raise RegenieError("number of folds for --cv must be at least 2.")
+    p_thresh = _float("pThresh", vals["pThresh"]) if "pThresh" in vals else 0.05
+    if not 0.0 < p_thresh <= 1.0:
+        raise RegenieError("--pThresh must be in (0,1].")
+    threads = _int("threads", vals["threads"]) if "threads" in vals else 1
+    out = vals["out"] or ""
+
+    return Options(
+        step=step, out=out, bed=vals.get("bed"), pgen=vals.get("pgen"), bgen=vals.get("bgen"),
+        sample=vals.get("sample"), bgi=vals.get("bgi"), ref_first=flag("ref-first"),
+        pheno_file=vals["phenoFile"] or "", pheno_cols=pheno_cols, covar_file=vals.get("covarFile"),
+        covar_cols=covar_cols, cat_covars=expand_names(vals.get("catCovarList") or ""),
+        max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
+        bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
+        n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,
+        lowmem=flag("lowmem"), lowmem_prefix=vals.get("lowmem-prefix"), pred=vals.get("pred"),
+        ignore_pred=flag("ignore-pred"), chrs=chrs,
+        range=parse_range(vals["range"] or "") if "range" in vals else None,
+        extract=[f for f in (vals.get("extract") or "").split(",") if f],
+        exclude=[f for f in (vals.get("exclude") or "").split(",") if f],
+        keep=[f for f in (vals.get("keep") or "").split(",") if f],
+        remove=[f for f in (vals.get("remove") or "").split(",") if f],
+        min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
+        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), spa=flag("spa"),
+        p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
+        use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
+        run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),
+        nauto=_int("nauto", vals["nauto"]) if "nauto" in vals else 22, force_step1=flag("force-step1"),
+        raw=pairs,
+    )

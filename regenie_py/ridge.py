@@ -1,0 +1,291 @@
+"""Numerical kernels of step 1: phenotype scaling, genotype standardisation, level-0 ridge, level-1 stacking."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import expit
+
+from .log import RegenieError
+
+
+def h2_grid(n: int) -> np.ndarray:
+    """n values evenly spaced on [0,1] with the end points replaced by 0.01 and 0.99 (regenie's grid)."""
+    if n < 2:
+        raise RegenieError("number of ridge parameters must be at least 2.")
+    g = np.linspace(0.0, 1.0, n)
+    g[0], g[-1] = 0.01, 0.99
+    return g
+
+
+def residualize_scale_pheno(Q: np.ndarray, y0: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """r = M(y − QQᵀ(My)), σ = ‖r‖/√(N_eff − k), y* = r/σ; columns are traits."""
+    ym = y0 * mask
+    r = (ym - Q @ (Q.T @ ym)) * mask
+    neff = mask.sum(axis=0)
+    sigma = np.sqrt((r * r).sum(axis=0) / (neff - Q.shape[1]))
+    return r / sigma, r, sigma
+
+
+def impute_mean(g: np.ndarray) -> np.ndarray:
+    """Missing dosages -> the column mean of the observed ones (in place)."""
+    miss = np.isnan(g)
+    if miss.any():
+        cnt = (~miss).sum(axis=0)
+        means = np.where(cnt > 0, np.nansum(g, axis=0) / np.maximum(cnt, 1), 0.0)
+        g[miss] = np.take(means, np.nonzero(miss)[1])
+    return g
+
+
+def standardize_block(g: np.ndarray, Q: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Residualise on covariates and scale each column to variance 1 (n − k denominator)."""
+    g = impute_mean(g)
+    g -= Q @ (Q.T @ g)
+    s = np.sqrt((g * g).sum(axis=0) / (g.shape[0] - Q.shape[1]))
+    low = np.nonzero(s < 1e-6)[0]
+    if low.size:
+        raise RegenieError(f"Uh-oh, SNP {ids[low[0]]} has low variance (={s[low[0]]}).")
+    g /= s
+    return g
+
+
+def fold_bounds(n: int, k: int) -> list[tuple[int, int]]:
+    """Contiguous folds of floor(n/k) samples; the last takes the remainder."""
+    size = n // k
+    return [(i * size, (i + 1) * size if i < k - 1 else n) for i in range(k)]
+
+
+def level0_kfold(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray, folds) -> np.ndarray:
+    """Out-of-fold ridge predictions, N x J x P, from fold-complement fits."""
+    N, b = G.shape
+    J, P = len(lambdas), Ys.shape[1]
+    grams = [G[a:z].T @ G[a:z] for a, z in folds]
+    cross = [G[a:z].T @ Ys[a:z] for a, z in folds]
+    GtG = sum(grams)
+    GtY = sum(cross)
+    out = np.empty((N, J, P))
+    eye = np.eye(b)
+    for (a, z), Gi, Ci in zip(folds, grams, cross):
+        A = GtG - Gi
+        rhs = GtY - Ci
+        for j, lam in enumerate(lambdas):
+            beta = cho_solve(cho_factor(A + lam * eye, lower=True, check_finite=False), rhs, check_finite=False)
+            out[a:z, j, :] = G[a:z] @ beta
+    return out
+
+
+def level0_loocv(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+    """Exact leave-one-out ridge predictions, N x J x P, through one eigen-decomposition of GᵀG."""
+    N = G.shape[0]
+    d, V = np.linalg.eigh(G.T @ G)
+    U = G @ V
+    U2 = U * U
+    UtY = U.T @ Ys
+    out = np.empty((N, len(lambdas), Ys.shape[1]))
+    for j, lam in enumerate(lambdas):
+        dinv = 1.0 / (d + lam)
+        h = U2 @ dinv
+        fitted = U @ (dinv[:, None] * UtY)
+        out[:, j, :] = (fitted - h[:, None] * Ys) / (1.0 - h[:, None])
+    return out
+
+
+def normalize_predictions(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Centre each predictor by its mean over N_eff and scale by its SD (ddof 1); masked entries -> 0.
+
+    w: N x J x P, mask: N x P.
+    """
+    m = mask[:, None, :]
+    w = w * m
+    neff = mask.sum(axis=0)[None, :]
+    mean = w.sum(axis=0) / neff
+    w = (w - mean[None]) * m
+    sd = np.sqrt((w * w).sum(axis=0) / (neff - 1))
+    return w / sd[None]
+
+
+# ---------------------------------------------------------------- level 1, quantitative traits
+
+def chrom_indicator(col_chrom: np.ndarray, chroms: list[int]) -> np.ndarray:
+    return (col_chrom[:, None] == np.array(chroms)[None, :]).astype(np.float64)
+
+
+def level1_qt_kfold(W: np.ndarray, y: np.ndarray, taus: np.ndarray, folds):
+    """Returns (mse per tau, rsq per tau, best index, per-sample coefficient rows N x Pl)."""
+    Pl = W.shape[1]
+    WtW = W.T @ W
+    Wty = W.T @ y
+    eye = np.eye(Pl)
+    preds = np.empty((len(taus), W.shape[0]))
+    alphas = []
+    for a, z in folds:
+        Wi = W[a:z]
+        A = WtW - Wi.T @ Wi
+        rhs = Wty - Wi.T @ y[a:z]
+        fold_alpha = []
+        for t, tau in enumerate(taus):
+            al = cho_solve(cho_factor(A + tau * eye, lower=True, check_finite=False), rhs, check_finite=False)
+            preds[t, a:z] = Wi @ al
+            fold_alpha.append(al)
+        alphas.append(fold_alpha)
+    mse = ((preds - y[None]) ** 2).sum(axis=1) / len(y)
+    rsq = np.array([np.corrcoef(p, y)[0, 1] ** 2 for p in preds])
+    best = int(np.argmin(mse))
+    coef = np.empty_like(W)
+    for (a, z), fa in zip(folds, alphas):
+        coef[a:z] = fa[best][None, :]
+    return mse, rsq, best, coef
+
+
+def level1_qt_loocv(W: np.ndarray, y: np.ndarray, taus: np.ndarray):
+    d, V = np.linalg.eigh(W.T @ W)
+    U = W @ V
+    Vty = U.T @ y
+    mse, rsq, cache = [], [], []
+    for tau in taus:
+        dinv = 1.0 / (d + tau)
+        alpha = V @ (dinv * Vty)
+        h = (U * U) @ dinv
+        r = y - W @ alpha
+        pred = y - r / (1.0 - h)
+        mse.append(((pred - y) ** 2).sum() / len(y))
+        rsq.append(np.corrcoef(pred, y)[0, 1] ** 2)
+        cache.append((alpha, dinv, r / (1.0 - h)))
+    best = int(np.argmin(mse))
+    alpha, dinv, c = cache[best]
+    Z = (U * dinv) @ V.T  # row n: (WᵀW+τI)⁻¹ w_n
+    coef = alpha[None, :] - Z * c[:, None]
+    return np.array(mse), np.array(rsq), best, coef
+
+
+# ---------------------------------------------------------------- logistic models
+
+def logistic_null(X: np.ndarray, y: np.ndarray, offset: np.ndarray | None = None, max_iter: int = 100,
+                  tol: float = 1e-8) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Unpenalised logistic regression by Newton with step halving. Returns (beta, fitted p, converged)."""
+    off = np.zeros(len(y)) if offset is None else offset
+    beta = np.zeros(X.shape[1])
+    mu = np.clip(y.mean(), 1e-6, 1 - 1e-6)
+    beta_int = np.linalg.lstsq(X, np.full(len(y), np.log(mu / (1 - mu))), rcond=None)[0]
+    beta = beta_int
+    eta = X @ beta + off
+    p = expit(eta)
+    ll = _loglik(y, eta)
+    for _ in range(max_iter):
+        score = X.T @ (y - p)
+        if np.max(np.abs(score)) < tol:
+            return beta, p, True
+        w = p * (1 - p)
+        step = np.linalg.solve(X.T @ (X * w[:, None]), score)
+        t = 1.0
+        for _h in range(30):
+            nb = beta + t * step
+            ne = X @ nb + off
+            nll = _loglik(y, ne)
+            if np.isfinite(nll) and nll >= ll - 1e-12:
+                break
+            t /= 2
+        beta, eta, ll = nb, ne, nll
+        p = expit(eta)
+    score = X.T @ (y - p)
+    return beta, p, bool(np.max(np.abs(score)) < 1e-4)
+
+
+def _loglik(y: np.ndarray, eta: np.ndarray) -> float:
+    return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+
+def ridge_logistic(W: np.ndarray, y: np.ndarray, offset: np.ndarray, tau: float, start: np.ndarray,
+                   tol: float = 1e-6, max_iter: int = 100) -> tuple[np.ndarray, bool]:
+    """argmax ℓ(α) − τ/2‖α‖² for logit p = offset + Wα (Newton with step halving)."""
+    alpha = start.copy()
+    eta = offset + W @ alpha
+    obj = _loglik(y, eta) - 0.5 * tau * alpha @ alpha
+    for _ in range(max_iter):
+        p = expit(eta)
+        grad = W.T @ (y - p) - tau * alpha
+        if np.max(np.abs(grad)) < tol:
+            return alpha, True
+        H = W.T @ (W * (p * (1 - p))[:, None])
+        H[np.diag_indices_from(H)] += tau
+        step = cho_solve(cho_factor(H, lower=True, check_finite=False), grad, check_finite=False)
+        t = 1.0
+        for _h in range(30):
+            na = alpha + t * step
+            ne = offset + W @ na
+            nobj = _loglik(y, ne) - 0.5 * tau * na @ na
+            if np.isfinite(nobj) and nobj >= obj - 1e-10:
+                break
+            t /= 2
+        alpha, eta, obj = na, ne, nobj
+    p = expit(eta)
+    grad = W.T @ (y - p) - tau * alpha
+    return alpha, bool(np.max(np.abs(grad)) < 1e-4)
+
+
+def _nll(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, 1e-5, 1 - 1e-5)
+    return float(-np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def level1_bt_kfold(W, y, offset, taus, folds, keep):
+    """W, y, offset over all analysed samples; `keep` marks non-missing ones. Returns metrics and coef rows."""
+    n_all, Pl = W.shape
+    crit = np.zeros(len(taus))
+    mse = np.zeros(len(taus))
+    preds = np.zeros((len(taus), n_all))
+    alphas: list[list[np.ndarray]] = []
+    for a, z in folds:
+        train = keep.copy()
+        train[a:z] = False
+        test = np.zeros(n_all, dtype=bool)
+        test[a:z] = keep[a:z]
+        start = np.zeros(Pl)
+        fa = []
+        for t, tau in enumerate(taus):
+            al, ok = ridge_logistic(W[train], y[train], offset[train], tau, start)
+            if not ok:
+                return None
+            start = al
+            p = expit(offset[test] + W[test] @ al)
+            preds[t, test] = p
+            crit[t] += _nll(y[test], p)
+            fa.append(al)
+        alphas.append(fa)
+    neff = keep.sum()
+    for t in range(len(taus)):
+        mse[t] = ((preds[t, keep] - y[keep]) ** 2).sum() / neff
+    crit /= neff
+    best = int(np.argmin(crit))
+    coef = np.zeros_like(W)
+    for (a, z), fa in zip(folds, alphas):
+        coef[a:z] = fa[best][None, :]
+    return crit, mse, best, coef
+
+
+def level1_bt_loocv(W, y, offset, taus, keep):
+    Wk, yk, ok_ = W[keep], y[keep], offset[keep]
+    Pl = W.shape[1]
+    start = np.zeros(Pl)
+    crit, mse, cache = [], [], []
+    for tau in taus:
+        al, ok = ridge_logistic(Wk, yk, ok_, tau, start)
+        if not ok:
+            return None
+        start = al
+        p = expit(ok_ + Wk @ al)
+        v = p * (1 - p)
+        H = Wk.T @ (Wk * v[:, None])
+        H[np.diag_indices_from(H)] += tau
+        Hinv_w = cho_solve(cho_factor(H, lower=True, check_finite=False), Wk.T, check_finite=False).T  # n x Pl
+        q = (Wk * Hinv_w).sum(axis=1)
+        c = (yk - p) / (1.0 - v * q)
+        coef = al[None, :] - Hinv_w * c[:, None]
+        p_loo = expit(ok_ + (Wk * coef).sum(axis=1))
+        crit.append(_nll(yk, p_loo) / len(yk))
+        mse.append(((p_loo - yk) ** 2).sum() / len(yk))
+        cache.append(coef)
+    best = int(np.argmin(crit))
+    coef_all = np.zeros_like(W)
+    coef_all[keep] = cache[best]
+    return np.array(crit), np.array(mse), best, coef_all

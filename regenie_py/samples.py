@@ -1,0 +1,228 @@
+"""Samples, phenotypes and covariates: which individuals are analysed and the covariate basis Q.
+
+Sample identity is regenie's: the string `FID_IID`. Analysed samples keep genotype-file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .log import RegenieError, RunLog
+from .output import open_text_in
+
+NA_TOKENS = {"NA", "na", "NaN", "nan", ""}
+
+
+def read_id_list(path: str, what: str) -> set[str]:
+    """`--keep/--remove` files: FID IID per line, no header."""
+    ids: set[str] = set()
+    with open_text_in(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) < 2:
+                raise RegenieError(f"file {path} (for {what}) line {lineno}: expected FID and IID columns")
+            ids.add(f"{parts[0]}_{parts[1]}")
+    return ids
+
+
+@dataclass
+class Table:
+    """A FID IID + named-columns file, restricted to the requested columns, as raw strings."""
+
+    path: str
+    names: list[str]
+    ids: list[str]
+    fid_iid: list[tuple[str, str]]
+    values: list[list[str]]
+
+
+def read_table(path: str, columns: list[str], what: str, log_prefix: str = "") -> tuple[Table, list[str]]:
+    with open_text_in(path) as fh:
+        header = fh.readline().split()
+        if len(header) < 3 or header[0] != "FID" or header[1] != "IID":
+            raise RegenieError(f"header of {what} file {path} must start with 'FID IID' and name >=1 column")
+        all_names = header[2:]
+        if len(set(all_names)) != len(all_names):
+            raise RegenieError(f"duplicate column names in {what} file {path}")
+        for c in columns:
+            if c not in all_names:
+                raise RegenieError(f"column '{c}' not found in {what} file {path}")
+        ids: list[str] = []
+        fid_iid: list[tuple[str, str]] = []
+        rows: list[list[str]] = []
+        seen: set[str] = set()
+        for lineno, line in enumerate(fh, 2):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != len(header):
+                raise RegenieError(
+                    f"{what} file {path} line {lineno}: {len(parts)} fields, header has {len(header)}"
+                )
+            key = f"{parts[0]}_{parts[1]}"
+            if key in seen:
+                raise RegenieError(f"duplicate individual in {what} file {path}: FID={parts[0]} IID={parts[1]}")
+            seen.add(key)
+            ids.append(key)
+            fid_iid.append((parts[0], parts[1]))
+            rows.append(parts[2:])
+    return Table(path, all_names, ids, fid_iid, rows), all_names
+
+
+def _parse_float(tok: str, path: str, col: str, key: str) -> float:
+    if tok in NA_TOKENS:
+        return np.nan
+    try:
+        return float(tok)
+    except ValueError:
+        raise RegenieError(f"non-numeric value '{tok}' in column '{col}' of {path} for individual {key}") from None
+
+
+@dataclass
+class AnalysisSamples:
+    """Everything sample-side that both steps need."""
+
+    ids: list[str]                 # analysed sample keys, genotype-file order
+    geno_index: np.ndarray         # their row indices in the genotype file
+    trait_names: list[str]
+    trait_index: list[int]         # 1-based index k of each analysed trait (file column order), for `_k.loco`
+    Y: np.ndarray                  # N x P raw phenotype values, NaN = missing
+    observed: np.ndarray           # N x P bool, True = phenotype present
+    X: np.ndarray                  # N x c design (intercept + covariates + dummies)
+    Q: np.ndarray                  # N x k orthonormal basis of span(X)
+    ncov: int                      # k
+
+
+def covariate_basis(X: np.ndarray) -> np.ndarray:
+    """Orthonormal basis of span(X) from the eigen-decomposition of XᵀX (rank-revealing, as regenie)."""
+    d, V = np.linalg.eigh(X.T @ X)
+    keep = d > 1e-15 * d.max()
+    return X @ (V[:, keep] / np.sqrt(d[keep]))
+
+
+def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
+    geno_pos = {k: i for i, k in enumerate(geno_ids)}
+    eligible = np.ones(len(geno_ids), dtype=bool)
+    if opts.keep:
+        keep: set[str] = set()
+        for f in opts.keep:
+            keep |= read_id_list(f, "--keep")
+        eligible &= np.array([k in keep for k in geno_ids])
+        log.write("   -keeping only individuals specified in --keep")
+    if opts.remove:
+        rm: set[str] = set()
+        for f in opts.remove:
+            rm |= read_id_list(f, "--remove")
+        eligible &= np.array([k not in rm for k in geno_ids])
+        log.write("   -removing individuals specified by --remove")
+    if opts.keep or opts.remove:
+        log.write(f"   -number of genotyped individuals remaining in the analysis = {int(eligible.sum())}")
+
+    # phenotypes
+    with open_text_in(opts.pheno_file) as fh:
+        header = fh.readline().split()
+    all_traits = header[2:]
+    traits = [t for t in all_traits if t in opts.pheno_cols] if opts.pheno_cols else all_traits
+    for t in opts.pheno_cols:
+        if t not in all_traits:
+            raise RegenieError(f"phenotype '{t}' not found in phenotype file {opts.pheno_file}")
+    ptab, pnames = read_table(opts.pheno_file, traits, "phenotype")
+    log.write(f" * phenotypes       : [{opts.pheno_file}] n_pheno = {len(traits)}")
+    col_idx = [pnames.index(t) for t in traits]
+    N0 = len(geno_ids)
+    Yg = np.full((N0, len(traits)), np.nan)
+    for key, (fid, iid), row in zip(ptab.ids, ptab.fid_iid, ptab.values):
+        i = geno_pos.get(key)
+        if i is None or not eligible[i]:
+            continue
+        for j, c in enumerate(col_idx):
+            tok = row[c]
+            if tok in NA_TOKENS:
+                continue
+            if opts.bt:
+                if tok not in ("0", "1") and _parse_float(tok, opts.pheno_file, traits[j], key) not in (0.0, 1.0):
+                    raise RegenieError(
+                        f"a phenotype value is not 0/1/NA for individual: FID={fid} IID={iid} Y={tok}"
+                    )
+            Yg[i, j] = _parse_float(tok, opts.pheno_file, traits[j], key)
+    has_pheno = eligible & (~np.isnan(Yg)).any(axis=1)
+    log.write(f"   -number of phenotyped individuals  = {int(has_pheno.sum())}")
+
+    # covariates
+    Cg = np.zeros((N0, 0))
+    cov_ok = np.ones(N0, dtype=bool)
+    dummy_blocks: list[np.ndarray] = []
+    if opts.covar_file:
+        with open_text_in(opts.covar_file) as fh:
+            cheader = fh.readline().split()[2:]
+        for c in opts.cat_covars:
+            if c not in cheader:
+                raise RegenieError(f"column '{c}' not found in covariate file {opts.covar_file}")
+        num_cols = opts.covar_cols or [c for c in cheader if c not in opts.cat_covars]
+        num_cols = [c for c in num_cols if c not in opts.cat_covars]
+        ctab, cnames = read_table(opts.covar_file, num_cols + opts.cat_covars, "covariate")
+        num_idx = [cnames.index(c) for c in num_cols]
+        cat_idx = [cnames.index(c) for c in opts.cat_covars]
+        Cg = np.full((N0, len(num_cols)), np.nan)
+        cat_raw: list[list[str | None]] = [[None] * N0 for _ in cat_idx]
+        present = np.zeros(N0, dtype=bool)
+        for key, row in zip(ctab.ids, ctab.values):
+            i = geno_pos.get(key)
+            if i is None:
+                continue
+            present[i] = True
+            for j, c in enumerate(num_idx):
+                Cg[i, j] = _parse_float(row[c], opts.covar_file, num_cols[j], key)
+            for j, c in enumerate(cat_idx):
+                cat_raw[j][i] = None if row[c] in NA_TOKENS else row[c]
+        cov_ok = present & ~np.isnan(Cg).any(axis=1)
+        for j, raw in enumerate(cat_raw):
+            cov_ok &= np.array([v is not None for v in raw])
+        for j, raw in enumerate(cat_raw):
+            levels = sorted({raw[i] for i in np.nonzero(cov_ok & has_pheno)[0] if raw[i] is not None})
+            if len(levels) > opts.max_cat_levels:
+                raise RegenieError(
+                    f"too many categories for covariate '{opts.cat_covars[j]}' ({len(levels)} > "
+                    f"{opts.max_cat_levels}); use --maxCatLevels"
+                )
+            d = np.zeros((N0, max(len(levels) - 1, 0)))
+            for li, lev in enumerate(levels[1:]):
+                d[:, li] = [1.0 if v == lev else 0.0 for v in raw]
+            dummy_blocks.append(d)
+        log.write(f" * covariates       : [{opts.covar_file}] n_cov = {len(num_cols) + len(cat_idx)}")
+        log.write(f"   -number of individuals with covariate data = {int((cov_ok & eligible).sum())}")
+
+    analysed = eligible & has_pheno & cov_ok
+    idx = np.nonzero(analysed)[0]
+    if idx.size == 0:
+        raise RegenieError("all individuals have missing/invalid values for all traits.")
+    log.write(f" * number of individuals used in analysis = {idx.size}")
+    Y = Yg[idx]
+    observed = ~np.isnan(Y)
+    X = np.column_stack([np.ones(idx.size), Cg[idx]] + [d[idx] for d in dummy_blocks])
+    Q = covariate_basis(X)
+
+    for j, t in enumerate(traits):
+        vals = Y[observed[:, j], j]
+        if vals.size == 0:
+            raise RegenieError(f"phenotype '{t}' has no non-missing values in the analysed samples.")
+        if not opts.bt and not opts.force_qt and np.unique(vals).size <= 2:
+            raise RegenieError(
+                f"phenotype '{t}' has very few unique values (={np.unique(vals).size}). If you really want "
+                "to analyze it as a QT, use --force-qt."
+            )
+    if opts.bt:
+        log.write(" * case-control counts for each trait:")
+        for j, t in enumerate(traits):
+            ncase = int((Y[observed[:, j], j] == 1).sum())
+            log.write(f"   - '{t}': {ncase} cases and {int(observed[:, j].sum()) - ncase} controls")
+
+    return AnalysisSamples(
+        ids=[geno_ids[i] for i in idx], geno_index=idx, trait_names=list(traits),
+        trait_index=list(range(1, len(traits) + 1)), Y=Y, observed=observed, X=X, Q=Q,
+        ncov=Q.shape[1],
+    )
