@@ -1,0 +1,358 @@
+"""gwas-worker: runs one JobSpec (a regenie step or the merge) and records its own status.
+
+Usage: `gwas-worker [--spec SPEC]` or `python -m worker`, with the spec from `--spec` or
+`GWAS_JOB_SPEC` (an `s3://` URI, a local file, or inline JSON). See docs/ARCHITECTURE.md.
+
+What it does, in order:
+ 1. parse the spec (invalid: exit 64, and the job is marked FAILED when its ids are readable);
+ 2. choose FSx mode (every mount the job touches exists) or staging (inputs from S3 to scratch);
+ 3. if the job's completion marker (`_SUCCESS.json`) exists and matches its files, report
+    SUCCEEDED and exit 0 without running anything;
+ 4. record RUNNING (attempt, host, batchJobId, engine, engineVersion, startedAt); if the store
+    refuses because the job already SUCCEEDED, exit 0;
+ 5. check or stage the inputs, run the engine from argv with heartbeats, stream its output;
+ 6. upload outputs (staging), write the completion marker last, upload the log to
+    `<outputUri>logs/<jobId>.log`, record SUCCEEDED (outputs, rowsWritten, wallSeconds, peakRssMiB);
+    or record FAILED / INTERRUPTED with failureClass, errorDetail, exitCode, logTail, logUri.
+
+Exit codes (the Batch retry strategy retries 71, 75 and 137 only):
+
+    0    succeeded, or already complete
+    64   input error: bad spec, missing input, regenie `ERROR:` about inputs/options  (not retried)
+    70   engine error: the engine failed otherwise; also the injected rehearsal failure (not retried)
+    71   infrastructure: S3 / DynamoDB / staging failure                              (retried)
+    75   interrupted: SIGTERM (spot reclaim, job termination), forwarded to the engine (retried)
+    137  out of memory: engine killed (137 / SIGKILL) or `bad_alloc`                   (retried)
+
+A retryable failure is recorded INTERRUPTED while Batch attempts remain (`AWS_BATCH_JOB_ATTEMPT` <
+`GWAS_JOB_ATTEMPTS`), so the retry may set RUNNING again; on the last attempt it is FAILED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError
+
+from controller.core.jobs import JobSpec
+from controller.core.state import StatusStore
+from worker import merge as merge_mode
+from worker.engine import Engine, resolve_engine
+from worker.failures import RETRYABLE, ExitCode, WorkerFailure
+from worker.paths import (
+    JobPaths,
+    choose_mode,
+    log_uri,
+    output_files,
+    prepare,
+    publish_outputs,
+    regenie_rows,
+)
+from worker.resume import MARKER, build_marker, completed_in_s3, completed_on_mount, write_marker
+from worker.runner import Interruption, JobLog, classify, run_engine
+from worker.s3io import S3Files
+from worker.settings import WorkerSettings
+from worker.spec_loader import SpecError, load_spec
+from worker.status import Heartbeat, JobStatus
+
+_MAX_DETAIL_CHARS = 4000
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class _Clients:
+    """boto3 clients created on first use (boto3 reads AWS_ENDPOINT_URL, so local mode needs nothing else)."""
+
+    def __init__(self) -> None:
+        self._s3: S3Files | None = None
+        self._ddb: Any = None
+
+    def s3(self) -> S3Files:
+        if self._s3 is None:
+            import boto3
+
+            self._s3 = S3Files(boto3.client("s3"))
+        return self._s3
+
+    def dynamodb(self) -> Any:
+        if self._ddb is None:
+            import boto3
+
+            self._ddb = boto3.client("dynamodb")
+        return self._ddb
+
+
+class Worker:
+    def __init__(self, spec: JobSpec, settings: WorkerSettings, clients: _Clients) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.clients = clients
+        base = Path(settings.scratch_dir) if settings.scratch_dir else Path(tempfile.gettempdir()) / "gwas-worker"
+        base.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{spec.jobId}-", dir=base))
+        self.log = JobLog(self.workdir / f"{spec.jobId}.log")
+        self.status = JobStatus.for_spec(spec, clients.dynamodb())
+        self.interruption = Interruption()
+        self.paths: JobPaths | None = None
+        self.started = time.monotonic()
+
+    # -- entry -----------------------------------------------------------------------------------
+    def run(self) -> int:
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, self.interruption.handle)
+        try:
+            return int(self._run())
+        except WorkerFailure as failure:
+            return int(self._record_failure(failure))
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+            self.log.close()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _run(self) -> ExitCode:
+        spec = self.spec
+        self.log.worker_line(
+            f"job {spec.workflowId}/{spec.jobId} (kind {spec.kind}, step {spec.step}), "
+            f"attempt {self.settings.batch_job_attempt}"
+        )
+        mode = choose_mode(spec, self.settings.path_mode)
+        self.log.worker_line(f"path mode: {mode}")
+
+        done = self._already_complete(mode)
+        if done is not None:
+            return done
+
+        engine = self._engine()
+        accepted = self.status.set(
+            "RUNNING",
+            attempt=self.settings.batch_job_attempt,
+            host=socket.gethostname(),
+            batchJobId=self.settings.batch_job_id,
+            engine=engine.path,
+            engineVersion=engine.version,
+            startedAt=_now(),
+            heartbeatAt=_now(),
+            pathMode=mode,
+            # what a previous attempt recorded no longer describes this one
+            failureClass=None,
+            errorDetail=None,
+            exitCode=None,
+            logTail=None,
+            finishedAt=None,
+        )
+        if not accepted:
+            return self._refused_running()
+
+        if self.settings.inject_failure:
+            raise WorkerFailure("injected", "injected failure (rehearsal)")
+
+        with Heartbeat(self.status, self.settings.heartbeat_seconds, self.log.worker_line):
+            self.paths = paths = prepare(spec, mode, self.workdir / "data", self.clients.s3)
+            if paths.mode == "staging":
+                self.log.worker_line(f"staged {len(paths.staged)} input file(s) into {paths.scratch}")
+            stale = paths.output_dir / MARKER
+            stale.unlink(missing_ok=True)
+            if self.interruption.requested:
+                raise WorkerFailure("interrupted", "SIGTERM received before the engine started")
+            if spec.kind == "merge":
+                wall, peak = self._merge(paths)
+            else:
+                wall, peak = self._engine_run(engine, paths)
+            return self._succeed(paths, wall, peak)
+
+    # -- steps -----------------------------------------------------------------------------------
+    def _engine(self) -> Engine:
+        if self.spec.kind == "merge":
+            return Engine(path="controller.core.results", version=metadata.version("gwas-regenie-aws"))
+        engine = resolve_engine(self.settings.regenie_binary)
+        self.log.worker_line(f"engine: {engine.path} ({engine.version})")
+        return engine
+
+    def _already_complete(self, mode: str) -> ExitCode | None:
+        spec = self.spec
+        if mode == "fsx":
+            found = completed_on_mount(spec, Path(spec.pathMap.to_local(spec.outputPrefix)))
+        else:
+            found = completed_in_s3(spec, self.clients.s3())
+        if found is None:
+            return None
+        marker, outputs = found
+        self.log.worker_line(f"outputs already complete ({MARKER} of {marker.writtenAt}); not running again")
+        recorded = self.status.set(
+            "SUCCEEDED", outputs=outputs, rowsWritten=marker.rowsWritten, finishedAt=_now(), resumedFromMarker=True
+        )
+        if not recorded:
+            current = self.status.current() or {}
+            self.log.worker_line(f"job record stays {current.get('status', 'absent')} (outputs are complete)")
+        return ExitCode.SUCCEEDED
+
+    def _refused_running(self) -> ExitCode:
+        current = self.status.current()
+        state = current.get("status") if current else None
+        if state == "SUCCEEDED":
+            self.log.worker_line("job already SUCCEEDED: not running again")
+            return ExitCode.SUCCEEDED
+        if state is None:
+            message = f"job {self.spec.jobId} has no record in {self.spec.jobTable}"
+        else:
+            message = f"job {self.spec.jobId} is {state}; RUNNING refused (a rerun resets it to PENDING first)"
+        self.log.worker_line(message)
+        return ExitCode.INPUT_ERROR
+
+    def _engine_run(self, engine: Engine, paths: JobPaths) -> tuple[float, float]:
+        argv = [engine.path, *paths.argv(self.spec.argv)]
+        result = run_engine(argv, self.log, self.interruption, cwd=paths.output_dir)
+        self.log.worker_line(
+            f"engine ended: exit {result.returncode}, wall {result.wall_seconds} s, peak RSS {result.peak_rss_mib} MiB"
+        )
+        failure = classify(result)
+        if failure is not None:
+            raise failure
+        return result.wall_seconds, result.peak_rss_mib
+
+    def _merge(self, paths: JobPaths) -> tuple[float, float]:
+        merge_mode.check_merge_ready(self.spec, self.status)
+        files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3)
+        self.log.worker_line(f"merging {len(files)} step-2 file(s) into {paths.output_dir}")
+        start = time.monotonic()
+        summary = merge_mode.merge_and_report(files, paths.output_dir, title=self.spec.workflowId)
+        self.log.worker_line(f"merge summary: {summary}")
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        return round(time.monotonic() - start, 3), round(peak, 1)
+
+    def _succeed(self, paths: JobPaths, wall: float, peak: float) -> ExitCode:
+        files = output_files(paths, exclude=(MARKER,))
+        rows = regenie_rows(files)
+        publish_outputs(paths, files, self.clients.s3)
+        marker = build_marker(self.spec, paths.output_dir, files, rows)
+        upload = None
+        if paths.mode == "staging":
+            s3 = self.clients.s3()
+
+            def upload(p: Path) -> None:
+                s3.upload(p, paths.uri_of(p))
+
+        # The marker goes last: its presence means every file it lists is in place.
+        write_marker(marker, paths.output_dir, upload)
+        outputs = [{"uri": paths.uri_of(paths.output_dir / f.name), "size": f.size} for f in marker.files]
+        self.log.worker_line(f"SUCCEEDED: {len(outputs)} output file(s), {rows} result row(s)")
+        log_at = self._publish_log()
+        recorded = self.status.set(
+            "SUCCEEDED",
+            outputs=outputs,
+            rowsWritten=rows,
+            wallSeconds=wall,
+            peakRssMiB=peak,
+            finishedAt=_now(),
+            logUri=log_at,
+        )
+        if not recorded:
+            current = self.status.current() or {}
+            print(f"[gwas-worker] SUCCEEDED not recorded: job is {current.get('status', 'absent')}", flush=True)
+        return ExitCode.SUCCEEDED
+
+    # -- failure ---------------------------------------------------------------------------------
+    def _record_failure(self, failure: WorkerFailure) -> ExitCode:
+        code = failure.exit_code
+        retry_left = self.settings.batch_job_attempt < self.settings.job_attempts
+        if failure.failure_class == "interrupted" or (failure.failure_class in RETRYABLE and retry_left):
+            target = "INTERRUPTED"
+        else:
+            target = "FAILED"
+        self.log.worker_line(f"{target} ({failure.failure_class}, exit {int(code)}): {failure.detail}")
+        try:
+            log_at = self._publish_log()
+        except WorkerFailure as err:
+            log_at = None
+            self.log.worker_line(f"log not uploaded: {err.detail}")
+        try:
+            self.status.set(
+                target,
+                failureClass=failure.failure_class,
+                errorDetail=failure.detail[:_MAX_DETAIL_CHARS],
+                exitCode=int(code),
+                logTail="\n".join(self.log.tail),
+                logUri=log_at,
+                finishedAt=_now(),
+            )
+        except WorkerFailure as err:
+            print(f"[gwas-worker] could not record {target}: {err.detail}", file=sys.stderr, flush=True)
+            return ExitCode.INFRASTRUCTURE if code == ExitCode.SUCCEEDED else code
+        return code
+
+    def _publish_log(self) -> str:
+        """Copy the log to `<outputUri>logs/<jobId>.log`: on the mount in FSx mode, else to S3."""
+        uri = log_uri(self.spec)
+        if self.paths is not None and self.paths.mode == "fsx":
+            dest = Path(self.spec.pathMap.to_local(uri))
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.log.path, dest)
+        else:
+            self.clients.s3().upload(self.log.path, uri)
+        return uri
+
+
+def _mark_spec_failure(err: SpecError, clients: _Clients) -> None:
+    ids = err.ids
+    if not all(k in ids for k in ("workflowId", "jobId", "workflowTable", "jobTable")):
+        return
+    try:
+        status = JobStatus(
+            StatusStore(ids["workflowTable"], ids["jobTable"], clients.dynamodb()), ids["workflowId"], ids["jobId"]
+        )
+        status.set("FAILED", failureClass=err.failure_class, errorDetail=err.detail[:_MAX_DETAIL_CHARS],
+                   exitCode=int(err.exit_code), finishedAt=_now())
+    except (WorkerFailure, BotoCoreError) as status_err:
+        print(f"[gwas-worker] could not record FAILED: {getattr(status_err, 'detail', status_err)}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gwas-worker",
+        description="Run one GWAS job (regenie step 1/2 or the merge) and record its status in DynamoDB.",
+        epilog="Exit codes: 0 ok, 64 input error, 70 engine error, 71 infrastructure (retry), "
+        "75 interrupted (retry), 137 out of memory (retry).",
+    )
+    p.add_argument("--spec", help="job spec: s3:// URI, local file or inline JSON (default: $GWAS_JOB_SPEC)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = WorkerSettings()
+    if args.spec:
+        settings = settings.model_copy(update={"job_spec": args.spec})
+    clients = _Clients()
+    try:
+        spec = load_spec(settings.job_spec, lambda: clients.s3().client)
+    except SpecError as err:
+        print(f"[gwas-worker] {err.detail}", flush=True)
+        _mark_spec_failure(err, clients)
+        return int(err.exit_code)
+    try:
+        worker = Worker(spec, settings, clients)
+    except BotoCoreError as err:  # e.g. no region configured: the environment, not the job
+        print(f"[gwas-worker] cannot create AWS clients: {err}", flush=True)
+        return int(ExitCode.INFRASTRUCTURE)
+    return worker.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

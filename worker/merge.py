@@ -1,0 +1,73 @@
+"""Merge mode (spec.kind == "merge"): combine the step-2 results of a workflow once every step-2 job succeeded.
+
+The merge refuses (input error, not retried) when any job it merges did not succeed: a partial
+genome-wide result must not look complete. Step-2 files are read from the shared file system, or
+listed in S3 and staged when no mount is present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from controller.core.jobs import JobSpec
+from worker.failures import WorkerFailure, input_error
+from worker.paths import JobPaths
+from worker.s3io import S3Files
+from worker.status import JobStatus
+
+STEP2_SUFFIXES = (".regenie", ".regenie.gz")
+
+
+def check_merge_ready(spec: JobSpec, status: JobStatus) -> None:
+    if not spec.mergeOf:
+        raise input_error("merge job spec lists no jobs in mergeOf")
+    statuses = status.statuses(list(spec.mergeOf))
+    not_done = [f"{job} ({st or 'no record'})" for job, st in statuses.items() if st != "SUCCEEDED"]
+    if not_done:
+        raise input_error(
+            f"cannot merge: {len(not_done)} of {len(statuses)} step-2 job(s) did not succeed: " + ", ".join(not_done)
+        )
+
+
+def _is_step2_result(name: str) -> bool:
+    return name.endswith(STEP2_SUFFIXES)
+
+
+def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> list[Path]:
+    """Local paths of the step-2 result files of every job in mergeOf (staged from S3 when needed)."""
+    found: list[Path] = []
+    empty: list[str] = []
+    for job in spec.mergeOf:
+        prefix = f"{paths.workflow_root}step2/{job}/"
+        if paths.mode == "fsx":
+            job_dir = paths.local_path(prefix)
+            files = sorted(p for p in job_dir.rglob("*") if p.is_file() and _is_step2_result(p.name)) if job_dir.is_dir() else []
+        else:
+            client = s3()
+            files = []
+            for uri, _size in sorted(client.list(prefix)):
+                if _is_step2_result(uri.rsplit("/", 1)[-1]):
+                    dest = paths.local_path(uri)
+                    client.download(uri, dest)
+                    files.append(dest)
+        if not files:
+            empty.append(job)
+        found.extend(files)
+    if empty:
+        raise input_error(
+            f"no step-2 results (*.regenie, *.regenie.gz) under {paths.workflow_root}step2/<job>/ for: " + ", ".join(empty)
+        )
+    return found
+
+
+def merge_and_report(files: list[Path], out_dir: Path, title: str) -> dict[str, Any]:
+    """Call the results module (controller.core.results) that merges, plots and writes the report."""
+    try:
+        from controller.core.results import merge_and_report as merge_fn
+    except ImportError as err:
+        raise WorkerFailure(
+            "engine", f"controller.core.results.merge_and_report is not available in this build: {err}"
+        ) from err
+    return merge_fn([str(f) for f in files], str(out_dir), title=title)

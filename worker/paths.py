@@ -1,0 +1,226 @@
+"""Where a job's files are on this machine: on the FSx mount, or staged from S3 to scratch.
+
+FSx mode: the data repository associations make every `s3://bucket/key` visible at
+`pathMap.to_local(uri)`; the worker checks each input there and runs in place.
+
+Staging mode (no mount, e.g. local mode or a compute environment without FSx): the same mapping
+is rebased onto a scratch directory, inputs are downloaded there, the argv is rewritten from mount
+paths to scratch paths, and after the run every output file is uploaded to S3.
+
+List files written by regenie step 1 (`_pred.list`, and `_prs.list` / `_firth.list`) name files by
+absolute path. In S3 they always hold shared-file-system (mount) paths, so a staging worker
+rewrites them to scratch paths after download and back to mount paths before upload.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from controller.core.jobs import JobSpec, PathMap
+from worker.failures import input_error
+from worker.s3io import S3Files
+
+PathModeUsed = Literal["fsx", "staging"]
+LIST_SUFFIXES = ("_pred.list", "_prs.list", "_firth.list")
+_LAYOUT = re.compile(r"^(s3://.+?/)(step1/|step2/[^/]+/|merged/)$")
+
+
+def workflow_root(spec: JobSpec) -> str:
+    """`<outputUri>` of the workflow, from the job's outputPrefix (docs/ARCHITECTURE.md, Storage layout)."""
+    m = _LAYOUT.match(spec.outputPrefix)
+    if not m:
+        raise input_error(
+            f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout "
+            "(<outputUri>step1/, <outputUri>step2/<jobId>/ or <outputUri>merged/)"
+        )
+    return m.group(1)
+
+
+def log_uri(spec: JobSpec) -> str:
+    return f"{workflow_root(spec)}logs/{spec.jobId}.log"
+
+
+def is_list_file(path: str | Path) -> bool:
+    return str(path).endswith(LIST_SUFFIXES)
+
+
+def _roots(m: PathMap) -> dict[str, str]:
+    return {b: r.rstrip("/") for b, r in m.mounts.items()}
+
+
+def translate(path: str, src: PathMap, dst: PathMap) -> str:
+    """A path under a mount of `src` moved to the same bucket's mount in `dst`; other paths unchanged."""
+    src_roots, dst_roots = _roots(src), _roots(dst)
+    for bucket in sorted(src_roots, key=lambda b: -len(src_roots[b])):
+        root = src_roots[bucket]
+        if path == root or path.startswith(root + "/"):
+            return dst_roots[bucket] + path[len(root):]
+    return path
+
+
+def rewrite_list_file(path: Path, src: PathMap, dst: PathMap) -> list[str]:
+    """Rewrite the path column of a regenie list file in place; returns the new paths."""
+    out_lines, paths = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise input_error(f"{path.name} line {n}: expected '<trait> <path>', got {line!r}")
+        new = translate(parts[1], src, dst)
+        paths.append(new)
+        out_lines.append(f"{parts[0]} {new}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in out_lines), encoding="utf-8")
+    os.replace(tmp, path)
+    return paths
+
+
+@dataclass
+class JobPaths:
+    mode: PathModeUsed
+    shared: PathMap
+    local: PathMap
+    output_dir: Path
+    output_prefix: str
+    workflow_root: str
+    scratch: Path | None = None
+    staged: list[Path] = field(default_factory=list)
+
+    def local_path(self, uri: str) -> Path:
+        return Path(self.local.to_local(uri))
+
+    def uri_of(self, path: Path) -> str:
+        return self.local.to_uri(str(path))
+
+    def argv(self, argv: list[str]) -> list[str]:
+        """Engine argv with mount paths replaced by this machine's paths (identity in FSx mode)."""
+        if self.mode == "fsx":
+            return list(argv)
+        return [translate(tok, self.shared, self.local) for tok in argv]
+
+
+def _buckets_of(spec: JobSpec) -> set[str]:
+    uris = list(spec.inputs) + [spec.outputPrefix]
+    return {u[5:].partition("/")[0] for u in uris if u.startswith("s3://")}
+
+
+def choose_mode(spec: JobSpec, forced: str) -> PathModeUsed:
+    """FSx when every mount the job touches exists (or when forced); staging otherwise."""
+    if forced in ("fsx", "staging"):
+        return forced  # type: ignore[return-value]
+    mounts = _roots(spec.pathMap)
+    needed = _buckets_of(spec)
+    unmapped = sorted(b for b in needed if b not in mounts)
+    if unmapped:
+        raise input_error(f"bucket(s) {', '.join(unmapped)} used by the job have no entry in pathMap")
+    return "fsx" if all(Path(mounts[b]).is_dir() for b in needed) else "staging"
+
+
+def _check_on_mount(spec: JobSpec) -> None:
+    missing = []
+    for uri in spec.inputs:
+        local = spec.pathMap.to_local(uri)
+        if not Path(local).is_file():
+            missing.append(f"{uri} (looked for {local})")
+    if missing:
+        raise input_error("input file(s) missing on the shared file system: " + "; ".join(missing))
+
+
+def _stage_inputs(spec: JobSpec, paths: JobPaths, s3: S3Files) -> None:
+    done: set[str] = set()
+
+    def fetch(uri: str, required: bool) -> None:
+        if uri in done:
+            return
+        dest = paths.local_path(uri)
+        if not required and s3.size(uri) is None:
+            return
+        s3.download(uri, dest)
+        done.add(uri)
+        paths.staged.append(dest)
+        if is_list_file(dest):
+            # The files a list names (LOCO predictions) are inputs too, whether or not the spec lists them.
+            for referenced in rewrite_list_file(dest, paths.shared, paths.local):
+                try:
+                    ref_uri = paths.local.to_uri(referenced)
+                except ValueError:
+                    raise input_error(
+                        f"{uri} names {referenced}, which is under no shared-file-system mount"
+                    ) from None
+                fetch(ref_uri, True)
+
+    for uri in spec.inputs:
+        fetch(uri, True)
+    for uri in spec.optionalInputs:
+        fetch(uri, False)
+
+
+def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S3Files]) -> JobPaths:
+    """Resolve (FSx) or stage (S3, under `scratch`) the job's inputs and create its output directory."""
+    root = workflow_root(spec)
+    try:
+        spec.pathMap.to_local(spec.outputPrefix)
+        for uri in list(spec.inputs) + list(spec.optionalInputs):
+            spec.pathMap.to_local(uri)
+    except ValueError as err:
+        raise input_error(str(err)) from err
+    if mode == "fsx":
+        _check_on_mount(spec)
+        paths = JobPaths("fsx", spec.pathMap, spec.pathMap, Path(spec.pathMap.to_local(spec.outputPrefix)),
+                         spec.outputPrefix, root)
+    else:
+        scratch.mkdir(parents=True, exist_ok=True)
+        local = spec.pathMap.rebased(str(scratch))
+        paths = JobPaths("staging", spec.pathMap, local, Path(local.to_local(spec.outputPrefix)),
+                         spec.outputPrefix, root, scratch=scratch)
+        _stage_inputs(spec, paths, s3())
+    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def output_files(paths: JobPaths, exclude: tuple[str, ...] = ()) -> list[Path]:
+    """Every regular file under the job's output directory, sorted."""
+    return sorted(
+        p for p in paths.output_dir.rglob("*")
+        if p.is_file() and p.name not in exclude and not p.name.endswith((".part", ".tmp"))
+    )
+
+
+def publish_outputs(paths: JobPaths, files: list[Path], s3: Callable[[], S3Files]) -> None:
+    """Make outputs visible in S3: list files back to mount paths, then upload (staging only).
+
+    In FSx mode the files already are on the shared file system, which exports them to S3.
+    """
+    if paths.mode == "fsx":
+        return
+    client = s3()
+    for f in files:
+        if is_list_file(f):
+            rewrite_list_file(f, paths.local, paths.shared)
+        client.upload(f, paths.uri_of(f))
+
+
+def regenie_rows(files: list[Path]) -> int:
+    """Data rows of the step-2 result files (`*.regenie[.gz]`): lines after the header, `##` comments excluded."""
+    rows = 0
+    for f in files:
+        if not f.name.endswith((".regenie", ".regenie.gz")):
+            continue
+        opener = gzip.open if f.name.endswith(".gz") else open
+        with opener(f, "rt", encoding="utf-8") as fh:
+            header_seen = False
+            for line in fh:
+                if not line.strip() or line.startswith("##"):
+                    continue
+                if not header_seen:
+                    header_seen = True
+                    continue
+                rows += 1
+    return rows

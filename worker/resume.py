@@ -1,0 +1,112 @@
+"""The completion marker: `_SUCCESS.json` in the job's output directory, written last.
+
+It lists every output file with its size and sha256. A job whose marker exists and still matches
+its files is complete: the worker reports SUCCEEDED without running the engine again, so a rerun
+skips finished work. On the shared file system the checksums are verified; when staging, S3
+object sizes are compared (reading every object back to hash it would cost a full download).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from controller.core.jobs import JobSpec
+from worker.s3io import S3Files
+
+MARKER = "_SUCCESS.json"
+
+
+class MarkerFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="path relative to the job's output directory")
+    size: int
+    sha256: str
+
+
+class Marker(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workflowId: str
+    jobId: str
+    writtenAt: str
+    rowsWritten: int = 0
+    files: list[MarkerFile]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_marker(spec: JobSpec, output_dir: Path, files: list[Path], rows_written: int) -> Marker:
+    return Marker(
+        workflowId=spec.workflowId,
+        jobId=spec.jobId,
+        writtenAt=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        rowsWritten=rows_written,
+        files=[
+            MarkerFile(name=f.relative_to(output_dir).as_posix(), size=f.stat().st_size, sha256=sha256_of(f))
+            for f in files
+        ],
+    )
+
+
+def write_marker(marker: Marker, output_dir: Path, staging_upload: Callable[[Path], None] | None) -> Path:
+    """Write the marker atomically (and upload it when staging). Call only after every output is in place."""
+    path = output_dir / MARKER
+    tmp = output_dir / (MARKER + ".tmp")
+    tmp.write_text(marker.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    if staging_upload is not None:
+        staging_upload(path)
+    return path
+
+
+def _parse(text: str) -> Marker | None:
+    try:
+        return Marker.model_validate(json.loads(text))
+    except (json.JSONDecodeError, ValidationError):
+        return None  # a damaged marker means "not complete": the job runs again
+
+
+def completed_on_mount(spec: JobSpec, output_dir: Path) -> tuple[Marker, list[dict[str, Any]]] | None:
+    """(marker, outputs) when the marker exists and every file matches; None otherwise."""
+    path = output_dir / MARKER
+    if not path.is_file():
+        return None
+    marker = _parse(path.read_text(encoding="utf-8"))
+    if marker is None or marker.jobId != spec.jobId or marker.workflowId != spec.workflowId:
+        return None
+    outputs = []
+    for f in marker.files:
+        p = output_dir / f.name
+        if not p.is_file() or p.stat().st_size != f.size or sha256_of(p) != f.sha256:
+            return None
+        outputs.append({"uri": spec.pathMap.to_uri(str(p)), "size": f.size})
+    return marker, outputs
+
+
+def completed_in_s3(spec: JobSpec, s3: S3Files) -> tuple[Marker, list[dict[str, Any]]] | None:
+    text = s3.read_text(spec.outputPrefix + MARKER)
+    if text is None:
+        return None
+    marker = _parse(text)
+    if marker is None or marker.jobId != spec.jobId or marker.workflowId != spec.workflowId:
+        return None
+    outputs = []
+    for f in marker.files:
+        uri = spec.outputPrefix + f.name
+        if s3.size(uri) != f.size:
+            return None
+        outputs.append({"uri": uri, "size": f.size})
+    return marker, outputs
