@@ -1,0 +1,355 @@
+"""Local AWS Batch: each submitted job runs the worker as a real subprocess.
+
+What a Batch job gets on AWS, it gets here: the job definition's environment merged with the
+submit request's `containerOverrides.environment`, `AWS_BATCH_JOB_ID`, `AWS_BATCH_JOB_ATTEMPT`,
+`AWS_BATCH_JQ_NAME`, `AWS_BATCH_CE_NAME`, and credentials and an endpoint for the AWS API (the
+emulator's). The job moves RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED with the process's
+real exit code; the job definition's `retryStrategy` (attempts, `evaluateOnExit`) decides whether a
+failed attempt runs again, as Batch does. At most `concurrency` jobs run at once (default: the CPU
+count), so the jobs of a Map run in parallel up to that.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from moto.core.utils import unix_time_millis
+
+WORKER_PROGRAM = "gwas-worker"
+# Variables a local "container" inherits from the host: enough to run Python and find programs.
+_HOST_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
+_TERMINATE_GRACE_SECONDS = 10.0
+_POLL_SECONDS = 0.05
+
+
+class FailureInjectionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FailureInjection:
+    """`step2:chr=2`, `step1`, `merge`, `step2:job=step2-chr2-c0001`: make that job's first attempt fail."""
+
+    step: int
+    chromosome: str | None = None
+    job_id: str | None = None
+
+    _PATTERN = re.compile(r"^(?:step(?P<step>[12])|(?P<merge>merge))(?P<rest>(?::[a-z]+=[^:]+)*)$")
+
+    @classmethod
+    def parse(cls, text: str) -> "FailureInjection":
+        m = cls._PATTERN.match(text.strip())
+        if not m:
+            raise FailureInjectionError(
+                f"--inject-failure {text!r}: expected step1, step2, merge, optionally followed by "
+                ":chr=NAME or :job=JOBID (e.g. step2:chr=2)"
+            )
+        step = 0 if m.group("merge") else int(m.group("step"))
+        fields: dict[str, str] = {}
+        for part in filter(None, m.group("rest").split(":")):
+            key, _, value = part.partition("=")
+            if key not in ("chr", "job"):
+                raise FailureInjectionError(f"--inject-failure {text!r}: unknown selector {key!r} (chr, job)")
+            fields[key] = value
+        return cls(step=step, chromosome=fields.get("chr"), job_id=fields.get("job"))
+
+    def matches(self, spec: dict[str, Any]) -> bool:
+        if int(spec.get("step", -1)) != self.step:
+            return False
+        if self.job_id is not None and spec.get("jobId") != self.job_id:
+            return False
+        if self.chromosome is not None:
+            return _chrom_key(str(spec.get("chromosome") or "")) == _chrom_key(self.chromosome)
+        return True
+
+
+def _chrom_key(name: str) -> str:
+    return name[3:].upper() if name.lower().startswith("chr") else name.upper()
+
+
+def evaluate_on_exit(rules: list[dict[str, str]], exit_code: int | None, status_reason: str, reason: str) -> str:
+    """Batch's retry decision for one failed attempt: the first matching rule's action; RETRY if none.
+
+    Patterns match the whole value and may end in `*` (Batch allows a trailing wildcard only).
+    """
+    for rule in rules or []:
+        checks = []
+        if "onExitCode" in rule:
+            checks.append(exit_code is not None and fnmatch.fnmatchcase(str(exit_code), rule["onExitCode"]))
+        if "onStatusReason" in rule:
+            checks.append(fnmatch.fnmatchcase(status_reason or "", rule["onStatusReason"]))
+        if "onReason" in rule:
+            checks.append(fnmatch.fnmatchcase(reason or "", rule["onReason"]))
+        if checks and all(checks):
+            return str(rule.get("action", "EXIT")).upper()
+    return "RETRY"
+
+
+def _retry_strategy(job: Any) -> tuple[int, list[dict[str, str]]]:
+    strategy = job.job_definition.retry_strategy or {}
+    attempts = int(strategy.get("attempts") or 1)
+    return max(1, min(attempts, 10)), list(strategy.get("evaluateOnExit") or [])
+
+
+class LocalBatchRunner:
+    """Runs moto Batch jobs as worker subprocesses (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        region: str,
+        work_dir: Path,
+        concurrency: int | None = None,
+        injections: list[FailureInjection] | tuple[FailureInjection, ...] = (),
+        retry_delay_seconds: float = 0.0,
+        extra_env: dict[str, str] | None = None,
+    ):
+        self.endpoint = endpoint
+        self.region = region
+        self.work_dir = Path(work_dir)
+        self.log_dir = self.work_dir / "batch-logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.concurrency = concurrency or os.cpu_count() or 1
+        self.injections = list(injections)
+        self.retry_delay_seconds = retry_delay_seconds
+        self.extra_env = dict(extra_env or {})
+        self._slots = threading.BoundedSemaphore(self.concurrency)
+        self._lock = threading.Lock()
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._threads: list[threading.Thread] = []
+        self._injected: set[tuple[str, str]] = set()
+        self._closed = False
+        self.max_running = 0
+        self._running = 0
+
+    # -- the BatchJobRunner protocol (local.moto_patches) --------------------------------------------
+    def start(self, backend: Any, job: Any) -> None:
+        if self._closed:
+            raise RuntimeError("the local Batch runner is shut down")
+        job.status = "RUNNABLE"
+        job.log_stream_name = job._stream_name
+        thread = threading.Thread(target=self._run, args=(job,), name=f"batch-{job.job_id}", daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def terminate(self, job: Any, reason: str) -> None:
+        job.stop = True
+        job.job_stopped_reason = reason
+        with self._lock:
+            proc = self._procs.get(job.job_id)
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+
+    def shutdown(self, timeout: float = _TERMINATE_GRACE_SECONDS) -> None:
+        """Stop accepting jobs; SIGTERM running ones, SIGKILL what is left after `timeout`."""
+        self._closed = True
+        with self._lock:
+            procs = list(self._procs.values())
+            threads = list(self._threads)
+        for proc in procs:
+            if proc.poll() is None:
+                _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        for thread in threads:
+            thread.join(timeout=max(0.1, deadline - time.monotonic()))
+
+    # -- one job ---------------------------------------------------------------------------------------
+    def _run(self, job: Any) -> None:
+        try:
+            self._run_attempts(job)
+        except Exception as err:  # noqa: BLE001 - a runner bug must still end the job, never hang the workflow
+            job.container_reason = f"local Batch runner error: {type(err).__name__}: {err}"
+            job.job_stopped_reason = job.job_stopped_reason or job.container_reason
+            job._mark_stopped(success=False)
+
+    def _run_attempts(self, job: Any) -> None:
+        max_attempts, rules = _retry_strategy(job)
+        for attempt in range(1, max_attempts + 1):
+            with self._slots:
+                if job.stop:
+                    job._mark_stopped(success=False)
+                    return
+                exit_code, container_reason = self._run_attempt(job, attempt)
+            status_reason = job.job_stopped_reason if job.stop else "Essential container in task exited"
+            if exit_code == 0:
+                job.exit_code = 0
+                job.container_reason = None
+                job.job_stopped_reason = status_reason
+                job._mark_stopped(success=True)
+                return
+            decision = "EXIT" if job.stop else evaluate_on_exit(rules, exit_code, status_reason, container_reason)
+            if decision != "RETRY" or attempt == max_attempts:
+                job.exit_code = exit_code
+                job.container_reason = container_reason
+                job.job_stopped_reason = status_reason
+                job._mark_stopped(success=False)
+                return
+            job.status = "RUNNABLE"
+            if self.retry_delay_seconds:
+                time.sleep(self.retry_delay_seconds)
+
+    def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
+        env = self.job_environment(job, attempt)
+        argv = self.job_argv(job)
+        log_path = self.log_dir / f"{job.job_name}-{job.job_id}-{attempt}.log"
+        job.status = "STARTING"
+        started = datetime.now()
+        if attempt == 1:
+            job.job_started_at = started
+        record: dict[str, Any] = {
+            "container": {"logStreamName": job.log_stream_name, "taskArn": f"local:{job.job_id}:{attempt}"},
+            "startedAt": unix_time_millis(started),
+        }
+        job.latest_attempt = None  # attempts are recorded here, one dict per attempt
+        with open(log_path, "wb") as log:
+            try:
+                proc = subprocess.Popen(
+                    argv, env=env, cwd=self.work_dir, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            except OSError as err:
+                reason = f"CannotStartContainerError: {err}"
+                record["container"].update(reason=reason)
+                record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
+                job.attempts.append(record)
+                return None, reason
+            with self._lock:
+                self._procs[job.job_id] = proc
+                self._running += 1
+                self.max_running = max(self.max_running, self._running)
+            job.status = "RUNNING"
+            try:
+                code = self._wait(job, proc)
+            finally:
+                with self._lock:
+                    self._procs.pop(job.job_id, None)
+                    self._running -= 1
+        reason = None
+        if code < 0:  # killed by a signal: report it as a container runtime does (128 + signal)
+            reason = f"Container killed by signal {signal.Signals(-code).name}"
+            code = 128 - code
+        record["container"].update(exitCode=code, logFile=str(log_path))
+        if reason:
+            record["container"]["reason"] = reason
+        record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason="Essential container in task exited")
+        job.attempts.append(record)
+        return code, reason
+
+    def _wait(self, job: Any, proc: subprocess.Popen) -> int:
+        duration = job._get_attempt_duration()
+        deadline = time.monotonic() + duration if duration else None
+        while True:
+            try:
+                return proc.wait(timeout=_POLL_SECONDS)
+            except subprocess.TimeoutExpired:
+                pass
+            if deadline is not None and time.monotonic() > deadline:
+                job.job_stopped_reason = "Job attempt duration exceeded timeout"
+                job.stop = True
+                _signal_group(proc, signal.SIGTERM)
+                deadline = None
+                try:
+                    return proc.wait(timeout=_TERMINATE_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    _signal_group(proc, signal.SIGKILL)
+                    return proc.wait()
+
+    # -- what the "container" gets -------------------------------------------------------------------
+    def job_environment(self, job: Any, attempt: int) -> dict[str, str]:
+        env = {k: os.environ[k] for k in _HOST_VARS if k in os.environ}
+        # The local "image" is this Python environment: its scripts (regenie-py, gwas-worker) on PATH.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+        for item in job._get_container_property("environment", []):
+            env[item["name"]] = item["value"]
+        env.update(self.extra_env)
+        env.update(
+            AWS_ENDPOINT_URL=self.endpoint,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=self.region,
+            AWS_REGION=self.region,
+            AWS_BATCH_JOB_ID=job.job_id,
+            AWS_BATCH_JOB_ATTEMPT=str(attempt),
+            AWS_BATCH_JQ_NAME=job.job_queue.name,
+            AWS_BATCH_CE_NAME=_first_compute_environment(job),
+        )
+        env.pop("GWAS_INJECT_FAILURE", None)
+        if attempt == 1 and self.injections and self._should_inject(env):
+            env["GWAS_INJECT_FAILURE"] = "1"
+        return env
+
+    def job_argv(self, job: Any) -> list[str]:
+        command = job._add_parameters_to_command(job._get_container_property("command", []) or [])
+        if not command or command[0] == WORKER_PROGRAM:
+            # The image's entrypoint is the worker; run it with this interpreter (no PATH lookup).
+            return [sys.executable, "-m", "worker", *command[1:]]
+        return list(command)
+
+    def _should_inject(self, env: dict[str, str]) -> bool:
+        spec = read_job_spec(env.get("GWAS_JOB_SPEC"), self.endpoint, self.region)
+        if spec is None:
+            return False
+        key = (str(spec.get("workflowId")), str(spec.get("jobId")))
+        with self._lock:
+            if key in self._injected:
+                return False
+            if any(i.matches(spec) for i in self.injections):
+                self._injected.add(key)
+                return True
+        return False
+
+
+def _first_compute_environment(job: Any) -> str:
+    order = getattr(job.job_queue, "env_order_json", None) or []
+    if order:
+        return str(order[0].get("computeEnvironment", "")).rsplit("/", 1)[-1]
+    return ""
+
+
+def read_job_spec(value: str | None, endpoint: str, region: str) -> dict[str, Any] | None:
+    """The JobSpec named by GWAS_JOB_SPEC (s3:// URI, local path or inline JSON), as a dict."""
+    if not value:
+        return None
+    text: str
+    if value.lstrip().startswith("{"):
+        text = value
+    elif value.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = value[5:].partition("/")
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name=region, aws_access_key_id="local", aws_secret_access_key="local"
+        )
+        text = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+    else:
+        text = Path(value).read_text()
+    return json.loads(text)
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    # The job was started in its own session: signal its whole process group (the worker and the
+    # engine it runs), as stopping a container stops everything in it.
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,129 @@
+"""Run a Lambda function's handler in this process, answering like the Lambda service.
+
+The function's `Handler` configuration (`controller.handlers.workflow_init.handler`) names the
+Python callable, exactly as the Lambda Python runtime resolves it. Errors come back as the
+runtime reports them: the `X-Amz-Function-Error: Unhandled` header and a JSON body
+`{errorMessage, errorType, requestId, stackTrace}`, so Step Functions Retry/Catch on error names
+(`Lambda.ServiceException`, a handler's own exception class, `States.ALL`) behave as on AWS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+# Handlers of one process share os.environ; applying a function's environment is serialised.
+_env_lock = threading.Lock()
+
+
+class LambdaContext:
+    """The attributes of the Python runtime's context object that handlers and powertools read."""
+
+    def __init__(self, function_name: str, function_arn: str, memory_mb: int, timeout_s: int, version: str):
+        self.function_name = function_name
+        self.function_version = version
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = f"local/{self.aws_request_id}"
+        self._deadline = time.monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class HandlerNotFound(Exception):
+    """The Handler string names no importable callable (Runtime.ImportModuleError on AWS)."""
+
+
+def resolve_handler(handler: str):
+    module_name, _, attr = (handler or "").rpartition(".")
+    if not module_name or not attr:
+        raise HandlerNotFound(f"Handler {handler!r} is not of the form 'package.module.function'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise HandlerNotFound(f"Unable to import module '{module_name}': {err}") from err
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise HandlerNotFound(f"Handler '{attr}' missing on module '{module_name}'")
+    return fn
+
+
+def _apply_environment(variables: dict[str, str]) -> None:
+    # Every local function carries the same GWAS_* settings; applying them keeps a function created
+    # by hand (or changed through UpdateFunctionConfiguration) authoritative, as on AWS.
+    with _env_lock:
+        for name, value in (variables or {}).items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+def error_payload(err: BaseException, request_id: str, error_type: str | None = None) -> dict[str, Any]:
+    return {
+        "errorMessage": str(err),
+        "errorType": error_type or type(err).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_exception(type(err), err, err.__traceback__)[1:],
+    }
+
+
+def invoke_function(fn: Any, body: Any, headers: Any, response_headers: dict) -> bytes:
+    """Invoke moto's LambdaFunction `fn` with the request `body`; returns the response payload."""
+    context = LambdaContext(
+        function_name=fn.function_name,
+        function_arn=fn.function_arn,
+        memory_mb=int(fn.memory_size or 128),
+        timeout_s=int(fn.timeout or 3),
+        version=str(getattr(fn, "version", "$LATEST")),
+    )
+    try:
+        if isinstance(body, (bytes, bytearray)):
+            body = body.decode("utf-8")
+        event = json.loads(body) if body else {}
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = error_payload(err, context.aws_request_id, "Runtime.UnmarshalError")
+        return _finish(payload, response_headers)
+
+    _apply_environment(fn.environment_vars)
+    try:
+        handler = resolve_handler(fn.handler)
+    except HandlerNotFound as err:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return _finish(error_payload(err, context.aws_request_id, "Runtime.ImportModuleError"), response_headers)
+
+    invocation_type = (headers or {}).get("X-Amz-Invocation-Type") or (headers or {}).get("x-amz-invocation-type")
+    if invocation_type == "Event":
+        threading.Thread(target=_run_async, args=(handler, event, context), daemon=True).start()
+        return b""
+    try:
+        result = handler(event, context)
+    except Exception as err:  # noqa: BLE001 - every handler failure is reported, as the runtime does
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return _finish(error_payload(err, context.aws_request_id), response_headers)
+    try:
+        return _finish(result, response_headers)
+    except (TypeError, ValueError) as err:
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return _finish(error_payload(err, context.aws_request_id, "Runtime.MarshalError"), response_headers)
+
+
+def _run_async(handler, event, context) -> None:
+    try:
+        handler(event, context)
+    except Exception:  # noqa: BLE001 - an async invocation has no caller to answer; AWS logs it
+        traceback.print_exc()
+
+
+def _finish(result: Any, response_headers: dict) -> bytes:
+    payload = json.dumps(result).encode("utf-8")
+    response_headers["Content-Length"] = str(len(payload))
+    return payload

@@ -1,0 +1,239 @@
+"""Fixes and extensions of moto 5.2.5 that make the local flow behave like AWS.
+
+Each patch replaces one moto internal, so the moto version is pinned (pyproject `local` extra)
+and asserted here: on another version `apply_patches` refuses with a clear message instead of
+misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state machine.
+
+(a) `batch:submitJob.sync`: moto's parameter/response normalisation between the ASL casing
+    (`JobName`) and botocore's (`jobName`) is an empty stub, so every Batch task fails with
+    `States.Runtime` (cause `'JobName'`). We normalise with botocore's service model, as the
+    Step Functions service does.
+(b) Map iterations: a failed iteration whose error is a `States.*` name is re-wrapped as a custom
+    error name, which moto refuses, turning `States.TaskFailed` into `States.Runtime`; a Catch on
+    `States.TaskFailed` then never matches. We build the proper States error name (same for
+    Parallel branches, which share the defect).
+(c) Lambda Invoke runs the controller handler named by the function's Handler, in-process, and
+    reports errors as real Lambda does (see `local.lambda_runtime`).
+(d) Batch jobs are handed to a job runner (`local.batch_jobs.LocalBatchRunner`: real worker
+    subprocesses; `local.docker_batch.DockerBatchRunner`: the worker image) instead of being
+    marked SUCCEEDED without running anything.
+(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally 0.05 s is plenty.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, Protocol
+
+MOTO_VERSION = "5.2.5"
+SYNC_POLL_SECONDS = 0.05
+
+
+class MotoVersionError(RuntimeError):
+    pass
+
+
+def check_moto_version() -> None:
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise MotoVersionError(
+            f"the local emulation patches moto internals and is pinned to moto=={MOTO_VERSION}; "
+            f"this environment has moto {moto.__version__}. Install the pinned version: "
+            f"pip install 'moto[server,all]=={MOTO_VERSION}' (or pip install -e '.[local]')"
+        )
+
+
+# -- (a) batch:submitJob.sync normalisation ---------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _service_model(service_name: str):
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model(service_name)
+
+
+@functools.lru_cache(maxsize=None)
+def _operation_model(service_name: str, snake_action: str):
+    """botocore's operation model from the snake-case action name moto uses (`submit_job`)."""
+    from botocore import xform_name
+
+    model = _service_model(service_name)
+    for op in model.operation_names:
+        if xform_name(op) == snake_action:
+            return model.operation_model(op)
+    raise KeyError(f"{service_name} has no operation {snake_action!r}")
+
+
+def _normalise_parameters(self, parameters: dict, boto_service_name=None, service_action_name=None) -> None:
+    op = _operation_model(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    if op.input_shape is not None:
+        self._to_boto_request(parameters, op.input_shape)
+
+
+def _normalise_response(self, response: Any, boto_service_name=None, service_action_name=None) -> None:
+    op = _operation_model(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    if op.output_shape is not None:
+        self._from_boto_response(response, op.output_shape)
+
+
+def patch_batch_sync_normalisation() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_batch as batch_task,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_task,
+    )
+
+    batch_task.StateTaskServiceBatch._normalise_parameters = _normalise_parameters
+    batch_task.StateTaskServiceBatch._normalise_response = _normalise_response
+    callback_task._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS
+
+
+# -- (b) States.* error names out of Map iterations and Parallel branches ---------------------------
+@functools.lru_cache(maxsize=1)
+def _plain_error_name_class():
+    from moto.stepfunctions.parser.asl.component.common.error_name.error_name import ErrorName
+
+    class PlainErrorName(ErrorName):
+        """A States.* name moto's grammar does not list (e.g. a newer AWS one): matched by equality."""
+
+    return PlainErrorName
+
+
+def error_name_for(error_name: str | None):
+    """The ErrorName object for an error string: States.* names are States errors, not custom ones."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        ILLEGAL_CUSTOM_ERROR_PREFIX,
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+
+    if error_name is not None and error_name.startswith(ILLEGAL_CUSTOM_ERROR_PREFIX):
+        try:
+            return StatesErrorName.from_name(error_name)
+        except ValueError:
+            return _plain_error_name_class()(error_name=error_name)
+    return CustomErrorName(error_name)
+
+
+def patch_states_error_names() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import iteration_worker
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
+
+    # Both modules call the name `CustomErrorName(...)` on an error taken from a failed sub-program.
+    iteration_worker.CustomErrorName = error_name_for
+    branches_decl.CustomErrorName = error_name_for
+
+
+# -- (c) Lambda invoke -> controller handler in-process ---------------------------------------------
+def patch_lambda_invoke() -> None:
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    from local.lambda_runtime import invoke_function
+
+    def invoke(self, function_name, qualifier, body, headers, response_headers):
+        fn = self.get_function(function_name, qualifier)
+        return invoke_function(fn, body, headers, response_headers)
+
+    LambdaSimpleBackend.invoke = invoke
+
+
+# -- (d) Batch jobs -> a job runner ------------------------------------------------------------------
+class BatchJobRunner(Protocol):
+    def start(self, backend: Any, job: Any) -> None:
+        """Take over a just-submitted moto Job: run it and move its status to SUCCEEDED/FAILED."""
+
+    def terminate(self, job: Any, reason: str) -> None:
+        """Stop a job (Batch TerminateJob/CancelJob)."""
+
+
+_runner_lock = threading.Lock()
+_runner: BatchJobRunner | None = None
+
+
+def set_batch_runner(runner: BatchJobRunner | None) -> None:
+    global _runner
+    with _runner_lock:
+        _runner = runner
+
+
+def _current_runner() -> BatchJobRunner:
+    with _runner_lock:
+        if _runner is None:
+            raise RuntimeError("no local Batch job runner is installed (local.moto_patches.set_batch_runner)")
+        return _runner
+
+
+def patch_batch_jobs() -> None:
+    from moto.batch.models import BatchBackend, Job
+    from moto.batch_simple.models import BatchSimpleBackend
+    from moto.moto_api import state_manager
+
+    # moto advances a job's status on every read (SUBMITTED -> ... -> RUNNING at once); the runner
+    # sets each status itself, so reads must not move it.
+    state_manager.set_transition("batch::job", {"progression": "manual", "times": 2**62})
+
+    def mark_started(self, include_start_attempt: bool, job) -> None:
+        self.backend._jobs[job.job_id] = job
+        _current_runner().start(self.backend, job)
+
+    BatchSimpleBackend._mark_job_as_finished = mark_started
+
+    original_terminate = BatchBackend.terminate_job
+
+    def terminate_job(self, job_id: str, reason: str) -> None:
+        original_terminate(self, job_id, reason)
+        job = self.get_job_by_id(job_id)
+        if job is not None and job.stop:
+            _current_runner().terminate(job, reason)
+
+    BatchBackend.terminate_job = terminate_job
+    if hasattr(BatchBackend, "cancel_job"):
+        original_cancel = BatchBackend.cancel_job
+
+        def cancel_job(self, job_id: str, reason: str) -> None:
+            original_cancel(self, job_id, reason)
+            job = self.get_job_by_id(job_id)
+            if job is not None and job.stop:  # moto cancels only jobs that have not started
+                _current_runner().terminate(job, reason)
+
+        BatchBackend.cancel_job = cancel_job
+
+    # moto's describe() drops the container's exit code and reason; real Batch reports both, and the
+    # error handler reads them from the task's cause.
+    original_describe: Callable[[Job], dict] = Job.describe
+
+    def describe(self) -> dict:
+        result = original_describe(self)
+        container = result.setdefault("container", {})
+        if self.exit_code is not None:
+            container["exitCode"] = self.exit_code
+        reason = getattr(self, "container_reason", None)
+        if reason:
+            container["reason"] = reason
+        return result
+
+    Job.describe = describe
+
+
+_applied = False
+_apply_lock = threading.Lock()
+
+
+def apply_patches() -> None:
+    """Apply every patch once per process (idempotent)."""
+    global _applied
+    with _apply_lock:
+        if _applied:
+            return
+        check_moto_version()
+        patch_batch_sync_normalisation()
+        patch_states_error_names()
+        patch_lambda_invoke()
+        patch_batch_jobs()
+        _applied = True

@@ -1,0 +1,208 @@
+"""Each local moto patch on a tiny state machine: the two moto 5.2.5 bug fixes, Lambda routing with
+real-Lambda-shaped errors, and Batch jobs as real subprocesses with Batch's retry rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.local.conftest import create_function, python_job_definition, run_state_machine
+
+SYNC = "arn:aws:states:::batch:submitJob.sync"
+
+
+def batch_task(queue: str, job_def: str, state: dict | None = None, **parameters) -> dict:
+    state = dict(state or {})
+    if "Next" not in state:
+        state["End"] = True
+    return {
+        "Type": "Task",
+        "Resource": SYNC,
+        "Parameters": {"JobName": "tiny", "JobQueue": queue, "JobDefinition": job_def, **parameters},
+        **state,
+    }
+
+
+def test_moto_version_is_asserted(monkeypatch):
+    import moto
+
+    from local.moto_patches import MotoVersionError, check_moto_version
+
+    check_moto_version()
+    monkeypatch.setattr(moto, "__version__", "5.9.9")
+    with pytest.raises(MotoVersionError, match=r"pinned to moto==5\.2\.5.*has moto 5\.9\.9"):
+        check_moto_version()
+
+
+def test_batch_submit_job_sync_runs_and_normalises(aws, role, job_queue, batch_runner):
+    # The container sees the job definition's env, the override env and the Batch variables.
+    code = (
+        "import os, sys; e = os.environ; "
+        "ok = e['FROM_DEF'] == 'd' and e['FROM_OVERRIDE'] == 'o' and e['AWS_BATCH_JOB_ATTEMPT'] == '1' "
+        "and e['AWS_BATCH_JOB_ID'] and e['AWS_ENDPOINT_URL'].startswith('http://127.0.0.1:'); "
+        "sys.exit(0 if ok else 3)"
+    )
+    jd = python_job_definition(aws, code, env={"FROM_DEF": "d", "FROM_OVERRIDE": "replaced"})
+    task = batch_task(
+        job_queue, jd, ContainerOverrides={"Environment": [{"Name": "FROM_OVERRIDE", "Value": "o"}]}
+    )
+    desc = run_state_machine(aws, role, {"StartAt": "Job", "States": {"Job": task}})
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    out = json.loads(desc["output"])
+    # The task output is the DescribeJobs job detail in Step Functions' casing, as on AWS.
+    assert out["Status"] == "SUCCEEDED"
+    assert out["JobName"] == "tiny"
+    assert out["Container"]["ExitCode"] == 0
+    assert len(out["Attempts"]) == 1
+
+
+def test_batch_failure_reports_real_exit_code_without_retry(aws, role, job_queue, batch_runner):
+    retry = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "75", "action": "RETRY"}, {"onExitCode": "*", "action": "EXIT"}]}
+    jd = python_job_definition(aws, "import sys; sys.exit(70)", retry=retry)
+    desc = run_state_machine(aws, role, {"StartAt": "Job", "States": {"Job": batch_task(job_queue, jd)}})
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "States.TaskFailed"
+    cause = json.loads(desc["cause"])
+    assert cause["Status"] == "FAILED"
+    assert cause["Container"]["ExitCode"] == 70
+    assert len(cause["Attempts"]) == 1  # exit 70 matches "*" -> EXIT: not retried
+    assert cause["StatusReason"] == "Essential container in task exited"
+
+
+def test_batch_retry_strategy_retries_retryable_exit(aws, role, job_queue, batch_runner):
+    retry = {"attempts": 3, "evaluateOnExit": [{"onExitCode": "75", "action": "RETRY"}, {"onExitCode": "*", "action": "EXIT"}]}
+    # Interrupted (75) on the first attempt, succeeds on the second.
+    code = "import os, sys; sys.exit(75 if os.environ['AWS_BATCH_JOB_ATTEMPT'] == '1' else 0)"
+    jd = python_job_definition(aws, code, retry=retry)
+    desc = run_state_machine(aws, role, {"StartAt": "Job", "States": {"Job": batch_task(job_queue, jd)}})
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    attempts = json.loads(desc["output"])["Attempts"]
+    assert [a["Container"]["ExitCode"] for a in attempts] == [75, 0]
+
+
+def test_map_iteration_failure_keeps_states_error_name(aws, role, job_queue, batch_runner):
+    """moto 5.2.5 turned a failed iteration's States.TaskFailed into States.Runtime; Catch must match."""
+    code = "import os, sys; sys.exit(70 if os.environ['ITEM'] == 'b' else 0)"
+    jd = python_job_definition(aws, code)
+    job = batch_task(job_queue, jd, **{"ContainerOverrides": {"Environment": [{"Name": "ITEM", "Value.$": "$.item"}]}})
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemSelector": {"item.$": "$$.Map.Item.Value"},
+                "MaxConcurrency": 3,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Job",
+                    "States": {"Job": job},
+                },
+                "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
+    desc = run_state_machine(aws, role, definition, {"items": ["a", "b", "c"]})
+    assert desc["status"] == "SUCCEEDED", (desc.get("error"), desc.get("cause"))
+    out = json.loads(desc["output"])
+    assert out["error"]["Error"] == "States.TaskFailed"
+    assert json.loads(out["error"]["Cause"])["Container"]["ExitCode"] == 70
+
+
+def test_map_catch_inside_iteration_keeps_other_items(aws, role, job_queue, batch_runner):
+    """The production shape: Catch States.ALL in the iterator; the other iterations succeed."""
+    code = "import os, sys; sys.exit(70 if os.environ['ITEM'] == 'b' else 0)"
+    jd = python_job_definition(aws, code)
+    job = batch_task(job_queue, jd, ContainerOverrides={"Environment": [{"Name": "ITEM", "Value.$": "$.item"}]},
+                     state={"ResultSelector": {"status.$": "$.Status"}, "Next": "Done"})
+    job["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "JobFailed"}]
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"item.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Job", "States": {
+                    "Job": job, "Done": {"Type": "Pass", "End": True},
+                    "JobFailed": {"Type": "Pass", "Parameters": {"failed.$": "$.item", "error.$": "$.error.Error"}, "End": True},
+                }},
+                "End": True,
+            },
+        },
+    }
+    desc = run_state_machine(aws, role, definition, {"items": ["a", "b", "c"]})
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    out = json.loads(desc["output"])
+    assert out[1] == {"failed": "b", "error": "States.TaskFailed"}
+    assert out[0]["status"] == "SUCCEEDED" and out[2]["status"] == "SUCCEEDED"
+
+
+def test_batch_jobs_of_a_map_run_in_parallel(aws, role, job_queue, batch_runner):
+    jd = python_job_definition(aws, "import time; time.sleep(0.6)")
+    definition = {
+        "StartAt": "Fan",
+        "States": {"Fan": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 4, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Job", "States": {"Job": batch_task(job_queue, jd)}},
+            "End": True}},
+    }
+    desc = run_state_machine(aws, role, definition, {"items": [1, 2]})
+    assert desc["status"] == "SUCCEEDED"
+    assert batch_runner.max_running == min(2, batch_runner.concurrency)
+
+
+def test_lambda_invoke_routes_to_handler_in_process(aws, role):
+    fn = create_function(aws, role, "tests.local.lambda_handlers.echo")
+    resp = aws.lam.invoke(FunctionName=fn, Payload=json.dumps({"a": 1}))
+    assert "FunctionError" not in resp
+    body = json.loads(resp["Payload"].read())
+    assert body["got"] == {"a": 1}
+    assert body["remainingMs"] > 0
+
+
+def test_lambda_error_is_shaped_like_real_lambda(aws, role):
+    fn = create_function(aws, role, "tests.local.lambda_handlers.reject")
+    resp = aws.lam.invoke(FunctionName=fn, Payload=json.dumps({"name": "m1"}))
+    assert resp["FunctionError"] == "Unhandled"
+    body = json.loads(resp["Payload"].read())
+    assert body["errorType"] == "ManifestRejected"
+    assert body["errorMessage"] == "manifest m1 is wrong"
+    assert body["stackTrace"]
+
+
+def test_lambda_handler_that_cannot_be_imported(aws, role):
+    fn = create_function(aws, role, "tests.local.no_such_module.handler")
+    resp = aws.lam.invoke(FunctionName=fn, Payload=b"{}")
+    assert resp["FunctionError"] == "Unhandled"
+    assert json.loads(resp["Payload"].read())["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_lambda_errors_drive_retry_and_catch(aws, role):
+    flaky = create_function(aws, role, "tests.local.lambda_handlers.flaky_once")
+    reject = create_function(aws, role, "tests.local.lambda_handlers.reject")
+    definition = {
+        "StartAt": "Flaky",
+        "States": {
+            "Flaky": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": flaky, "Payload.$": "$"},
+                "ResultSelector": {"calls.$": "$.Payload.calls"}, "ResultPath": "$.flaky",
+                "Retry": [{"ErrorEquals": ["FlakyError"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1}],
+                "Next": "Reject",
+            },
+            "Reject": {
+                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": reject, "Payload.$": "$"},
+                "Catch": [{"ErrorEquals": ["ManifestRejected"], "ResultPath": "$.error", "Next": "Rejected"}],
+                "End": True,
+            },
+            "Rejected": {"Type": "Pass", "End": True},
+        },
+    }
+    desc = run_state_machine(aws, role, definition, {"key": "retry-test", "name": "m2"})
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    out = json.loads(desc["output"])
+    assert out["flaky"] == {"calls": 2}
+    assert out["error"]["Error"] == "ManifestRejected"
+    assert json.loads(out["error"]["Cause"])["errorMessage"] == "manifest m2 is wrong"
