@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import numpy as np
+import pysam
+import pytest
+
+from controller.core import results
+from controller.core.results import ResultsError, chrom_sort_key, group_by_trait, merge_and_report
+
+from .conftest import HEADER, write_chunks
+
+
+def _read_merged(path):
+    with gzip.open(path, "rt") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        rows = [line.rstrip("\n").split("\t") for line in f]
+    return header, rows
+
+
+def test_merge_sorts_chunks_and_chromosomes_header_once(tmp_path):
+    syn = write_chunks(tmp_path / "in", chromosomes=("10", "2", "23", "1"))
+    files = [str(f) for f in syn.files]
+    random.Random(1).shuffle(files)
+    summary = merge_and_report(files, str(tmp_path / "out"), title="t")
+    assert set(summary["traits"]) == {"Y1", "Y2"}
+    header, rows = _read_merged(tmp_path / "out" / "merged" / "Y1.regenie.gz")
+    assert header == HEADER.split()
+    assert len(rows) == syn.rows_per_trait == summary["traits"]["Y1"]["rows"]
+    keys = [(chrom_sort_key(r[0]), int(r[1])) for r in rows]
+    assert keys == sorted(keys)
+    assert [r[0] for r in rows][:: syn.rows_per_trait // 4][:4] == ["1", "2", "10", "23"]
+    assert not any(r[0] == "CHROM" for r in rows)
+
+
+def test_merged_file_is_bgzf_and_tabix_indexed(tmp_path):
+    syn = write_chunks(tmp_path / "in")
+    merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t")
+    path = tmp_path / "out" / "merged" / "Y2.regenie.gz"
+    assert (tmp_path / "out" / "merged" / "Y2.regenie.gz.tbi").exists()
+    with open(path, "rb") as f:
+        head = f.read(18)
+    assert head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"  # BGZF extra field
+    tbx = pysam.TabixFile(str(path))
+    assert tbx.contigs == ["1", "2", "3", "23"]
+    got = [line.split("\t") for line in tbx.fetch("2", 1000 + 100 * 150 - 1, 1000 + 110 * 150)]
+    assert [int(r[1]) for r in got] == [1000 + v * 150 for v in range(100, 111)]
+
+
+def test_gz_inputs_and_unsorted_inputs(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "_SORT_RUN_ROWS", 97)  # force several external-sort runs
+    syn = write_chunks(tmp_path / "in", gz=True, shuffle_within=True, traits=("Y1",))
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
+    _, rows = _read_merged(tmp_path / "out" / "merged" / "Y1.regenie.gz")
+    keys = [(chrom_sort_key(r[0]), int(r[1])) for r in rows]
+    assert keys == sorted(keys) and len(rows) == syn.rows_per_trait
+    assert summary["traits"]["Y1"]["rows"] == syn.rows_per_trait
+
+
+def test_lambda_gc_and_top_hits_find_the_causal_variants(tmp_path):
+    syn = write_chunks(tmp_path / "in", variants_per_chrom=3000)
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t")
+    for trait in ("Y1", "Y2"):
+        info = summary["traits"][trait]
+        assert 0.9 < info["lambdaGC"] < 1.1  # null chi-square(1) draws
+        assert info["topHits"] == len(syn.causal[trait])
+    with open(tmp_path / "out" / "report" / "top_hits.tsv") as f:
+        header = f.readline().rstrip("\n").split("\t")
+        hits = [dict(zip(header, line.rstrip("\n").split("\t"))) for line in f]
+    for trait in ("Y1", "Y2"):
+        ids = {h["ID"] for h in hits if h["TRAIT"] == trait and h["PASSES_THRESHOLD"] == "yes"}
+        assert ids == syn.causal[trait]
+
+
+def test_lambda_gc_matches_numpy_median(tmp_path):
+    syn = write_chunks(tmp_path / "in", traits=("Y1",), causal_per_trait=0)
+    chisq = []
+    for f in syn.files:
+        for line in f.read_text().splitlines()[1:]:
+            v = line.split()[10]
+            if v != "NA":
+                chisq.append(float(v))
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
+    assert summary["traits"]["Y1"]["lambdaGC"] == pytest.approx(np.median(chisq) / 0.4549364, rel=1e-5)
+    # no variant passes: the report lists the top N instead, flagged as such
+    assert summary["traits"]["Y1"]["topHits"] == 0
+    with open(tmp_path / "out" / "report" / "top_hits.tsv") as f:
+        rows = f.read().splitlines()[1:]
+    assert len(rows) == results.DEFAULT_TOP_N and all("\tno\t" in r for r in rows)
+
+
+def test_report_html_is_self_contained(tmp_path):
+    syn = write_chunks(tmp_path / "in")
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="My <study>")
+    page = (tmp_path / "out" / "report" / "report.html").read_text()
+    assert "My &lt;study&gt;" in page
+    assert page.count("data:image/png;base64,") == 4
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    for trait in ("Y1", "Y2"):
+        for kind in ("manhattan", "qq"):
+            png = tmp_path / "out" / "report" / f"{kind}_{trait}.png"
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            assert summary["traits"][trait]["files"][kind] == str(png)
+    on_disk = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())
+    assert on_disk["traits"]["Y1"]["rows"] == syn.rows_per_trait
+
+
+def test_bad_inputs_name_file_and_line(tmp_path):
+    d = tmp_path / "x"
+    d.mkdir()
+    bad = d / "p_Y1.regenie"
+    bad.write_text(HEADER + "\n1 100 a A G 0.1 5 ADD 1 1 1 1 NA\n1 notanumber b A G 0.1 5 ADD 1 1 1 1 NA\n")
+    with pytest.raises(ResultsError, match=r"p_Y1.regenie: line 3: GENPOS 'notanumber'"):
+        merge_and_report([str(bad)], str(tmp_path / "o"), title="t")
+    short = d / "q_Y1.regenie"
+    short.write_text(HEADER + "\n1 100 a A G\n")
+    with pytest.raises(ResultsError, match=r"line 2: 5 columns, the header has 13"):
+        merge_and_report([str(short)], str(tmp_path / "o"), title="t")
+    nohead = d / "r_Y1.regenie"
+    nohead.write_text("CHROM GENPOS ID\n1 1 a\n")
+    with pytest.raises(ResultsError, match="header lacks column"):
+        merge_and_report([str(nohead)], str(tmp_path / "o"), title="t")
+    with pytest.raises(ResultsError, match="not a regenie association file"):
+        group_by_trait([str(d / "notes.txt")])
+
+
+def test_mismatched_headers_and_overlapping_chunks_are_refused(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    row = "1 100 rs1 A G 0.1 5 ADD 1 1 1 1 NA\n"
+    (a / "p_Y1.regenie").write_text(HEADER + "\n" + row)
+    (b / "p_Y1.regenie").write_text(HEADER + "\n" + row)
+    with pytest.raises(ResultsError, match="rs1 A G ADD appears in more than one input"):
+        merge_and_report([str(a / "p_Y1.regenie"), str(b / "p_Y1.regenie")], str(tmp_path / "o"), title="t")
+    (b / "p_Y1.regenie").write_text(HEADER.replace(" N ", " INFO N ") + "\n")
+    with pytest.raises(ResultsError, match="header differs"):
+        merge_and_report([str(a / "p_Y1.regenie"), str(b / "p_Y1.regenie")], str(tmp_path / "o"), title="t")
+
+
+def test_trait_names_from_prefix(tmp_path):
+    files = ["j1/out_Y1.regenie", "j2/out_Y1.regenie.gz", "j1/out_bmi_adj.regenie"]
+    assert group_by_trait(files) == {"Y1": ["j1/out_Y1.regenie", "j2/out_Y1.regenie.gz"], "bmi_adj": ["j1/out_bmi_adj.regenie"]}
+    assert group_by_trait(["a/gwas_run_Y1.regenie"], prefix="gwas_run") == {"Y1": ["a/gwas_run_Y1.regenie"]}
+    with pytest.raises(ResultsError, match="does not start with the regenie prefix 'x'"):
+        group_by_trait(["a/gwas_Y1.regenie"], prefix="x")
+
+
+def test_thinning_keeps_every_strong_point_and_bounds_the_rest():
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    x = np.sort(rng.uniform(0, 3e9, n))
+    y = -np.log10(rng.uniform(size=n))
+    y[[10, 5000, 300_000]] = [9.0, 12.0, 8.0]
+    idx = results.thin_points(x, y, keep_above=2.0)
+    assert set(np.flatnonzero(y >= 2.0)) <= set(idx)
+    assert idx.size <= (y >= 2.0).sum() + 2000 * 200
+    assert idx.size < n / 3
+
+
+def test_merge_files_then_report_on_the_merged_directory(tmp_path):
+    syn = write_chunks(tmp_path / "in")
+    merged = results.merge_files([str(tmp_path / "in")], str(tmp_path / "merged"))
+    assert sorted(m.trait for m in merged) == ["Y1", "Y2"]
+    summary = results.report_files([str(tmp_path / "merged")], str(tmp_path / "rep"), title="t")
+    assert summary["traits"]["Y1"]["rows"] == syn.rows_per_trait
+    assert summary["traits"]["Y1"]["inputs"] == 1
+    assert (tmp_path / "rep" / "report.html").exists() and (tmp_path / "rep" / "manhattan_Y2.png").exists()
+    with pytest.raises(ResultsError, match="no such file or directory"):
+        results.report_files([str(tmp_path / "nope")], str(tmp_path / "rep"), title="t")
