@@ -1,0 +1,148 @@
+"""Chromosome detection speed and memory against `cut -f1 FILE | uniq -c` on the same file.
+
+Generates a .bim of N variants (default 10,000,000; 22 chromosomes + X, sorted) in a temporary
+directory, then in the same run times:
+  * the baseline: `cut -f1 FILE | uniq -c` as two argv processes joined by a pipe (no shell);
+  * `detect_chromosomes(FILE)` in a child Python process, whose peak RSS is read back from
+    `resource.getrusage(RUSAGE_CHILDREN)` (the child is the only one awaited for that reading).
+Both are run `--repeat` times; the best wall time of each is compared (the machine is shared).
+
+    python benchmarks/bench_detect.py [--variants N] [--repeat R] [--keep DIR]
+
+Prints both times, the ratio, the peak RSS and whether the goals (ratio <= 2, RSS < 100 MB) hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+CHROMOSOMES = [str(c) for c in range(1, 23)] + ["X"]
+
+
+def write_bim(path: str, n_variants: int, seed: int = 7) -> None:
+    """A realistic .bim: rsIDs, 0 cM, increasing positions per chromosome, SNP alleles."""
+    rng = np.random.default_rng(seed)
+    # variants per chromosome roughly proportional to chromosome size
+    weights = np.linspace(2.5, 0.5, len(CHROMOSOMES))
+    counts = np.floor(weights / weights.sum() * n_variants).astype(np.int64)
+    counts[0] += n_variants - counts.sum()
+    alleles = np.array(["A", "C", "G", "T"])
+    rsid = 1
+    with open(path, "w", buffering=1 << 20) as out:
+        for chrom, count in zip(CHROMOSOMES, counts.tolist()):
+            done = 0
+            pos = 10_000
+            while done < count:
+                n = min(500_000, count - done)
+                steps = rng.integers(1, 60, size=n)
+                positions = pos + np.cumsum(steps)
+                pos = int(positions[-1])
+                a1 = alleles[rng.integers(0, 4, size=n)]
+                a2 = alleles[(rng.integers(1, 4, size=n) + rng.integers(0, 4, size=n)) % 4]
+                ids = np.arange(rsid, rsid + n)
+                rsid += n
+                out.write(
+                    "".join(
+                        f"{chrom}\trs{i}\t0\t{p}\t{x}\t{y}\n"
+                        for i, p, x, y in zip(ids.tolist(), positions.tolist(), a1.tolist(), a2.tolist())
+                    )
+                )
+                done += n
+
+
+def time_cut_uniq(path: str) -> tuple[float, str]:
+    start = time.perf_counter()
+    cut = subprocess.Popen(["cut", "-f1", path], stdout=subprocess.PIPE)
+    uniq = subprocess.Popen(["uniq", "-c"], stdin=cut.stdout, stdout=subprocess.PIPE)
+    assert cut.stdout is not None
+    cut.stdout.close()  # uniq owns the read end now; cut gets SIGPIPE if uniq dies
+    out, _ = uniq.communicate()
+    cut.wait()
+    elapsed = time.perf_counter() - start
+    if cut.returncode or uniq.returncode:
+        raise SystemExit(f"baseline failed: cut={cut.returncode} uniq={uniq.returncode}")
+    return elapsed, out.decode()
+
+
+_CHILD = """
+import json, sys, time
+t0 = time.perf_counter()
+from controller.core.chromosomes import detect_chromosomes
+t1 = time.perf_counter()
+d = detect_chromosomes(sys.argv[1])
+t2 = time.perf_counter()
+print(json.dumps({"import": t1 - t0, "detect": t2 - t1, "total": d.total,
+                  "chromosomes": [[c.name, c.count, c.minPos, c.maxPos] for c in d.chromosomes]}))
+"""
+
+
+def time_detection(path: str) -> tuple[float, float, dict]:
+    """Run detection in a child; return (wall incl. interpreter start, peak RSS MiB, child report)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _CHILD, path], capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"detection failed:\n{proc.stderr}")
+    # ru_maxrss of RUSAGE_CHILDREN is the largest peak among awaited children (KiB on Linux);
+    # cut/uniq peak at a few MB, so the maximum is the Python child's.
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return elapsed, peak_mib, json.loads(proc.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variants", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", help="write the .bim into this directory and keep it (reused when present)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
+        directory = args.keep or tmp
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, f"bench_{args.variants}.bim")
+        if not os.path.exists(path):
+            t = time.perf_counter()
+            write_bim(path, args.variants)
+            print(f"generated {path}: {os.path.getsize(path) / 2**20:.0f} MiB in {time.perf_counter() - t:.1f} s")
+
+        cut_times, det_times = [], []
+        report: dict = {}
+        baseline = ""
+        peak = 0.0
+        for _ in range(args.repeat):
+            t, baseline = time_cut_uniq(path)
+            cut_times.append(t)
+            t, peak, report = time_detection(path)
+            det_times.append(t)
+
+        baseline_counts = [(line.split()[1], int(line.split()[0])) for line in baseline.splitlines()]
+        detected_counts = [(name, count) for name, count, _, _ in report["chromosomes"]]
+        if baseline_counts != detected_counts:
+            raise SystemExit(f"detection disagrees with cut|uniq:\n{baseline_counts}\n{detected_counts}")
+
+        cut_best, det_best = min(cut_times), min(det_times)
+        ratio = det_best / cut_best
+        print(f"variants:            {report['total']:,} on {len(detected_counts)} chromosomes (agrees with cut|uniq)")
+        print(f"cut -f1 | uniq -c:   {cut_best:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in cut_times)})")
+        print(
+            f"detect_chromosomes:  {det_best:.2f} s  (runs: {', '.join(f'{t:.2f}' for t in det_times)}; "
+            f"in-process detect {report['detect']:.2f} s + imports {report['import']:.2f} s)"
+        )
+        print(f"ratio:               {ratio:.2f}x  (goal <= 2x)")
+        print(f"peak RSS detection:  {peak:.0f} MiB  (goal < 100 MB)")
+        ok = ratio <= 2.0 and peak * 1.048576 < 100
+        print("result:              " + ("goals met" if ok else "GOALS NOT MET"))
+        return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

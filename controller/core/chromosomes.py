@@ -1,0 +1,737 @@
+"""Which chromosomes are in the genotype data, read from the data itself.
+
+`detect_chromosomes(source)` reads a `.bim[.gz]`, `.pvar[.zst|.gz]` or `.bgen` (optionally with its
+`.bgi` index), locally or from `s3://`, in one streaming pass with constant memory, and returns
+per chromosome (in file order) the name as written, a normalized name, regenie's chromosome code,
+the variant count and the min/max position. With `chunk_size=N` it also returns the position
+ranges of step-2 chunks of N variants (see `chunk_ranges`).
+
+Text files are scanned in large binary chunks with numpy: per chunk the line ends, field
+delimiters and positions are found with vectorised operations and Python only runs once per
+run of equal chromosome names. A chunk the fast path cannot prove well formed (irregular
+whitespace, a bad line) is re-read line by line, which yields the exact error with its line number.
+
+There is no fallback: an unreadable, empty or malformed file raises `DetectionError`.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import struct
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from controller.core.variant_io import RangeReader, exists, local_copy, open_stream, read_fully
+
+VariantFormat = Literal["bim", "pvar", "bgen"]
+
+REGENIE_SEX_CODE = 23  # regenie (default --nauto 22) reports X, Y, XY, PAR1 and PAR2 as 23
+_REGENIE_SEX_NAMES = ("X", "XY", "Y", "PAR1", "PAR2")
+_PLINK_NUMERIC_NAMES = {23: "X", 24: "Y", 25: "XY", 26: "MT"}
+_LEADING_DIGITS = re.compile(r"\d+")
+
+READ_CHUNK = 2 << 20  # bytes per vectorised text chunk: big enough to amortise numpy, small for RSS
+BGEN_RUN_FLUSH = 1 << 16
+SCAN_THREADS = 2  # numpy releases the GIL: two chunks are scanned at once while the next is read
+
+
+class DetectionError(ValueError):
+    """The variant file cannot be read or is malformed; the message names the file (and line)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# chromosome names
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_chromosome(name: str) -> str:
+    """One spelling per chromosome: no `chr` prefix (any case), upper case, PLINK numbers named.
+
+    `chr1`, `CHR1`, `01` -> `1`; `23`, `chrX`, `x` -> `X`; `24` -> `Y`; `25` -> `XY`; `26`, `M`, `chrM` -> `MT`.
+    """
+    text = name.strip()
+    if len(text) > 3 and text[:3].lower() == "chr":
+        text = text[3:]
+    upper = text.upper()
+    if upper.isdigit():
+        number = int(upper)
+        return _PLINK_NUMERIC_NAMES.get(number, str(number))
+    if upper == "M":
+        return "MT"
+    return upper
+
+
+def regenie_code(name: str, nauto: int = 22) -> int | None:
+    """The chromosome number regenie v4.1.2 gives a name as written in the file, or None if it rejects it.
+
+    Mirrors regenie's own rule: an optional lower-case `chr` prefix, then leading digits (1..nauto+1), or
+    one of X, XY, Y, PAR1, PAR2 (all nauto+1). regenie stops with "Unknown chromosome code" on anything else.
+    """
+    text = name[3:] if name.startswith("chr") else name
+    if text[:1].isdigit():
+        match = _LEADING_DIGITS.match(text)
+        assert match is not None
+        number = int(match.group())
+        return number if 1 <= number <= nauto + 1 else None
+    if text in _REGENIE_SEX_NAMES:
+        return nauto + 1
+    return None
+
+
+def chromosome_code(name: str) -> int:
+    """regenie's CHROM value for a chromosome name (X, Y, XY, PAR1, PAR2 -> 23).
+
+    Accepts user spellings too (`chrX`, `x`, `23`). Raises ValueError for names regenie cannot analyse.
+    """
+    code = regenie_code(name)
+    if code is None:
+        code = regenie_code(normalize_chromosome(name))
+    if code is None:
+        raise ValueError(
+            f"chromosome {name!r} has no regenie code (regenie accepts 1-23, X, Y, XY, PAR1, PAR2, optionally 'chr'-prefixed)"
+        )
+    return code
+
+
+# ---------------------------------------------------------------------------------------------
+# result model
+# ---------------------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChromosomeInfo(_Model):
+    name: str = Field(description="Chromosome as written in the file")
+    normalized: str = Field(description="Normalized name: no chr prefix, X/Y/XY/MT for 23-26")
+    code: int | None = Field(description="regenie's chromosome code (CHROM column); None if regenie rejects the name")
+    count: int = Field(ge=1, description="Number of variants")
+    minPos: int
+    maxPos: int
+
+
+class VariantChunk(_Model):
+    """A step-2 `--range` chunk: every variant with regenie code `code` and start <= position <= end."""
+
+    code: int
+    chromosome: str = Field(description="Normalized name of the first chromosome with this code")
+    index: int = Field(ge=1, description="1-based chunk number within the chromosome")
+    start: int
+    end: int
+    count: int = Field(ge=1)
+
+
+class Detection(_Model):
+    format: VariantFormat
+    source: str
+    chromosomes: list[ChromosomeInfo]
+    total: int
+    chunkSize: int | None = None
+    chunks: list[VariantChunk] | None = Field(
+        default=None, description="Only when detected with chunk_size: the step-2 chunks in file order"
+    )
+
+    def codes(self) -> list[int]:
+        """Distinct regenie codes in file order (regenie itself requires ascending order)."""
+        out: list[int] = []
+        for c in self.chromosomes:
+            if c.code is not None and c.code not in out:
+                out.append(c.code)
+        return out
+
+    def by_code(self, code: int) -> list[ChromosomeInfo]:
+        return [c for c in self.chromosomes if c.code == code]
+
+    def label(self, code: int) -> str:
+        """The name used for a regenie code in job ids: the normalized name of its first chromosome."""
+        members = self.by_code(code)
+        if not members:
+            raise KeyError(code)
+        return members[0].normalized
+
+
+# ---------------------------------------------------------------------------------------------
+# aggregation shared by every format
+# ---------------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Per-name count/min/max in first-seen order; optionally every position (for chunking)."""
+
+    def __init__(self, keep_positions: bool):
+        self.stats: dict[bytes, list[int]] = {}
+        self.keep_positions = keep_positions
+        self.positions: dict[bytes, list[np.ndarray]] = {}
+
+    def add_summary(self, name: bytes, count: int, lo: int, hi: int) -> None:
+        entry = self.stats.get(name)
+        if entry is None:
+            self.stats[name] = [count, lo, hi]
+        else:
+            entry[0] += count
+            entry[1] = min(entry[1], lo)
+            entry[2] = max(entry[2], hi)
+
+    def add(self, name: bytes, positions: np.ndarray) -> None:
+        self.add_summary(name, len(positions), int(positions.min()), int(positions.max()))
+        if self.keep_positions:
+            self.positions.setdefault(name, []).append(positions.astype(np.int64, copy=True))
+
+    def chromosomes(self, source: str) -> list[ChromosomeInfo]:
+        out = []
+        for raw, (count, lo, hi) in self.stats.items():
+            try:
+                name = raw.decode("ascii")
+            except UnicodeDecodeError:
+                raise DetectionError(f"{source}: chromosome name {raw!r} is not ASCII") from None
+            out.append(
+                ChromosomeInfo(
+                    name=name, normalized=normalize_chromosome(name), code=regenie_code(name), count=count, minPos=lo, maxPos=hi
+                )
+            )
+        return out
+
+    def positions_by_code(self, chromosomes: list[ChromosomeInfo]) -> dict[int, np.ndarray]:
+        grouped: dict[int, list[np.ndarray]] = {}
+        for info in chromosomes:
+            if info.code is None:
+                continue
+            grouped.setdefault(info.code, []).extend(self.positions.get(info.name.encode("ascii"), []))
+        return {code: np.sort(np.concatenate(parts)) for code, parts in grouped.items()}
+
+
+def chunk_ranges(positions: np.ndarray, chunk_size: int) -> list[tuple[int, int, int]]:
+    """Split sorted positions into (start, end, count) ranges of about `chunk_size` variants.
+
+    regenie's `--range` selects by position, so variants sharing a position must land in one chunk:
+    a chunk that would end inside a run of equal positions is extended to the end of that run.
+    Every range holds at least one variant; ranges never overlap.
+    """
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    n = len(positions)
+    out: list[tuple[int, int, int]] = []
+    first = 0
+    while first < n:
+        last = min(first + chunk_size, n) - 1
+        if last + 1 < n and positions[last + 1] == positions[last]:
+            # the run of equal positions ends just before the first index holding a larger position
+            last = int(np.searchsorted(positions, positions[last], side="right")) - 1
+        out.append((int(positions[first]), int(positions[last]), last - first + 1))
+        first = last + 1
+    return out
+
+
+def _finish(fmt: VariantFormat, source: str, tally: _Tally, chunk_size: int | None) -> Detection:
+    chromosomes = tally.chromosomes(source)
+    if not chromosomes:
+        raise DetectionError(f"{source}: no variants found (empty {fmt} file)")
+    chunks = None
+    if chunk_size is not None:
+        chunks = []
+        labels: dict[int, str] = {}
+        for info in chromosomes:
+            if info.code is not None:
+                labels.setdefault(info.code, info.normalized)
+        for code, positions in tally.positions_by_code(chromosomes).items():
+            for i, (start, end, count) in enumerate(chunk_ranges(positions, chunk_size), start=1):
+                chunks.append(VariantChunk(code=code, chromosome=labels[code], index=i, start=start, end=end, count=count))
+    return Detection(
+        format=fmt,
+        source=source,
+        chromosomes=chromosomes,
+        total=sum(c.count for c in chromosomes),
+        chunkSize=chunk_size,
+        chunks=chunks,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# text formats (.bim, .pvar)
+# ---------------------------------------------------------------------------------------------
+
+
+class _TextLayout:
+    def __init__(self, nfields: int, pos_col: int, whitespace: bool):
+        self.nfields = nfields
+        self.pos_col = pos_col
+        self.whitespace = whitespace  # .bim: any run of spaces/tabs; .pvar: single tabs
+
+
+_PAD = 16  # bytes before and after each text chunk so 8-byte loads never leave the buffer
+_U64 = np.uint64
+_ASCII_ZEROS = _U64(0x3030303030303030)
+_HIGH_NIBBLES = _U64(0xF0F0F0F0F0F0F0F0)
+_SIXES = _U64(0x0606060606060606)
+# _LOW_BYTES[k]: the k lowest bytes set (k = 0..8)
+_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+ChunkRuns = list[tuple[bytes, np.ndarray]]
+
+
+def _load8(padded: bytes) -> np.ndarray:
+    """Every 8-byte little-endian word of the buffer, one per byte offset (a strided, zero-copy view)."""
+    return np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
+
+
+def _digits8(words: np.ndarray) -> np.ndarray | None:
+    """The value of 8 ASCII digits per word (first digit in the lowest byte), or None if any byte is not a digit.
+
+    SWAR: combine neighbouring digits pairwise (x10), then pairs of pairs (x100), then halves (x10000).
+    """
+    if ((words & _HIGH_NIBBLES) != _ASCII_ZEROS).any() or (((words + _SIXES) & _HIGH_NIBBLES) != _ASCII_ZEROS).any():
+        return None
+    v = words - _ASCII_ZEROS
+    v = (v * _U64(10) + (v >> _U64(8))) & _U64(0x00FF00FF00FF00FF)
+    v = (v * _U64(100) + (v >> _U64(16))) & _U64(0x0000FFFF0000FFFF)
+    v = (v * _U64(10000) + (v >> _U64(32))) & _U64(0xFFFFFFFF)
+    return v
+
+
+def _right_aligned_digits(words: np.ndarray, n_digits: np.ndarray) -> np.ndarray | None:
+    """Parse the last n (1..8) bytes of each word as digits; the bytes before them become '0'."""
+    pad = _LOW_BYTES[8 - n_digits]
+    return _digits8((words & ~pad) | (_ASCII_ZEROS & pad))
+
+
+def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, ChunkRuns] | None:
+    """Runs of equal chromosome (name, positions) in a buffer of complete lines framed by _PAD bytes.
+
+    Returns None when the buffer is not provably regular; the caller then re-reads it line by line.
+    Pure numpy on large arrays (it releases the GIL), so chunks can be scanned in parallel threads.
+    """
+    arr = np.frombuffer(padded, dtype=np.uint8)[_PAD:-_PAD]
+    ends = np.flatnonzero(arr == 10)
+    n_lines = len(ends)
+    starts = np.empty(n_lines, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = ends[:-1] + 1
+    n_delims = layout.nfields - 1
+    if layout.whitespace and padded.find(b" ", _PAD, len(padded) - _PAD) >= 0:
+        is_delim = (arr == 9) | (arr == 32)
+    else:
+        is_delim = arr == 9
+    delims = np.flatnonzero(is_delim)
+    if n_delims == 0 or len(delims) != n_delims * n_lines:
+        return None
+    # No empty field: no two delimiters side by side.
+    if (is_delim[1:] & is_delim[:-1]).any():
+        return None
+    d = delims.reshape(n_lines, n_delims)
+    # With exactly n_delims*n_lines sorted delimiters, these bounds put exactly n_delims on each line
+    # and make the first and last fields non-empty.
+    if not ((d[:, 0] > starts).all() and (d[:, -1] < ends - 1).all()):
+        return None
+
+    words = _load8(padded)
+    # positions: the digits of field pos_col, read as (up to) two right-aligned 8-byte words
+    field_start = starts if layout.pos_col == 0 else d[:, layout.pos_col - 1] + 1
+    field_end = d[:, layout.pos_col] if layout.pos_col < n_delims else ends
+    lengths = field_end - field_start
+    if int(lengths.max()) > 16:
+        return None
+    low = _right_aligned_digits(words[field_end + (_PAD - 8)], np.minimum(lengths, 8))
+    if low is None:
+        return None
+    positions = low.astype(np.int64)
+    long_fields = lengths > 8
+    if long_fields.any():
+        idx = np.flatnonzero(long_fields)
+        high = _right_aligned_digits(words[field_end[idx] + (_PAD - 16)], lengths[idx] - 8)
+        if high is None:
+            return None
+        positions[idx] += high.astype(np.int64) * 100_000_000
+
+    # chromosome runs: compare each line's first field with the previous line's, byte by byte
+    name_len = d[:, 0] - starts
+    longest = int(name_len.max())
+    changed = name_len[1:] != name_len[:-1]
+    last_index = len(arr) - 1
+    for k in range(longest):
+        byte = arr[np.minimum(starts + k, last_index)]
+        if k >= int(name_len.min()):
+            byte = np.where(name_len > k, byte, 0)
+        changed |= byte[1:] != byte[:-1]
+    run_starts = np.concatenate(([0], np.flatnonzero(changed) + 1))
+    run_ends = np.concatenate((run_starts[1:], [n_lines]))
+    runs: ChunkRuns = []
+    for rs, re_ in zip(run_starts.tolist(), run_ends.tolist()):
+        s = int(starts[rs]) + _PAD
+        runs.append((bytes(padded[s:s + int(name_len[rs])]), positions[rs:re_]))
+    return n_lines, runs
+
+
+def _scan_chunk_lines(buf: bytes, layout: _TextLayout, tally: _Tally, source: str, first_line: int) -> int:
+    """The exact, slow reading of a buffer of complete lines; raises on the first malformed line."""
+    lines = buf.split(b"\n")
+    lines.pop()  # the buffer ends with \n
+    run_name: bytes | None = None
+    run_positions: list[int] = []
+    for i, line in enumerate(lines):
+        line_no = first_line + i
+        if line[:1] in (b" ", b"\t"):
+            raise DetectionError(f"{source}: line {line_no}: empty chromosome")
+        fields = line.split() if layout.whitespace else line.rstrip(b"\r").split(b"\t")
+        if len(fields) != layout.nfields:
+            raise DetectionError(
+                f"{source}: line {line_no}: expected {layout.nfields} columns, found {len(fields)}"
+            )
+        name = fields[0]
+        if not name:
+            raise DetectionError(f"{source}: line {line_no}: empty chromosome")
+        raw_pos = fields[layout.pos_col]
+        if not raw_pos.isdigit():
+            raise DetectionError(
+                f"{source}: line {line_no}: position {raw_pos.decode(errors='replace')!r} is not a non-negative integer"
+            )
+        if name != run_name:
+            if run_positions:
+                tally.add(run_name, np.array(run_positions, dtype=np.int64))  # type: ignore[arg-type]
+            run_name, run_positions = name, []
+        run_positions.append(int(raw_pos))
+    if run_positions:
+        tally.add(run_name, np.array(run_positions, dtype=np.int64))  # type: ignore[arg-type]
+    return len(lines)
+
+
+def _fill(stream: Any, buf: bytearray, start: int) -> int:
+    """Read into buf[start:] until it is full or the stream ends; returns the end of the data."""
+    view = memoryview(buf)
+    end = start
+    readinto = getattr(stream, "readinto", None)
+    while end < len(buf):
+        if readinto is not None:
+            got = readinto(view[end:])
+        else:
+            piece = stream.read(len(buf) - end)
+            got = len(piece)
+            view[end:end + got] = piece
+        if not got:
+            break
+        end += got
+    return end
+
+
+def _text_chunks(stream: Any, pending: bytes) -> Iterator[bytearray]:
+    """Buffers of complete lines, each framed by _PAD bytes on both sides (read in place, no copies)."""
+    while True:
+        buf = bytearray(_PAD + len(pending) + READ_CHUNK + _PAD)
+        buf[_PAD:_PAD + len(pending)] = pending
+        end = _fill(stream, buf, _PAD + len(pending))
+        data_start = _PAD + len(pending)
+        if end == data_start:  # end of stream
+            if pending:
+                tail = pending if pending.endswith(b"\n") else pending + b"\n"
+                yield bytearray(_PAD) + tail + bytearray(_PAD)
+            return
+        if end < len(buf) - _PAD:  # last block: complete the final line
+            if buf[end - 1] != 10:
+                buf[end] = 10
+                end += 1
+            del buf[end:]
+            buf.extend(bytes(_PAD))
+            yield buf
+            return
+        cut = buf.rfind(b"\n", data_start, end) + 1
+        if cut == 0:  # no line end in this block: a very long line, keep collecting
+            pending = bytes(buf[_PAD:end])
+            continue
+        pending = bytes(buf[cut:end])
+        del buf[cut:]
+        buf.extend(bytes(_PAD))
+        yield buf
+
+
+def _scan_text(
+    stream: Any, source: str, layout: _TextLayout, tally: _Tally, pending: bytes, first_line: int
+) -> None:
+    line_no = first_line
+    with ThreadPoolExecutor(max_workers=SCAN_THREADS) as pool:
+        in_flight: deque[tuple[bytearray, Future]] = deque()
+
+        def consume() -> None:
+            nonlocal line_no
+            padded, future = in_flight.popleft()
+            result = future.result()
+            if result is None:
+                counted = _scan_chunk_lines(bytes(padded[_PAD:-_PAD]), layout, tally, source, line_no)
+            else:
+                counted, runs = result
+                for name, positions in runs:
+                    tally.add(name, positions)
+            line_no += counted
+
+        for padded in _text_chunks(stream, pending):
+            in_flight.append((padded, pool.submit(_scan_chunk_fast, padded, layout)))
+            if len(in_flight) > SCAN_THREADS:
+                consume()
+        while in_flight:
+            consume()
+
+
+BIM_LAYOUT = _TextLayout(nfields=6, pos_col=3, whitespace=True)
+
+
+def _detect_bim(source: str, s3_client: Any, tally: _Tally) -> None:
+    with open_stream(source, s3_client=s3_client) as stream:
+        _scan_text(stream, source, BIM_LAYOUT, tally, b"", 1)
+
+
+def _detect_pvar(source: str, s3_client: Any, tally: _Tally) -> None:
+    with open_stream(source, s3_client=s3_client) as stream:
+        pending = b""
+        line_no = 1
+        # skip '##' meta lines, then read the '#CHROM' header (a .pvar without one has .bim column order)
+        while True:
+            nl = pending.find(b"\n")
+            if nl < 0:
+                block = read_fully(stream, 1 << 16)
+                if not block:
+                    if pending.startswith(b"#") or not pending:
+                        raise DetectionError(f"{source}: no variants found (empty pvar file)")
+                    pending += b"\n"
+                    continue
+                pending += block
+                continue
+            line = pending[:nl].rstrip(b"\r")
+            if line.startswith(b"##"):
+                pending = pending[nl + 1:]
+                line_no += 1
+                continue
+            if line.startswith(b"#"):
+                columns = line[1:].split(b"\t")
+                if columns[0] != b"CHROM" or b"POS" not in columns:
+                    raise DetectionError(f"{source}: line {line_no}: header must start with #CHROM and name POS")
+                layout = _TextLayout(nfields=len(columns), pos_col=columns.index(b"POS"), whitespace=False)
+                pending = pending[nl + 1:]
+                line_no += 1
+            else:
+                layout = _TextLayout(nfields=6, pos_col=3, whitespace=False)
+            break
+        _scan_text(stream, source, layout, tally, pending, line_no)
+
+
+# ---------------------------------------------------------------------------------------------
+# BGEN
+# ---------------------------------------------------------------------------------------------
+
+
+class BgenHeader(_Model):
+    firstVariantOffset: int
+    variantCount: int
+    sampleCount: int
+    compression: int
+    layout: int
+    sampleIdsPresent: bool
+
+
+def read_bgen_header(reader: RangeReader) -> BgenHeader:
+    source = reader.source
+    head = reader.read(0, 24)
+    if len(head) < 24:
+        raise DetectionError(f"{source}: too short to be a BGEN file")
+    offset, header_len, n_variants, n_samples = struct.unpack_from("<IIII", head, 0)
+    magic = head[16:20]
+    if magic not in (b"bgen", b"\x00\x00\x00\x00"):
+        raise DetectionError(f"{source}: not a BGEN file (magic bytes {magic!r})")
+    if header_len < 20 or header_len > offset:
+        raise DetectionError(f"{source}: corrupt BGEN header (header length {header_len}, offset {offset})")
+    flags_raw = reader.read(4 + header_len - 4, 4)
+    if len(flags_raw) < 4:
+        raise DetectionError(f"{source}: truncated BGEN header")
+    (flags,) = struct.unpack("<I", flags_raw)
+    compression = flags & 0x3
+    layout = (flags >> 2) & 0xF
+    if compression not in (0, 1, 2):
+        raise DetectionError(f"{source}: unknown BGEN compression {compression}")
+    if layout not in (1, 2):
+        raise DetectionError(f"{source}: unsupported BGEN layout {layout} (1 and 2 are defined)")
+    if layout == 1 and compression == 2:
+        raise DetectionError(f"{source}: BGEN layout 1 cannot use zstd compression")
+    return BgenHeader(
+        firstVariantOffset=offset + 4,
+        variantCount=n_variants,
+        sampleCount=n_samples,
+        compression=compression,
+        layout=layout,
+        sampleIdsPresent=bool(flags >> 31),
+    )
+
+
+def _walk_bgen(reader: RangeReader, header: BgenHeader, tally: _Tally) -> None:
+    """Read each variant's identifying block and jump over its genotype block by its stored length."""
+    source = reader.source
+    pos = header.firstVariantOffset
+    run_name: bytes | None = None
+    run_positions: list[int] = []
+
+    def need(offset: int, length: int, what: str, index: int) -> bytes:
+        data = reader.read(offset, length)
+        if len(data) < length:
+            raise DetectionError(f"{source}: truncated BGEN file in variant {index + 1} ({what} at byte {offset})")
+        return data
+
+    for index in range(header.variantCount):
+        if header.layout == 1:
+            pos += 4  # per-variant sample count
+        (id_len,) = struct.unpack("<H", need(pos, 2, "variant id length", index))
+        pos += 2 + id_len
+        (rsid_len,) = struct.unpack("<H", need(pos, 2, "rsid length", index))
+        pos += 2 + rsid_len
+        (chrom_len,) = struct.unpack("<H", need(pos, 2, "chromosome length", index))
+        chrom = need(pos + 2, chrom_len, "chromosome", index)
+        pos += 2 + chrom_len
+        if not chrom:
+            raise DetectionError(f"{source}: variant {index + 1} has an empty chromosome")
+        if header.layout == 2:
+            position, n_alleles = struct.unpack("<IH", need(pos, 6, "position", index))
+            pos += 6
+        else:
+            (position,) = struct.unpack("<I", need(pos, 4, "position", index))
+            pos += 4
+            n_alleles = 2
+        for _ in range(n_alleles):
+            (allele_len,) = struct.unpack("<I", need(pos, 4, "allele length", index))
+            pos += 4 + allele_len
+        if header.layout == 1 and header.compression == 0:
+            pos += 6 * header.sampleCount
+        else:
+            (block_len,) = struct.unpack("<I", need(pos, 4, "genotype block length", index))
+            pos += 4 + block_len
+        if pos > reader.size:
+            raise DetectionError(f"{source}: truncated BGEN file in variant {index + 1} (genotype block)")
+        if chrom != run_name or len(run_positions) >= BGEN_RUN_FLUSH:
+            if run_positions:
+                tally.add(run_name, np.array(run_positions, dtype=np.int64))  # type: ignore[arg-type]
+            run_name, run_positions = chrom, []
+        run_positions.append(position)
+    if run_positions:
+        tally.add(run_name, np.array(run_positions, dtype=np.int64))  # type: ignore[arg-type]
+
+
+def _read_bgi(bgi_path: str, bgi_label: str, expected_variants: int, tally: _Tally) -> None:
+    try:
+        con = sqlite3.connect(f"file:{bgi_path}?mode=ro", uri=True)
+    except sqlite3.Error as err:
+        raise DetectionError(f"{bgi_label}: cannot open BGEN index: {err}") from None
+    try:
+        rows = con.execute(
+            "SELECT chromosome, COUNT(*), MIN(position), MAX(position) FROM Variant "
+            "GROUP BY chromosome ORDER BY MIN(file_start_position)"
+        ).fetchall()
+        total = sum(r[1] for r in rows)
+        if total != expected_variants:
+            raise DetectionError(
+                f"{bgi_label}: index lists {total} variants but the BGEN header says {expected_variants}: the index is stale"
+            )
+        for chrom, count, lo, hi in rows:
+            name = str(chrom).encode("ascii")
+            if not tally.keep_positions:
+                tally.add_summary(name, count, lo, hi)
+                continue
+            # positions of one chromosome at a time keep memory bounded by the largest chromosome
+            cursor = con.execute("SELECT position FROM Variant WHERE chromosome = ?", (chrom,))
+            tally.add(name, np.fromiter((r[0] for r in cursor), dtype=np.int64, count=count))
+    except sqlite3.Error as err:
+        raise DetectionError(f"{bgi_label}: not a readable BGEN index (.bgi): {err}") from None
+    finally:
+        con.close()
+
+
+def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None) -> None:
+    with RangeReader(source, s3_client=s3_client) as reader:
+        header = read_bgen_header(reader)
+        if header.variantCount == 0:
+            raise DetectionError(f"{source}: no variants found (BGEN header lists 0 variants)")
+        if bgi is not None:
+            with local_copy(bgi, s3_client=s3_client, suffix=".bgi") as bgi_path:
+                _read_bgi(bgi_path, bgi, header.variantCount, tally)
+            return
+        _walk_bgen(reader, header, tally)
+
+
+# ---------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def variant_format(source: str) -> VariantFormat:
+    name = source.rsplit("/", 1)[-1].lower()
+    for suffix in (".gz", ".zst"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name.endswith(".bim"):
+        return "bim"
+    if name.endswith(".pvar"):
+        return "pvar"
+    if name.endswith(".bgen"):
+        return "bgen"
+    raise DetectionError(f"{source}: cannot tell the format (expected .bim, .bim.gz, .pvar, .pvar.zst or .bgen)")
+
+
+def detect_chromosomes(
+    source: str,
+    *,
+    s3_client: Any | None = None,
+    bgi: str | None = None,
+    chunk_size: int | None = None,
+) -> Detection:
+    """Chromosomes, counts and position ranges of a variant file (local path or s3:// URI).
+
+    For BGEN, `bgi` names the `.bgi` index to read instead of walking the file (pass it only when it
+    exists; `find_bgi` checks). With `chunk_size`, the step-2 `--range` chunks are computed too,
+    which keeps every position (8 bytes per variant) until the end of the pass.
+    """
+    fmt = variant_format(source)
+    if bgi is not None and fmt != "bgen":
+        raise DetectionError(f"{bgi}: a .bgi index belongs to a .bgen file, not {source}")
+    if chunk_size is not None and chunk_size < 1:
+        raise ValueError("chunk_size must be >= 1")
+    tally = _Tally(keep_positions=chunk_size is not None)
+    try:
+        if fmt == "bim":
+            _detect_bim(source, s3_client, tally)
+        elif fmt == "pvar":
+            _detect_pvar(source, s3_client, tally)
+        else:
+            _detect_bgen(source, s3_client, tally, bgi)
+    except DetectionError:
+        raise
+    except FileNotFoundError:
+        raise DetectionError(f"{source}: file not found") from None
+    except (OSError, EOFError) as err:
+        raise DetectionError(f"{source}: cannot read: {err}") from None
+    except Exception as err:  # botocore and zstandard errors carry no common base class
+        name = type(err).__name__
+        if name in ("ClientError", "NoSuchKey", "ZstdError", "EndpointConnectionError", "NoCredentialsError"):
+            raise DetectionError(f"{source}: cannot read: {err}") from None
+        raise
+    return _finish(fmt, source, tally, chunk_size)
+
+
+def find_bgi(bgen: str, *, s3_client: Any | None = None) -> str | None:
+    """`<file>.bgen.bgi` when it exists beside the BGEN, else None."""
+    candidate = bgen + ".bgi"
+    return candidate if exists(candidate, s3_client=s3_client) else None
+
+
+__all__: list[str] = [
+    "ChromosomeInfo",
+    "Detection",
+    "DetectionError",
+    "VariantChunk",
+    "chromosome_code",
+    "chunk_ranges",
+    "detect_chromosomes",
+    "find_bgi",
+    "normalize_chromosome",
+    "regenie_code",
+    "variant_format",
+]

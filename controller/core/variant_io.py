@@ -1,0 +1,167 @@
+"""Byte access to variant files on local disk or in S3, without ever holding a whole file.
+
+* `open_stream(source)`: a sequential binary reader (`read(n)`), decompressing `.gz` / `.zst`.
+  From S3 it streams the object's Body.
+* `RangeReader`: random access by ranged reads (`pread` locally, ranged `GetObject` in S3),
+  with a small read-ahead window so that walking many short records costs few requests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any, Protocol
+
+
+class Readable(Protocol):
+    def read(self, n: int = -1) -> bytes: ...
+
+
+def is_s3(source: str) -> bool:
+    return source.startswith("s3://")
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"not an s3://bucket/key URI: {uri!r}")
+    return bucket, key
+
+
+def s3_client_or_default(s3_client: Any | None) -> Any:
+    if s3_client is not None:
+        return s3_client
+    import boto3  # imported lazily: local use of the CLI must not pay for boto3
+
+    return boto3.client("s3")
+
+
+@contextlib.contextmanager
+def open_stream(source: str, *, s3_client: Any | None = None) -> Iterator[Readable]:
+    """A sequential reader over the (decompressed) bytes of `source`."""
+    raw: Any
+    if is_s3(source):
+        bucket, key = split_s3(source)
+        raw = s3_client_or_default(s3_client).get_object(Bucket=bucket, Key=key)["Body"]
+    else:
+        raw = open(source, "rb")  # noqa: SIM115 - closed below
+    try:
+        if source.endswith(".gz"):
+            with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
+                yield gz
+        elif source.endswith(".zst"):
+            import zstandard
+
+            with zstandard.ZstdDecompressor().stream_reader(raw, closefd=False) as zs:
+                yield zs
+        else:
+            yield raw
+    finally:
+        raw.close()
+
+
+def read_fully(stream: Readable, n: int) -> bytes:
+    """Read up to n bytes, looping over short reads (network and decompressor streams return less)."""
+    parts = []
+    got = 0
+    while got < n:
+        piece = stream.read(n - got)
+        if not piece:
+            break
+        parts.append(piece)
+        got += len(piece)
+    return b"".join(parts)
+
+
+class RangeReader:
+    """Random access to a local file or S3 object, reading ahead `window` bytes per request."""
+
+    def __init__(self, source: str, *, s3_client: Any | None = None, window: int | None = None):
+        self.source = source
+        self.requests = 0
+        self._buf = b""
+        self._buf_start = 0
+        if is_s3(source):
+            self._bucket, self._key = split_s3(source)
+            self._s3 = s3_client_or_default(s3_client)
+            self.size = int(self._s3.head_object(Bucket=self._bucket, Key=self._key)["ContentLength"])
+            self._fd = None
+            self.window = window or 1 << 20
+        else:
+            self._fd = os.open(source, os.O_RDONLY)
+            self.size = os.fstat(self._fd).st_size
+            self.window = window or 1 << 16
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RangeReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _fetch(self, offset: int, length: int) -> bytes:
+        self.requests += 1
+        if self._fd is not None:
+            return os.pread(self._fd, length, offset)
+        end = min(offset + length, self.size) - 1
+        if end < offset:
+            return b""
+        body = self._s3.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={offset}-{end}")["Body"]
+        try:
+            return body.read()
+        finally:
+            body.close()
+
+    def read(self, offset: int, length: int) -> bytes:
+        """Exactly the bytes [offset, offset+length), fewer only at end of file."""
+        rel = offset - self._buf_start
+        if 0 <= rel and rel + length <= len(self._buf):
+            return self._buf[rel:rel + length]
+        self._buf = self._fetch(offset, max(length, self.window))
+        self._buf_start = offset
+        return self._buf[:length]
+
+
+@contextlib.contextmanager
+def local_copy(source: str, *, s3_client: Any | None = None, suffix: str = "") -> Iterator[str]:
+    """A local path for `source`: itself when local, else a temporary download (small files only)."""
+    if not is_s3(source):
+        yield source
+        return
+    bucket, key = split_s3(source)
+    client = s3_client_or_default(s3_client)
+    fd, path = tempfile.mkstemp(suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            shutil.copyfileobj(body, out, 1 << 20)
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def exists(source: str, *, s3_client: Any | None = None) -> bool:
+    if not is_s3(source):
+        return os.path.exists(source)
+    bucket, key = split_s3(source)
+    client = s3_client_or_default(s3_client)
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+    except client.exceptions.ClientError as err:
+        code = str(err.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+__all__ = ["IO", "RangeReader", "Readable", "exists", "is_s3", "local_copy", "open_stream", "read_fully", "split_s3"]
