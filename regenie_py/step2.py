@@ -1,0 +1,320 @@
+"""Step 2: single-variant association tests with the LOCO offsets of step 1."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from . import ridge
+from .genotypes import GenotypeSource, chrom_to_int, make_blocks, read_variant_list
+from .log import RegenieError, RunLog, Timer
+from .output import fmt, open_text_in, open_text_out
+from .samples import AnalysisSamples
+
+LN10 = math.log(10.0)
+
+
+@dataclass
+class Step2Plan:
+    blocks: list[np.ndarray]
+
+
+def prepare_step2(opts, geno: GenotypeSource, log: RunLog) -> Step2Plan:
+    """Variant selection (extract/exclude, --chr/--chrList, --range) and blocks; empty -> regenie's error."""
+    v = geno.variants
+    keep = np.ones(len(v), dtype=bool)
+    if opts.extract:
+        ids = read_variant_list(opts.extract)
+        keep &= np.array([i in ids for i in v.ids])
+    if opts.exclude:
+        ids = read_variant_list(opts.exclude)
+        keep &= np.array([i not in ids for i in v.ids])
+    if opts.chrs:
+        wanted = {chrom_to_int(c, opts.nauto) for c in opts.chrs}
+        keep &= np.isin(v.chrom, list(wanted))
+    if opts.range:
+        c, lo, hi = opts.range
+        keep &= (v.chrom == chrom_to_int(c, opts.nauto)) & (v.pos >= lo) & (v.pos <= hi)
+    sel = np.nonzero(keep)[0]
+    if sel.size == 0:
+        raise RegenieError("no variant left to include in analysis.")
+    if opts.extract or opts.exclude or opts.chrs or opts.range:
+        log.write(f"   -number of variants remaining in the analysis = {sel.size}")
+    return Step2Plan(make_blocks(v.chrom, sel, opts.bsize))
+
+
+def read_pred_list(path: str) -> dict[str, str]:
+    if not os.path.isfile(path):
+        raise RegenieError(f"cannot read file : {path}")
+    out: dict[str, str] = {}
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            p = line.split()
+            if not p:
+                continue
+            if len(p) != 2:
+                raise RegenieError(f"{path} line {lineno}: expected '<phenotype> <loco file>'")
+            out[p[0]] = p[1]
+    return out
+
+
+def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
+    """LOCO matrix (n_rows+1) x N in analysed-sample order; row c = chromosome c; NaN for NA."""
+    if not os.path.isfile(path):
+        raise RegenieError(f"cannot read file : {path}")
+    with open_text_in(path) as fh:
+        header = fh.readline().split()
+        if not header or header[0] != "FID_IID":
+            raise RegenieError(f"file {path} is not a LOCO predictions file (no FID_IID header)")
+        pos = {k: i for i, k in enumerate(header[1:])}
+        try:
+            col = np.array([pos[s] for s in sample_ids])
+        except KeyError as e:
+            raise RegenieError(
+                f"individual {e.args[0]} has missing predictions in {path} (use --remove or --ignore-pred)"
+            ) from None
+        loco = np.zeros((n_rows + 1, len(sample_ids)))
+        for line in fh:
+            p = line.split()
+            if not p:
+                continue
+            c = int(p[0])
+            if len(p) != len(header):
+                raise RegenieError(f"file {path}: chromosome {c} row has {len(p) - 1} values, expected {len(header) - 1}")
+            vals = np.array([np.nan if x == "NA" else float(x) for x in p[1:]])
+            if c <= n_rows:
+                loco[c] = vals[col]
+    return loco
+
+
+class _TraitWriter:
+    def __init__(self, path: str, gz: bool, with_info: bool):
+        self.path = path
+        self.fh = open_text_out(path, gz)
+        cols = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ " + ("INFO " if with_info else "")
+        self.fh.write(cols + "N TEST BETA SE CHISQ LOG10P EXTRA\n")
+        self.with_info = with_info
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def _log10p(chisq: np.ndarray) -> np.ndarray:
+    return -stats.chi2.logsf(chisq, 1) / LN10
+
+
+def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, log: RunLog) -> None:
+    N, P = S.Y.shape
+    k = S.ncov
+    Q = S.Q
+    v = geno.variants
+    n_rows = max(opts.nauto + 1, int(v.chrom.max()))
+    locos: list[np.ndarray | None] = [None] * P
+    if not opts.ignore_pred:
+        preds = read_pred_list(opts.pred)
+        log.write(f" * LOCO predictions : [{opts.pred}]")
+        for p, name in enumerate(S.trait_names):
+            if name not in preds:
+                raise RegenieError(f"no LOCO predictions for phenotype '{name}' in {opts.pred}")
+            log.write(f"   -file [{preds[name]}] for phenotype '{name}'")
+            locos[p] = read_loco(preds[name], S.ids, n_rows)
+    log.write(f" * # threads        : [{opts.threads}]")
+    log.write(f" * block size       : [{opts.bsize}]")
+    log.write(f" * # blocks         : [{len(plan.blocks)}]")
+    log.write(f" * using minimum MAC of {opts.min_mac:g} (variants with lower MAC are ignored)")
+    if opts.firth:
+        log.write(f" * using {'fast ' if opts.approx else ''}Firth correction for logistic regression "
+                  f"p-values less than {opts.p_thresh:g}")
+    if opts.spa:
+        log.write(f" * using SPA correction for logistic regression p-values less than {opts.p_thresh:g}")
+    firth = spa = None
+    if opts.firth:
+        from . import firth  # noqa: F811
+    if opts.spa:
+        from . import spa  # noqa: F811
+
+    masks = S.observed
+    # per-trait quantities that do not depend on the chromosome
+    qt_state = []
+    if not opts.bt:
+        y0 = np.where(masks, S.Y, 0.0)
+        ystar, _r, sigma_y = ridge.residualize_scale_pheno(Q, y0, masks.astype(np.float64))
+        qt_state = [(ystar[:, p], sigma_y[p]) for p in range(P)]
+
+    writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, geno.has_dosages)
+               for name in S.trait_names]
+    n_ignored = 0
+    n_corrected = 0
+    n_failed = 0
+    try:
+        chrom_state: dict[int, list] = {}
+        blocks_by_chr: dict[int, int] = {}
+        for b in plan.blocks:
+            c = int(v.chrom[b[0]])
+            blocks_by_chr[c] = blocks_by_chr.get(c, 0) + 1
+        current = None
+        for bi, vidx in enumerate(plan.blocks):
+            c = int(v.chrom[vidx[0]])
+            if c != current:
+                current = c
+                log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
+                chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log)
+            t = Timer()
+            G, G2 = geno.read(vidx)
+            G = ridge.impute_mean(G)
+            resid = G - Q @ (Q.T @ G) if not opts.bt else None
+            for p in range(P):
+                st = chrom_state[p]
+                if st is None:
+                    continue
+                m = masks[:, p]
+                full = bool(m.all())
+                Gp = G if full else G[m]
+                n = Gp.shape[0]
+                s = Gp.sum(axis=0)
+                freq = s / (2.0 * n)
+                mac = np.minimum(s, 2.0 * n - s)
+                ok = mac >= opts.min_mac
+                n_ignored += int((~ok).sum())
+                info = None
+                if geno.has_dosages:
+                    G2p = G2 if full else G2[m]
+                    var_sum = (G2p - Gp * Gp).sum(axis=0)
+                    denom = 2.0 * n * freq * (1.0 - freq)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        info = np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
+                extra = np.array(["NA"] * len(vidx), dtype=object)
+                if not opts.bt:
+                    e, sig_e, sig_y = st
+                    Rt = resid if full else resid * m[:, None]
+                    gg = (Rt * Rt).sum(axis=0)
+                    eg = e @ Rt
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        T = eg / (sig_e * np.sqrt(gg))
+                        beta = sig_y * eg / gg
+                        se = sig_y * sig_e / np.sqrt(gg)
+                    chisq = T * T
+                    log10p = _log10p(chisq)
+                else:
+                    X, y, offset, phat, wts, L, null_beta = st
+                    U = Gp.T @ (y - phat)
+                    XWG = X.T @ (Gp * wts[:, None])
+                    Z = np.linalg.solve(L, XWG) if L is not None else XWG
+                    V = (wts[:, None] * Gp * Gp).sum(axis=0) - (Z * Z).sum(axis=0)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        T = U / np.sqrt(V)
+                        beta = U / V
+                        se = 1.0 / np.sqrt(V)
+                    chisq = T * T
+                    log10p = _log10p(chisq)
+                    if opts.firth or opts.spa:
+                        need = np.nonzero(ok & (log10p > -math.log10(opts.p_thresh)))[0]
+                        for j in need:
+                            n_corrected += 1
+                            g = Gp[:, j]
+                            flip = g.mean() > 1.0  # regenie tests the minor allele internally
+                            gf = 2.0 - g if flip else g
+                            sign = -1.0 if flip else 1.0
+                            if opts.firth:
+                                if null_beta is None:
+                                    res_ok = False
+                                else:
+                                    r = firth.firth_test(gf, X, y, offset, approx=opts.approx, null_beta=null_beta)
+                                    res_ok = bool(r.ok) and np.isfinite(r.chisq)
+                                if res_ok:
+                                    beta[j] = sign * r.beta
+                                    chisq[j] = r.chisq
+                                    se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
+                                    log10p[j] = _log10p(np.array([r.chisq]))[0]
+                            else:
+                                pval, res_ok = spa.spa_test(gf, X, y, phat, score=float(sign * U[j]), var=float(V[j]))
+                                if res_ok and 0.0 < pval <= 1.0:
+                                    chisq[j] = stats.chi2.isf(pval, 1)
+                                    se[j] = 1.0 / math.sqrt(V[j])
+                                    beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
+                                    log10p[j] = -math.log10(pval)
+                                elif res_ok and pval == 0.0:
+                                    res_ok = False
+                            if not res_ok:
+                                n_failed += 1
+                                extra[j] = "TEST_FAIL"
+                                chisq[j] = np.nan
+                                log10p[j] = np.nan
+                _write_rows(writers[p], v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra)
+            log.write(f" block [{bi + 1}/{len(plan.blocks)}] : done {t.ms()}")
+    finally:
+        for w in writers:
+            w.close()
+    log.write("\nAssociation results stored separately for each trait in files : ")
+    for w in writers:
+        log.write(f"* [{w.path}]")
+    if opts.firth or opts.spa:
+        log.write(f"\nNumber of tests with {'Firth' if opts.firth else 'SPA'} correction : {n_corrected}")
+        log.write(f"Number of failed tests : ({n_failed}/{n_corrected})")
+    log.write(f"Number of ignored tests due to low MAC : {n_ignored}")
+
+
+def _chromosome_state(opts, S: AnalysisSamples, locos, qt_state, c: int, log: RunLog) -> dict[int, list]:
+    """Per trait, what the tests of chromosome c need (LOCO offset, null models)."""
+    N, P = S.Y.shape
+    k = S.ncov
+    state: dict[int, list] = {}
+    if not opts.ignore_pred:
+        log.write("   -reading loco predictions for the chromosome...done")
+    for p in range(P):
+        m = S.observed[:, p]
+        loco = np.zeros(N) if locos[p] is None else locos[p][c]
+        if np.isnan(loco[m]).any():
+            raise RegenieError(
+                f"individual has missing predictions for phenotype '{S.trait_names[p]}' on chromosome {c} "
+                "(use --remove or --ignore-pred)"
+            )
+        loco = np.where(m, np.nan_to_num(loco), 0.0)
+        if not opts.bt:
+            ystar, sigma_y = qt_state[p]
+            e = (ystar - loco) * m
+            sig_e = math.sqrt(float(e @ e) / (m.sum() - k))
+            state[p] = [e, sig_e, sigma_y]
+            continue
+        X = S.Q[m]
+        y = S.Y[m, p]
+        offset = loco[m]
+        _b, phat, conv = ridge.logistic_null(X, y, offset)
+        if not conv:
+            log.write(f"WARNING: logistic regression did not converge for phenotype '{S.trait_names[p]}'.")
+            state[p] = None
+            continue
+        wts = phat * (1 - phat)
+        L = np.linalg.cholesky(X.T @ (X * wts[:, None]))
+        null_beta = None
+        if opts.firth:
+            from . import firth
+
+            null_beta = firth.fit_null_firth(X, y, offset)
+            if null_beta is None:
+                log.write(f"WARNING: null Firth model failed for phenotype '{S.trait_names[p]}' on chromosome {c}.")
+                with open(f"{opts.out}_failedNullFirth_chr{c}.list", "a") as fh:
+                    fh.write(f"{S.trait_names[p]}\n")
+                state[p] = None
+                continue
+        state[p] = [X, y, offset, phat, wts, L, null_beta]
+    if opts.bt:
+        log.write("   -fitting null logistic regression on binary phenotypes...done")
+        if opts.firth:
+            log.write("   -fitting null Firth logistic regression on binary phenotypes...done")
+    return state
+
+
+def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra) -> None:
+    lines = []
+    for j in np.nonzero(ok)[0]:
+        vi = vidx[j]
+        head = f"{v.chrom[vi]} {v.pos[vi]} {v.ids[vi]} {v.allele0[vi]} {v.allele1[vi]} {fmt(freq[j])} "
+        if w.with_info:
+            head += f"{fmt(info[j])} "
+        lines.append(f"{head}{n} ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
+    w.fh.write("".join(lines))
