@@ -1,0 +1,91 @@
+"""InitWorkflow: create the workflow record (or, for a rerun, move FAILED|CANCELLED -> RERUNNING).
+
+Payload (see docs/ARCHITECTURE.md): {"input": <execution input>, "executionArn": "$$.Execution.Id"}.
+Returns `InitResult` {workflowId, createdAt, outputUri}. Safe to retry: a retried invocation of
+the same execution finds its own record and returns it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controller.core.manifest import Manifest
+from controller.core.payloads import InitEvent, InitResult, WorkflowInput
+from controller.core.settings import ControlSettings
+from controller.handlers._common import logger, settings, start, status_store
+
+
+class WorkflowConflict(RuntimeError):
+    """The workflow id is taken by another execution, or cannot be rerun from its status."""
+
+
+def output_uri(manifest: Manifest, workflow_id: str, cfg: ControlSettings) -> str:
+    chosen = manifest.outputParams.outputS3Path or f"s3://{cfg.results_bucket}/workflows/{workflow_id}/"
+    return chosen if chosen.endswith("/") else chosen + "/"
+
+
+def _parse(event: dict[str, Any]) -> tuple[WorkflowInput, str | None]:
+    if isinstance(event, dict) and "input" in event:
+        parsed = InitEvent.model_validate(event)
+        return parsed.input, parsed.executionArn
+    # Invoked with the bare execution input (no executionArn known).
+    return WorkflowInput.model_validate(event), None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start("workflow_init", context)
+    cfg = settings()
+    wf_input, execution_arn = _parse(event)
+    manifest = Manifest.model_validate(wf_input.manifest)
+    workflow_id = wf_input.workflowId
+    logger.append_keys(workflowId=workflow_id)
+    store = status_store(cfg)
+
+    if wf_input.rerun is not None:
+        existing = store.get_workflow(workflow_id)
+        if existing is None:
+            raise WorkflowConflict(f"rerun of unknown workflow {workflow_id}")
+        executions = list(existing.get("executions") or [])
+        if execution_arn and execution_arn not in executions:
+            executions.append(execution_arn)
+        if not store.set_workflow_status(
+            workflow_id, "RERUNNING", executionArn=execution_arn or existing.get("executionArn"),
+            executions=executions, rerunJobIds=wf_input.rerun.jobIds, errorDetail=None, failedJobs=None,
+        ):
+            raise WorkflowConflict(
+                f"workflow {workflow_id} is {existing['status']}: only FAILED or CANCELLED workflows can be rerun"
+            )
+        logger.info("workflow rerun initialised", extra={"jobIds": wf_input.rerun.jobIds})
+        return InitResult(
+            workflowId=workflow_id, createdAt=existing["createdAt"], outputUri=existing["outputUri"]
+        ).model_dump()
+
+    out = output_uri(manifest, workflow_id, cfg)
+    created = store.create_workflow(
+        workflow_id,
+        status="INITIALIZED",
+        created_at=wf_input.submittedAt,
+        experimentId=manifest.experimentId,
+        studyId=manifest.study.studyId,
+        datasetId=manifest.study.datasetId,
+        userId=manifest.study.submittedBy,
+        parameters=wf_input.manifest,
+        manifestUri=wf_input.manifestUri,
+        executionArn=execution_arn,
+        executions=[execution_arn] if execution_arn else [],
+        outputUri=out,
+        startStep=manifest.startStep,
+        notifyEmail=manifest.outputParams.notifyEmail,
+    )
+    record = store.get_workflow(workflow_id)
+    assert record is not None
+    if not created:
+        same_execution = execution_arn is None or record.get("executionArn") in (None, execution_arn)
+        if not same_execution:
+            raise WorkflowConflict(
+                f"workflow {workflow_id} already exists for execution {record.get('executionArn')}"
+            )
+        logger.info("workflow record already present (retried invocation)")
+    else:
+        logger.info("workflow initialised", extra={"outputUri": out})
+    return InitResult(workflowId=workflow_id, createdAt=record["createdAt"], outputUri=record["outputUri"]).model_dump()
