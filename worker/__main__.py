@@ -186,7 +186,7 @@ class Worker:
     def _already_complete(self, mode: str) -> ExitCode | None:
         spec = self.spec
         if mode == "fsx":
-            found = completed_on_mount(spec, Path(spec.pathMap.to_local(spec.outputPrefix)))
+            found = completed_on_mount(spec)
         else:
             found = completed_in_s3(spec, self.clients.s3())
         if found is None:
@@ -228,10 +228,11 @@ class Worker:
     def _merge(self, paths: JobPaths) -> tuple[float, float]:
         merge_mode.check_merge_ready(self.spec, self.status)
         files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3)
-        self.log.worker_line(f"merging {len(files)} step-2 file(s) into {paths.output_dir}")
+        self.log.worker_line(f"merging {len(files)} step-2 file(s) into {paths.local_root}merged/ and report/")
         start = time.monotonic()
-        summary = merge_mode.merge_and_report(files, paths.output_dir, title=self.spec.workflowId)
-        self.log.worker_line(f"merge summary: {summary}")
+        summary = merge_mode.merge_and_report(files, paths.local_root, title=self.spec.workflowId)
+        traits = summary.get("traits") if isinstance(summary, dict) else None
+        self.log.worker_line(f"merge done: {len(traits) if isinstance(traits, (list, dict)) else '?'} trait(s)")
         import resource
 
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -241,7 +242,7 @@ class Worker:
         files = output_files(paths, exclude=(MARKER,))
         rows = regenie_rows(files)
         publish_outputs(paths, files, self.clients.s3)
-        marker = build_marker(self.spec, paths.output_dir, files, rows)
+        marker = build_marker(self.spec, paths.local_root, files, rows)
         upload = None
         if paths.mode == "staging":
             s3 = self.clients.s3()
@@ -251,7 +252,7 @@ class Worker:
 
         # The marker goes last: its presence means every file it lists is in place.
         write_marker(marker, paths.output_dir, upload)
-        outputs = [{"uri": paths.uri_of(paths.output_dir / f.name), "size": f.size} for f in marker.files]
+        outputs = [{"uri": paths.workflow_root + f.name, "size": f.size} for f in marker.files]
         self.log.worker_line(f"SUCCEEDED: {len(outputs)} output file(s), {rows} result row(s)")
         log_at = self._publish_log()
         recorded = self.status.set(

@@ -92,6 +92,16 @@ class JobPaths:
     workflow_root: str
     scratch: Path | None = None
     staged: list[Path] = field(default_factory=list)
+    extra_output_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def local_root(self) -> Path:
+        """This machine's path of the workflow's `<outputUri>` (the base of marker file names)."""
+        return Path(self.local.to_local(self.workflow_root))
+
+    @property
+    def output_dirs(self) -> list[Path]:
+        return [self.output_dir, *self.extra_output_dirs]
 
     def local_path(self, uri: str) -> Path:
         return Path(self.local.to_local(uri))
@@ -181,14 +191,18 @@ def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S
         paths = JobPaths("staging", spec.pathMap, local, Path(local.to_local(spec.outputPrefix)),
                          spec.outputPrefix, root, scratch=scratch)
         _stage_inputs(spec, paths, s3())
-    paths.output_dir.mkdir(parents=True, exist_ok=True)
+    if spec.kind == "merge":
+        # The merge writes <outputUri>merged/ and <outputUri>report/ (controller.core.results).
+        paths.extra_output_dirs.append(paths.local_path(root + "report/"))
+    for d in paths.output_dirs:
+        d.mkdir(parents=True, exist_ok=True)
     return paths
 
 
 def output_files(paths: JobPaths, exclude: tuple[str, ...] = ()) -> list[Path]:
-    """Every regular file under the job's output directory, sorted."""
+    """Every regular file under the job's output directories, sorted."""
     return sorted(
-        p for p in paths.output_dir.rglob("*")
+        p for d in paths.output_dirs for p in d.rglob("*")
         if p.is_file() and p.name not in exclude and not p.name.endswith((".part", ".tmp"))
     )
 

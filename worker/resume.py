@@ -1,6 +1,6 @@
 """The completion marker: `_SUCCESS.json` in the job's output directory, written last.
 
-It lists every output file with its size and sha256. A job whose marker exists and still matches
+It lists every output file (relative to the workflow's `<outputUri>`) with its size and sha256. A job whose marker exists and still matches
 its files is complete: the worker reports SUCCEEDED without running the engine again, so a rerun
 skips finished work. On the shared file system the checksums are verified; when staging, S3
 object sizes are compared (reading every object back to hash it would cost a full download).
@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controller.core.jobs import JobSpec
+from worker.paths import workflow_root
 from worker.s3io import S3Files
 
 MARKER = "_SUCCESS.json"
@@ -26,7 +27,7 @@ MARKER = "_SUCCESS.json"
 
 class MarkerFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(description="path relative to the job's output directory")
+    name: str = Field(description="path relative to the workflow's <outputUri>")
     size: int
     sha256: str
 
@@ -48,14 +49,15 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def build_marker(spec: JobSpec, output_dir: Path, files: list[Path], rows_written: int) -> Marker:
+def build_marker(spec: JobSpec, root_dir: Path, files: list[Path], rows_written: int) -> Marker:
+    """The marker for `files`, named relative to `root_dir` (this machine's path of <outputUri>)."""
     return Marker(
         workflowId=spec.workflowId,
         jobId=spec.jobId,
         writtenAt=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         rowsWritten=rows_written,
         files=[
-            MarkerFile(name=f.relative_to(output_dir).as_posix(), size=f.stat().st_size, sha256=sha256_of(f))
+            MarkerFile(name=f.relative_to(root_dir).as_posix(), size=f.stat().st_size, sha256=sha256_of(f))
             for f in files
         ],
     )
@@ -79,9 +81,10 @@ def _parse(text: str) -> Marker | None:
         return None  # a damaged marker means "not complete": the job runs again
 
 
-def completed_on_mount(spec: JobSpec, output_dir: Path) -> tuple[Marker, list[dict[str, Any]]] | None:
-    """(marker, outputs) when the marker exists and every file matches; None otherwise."""
-    path = output_dir / MARKER
+def completed_on_mount(spec: JobSpec) -> tuple[Marker, list[dict[str, Any]]] | None:
+    """(marker, outputs) when the marker exists on the shared file system and every file matches."""
+    root = workflow_root(spec)
+    path = Path(spec.pathMap.to_local(spec.outputPrefix)) / MARKER
     if not path.is_file():
         return None
     marker = _parse(path.read_text(encoding="utf-8"))
@@ -89,10 +92,11 @@ def completed_on_mount(spec: JobSpec, output_dir: Path) -> tuple[Marker, list[di
         return None
     outputs = []
     for f in marker.files:
-        p = output_dir / f.name
+        uri = root + f.name
+        p = Path(spec.pathMap.to_local(uri))
         if not p.is_file() or p.stat().st_size != f.size or sha256_of(p) != f.sha256:
             return None
-        outputs.append({"uri": spec.pathMap.to_uri(str(p)), "size": f.size})
+        outputs.append({"uri": uri, "size": f.size})
     return marker, outputs
 
 
@@ -104,8 +108,9 @@ def completed_in_s3(spec: JobSpec, s3: S3Files) -> tuple[Marker, list[dict[str, 
     if marker is None or marker.jobId != spec.jobId or marker.workflowId != spec.workflowId:
         return None
     outputs = []
+    root = workflow_root(spec)
     for f in marker.files:
-        uri = spec.outputPrefix + f.name
+        uri = root + f.name
         if s3.size(uri) != f.size:
             return None
         outputs.append({"uri": uri, "size": f.size})

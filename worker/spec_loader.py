@@ -27,7 +27,7 @@ class SpecError(WorkerFailure):
 def _read_source(source: str, s3_client: Callable[[], Any]) -> tuple[str, str]:
     """(text, where) of the spec source."""
     stripped = source.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         return stripped, "inline JSON"
     if stripped.startswith("s3://"):
         bucket, _, key = stripped[5:].partition("/")
