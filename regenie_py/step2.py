@@ -16,6 +16,8 @@ from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
 LN10 = math.log(10.0)
+# below this minor allele count the approximate Firth fit uses carriers only (regenie's sparse path)
+SPARSE_FIRTH_MAC = 50
 
 
 @dataclass
@@ -216,29 +218,31 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                         for j in need:
                             n_corrected += 1
                             g = Gp[:, j]
-                            flip = g.mean() > 1.0  # regenie tests the minor allele internally
-                            gf = 2.0 - g if flip else g
-                            sign = -1.0 if flip else 1.0
                             if opts.firth:
-                                if null_beta is None:
-                                    res_ok = False
-                                else:
-                                    r = firth.firth_test(gf, X, y, offset, approx=opts.approx, null_beta=null_beta)
-                                    res_ok = bool(r.ok) and np.isfinite(r.chisq)
+                                if opts.approx:
+                                    # the one-parameter approximate model needs g residualised on the
+                                    # covariates with the null-model weights (what regenie fits)
+                                    gres = g - X @ np.linalg.solve(L.T, Z[:, j])
+                                    if mac[j] < SPARSE_FIRTH_MAC:
+                                        # regenie's rare-variant shortcut: only minor-allele carriers enter
+                                        minor = 2.0 - g if g.mean() > 1.0 else g
+                                        gres = np.where(minor != 0.0, gres, 0.0)
+                                    g = gres
+                                r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta)
+                                res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                                 if res_ok:
-                                    beta[j] = sign * r.beta
+                                    beta[j] = r.beta
                                     chisq[j] = r.chisq
                                     se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
                                     log10p[j] = _log10p(np.array([r.chisq]))[0]
                             else:
-                                pval, res_ok = spa.spa_test(gf, X, y, phat, score=float(sign * U[j]), var=float(V[j]))
-                                if res_ok and 0.0 < pval <= 1.0:
+                                pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
+                                res_ok = bool(res_ok) and 0.0 < pval <= 1.0
+                                if res_ok:
                                     chisq[j] = stats.chi2.isf(pval, 1)
                                     se[j] = 1.0 / math.sqrt(V[j])
                                     beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
                                     log10p[j] = -math.log10(pval)
-                                elif res_ok and pval == 0.0:
-                                    res_ok = False
                             if not res_ok:
                                 n_failed += 1
                                 extra[j] = "TEST_FAIL"
