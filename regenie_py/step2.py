@@ -134,10 +134,13 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     if opts.spa:
         log.write(f" * using SPA correction for logistic regression p-values less than {opts.p_thresh:g}")
     firth = spa = None
-    if opts.firth:
-        from . import firth  # noqa: F811
-    if opts.spa:
-        from . import spa  # noqa: F811
+    try:
+        if opts.firth:
+            from . import firth  # noqa: F811
+        if opts.spa:
+            from . import spa  # noqa: F811
+    except ImportError as e:  # pragma: no cover - both modules ship with the package
+        raise RegenieError(f"{'Firth' if opts.firth else 'SPA'} correction is unavailable: {e}") from None
 
     masks = S.observed
     # per-trait quantities that do not depend on the chromosome
