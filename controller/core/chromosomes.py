@@ -84,6 +84,11 @@ def regenie_code(name: str, nauto: int = 22) -> int | None:
     return None
 
 
+def code_label(code: int) -> str:
+    """The name of a regenie code in job ids and `--chr`-style labels: the number, or X for 23."""
+    return "X" if code == REGENIE_SEX_CODE else str(code)
+
+
 def chromosome_code(name: str) -> int:
     """regenie's CHROM value for a chromosome name (X, Y, XY, PAR1, PAR2 -> 23).
 
@@ -121,7 +126,7 @@ class VariantChunk(_Model):
     """A step-2 `--range` chunk: every variant with regenie code `code` and start <= position <= end."""
 
     code: int
-    chromosome: str = Field(description="Normalized name of the first chromosome with this code")
+    chromosome: str = Field(description="Label of the code: the number, X for 23")
     index: int = Field(ge=1, description="1-based chunk number within the chromosome")
     start: int
     end: int
@@ -150,11 +155,7 @@ class Detection(_Model):
         return [c for c in self.chromosomes if c.code == code]
 
     def label(self, code: int) -> str:
-        """The name used for a regenie code in job ids: the normalized name of its first chromosome."""
-        members = self.by_code(code)
-        if not members:
-            raise KeyError(code)
-        return members[0].normalized
+        return code_label(code)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,13 +237,9 @@ def _finish(fmt: VariantFormat, source: str, tally: _Tally, chunk_size: int | No
     chunks = None
     if chunk_size is not None:
         chunks = []
-        labels: dict[int, str] = {}
-        for info in chromosomes:
-            if info.code is not None:
-                labels.setdefault(info.code, info.normalized)
         for code, positions in tally.positions_by_code(chromosomes).items():
             for i, (start, end, count) in enumerate(chunk_ranges(positions, chunk_size), start=1):
-                chunks.append(VariantChunk(code=code, chromosome=labels[code], index=i, start=start, end=end, count=count))
+                chunks.append(VariantChunk(code=code, chromosome=code_label(code), index=i, start=start, end=end, count=count))
     return Detection(
         format=fmt,
         source=source,
@@ -728,6 +725,7 @@ __all__: list[str] = [
     "DetectionError",
     "VariantChunk",
     "chromosome_code",
+    "code_label",
     "chunk_ranges",
     "detect_chromosomes",
     "find_bgi",

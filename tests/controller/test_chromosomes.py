@@ -305,7 +305,7 @@ def test_chunks_group_names_with_one_regenie_code(tmp_path):
     f.write_text("PAR1\ta\t0\t100\tA\tG\nX\tb\t0\t5000\tA\tG\nX\tc\t0\t6000\tA\tG\nPAR2\td\t0\t9000\tA\tG\n")
     d = detect_chromosomes(str(f), chunk_size=10)
     assert [(c.name, c.code) for c in d.chromosomes] == [("PAR1", 23), ("X", 23), ("PAR2", 23)]
-    assert [(c.code, c.chromosome, c.start, c.end, c.count) for c in d.chunks] == [(23, "PAR1", 100, 9000, 4)]
+    assert [(c.code, c.chromosome, c.start, c.end, c.count) for c in d.chunks] == [(23, "X", 100, 9000, 4)]
 
 
 # --- S3 ------------------------------------------------------------------------------------------

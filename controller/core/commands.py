@@ -1,0 +1,254 @@
+"""regenie v4.1.2 command lines (argv lists, never shell strings) and the JobSpec of every job.
+
+Every path in an argv comes from one place: `PathMap.to_local(<s3 URI>)`, so the same plan runs on
+FSx for Lustre (`/fsx/...`) or on a local directory. Option choices follow ../shared/notes/regenie.md:
+
+* binary traits get `--bt` (never `--loocv` as a stand-in); `--loocv` only when asked for;
+* variant filters (`--extract`/`--exclude`) apply to step 1, the model fit: step-2 jobs are planned
+  from every variant of the genotype files, and a filter could empty a planned chunk
+  (regenie stops with "no variant left to include in analysis");
+* sample filters (`--keep`/`--remove`) apply to both steps;
+* options equal to regenie's defaults (`--minMAC 5`, `--pThresh 0.05`) are left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from controller.core.jobs import JobSpec, PathMap, Resources
+from controller.core.manifest import Manifest
+from controller.core.plan import (
+    JobPlan,
+    PlannedJob,
+    job_output_base,
+    job_output_prefix,
+    pred_list_uri,
+    regenie_output_name,
+    scratch_prefix_uri,
+    split_prefix_uri,
+)
+
+REGENIE_DEFAULT_MIN_MAC = 5.0
+REGENIE_DEFAULT_P_THRESH = 0.05
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+class CommandContext:
+    """What every argv of one workflow shares: manifest, plan, path map and thread count."""
+
+    def __init__(self, manifest: Manifest, plan: JobPlan, path_map: PathMap, threads: int):
+        self.manifest = manifest
+        self.plan = plan
+        self.path_map = path_map
+        self.threads = manifest.analysisParams.threads or threads
+
+    def local(self, uri: str) -> str:
+        return self.path_map.to_local(uri)
+
+    def data(self, relative: str) -> str:
+        return self.local(self.manifest.data_uri(relative))
+
+    # -- pieces -----------------------------------------------------------------------------
+    def genotype_args(self) -> list[str]:
+        inp = self.manifest.inputData
+        if inp.format == "bed":
+            args = ["--bed", self.data(inp.filePrefix)]
+        elif inp.format == "pgen":
+            args = ["--pgen", self.data(inp.filePrefix)]
+        else:
+            args = ["--bgen", self.data(f"{inp.filePrefix}.bgen")]
+            if inp.sampleFile:
+                args += ["--sample", self.data(inp.sampleFile)]
+        return args
+
+    def sample_args(self) -> list[str]:
+        inp = self.manifest.inputData
+        args = ["--phenoFile", self.data(inp.phenoFile)]
+        if inp.phenoColumns:
+            args += ["--phenoColList", ",".join(inp.phenoColumns)]
+        if inp.covarFile:
+            args += ["--covarFile", self.data(inp.covarFile)]
+            if inp.covarColumns:
+                args += ["--covarColList", ",".join(inp.covarColumns)]
+            if inp.catCovarColumns:
+                args += ["--catCovarList", ",".join(inp.catCovarColumns)]
+        if inp.keepFile:
+            args += ["--keep", self.data(inp.keepFile)]
+        if inp.removeFile:
+            args += ["--remove", self.data(inp.removeFile)]
+        return args
+
+    def variant_filter_args(self) -> list[str]:
+        inp = self.manifest.inputData
+        args = []
+        if inp.extractFile:
+            args += ["--extract", self.data(inp.extractFile)]
+        if inp.excludeFile:
+            args += ["--exclude", self.data(inp.excludeFile)]
+        return args
+
+    def trait_arg(self) -> list[str]:
+        return ["--bt"] if self.manifest.analysisParams.traitType == "bt" else ["--qt"]
+
+    def tail_args(self, job: PlannedJob) -> list[str]:
+        args = ["--threads", str(self.threads)]
+        if self.manifest.analysisParams.gz:
+            args.append("--gz")
+        return args + ["--out", self.local(job_output_base(self.plan, job))]
+
+    # -- step 1 ----------------------------------------------------------------------------
+    def step1_model_args(self) -> list[str]:
+        """Inputs and options shared by the single step-1 job and all split jobs (regenie needs them identical)."""
+        p = self.manifest.analysisParams
+        args = ["--step", "1", *self.genotype_args(), *self.sample_args(), *self.variant_filter_args()]
+        args += ["--bsize", str(p.step1BlockSize), *self.trait_arg()]
+        if p.loocv:
+            args.append("--loocv")
+        elif p.cv is not None:
+            args += ["--cv", str(p.cv)]
+        return args
+
+    def step1_argv(self, job: PlannedJob) -> list[str]:
+        args = self.step1_model_args()
+        if self.manifest.analysisParams.lowmem:
+            args += ["--lowmem", "--lowmem-prefix", self.local(scratch_prefix_uri(self.plan, job))]
+        return args + self.tail_args(job)
+
+    def split_l0_argv(self, job: PlannedJob) -> list[str]:
+        n_jobs = sum(1 for j in self.plan.step1Jobs if j.stage == "step1-l0")
+        return [*self.step1_model_args(), "--split-l0", f"{self.local(split_prefix_uri(self.plan))},{n_jobs}", *self.tail_args(job)]
+
+    def master_path(self) -> str:
+        return self.local(split_prefix_uri(self.plan)) + ".master"
+
+    def run_l0_argv(self, job: PlannedJob) -> list[str]:
+        return [*self.step1_model_args(), "--run-l0", f"{self.master_path()},{job.l0Index}", *self.tail_args(job)]
+
+    def run_l1_argv(self, job: PlannedJob) -> list[str]:
+        return [*self.step1_model_args(), "--run-l1", self.master_path(), *self.tail_args(job)]
+
+    # -- step 2 ----------------------------------------------------------------------------
+    def step2_argv(self, job: PlannedJob) -> list[str]:
+        p = self.manifest.analysisParams
+        args = ["--step", "2", *self.genotype_args(), *self.sample_args()]
+        args += ["--bsize", str(p.step2BlockSize), *self.trait_arg()]
+        if p.traitType == "bt":
+            if p.firth:
+                args.append("--firth")
+                if p.approx:
+                    args.append("--approx")
+            elif p.spa:
+                args.append("--spa")
+            if (p.firth or p.spa) and p.pThresh != REGENIE_DEFAULT_P_THRESH:
+                args += ["--pThresh", _number(p.pThresh)]
+        if p.minMAC != REGENIE_DEFAULT_MIN_MAC:
+            args += ["--minMAC", _number(p.minMAC)]
+        args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest))]
+        if job.range:
+            args += ["--range", job.range]
+        elif job.code is not None:
+            args += ["--chr", str(job.code)]
+        return args + self.tail_args(job)
+
+    def argv(self, job: PlannedJob) -> list[str]:
+        builders = {
+            "step1": self.step1_argv,
+            "step1-split": self.split_l0_argv,
+            "step1-l0": self.run_l0_argv,
+            "step1-l1": self.run_l1_argv,
+            "step2": self.step2_argv,
+        }
+        if job.stage == "merge":
+            return []  # the merge job runs the worker's own merge, not regenie
+        return builders[job.stage](job)
+
+
+# --- job specs ---------------------------------------------------------------------------------
+
+
+def _resources_for(resources: Resources | Mapping[int, Resources], step: int) -> Resources:
+    if isinstance(resources, Resources):
+        return resources
+    return resources.get(step) or resources.get(2) or Resources()
+
+
+def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]:
+    """(required, optional) s3 URIs a job reads."""
+    m, plan = ctx.manifest, ctx.plan
+    inp = m.inputData
+    if job.stage == "merge":
+        traits = plan.traits or []
+        gz = m.analysisParams.gz
+        return [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits], []
+    required = [m.data_uri(f) for f in inp.genotype_files()]
+    optional = [m.data_uri(f"{inp.filePrefix}.bgen.bgi")] if inp.format == "bgen" else []
+    required.append(m.data_uri(inp.phenoFile))
+    for extra in (inp.covarFile, inp.keepFile, inp.removeFile):
+        if extra:
+            required.append(m.data_uri(extra))
+    if job.step == 1:
+        for extra in (inp.extractFile, inp.excludeFile):
+            if extra:
+                required.append(m.data_uri(extra))
+    split = split_prefix_uri(plan)
+    if job.stage == "step1-l0":
+        required += [f"{split}.master", f"{split}_job{job.l0Index}.snplist"]
+    elif job.stage == "step1-l1":
+        required.append(f"{split}.master")
+        n_traits = len(plan.traits or [])
+        for l0 in (j for j in plan.step1Jobs if j.stage == "step1-l0"):
+            optional += [f"{split}_job{l0.l0Index}_l0_Y{k}" for k in range(1, n_traits + 1)]
+    elif job.step == 2:
+        required.append(pred_list_uri(plan, m))
+        if plan.startStep == 1 and plan.traits:
+            # a binary trait whose level-1 fit fails is left out of _pred.list: its .loco may be absent
+            ext = ".loco.gz" if m.analysisParams.gz else ".loco"
+            optional += [f"{plan.outputUri}step1/{plan.outputPrefix}_{k}{ext}" for k in range(1, len(plan.traits) + 1)]
+    return required, optional
+
+
+def build_job_specs(
+    manifest: Manifest,
+    plan: JobPlan,
+    *,
+    path_map: PathMap,
+    workflow_table: str,
+    job_table: str,
+    resources: Resources | Mapping[int, Resources],
+) -> list[JobSpec]:
+    """The JobSpec of every job of the plan, in plan order (step 1 jobs, step 2 jobs, merge)."""
+    specs = []
+    for job in plan.jobs():
+        res = _resources_for(resources, job.step)
+        ctx = CommandContext(manifest, plan, path_map, threads=res.vcpus)
+        required, optional = _inputs(ctx, job)
+        specs.append(
+            JobSpec(
+                workflowId=plan.workflowId,
+                jobId=job.jobId,
+                kind="merge" if job.stage == "merge" else "regenie",
+                step=job.step,
+                chromosome=job.chromosome,
+                range=job.range,
+                variantCount=job.variantCount,
+                argv=ctx.argv(job),
+                inputs=required,
+                optionalInputs=optional,
+                outputPrefix=job_output_prefix(plan, job),
+                outputBase=job_output_base(plan, job),
+                pathMap=path_map,
+                resources=res,
+                workflowTable=workflow_table,
+                jobTable=job_table,
+                mergeOf=list(job.dependsOn) if job.stage == "merge" else [],
+            )
+        )
+    return specs
+
+
+def job_argv(manifest: Manifest, plan: JobPlan, job_id: str, *, path_map: PathMap, threads: int) -> list[str]:
+    """The regenie argv of one job (e.g. to show it, or to rebuild it for a rerun)."""
+    return CommandContext(manifest, plan, path_map, threads).argv(plan.job(job_id))
