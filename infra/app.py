@@ -1,0 +1,146 @@
+"""The CDK app: eight stacks, cdk-nag's AwsSolutions checks on all of them.
+
+Run through the CDK CLI (`cd infra && npx cdk synth --all`), as `python -m infra`, or as
+`python infra/app.py`. Without AWS credentials the stacks are environment-agnostic (availability
+zones become `Fn::GetAZs`), so synthesis needs no account. `build_app(context)` builds the same app
+in-process for tests and `infra.definition`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from cdk_nag import AwsSolutionsChecks  # noqa: E402
+
+from infra.config import InfraConfig  # noqa: E402
+from infra.stacks.compute import ComputeStack  # noqa: E402
+from infra.stacks.database import DatabaseStack  # noqa: E402
+from infra.stacks.lambdas import LambdaStack  # noqa: E402
+from infra.stacks.monitoring import MonitoringStack  # noqa: E402
+from infra.stacks.network import NetworkStack  # noqa: E402
+from infra.stacks.queue_processing import QueueProcessingStack  # noqa: E402
+from infra.stacks.storage import StorageStack  # noqa: E402
+from infra.stacks.workflow import WorkflowStack  # noqa: E402
+
+INFRA_DIR = Path(__file__).resolve().parent
+STACK_PARTS = ("Network", "Storage", "Database", "Compute", "Lambda", "Workflow", "QueueProcessing", "Monitoring")
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """The "context" of infra/cdk.json: feature flags and option defaults the CLI would pass."""
+    return json.loads((INFRA_DIR / "cdk.json").read_text())["context"]
+
+
+def build_stacks(app: cdk.App, config: InfraConfig) -> dict[str, cdk.Stack]:
+    env = cdk.Environment(
+        account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=os.environ.get("CDK_DEFAULT_REGION")
+    )
+
+    def name(part: str) -> dict[str, Any]:
+        return {"stack_name": config.stack_name(part), "env": env, "description": f"GWAS regenie workflow: {part}"}
+
+    network = NetworkStack(app, config.stack_name("Network"), config=config, **name("Network"))
+    storage = StorageStack(
+        app,
+        config.stack_name("Storage"),
+        config=config,
+        vpc=network.vpc,
+        fsx_security_group=network.fsx_security_group,
+        **name("Storage"),
+    )
+    database = DatabaseStack(app, config.stack_name("Database"), config=config, **name("Database"))
+    compute = ComputeStack(
+        app,
+        config.stack_name("Compute"),
+        config=config,
+        vpc=network.vpc,
+        batch_security_group=network.batch_security_group,
+        file_system=storage.file_system,
+        data_bucket=storage.data_bucket,
+        results_bucket=storage.results_bucket,
+        workflow_table=database.workflow_table,
+        job_table=database.job_table,
+        **name("Compute"),
+    )
+    lambdas = LambdaStack(
+        app,
+        config.stack_name("Lambda"),
+        config=config,
+        data_bucket=storage.data_bucket,
+        results_bucket=storage.results_bucket,
+        workflow_table=database.workflow_table,
+        job_table=database.job_table,
+        **name("Lambda"),
+    )
+    workflow = WorkflowStack(
+        app,
+        config.stack_name("Workflow"),
+        config=config,
+        functions={n: f.function for n, f in lambdas.functions.items()},
+        job_queue=compute.job_queue,
+        job_definitions=compute.job_definitions,
+        results_bucket=storage.results_bucket,
+        **name("Workflow"),
+    )
+    manifest_trigger = lambdas.functions["manifest_trigger"]
+    queue = QueueProcessingStack(
+        app,
+        config.stack_name("QueueProcessing"),
+        config=config,
+        manifest_topic=storage.manifest_topic,
+        manifest_trigger=manifest_trigger.function,
+        manifest_trigger_timeout=manifest_trigger.spec.timeout,
+        **name("QueueProcessing"),
+    )
+    # The manifest Lambda starts executions by ARN (no construct reference): deploy the machine first.
+    queue.add_stack_dependency(workflow, "manifests start the workflow state machine")
+    monitoring = MonitoringStack(
+        app,
+        config.stack_name("Monitoring"),
+        config=config,
+        functions=lambdas.functions,
+        state_machine=workflow.state_machine,
+        cleanup_state_machine=workflow.cleanup_state_machine,
+        job_queue=compute.job_queue,
+        manifest_queue=queue.queue,
+        dead_letter_queue=queue.dead_letter_queue,
+        notification_topic=lambdas.notification_topic,
+        **name("Monitoring"),
+    )
+    stacks = [network, storage, database, compute, lambdas, workflow, queue, monitoring]
+    for stack in stacks:
+        cdk.Tags.of(stack).add("project", "gwas-regenie")
+    return {part: stack for part, stack in zip(STACK_PARTS, stacks)}
+
+
+def build_app(context: dict[str, Any] | None = None, *, outdir: str | None = None) -> cdk.App:
+    """The app with `context` (default: infra/cdk.json's) and cdk-nag attached; not yet synthesized."""
+    ctx = cdk_json_context() if context is None else context
+    app = cdk.App(context=ctx, outdir=outdir) if outdir else cdk.App(context=ctx)
+    config = InfraConfig.from_context(app.node)
+    build_stacks(app, config)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    return app
+
+
+def main() -> None:
+    # Under the CDK CLI the context (cdk.json + --context) arrives through the environment.
+    app = cdk.App()
+    config = InfraConfig.from_context(app.node)
+    build_stacks(app, config)
+    cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Reusable constructs and factories shared by the stacks."""

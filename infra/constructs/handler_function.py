@@ -1,0 +1,185 @@
+"""One Lambda function per controller handler, each with its own role.
+
+The role starts empty except for writing to the function's own log group and X-Ray traces;
+callers add exactly what the handler touches (`grant_state`, `grant_read`, ...). The function
+reads its resource names from `GWAS_*` variables (controller/core/settings.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from aws_cdk import AssetHashType, Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import InfraConfig
+from infra.constructs.nag import Ack, acknowledge, regex
+from infra.constructs.resource_keys import tag_resource
+from infra.constructs.secure import log_group
+from infra.lambda_bundle import LambdaAsset, build_lambda_asset
+
+
+@dataclass(frozen=True)
+class HandlerSpec:
+    name: str
+    memory_mib: int
+    timeout: Duration
+    description: str
+
+
+HANDLERS: dict[str, HandlerSpec] = {
+    s.name: s
+    for s in (
+        HandlerSpec("manifest_trigger", 512, Duration.seconds(60), "validates uploaded manifests and starts workflows"),
+        HandlerSpec("workflow_init", 256, Duration.seconds(30), "creates the workflow record"),
+        # Streams .bim/.pvar/.bgen indexes from S3 to find chromosomes: the slowest handler.
+        HandlerSpec("job_calculator", 1769, Duration.minutes(15), "detects chromosomes and plans the jobs"),
+        HandlerSpec("command_builder", 1024, Duration.minutes(5), "writes one JobSpec per job"),
+        HandlerSpec("success_handler", 256, Duration.seconds(60), "closes a completed workflow"),
+        HandlerSpec("error_handler", 256, Duration.seconds(60), "records a failed workflow"),
+        HandlerSpec("cleanup", 512, Duration.minutes(5), "reconciles stale workflows and jobs"),
+    )
+}
+
+# Everything `controller.core.state.StatusStore` does on a table: guarded updates and transactions.
+STATE_ACTIONS = [
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+]
+
+
+@functools.lru_cache(maxsize=4)
+def lambda_asset(python_version: str, vendor: bool) -> LambdaAsset:
+    return build_lambda_asset(python_version, vendor=vendor)
+
+
+def lambda_code(config: InfraConfig) -> lambda_.Code:
+    """A new Code object per stack (an asset binds to one stack); the directory is built once."""
+    asset = lambda_asset(config.lambda_python_version, config.lambdaBundle == "full")
+    return lambda_.Code.from_asset(str(asset.path), asset_hash=asset.asset_hash, asset_hash_type=AssetHashType.CUSTOM)
+
+
+class HandlerFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        spec: HandlerSpec,
+        code: lambda_.Code,
+        config: InfraConfig,
+        environment: dict[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        self.spec = spec
+        self.log_group = log_group(self, "Logs", config)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{spec.name}: {spec.description}",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOwnLogs",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=lambda_.Runtime(config.lambdaRuntime, lambda_.RuntimeFamily.PYTHON),
+            architecture=lambda_.Architecture.X86_64,
+            handler=f"controller.handlers.{spec.name}.handler",
+            code=code,
+            role=self.role,
+            memory_size=spec.memory_mib,
+            timeout=spec.timeout,
+            description=spec.description,
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": f"gwas-{spec.name}"},
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        tag_resource(self.function, f"function:{spec.name}")
+        # On `self`: CDK puts the tracing grant in a policy under the function, not the role.
+        acknowledge(
+            self,
+            Ack(
+                "AwsSolutions-IAM5",
+                "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions (active tracing).",
+                ["Resource::*"],
+            ),
+            Ack(
+                "AwsSolutions-L1",
+                f"The runtime is the lambdaRuntime option ({config.lambdaRuntime}): the vendored compiled wheels "
+                "(pydantic-core, zstandard) are built for exactly that ABI, and the project is tested on it.",
+            ),
+        )
+
+    def grant_publish(self, topic) -> None:
+        """sns:Publish plus the topic key's GenerateDataKey*/Decrypt (the topic is KMS-encrypted)."""
+        topic.grant_publish(self.function)
+        acknowledge(
+            self,
+            Ack(
+                "AwsSolutions-IAM5",
+                "Publishing to a KMS-encrypted topic needs kms:GenerateDataKey* (with and without plaintext) on that topic's key only.",
+                ["Action::kms:GenerateDataKey*"],
+            ),
+        )
+
+    def grant_state(self, *tables: dynamodb.ITable, indexes: bool = False) -> None:
+        resources = [t.table_arn for t in tables]
+        if indexes:
+            resources += [f"{t.table_arn}/index/*" for t in tables]
+            acknowledge(
+                self,
+                Ack(
+                    "AwsSolutions-IAM5",
+                    "Queries the status/user/study/created GSIs of its own tables; index/* covers exactly those indexes.",
+                    [regex(r"^Resource::<.*Table.*\.Arn>/index/\*$")],
+                ),
+            )
+        self.role.add_to_policy(iam.PolicyStatement(sid="StatusStore", actions=STATE_ACTIONS, resources=resources))
+
+    def grant_read(self, sid: str, buckets: list[str], *, acknowledge_reason: str) -> None:
+        """Read any object of the given bucket ARNs (manifests name arbitrary keys)."""
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid=sid,
+                actions=["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
+                resources=buckets + [f"{b}/*" for b in buckets],
+            )
+        )
+        self._acknowledge_objects(acknowledge_reason)
+
+    def grant_write_objects(self, bucket: s3.IBucket, *, acknowledge_reason: str) -> None:
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteResults",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload"],
+                resources=[bucket.arn_for_objects("*")],
+            )
+        )
+        self._acknowledge_objects(acknowledge_reason)
+
+    def _acknowledge_objects(self, reason: str) -> None:
+        acknowledge(
+            self,
+            Ack(
+                "AwsSolutions-IAM5",
+                reason,
+                [regex(r"^Resource::(<.*Bucket.*\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)/\*$")],
+            ),
+        )
+

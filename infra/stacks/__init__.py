@@ -1,0 +1,1 @@
+"""The eight stacks of the app, one module each (see infra/README.md)."""

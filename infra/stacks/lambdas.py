@@ -1,0 +1,145 @@
+"""The seven controller Lambdas and the workflow notification topic they publish outcomes to.
+
+None of the functions runs in the VPC: they reach S3, DynamoDB, SNS, Step Functions and Batch
+through public AWS endpoints and never touch the Lustre file system (the workers do). Outside
+the VPC there are no ENIs to provision, no NAT traffic and no extra cold-start latency; inside
+it nothing would be gained.
+
+The state machines are referenced by their fixed names (`InfraConfig.state_machine_name`), not
+by construct: the Workflow stack needs these functions, so the functions cannot need it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from infra.config import InfraConfig
+from infra.constructs.handler_function import HANDLERS, HandlerFunction, lambda_code
+from infra.constructs.nag import Ack, acknowledge
+from infra.constructs.secure import allow_service_to_publish, encrypted_topic, topic_key
+from infra.stacks.storage import path_map_json
+
+_ANY_INPUT = "Reads objects a manifest names (genotypes, phenotypes, covariates, predictions): keys are chosen by users at run time."
+_OWN_OUTPUTS = "Writes plan, job specs and step-2 item lists under workflows/<id>/ of the results bucket; ids are made at run time."
+
+
+class LambdaStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: InfraConfig,
+        data_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+        workflow_table: dynamodb.ITable,
+        job_table: dynamodb.ITable,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.notification_key = topic_key(self, "NotificationTopicKey", config, description="GWAS workflow outcomes")
+        self.notification_topic = encrypted_topic(
+            self, "NotificationTopic", key=self.notification_key, display_name="GWAS workflow outcomes"
+        )
+        # EventBridge forwards failed-Batch-job events (Monitoring stack) to this encrypted topic.
+        allow_service_to_publish(self.notification_key, "events.amazonaws.com")
+        self.state_machine_arn = self._state_machine_arn(config, "workflow")
+
+        environment = {
+            "GWAS_WORKFLOW_TABLE": workflow_table.table_name,
+            "GWAS_JOB_TABLE": job_table.table_name,
+            "GWAS_DATA_BUCKET": data_bucket.bucket_name,
+            "GWAS_RESULTS_BUCKET": results_bucket.bucket_name,
+            "GWAS_ALLOWED_BUCKETS": ",".join(config.allowedBuckets),
+            "GWAS_STATE_MACHINE_ARN": self.state_machine_arn,
+            "GWAS_NOTIFICATION_TOPIC_ARN": self.notification_topic.topic_arn,
+            "GWAS_PATH_MAP": path_map_json(self, data_bucket, results_bucket),
+            "GWAS_STEP2_INLINE_MAX": str(config.step2InlineMax),
+            "GWAS_JOB_VCPUS": str(config.jobVcpus),
+            "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),
+        }
+        code = lambda_code(config)
+        self.functions: dict[str, HandlerFunction] = {
+            name: HandlerFunction(
+                self, _construct_id(name), spec=spec, code=code, config=config, environment=environment
+            )
+            for name, spec in HANDLERS.items()
+        }
+        f = self.functions
+        inputs = [data_bucket.bucket_arn, results_bucket.bucket_arn] + [
+            f"arn:{self.partition}:s3:::{b}" for b in config.allowedBuckets
+        ]
+
+        f["manifest_trigger"].grant_read("ReadManifestInputs", inputs, acknowledge_reason=_ANY_INPUT)
+        f["manifest_trigger"].grant_state(workflow_table)
+        f["manifest_trigger"].role.add_to_policy(
+            iam.PolicyStatement(sid="StartWorkflow", actions=["states:StartExecution"], resources=[self.state_machine_arn])
+        )
+
+        f["workflow_init"].grant_state(workflow_table)
+
+        f["job_calculator"].grant_read("ReadGenotypes", inputs, acknowledge_reason=_ANY_INPUT)
+        f["job_calculator"].grant_write_objects(results_bucket, acknowledge_reason=_OWN_OUTPUTS)
+        f["job_calculator"].grant_state(workflow_table)
+
+        f["command_builder"].grant_read("ReadPlanAndPredictions", inputs, acknowledge_reason=_ANY_INPUT)
+        f["command_builder"].grant_write_objects(results_bucket, acknowledge_reason=_OWN_OUTPUTS)
+        f["command_builder"].grant_state(workflow_table, job_table)
+
+        for name in ("success_handler", "error_handler"):
+            f[name].grant_read("ReadResults", [results_bucket.bucket_arn], acknowledge_reason=_OWN_OUTPUTS)
+            f[name].grant_state(workflow_table, job_table)
+
+        f["cleanup"].grant_state(workflow_table, job_table, indexes=True)
+        f["cleanup"].role.add_to_policy(
+            iam.PolicyStatement(
+                sid="InspectExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[self._execution_arns(config, "workflow")],
+            )
+        )
+        f["cleanup"].role.add_to_policy(
+            iam.PolicyStatement(sid="InspectBatchJobs", actions=["batch:DescribeJobs"], resources=["*"])
+        )
+        acknowledge(
+            f["cleanup"],
+            Ack(
+                "AwsSolutions-IAM5",
+                "Executions of the workflow state machine are named per workflow at run time: execution:<name>:* is that one machine's executions.",
+                [f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.state_machine_name('workflow')}:*"],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "batch:DescribeJobs supports no resource-level permissions; it is read-only.",
+                ["Resource::*"],
+            ),
+        )
+
+        for name in ("manifest_trigger", "success_handler", "error_handler", "cleanup"):
+            f[name].grant_publish(self.notification_topic)
+
+        CfnOutput(self, "NotificationTopicArn", value=self.notification_topic.topic_arn)
+
+    def _state_machine_arn(self, config: InfraConfig, which: str) -> str:
+        return self.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=config.state_machine_name(which),  # type: ignore[arg-type]
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def _execution_arns(self, config: InfraConfig, which: str) -> str:
+        return self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{config.state_machine_name(which)}:*",  # type: ignore[arg-type]
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+
+def _construct_id(handler: str) -> str:
+    return "".join(part.title() for part in handler.split("_"))

@@ -1,0 +1,244 @@
+"""The workflow state machine of docs/ARCHITECTURE.md and the scheduled cleanup state machine.
+
+Both are JSONPath state machines (CDK's default; the local engine runs JSONPath, not JSONata).
+Lambda tasks use the direct Lambda resource (`payloadResponseOnly`): the function's return value
+itself lands at the task's ResultPath (`$.workflow`, `$.calc`, `$.plan`), with no
+`{StatusCode, Payload}` envelope and no per-field ResultSelector that would break whenever a
+handler adds a field. The task's input is the whole state (`$`) except for InitWorkflow, which
+gets `{"input.$": "$", "executionArn.$": "$$.Execution.Id"}`.
+
+`infra.definition.state_machine_definition` returns the synthesized definition of either machine
+with every ARN resolved, for the local emulator: the local run executes this very definition.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_batch as batch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from infra.config import InfraConfig
+from infra.constructs.nag import Ack, acknowledge, regex
+from infra.constructs.resource_keys import tag_resource
+from infra.constructs.secure import log_group
+
+JOB_SPEC_ENV = "GWAS_JOB_SPEC"
+LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+BATCH_TRANSIENT_ERRORS = ["Batch.AWSBatchException", "Batch.TooManyRequestsException"]
+
+
+class WorkflowStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: InfraConfig,
+        functions: dict[str, lambda_.IFunction],
+        job_queue: batch.IJobQueue,
+        job_definitions: dict[str, batch.IJobDefinition],
+        results_bucket: s3.IBucket,
+        **kwargs,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self._config = config
+        self._functions = functions
+        self._queue = job_queue
+        self._definitions = job_definitions
+
+        self.state_machine = self._machine(
+            "WorkflowStateMachine", config.state_machine_name("workflow"), self._workflow_definition()
+        )
+        tag_resource(self.state_machine, "stateMachine:workflow")
+        # The Distributed Map reads its item list (step2-items.json) from the results bucket.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(sid="ReadStep2Items", actions=["s3:GetObject"], resources=[results_bucket.arn_for_objects("workflows/*")])
+        )
+
+        self.cleanup_state_machine = self._machine(
+            "CleanupStateMachine", config.state_machine_name("cleanup"), self._cleanup_definition()
+        )
+        tag_resource(self.cleanup_state_machine, "stateMachine:cleanup")
+        self.cleanup_schedule = events.Rule(
+            self,
+            "CleanupSchedule",
+            schedule=events.Schedule.expression(config.cleanupSchedule),
+            targets=[targets.SfnStateMachine(self.cleanup_state_machine, input=events.RuleTargetInput.from_object({"source": "schedule"}))],
+        )
+
+        self._acknowledge_roles(results_bucket)
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+        CfnOutput(self, "CleanupStateMachineArn", value=self.cleanup_state_machine.state_machine_arn)
+
+    # -- states -------------------------------------------------------------------------------
+
+    def _lambda(self, name: str, handler: str, result_path: str, payload: sfn.TaskInput | None = None) -> tasks.LambdaInvoke:
+        task = tasks.LambdaInvoke(
+            self,
+            name,
+            lambda_function=self._functions[handler],
+            payload=payload,
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+        )
+        task.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _batch(self, id: str, step: str, item: str, *, state_name: str | None = None) -> tasks.BatchSubmitJob:
+        """A `.sync` Batch job whose spec URI and name come from the WorkItem at JSONPath `item`."""
+        prefix = item.rstrip(".")
+        task = tasks.BatchSubmitJob(
+            self,
+            id,
+            state_name=state_name,
+            job_name=sfn.JsonPath.string_at(f"{prefix}.jobName"),
+            job_queue_arn=self._queue.job_queue_arn,
+            job_definition_arn=self._definitions[step].job_definition_arn,
+            container_overrides=tasks.BatchContainerOverrides(
+                environment={JOB_SPEC_ENV: sfn.JsonPath.string_at(f"{prefix}.specUri")}
+            ),
+            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        task.add_retry(errors=BATCH_TRANSIENT_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return task
+
+    def _step2_job(self, suffix: str) -> sfn.IChainable:
+        """Iterator of a Map: one chromosome (or range) per item; a failure ends only that item.
+
+        State names are unique across the whole machine, nested ones included: the Distributed
+        Map's copies carry the suffix `Distributed`."""
+        run = self._batch(f"RunStep2Job{suffix}", "step2", "$")
+        failed = sfn.Pass(self, f"Step2JobFailed{suffix}")
+        run.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
+        return run
+
+    def _workflow_definition(self) -> sfn.IChainable:
+        config = self._config
+        init = self._lambda(
+            "InitWorkflow",
+            "workflow_init",
+            "$.workflow",
+            payload=sfn.TaskInput.from_object(
+                {"input": sfn.JsonPath.entire_payload, "executionArn": sfn.JsonPath.execution_id}
+            ),
+        )
+        calc = self._lambda("CalculateJobs", "job_calculator", "$.calc")
+        build = self._lambda("BuildCommands", "command_builder", "$.plan")
+        run_step1 = self._batch("RunStep1", "step1", "$.plan.step1")
+        inline = sfn.Map(
+            self,
+            "Step2Inline",
+            items_path="$.plan.step2",
+            max_concurrency=config.step2MaxConcurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        inline.item_processor(self._step2_job(""))
+        distributed = sfn.DistributedMap(
+            self,
+            "Step2Distributed",
+            item_reader=sfn.S3JsonItemReader(
+                bucket_name_path=sfn.JsonPath.string_at("$.plan.step2Items.Bucket"),
+                key=sfn.JsonPath.string_at("$.plan.step2Items.Key"),
+            ),
+            max_concurrency=config.step2MaxConcurrency,
+            map_execution_type=sfn.StateMachineType.STANDARD,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        distributed.item_processor(self._step2_job("Distributed"))
+        merge = self._batch("MergeResults", "step2", "$.plan.merge")
+        success = self._lambda("SuccessHandler", "success_handler", "$.outcome")
+        error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
+        error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
+
+        for state in (init, calc, build, run_step1, inline, distributed, merge, success):
+            state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
+
+        choose_map = (
+            sfn.Choice(self, "ChooseStep2Map")
+            .when(sfn.Condition.boolean_equals("$.plan.useDistributedMap", True), distributed)
+            .otherwise(inline)
+        )
+        inline.next(merge)
+        distributed.next(merge)
+        merge.next(success).next(sfn.Succeed(self, "WorkflowSucceeded"))
+        run_step1.next(choose_map)
+        choose_start = (
+            sfn.Choice(self, "ChooseStartStep")
+            .when(sfn.Condition.boolean_equals("$.plan.runStep1", True), run_step1)
+            .otherwise(choose_map)
+        )
+        return init.next(calc).next(build).next(choose_start)
+
+    def _cleanup_definition(self) -> sfn.IChainable:
+        cleanup = self._lambda("RunCleanup", "cleanup", "$.cleanup")
+        cleanup.add_catch(
+            sfn.Fail(self, "CleanupFailed", error="GwasCleanupFailed", cause="the cleanup Lambda failed"),
+            errors=[sfn.Errors.ALL],
+            result_path="$.error",
+        )
+        return cleanup.next(sfn.Succeed(self, "CleanupDone"))
+
+    def _machine(self, id: str, name: str, definition: sfn.IChainable) -> sfn.StateMachine:
+        logs = log_group(self, f"{id}Logs", self._config, name=f"/aws/vendedlogs/states/{name}")
+        return sfn.StateMachine(
+            self,
+            id,
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            logs=sfn.LogOptions(destination=logs, level=sfn.LogLevel.ALL, include_execution_data=True),
+            tracing_enabled=True,
+        )
+
+    def _acknowledge_roles(self, results_bucket: s3.IBucket) -> None:
+        acknowledge(
+            self.state_machine,
+            Ack(
+                "AwsSolutions-IAM5",
+                "Step Functions' CloudWatch Logs delivery and X-Ray actions support no resource-level permissions.",
+                ["Resource::*"],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "A .sync Batch task submits any revision of the two job definitions (job-definition/<name>:*) and the rule Step Functions manages to follow the job.",
+                [regex(r"^Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/\*$"),
+                 regex(r"^Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/StepFunctions.*$")],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "The Distributed Map reads the step-2 item list the command builder writes under workflows/<id>/ and starts child executions of this machine.",
+                [regex(r"^Resource::<.*Bucket.*\.Arn>/workflows/\*$"), regex(r"^Resource::.*:execution:.*$"), regex(r"^Resource::.*stateMachine.*\*$")],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "Invoking a Lambda through Step Functions is granted on the function and its versions (<arn>:*).",
+                [regex(r"^Resource::<.*Function.*\.Arn>:\*$")],
+            ),
+        )
+        acknowledge(
+            self.cleanup_state_machine,
+            Ack(
+                "AwsSolutions-IAM5",
+                "Step Functions' CloudWatch Logs delivery and X-Ray actions support no resource-level permissions.",
+                ["Resource::*"],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "Invoking a Lambda through Step Functions is granted on the function and its versions (<arn>:*).",
+                [regex(r"^Resource::<.*Function.*\.Arn>:\*$")],
+            ),
+        )
