@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from controller.core.events import S3ObjectRef, execution_name, object_refs
 from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key
 from controller.core.payloads import WorkflowInput
+from controller.core.phenotypes import check_columns
 from controller.core.settings import ControlSettings
 from controller.core.state import utc_now
 from controller.handlers._common import client, logger, notify, settings, start, status_store
@@ -113,6 +114,9 @@ def handle_manifest(ref: S3ObjectRef, cfg: ControlSettings) -> dict[str, Any]:
         manifest, problems = check_manifest(raw, cfg.buckets_allowed())
     if manifest is not None:
         problems = missing_file_problems(manifest)
+        if not problems:
+            # Only the header lines are read: named traits and covariates must exist in the files.
+            _, problems = check_columns(manifest, s3_client=client("s3"))
 
     experiment_id = manifest.experimentId if manifest else _experiment_id(raw)
     workflow_id = execution_name(ref.bucket, ref.key, ref.identity, experiment_id)

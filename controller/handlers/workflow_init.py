@@ -11,6 +11,7 @@ from typing import Any
 
 from controller.core.manifest import Manifest
 from controller.core.payloads import InitEvent, InitResult, WorkflowInput
+from controller.core.plan import default_output_uri
 from controller.core.settings import ControlSettings
 from controller.handlers._common import logger, settings, start, status_store
 
@@ -20,8 +21,7 @@ class WorkflowConflict(RuntimeError):
 
 
 def output_uri(manifest: Manifest, workflow_id: str, cfg: ControlSettings) -> str:
-    chosen = manifest.outputParams.outputS3Path or f"s3://{cfg.results_bucket}/workflows/{workflow_id}/"
-    return chosen if chosen.endswith("/") else chosen + "/"
+    return default_output_uri(manifest, workflow_id, cfg.results_bucket)
 
 
 def _parse(event: dict[str, Any]) -> tuple[WorkflowInput, str | None]:

@@ -174,3 +174,16 @@ def test_transient_error_marks_only_that_record_failed(aws, context, uploaded, m
     monkeypatch.setattr(manifest_trigger, "client", real)
     assert manifest_trigger.handler(sqs_event(event["Records"][0]["body"]), context) == {"batchItemFailures": []}
     assert len(aws.executions()) == 1
+
+
+def test_named_columns_must_exist_in_the_files(aws, context, example_dir):
+    aws.upload_example(example_dir, "cols", BED_FILES)
+    doc = bed_manifest("cols")
+    doc["inputData"]["phenoColumns"] = ["Y1", "Y3"]
+    doc["inputData"]["covarColumns"] = ["V1", "AGE"]
+    version = aws.put_json(DATA, "cols/manifest.json", doc)["VersionId"]
+    manifest_trigger.handler(sqs_event(s3_body(DATA, "cols/manifest.json", version)), context)
+    wf = aws.store.get_workflow(execution_name(DATA, "cols/manifest.json", version, "EXP_001"))
+    assert wf["status"] == "REJECTED"
+    assert [e["path"] for e in wf["errors"]] == ["inputData.phenoColumns[1]", "inputData.covarColumns[1]"]
+    assert "Y3" in wf["errors"][0]["message"] and "AGE" in wf["errors"][1]["message"]

@@ -1,0 +1,146 @@
+"""BuildCommands: one JobSpec per planned job in S3, one PENDING row per job, and `$.plan`.
+
+The state machine carries only compact WorkItems (`$.plan`); the specs (argv, inputs, outputs)
+stay in S3 at `<outputUri>jobs/<jobId>.json`. Above `GWAS_STEP2_INLINE_MAX` step-2 jobs, the
+items go to `<outputUri>step2-items.json` for the Distributed Map and `$.plan.step2` is empty,
+keeping the execution payload small at genome scale.
+
+On a rerun, only the named jobs that are failed, cancelled or interrupted are reset to PENDING
+(the merge job too, so the merged results are rebuilt); succeeded jobs keep their results.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from controller.core.commands import build_job_specs
+from controller.core.jobs import JobSpec, Resources, WorkItem
+from controller.core.manifest import Manifest
+from controller.core.outcomes import batch_job_name
+from controller.core.payloads import BuildResult, S3Location, WorkflowState
+from controller.core.plan import JobPlan
+from controller.core.settings import ControlSettings
+from controller.handlers._common import logger, read_json, settings, split_uri, start, status_store, write_json
+from controller.handlers.job_calculator import WorkflowNotActive
+
+
+class UnsupportedPlan(ValueError):
+    """A plan the state machine cannot run."""
+
+
+def _work_item(workflow_id: str, spec: JobSpec, spec_uri: str) -> WorkItem:
+    return WorkItem(
+        jobId=spec.jobId,
+        jobName=batch_job_name(workflow_id, spec.jobId),
+        specUri=spec_uri,
+        step=spec.step,
+        chromosome=spec.chromosome,
+    )
+
+
+def _job_row(spec: JobSpec, spec_uri: str) -> dict[str, Any]:
+    return {
+        "jobId": spec.jobId,
+        "stepNumber": spec.step,
+        "chromosome": spec.chromosome,
+        "range": spec.range,
+        "variantCount": spec.variantCount,
+        "command": spec.argv,
+        "specUri": spec_uri,
+    }
+
+
+def _write_specs(specs: list[JobSpec], spec_uris: dict[str, str]) -> None:
+    def write(spec: JobSpec) -> None:
+        write_json(spec_uris[spec.jobId], spec.model_dump_json(indent=1))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(write, specs))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    start("command_builder", context)
+    cfg: ControlSettings = settings()
+    state = WorkflowState.model_validate(event)
+    if state.workflow is None or state.calc is None:
+        raise ValueError("command_builder needs $.workflow and $.calc (InitWorkflow and CalculateJobs results)")
+    workflow_id = state.workflowId
+    logger.append_keys(workflowId=workflow_id)
+    out = state.workflow.outputUri
+    manifest = Manifest.model_validate(state.manifest)
+    plan = JobPlan.model_validate(read_json(state.calc.planUri))
+    if len(plan.step1Jobs) > 1:
+        raise UnsupportedPlan(
+            "analysisParams.step1SplitJobs: the workflow state machine runs step 1 as a single Batch job; "
+            f"this plan has {len(plan.step1Jobs)} step-1 jobs ({', '.join(j.jobId for j in plan.step1Jobs)})"
+        )
+
+    specs = build_job_specs(
+        manifest,
+        plan,
+        path_map=cfg.shared_paths(),
+        workflow_table=cfg.workflow_table,
+        job_table=cfg.job_table,
+        resources=Resources(vcpus=cfg.job_vcpus, memoryMiB=cfg.job_memory_mib),
+    )
+    spec_uris = {s.jobId: f"{out}jobs/{s.jobId}.json" for s in specs}
+    _write_specs(specs, spec_uris)
+    store = status_store(cfg)
+    created = store.put_jobs(workflow_id, [_job_row(s, spec_uris[s.jobId]) for s in specs])
+
+    items = {s.jobId: _work_item(workflow_id, s, spec_uris[s.jobId]) for s in specs}
+    step1_id = plan.step1.jobId if plan.step1 else None
+    merge_item = items[plan.merge.jobId]
+    step2_ids = [j.jobId for j in plan.step2]
+
+    if state.rerun is not None:
+        named = list(dict.fromkeys(state.rerun.jobIds))
+        unknown = [j for j in named if j not in items]
+        if unknown:
+            raise ValueError(f"rerun names job(s) not in the plan of {workflow_id}: {', '.join(unknown)}")
+        reset = store.reset_jobs_for_rerun(workflow_id, named + [plan.merge.jobId])
+        statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
+        selected = [j for j in named if statuses.get(j) == "PENDING"]
+        run_step1 = step1_id is not None and step1_id in selected
+        if run_step1:
+            # New predictions invalidate every step-2 result that used the old ones.
+            step2_ids = [j for j in step2_ids if statuses.get(j) != "SUCCEEDED" or j in selected]
+            extra = [j for j in step2_ids if j not in selected]
+            store.reset_jobs_for_rerun(workflow_id, extra)
+            statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
+            step2_ids = [j for j in step2_ids if statuses.get(j) == "PENDING"]
+        else:
+            step2_ids = [j for j in step2_ids if j in selected]
+        logger.info("rerun: jobs reset", extra={"reset": reset, "step2": len(step2_ids), "runStep1": run_step1})
+    else:
+        run_step1 = step1_id is not None
+
+    step2_items = [items[j] for j in step2_ids]
+    use_distributed = len(step2_items) > cfg.step2_inline_max
+    location = None
+    if use_distributed:
+        items_uri = f"{out}step2-items.json"
+        write_json(items_uri, [i.model_dump(mode="json") for i in step2_items])
+        bucket, key = split_uri(items_uri)
+        location = S3Location(Bucket=bucket, Key=key)
+
+    target = "RUNNING_STEP1" if run_step1 else "RUNNING_STEP2"
+    if not store.set_workflow_status(workflow_id, target):
+        current = (store.get_workflow(workflow_id) or {}).get("status")
+        raise WorkflowNotActive(f"workflow {workflow_id} is {current}; its jobs are not started")
+
+    result = BuildResult(
+        runStep1=run_step1,
+        step1=items[step1_id] if run_step1 and step1_id else None,
+        step2=[] if use_distributed else step2_items,
+        step2Count=len(step2_items),
+        useDistributedMap=use_distributed,
+        step2Items=location,
+        merge=merge_item,
+    )
+    logger.info(
+        "commands built",
+        extra={"specs": len(specs), "newJobs": created, "step2Count": len(step2_items), "distributed": use_distributed},
+    )
+    return result.model_dump(mode="json")
