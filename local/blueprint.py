@@ -1,0 +1,190 @@
+"""What the local stack takes from the CDK app: the synthesized state machines and the Batch retry
+strategy, so the local run exercises the production orchestration, not a hand-written copy.
+
+Synthesizing starts the CDK's node runtime (seconds), so the result is cached on disk, keyed by a
+digest of the infra sources and the CDK version; a change to any of them re-synthesizes. The
+builder runs in a child process (`python -m local.blueprint build OUT`) so that the jsii node
+process and its console output stay out of the harness.
+
+The state machine is synthesized once with placeholder ARNs (`@@key@@`); the local stack then
+substitutes the ARNs of the resources it created (`Blueprint.workflow(arns)`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CACHE_ENV = "GWAS_LOCAL_CACHE"
+BLUEPRINT_FORMAT = 1
+_PLACEHOLDER = "@@{}@@"
+
+
+class BlueprintError(RuntimeError):
+    pass
+
+
+@dataclass
+class Blueprint:
+    workflow_template: str
+    cleanup_template: str | None
+    arn_keys: list[str]
+    retry_attempts: int
+    retry_rules: list[dict[str, str]] = field(default_factory=list)
+    source_digest: str = ""
+
+    def _resolve(self, template: str, arns: dict[str, str]) -> dict[str, Any]:
+        missing = [k for k in self.arn_keys if k not in arns and _PLACEHOLDER.format(k) in template]
+        if missing:
+            raise BlueprintError(f"the synthesized state machine needs ARNs the local stack did not give: {missing}")
+        text = template
+        for key in self.arn_keys:
+            if key in arns:
+                # Values are substituted inside JSON strings: escape them as JSON string content.
+                text = text.replace(_PLACEHOLDER.format(key), json.dumps(str(arns[key]))[1:-1])
+        if "@@" in text:
+            left = sorted({part.split("@@")[0] for part in text.split("@@")[1::2]})
+            raise BlueprintError(f"unresolved placeholders in the state machine: {left}")
+        return json.loads(text)
+
+    def workflow(self, arns: dict[str, str]) -> dict[str, Any]:
+        return self._resolve(self.workflow_template, arns)
+
+    def cleanup(self, arns: dict[str, str]) -> dict[str, Any] | None:
+        return None if self.cleanup_template is None else self._resolve(self.cleanup_template, arns)
+
+
+def _infra_dir() -> Path:
+    import infra
+
+    return Path(infra.__file__).resolve().parent
+
+
+def source_digest() -> str:
+    """Digest of everything the synthesized blueprint depends on."""
+    h = hashlib.sha256()
+    h.update(f"format={BLUEPRINT_FORMAT}\n".encode())
+    try:
+        from importlib.metadata import version
+
+        h.update(f"aws-cdk-lib={version('aws-cdk-lib')}\n".encode())
+    except Exception:  # noqa: BLE001 - absent CDK: the build below reports it clearly
+        h.update(b"aws-cdk-lib=absent\n")
+    root = _infra_dir()
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json") and "node_modules" not in p.parts
+                   and "cdk.out" not in p.parts and "__pycache__" not in p.parts)
+    for path in files + [Path(__file__).resolve()]:
+        h.update(str(path.relative_to(path.parents[1])).encode() + b"\n")
+        h.update(path.read_bytes())
+    return h.hexdigest()[:24]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gwas-local"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_blueprint(*, rebuild: bool = False) -> Blueprint:
+    """The cached blueprint for the current infra sources; synthesizes it when absent or stale."""
+    digest = source_digest()
+    path = cache_dir() / f"blueprint-{digest}.json"
+    if path.exists() and not rebuild:
+        return Blueprint(**json.loads(path.read_text()))
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "local.blueprint", "build", str(tmp)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    if proc.returncode != 0 or not tmp.exists():
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+        raise BlueprintError(f"synthesizing the CDK state machine for local mode failed (exit {proc.returncode}):\n{tail}")
+    doc = json.loads(tmp.read_text())
+    doc["source_digest"] = digest
+    path.write_text(json.dumps(doc))
+    tmp.unlink()
+    return Blueprint(**doc)
+
+
+# -- the builder (child process) ------------------------------------------------------------------------
+class _Placeholders(dict):
+    """ARNs the definition asks for, answered with placeholders and remembered."""
+
+    def __missing__(self, key: str) -> str:
+        value = _PLACEHOLDER.format(key)
+        self[key] = value
+        return value
+
+    def get(self, key, default=None):  # noqa: D401 - dict API
+        return self[key]
+
+
+def build() -> dict[str, Any]:
+    from infra import definition
+
+    keys = list(getattr(definition, "ARN_KEYS", ()) or ())
+    arns = _Placeholders({k: _PLACEHOLDER.format(k) for k in keys})
+    workflow = definition.state_machine_definition(arns, which="workflow")
+    cleanup = None
+    try:
+        cleanup = definition.state_machine_definition(arns, which="cleanup")
+    except (KeyError, ValueError, NotImplementedError) as err:
+        print(f"no cleanup state machine: {err}", file=sys.stderr)
+    attempts, rules = definition_retry_strategy(definition)
+    return {
+        "workflow_template": json.dumps(workflow),
+        "cleanup_template": json.dumps(cleanup) if cleanup is not None else None,
+        "arn_keys": sorted(arns),
+        "retry_attempts": attempts,
+        "retry_rules": rules,
+    }
+
+
+def definition_retry_strategy(definition_module) -> tuple[int, list[dict[str, str]]]:
+    """The step job definitions' retry strategy, as the synthesized template declares it."""
+    getter = getattr(definition_module, "job_retry_strategy", None)
+    if getter is not None:
+        strategy = getter()
+    else:
+        from infra.stacks import compute
+
+        strategy = {
+            "attempts": compute.RETRY_ATTEMPTS,
+            "evaluateOnExit": [
+                {_FIELDS[f]: p, "action": str(a.value if hasattr(a, "value") else a).upper()}
+                for f, p, a in compute.RETRY_RULES
+            ],
+        }
+    return int(strategy["attempts"]), [dict(r) for r in strategy["evaluateOnExit"]]
+
+
+_FIELDS = {"onExitCode": "onExitCode", "onStatusReason": "onStatusReason", "onReason": "onReason"}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] != "build":
+        print("usage: python -m local.blueprint build OUT.json", file=sys.stderr)
+        return 2
+    doc = build()
+    Path(argv[1]).write_text(json.dumps(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+__all__ = ["Blueprint", "BlueprintError", "load_blueprint", "source_digest"]

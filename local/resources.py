@@ -1,0 +1,356 @@
+"""Create, in the emulator, every resource the CDK stacks define, through the AWS APIs.
+
+Buckets (data, results), the manifest notification of the data bucket (suffix `manifest.json`,
+which covers `*.manifest.json`) -> SNS topic -> SQS queue (with its dead-letter queue), the outcome
+notification topic, both DynamoDB tables (`controller.core.state.create_tables`, the schema the
+CDK database stack also declares), a Batch compute environment, job queue and the step-1/step-2 job
+definitions (environment, retry strategy and timeout as the compute stack sets them), one Lambda
+function per controller handler (the Handler string routes the in-process call) and the state
+machines that `infra.definition` synthesizes from the CDK app, with their ARNs resolved.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.emulator import ACCOUNT_ID, REGION
+
+HANDLERS = (
+    "manifest_trigger",
+    "workflow_init",
+    "job_calculator",
+    "command_builder",
+    "success_handler",
+    "error_handler",
+    "cleanup",
+)
+LAMBDA_RUNTIME = "python3.12"
+MANIFEST_SUFFIX = "manifest.json"
+JOB_STEPS = ("step1", "step2")
+WORKER_COMMAND = ["gwas-worker"]
+# The default shared-file-system layout (docs/ARCHITECTURE.md): specs carry these paths; a local
+# staging worker maps them under its scratch directory.
+SHARED_MOUNTS = {"data": "/fsx/data", "results": "/fsx/results"}
+
+
+@dataclass(frozen=True)
+class LocalNames:
+    """Resource names of the local stack (the CDK defaults where the stacks fix one)."""
+
+    data_bucket: str = "gwas-data"
+    results_bucket: str = "gwas-results"
+    workflow_table: str = "GwasWorkflowTable"
+    job_table: str = "GwasJobStatusTable"
+    manifest_topic: str = "gwas-manifest-events"
+    notification_topic: str = "gwas-notifications"
+    manifest_queue: str = "gwas-manifest-queue"
+    manifest_dlq: str = "gwas-manifest-dlq"
+    compute_environment: str = "gwas-local-compute"
+    job_queue: str = "gwas-job-queue"
+    job_definition_prefix: str = "gwas-regenie-"
+    function_prefix: str = "gwas-"
+    state_machine: str = "gwas-workflow"
+    cleanup_state_machine: str = "gwas-cleanup"
+    role: str = "gwas-local-role"
+    allowed_buckets: tuple[str, ...] = ()
+
+    def function_name(self, handler: str) -> str:
+        return self.function_prefix + handler.replace("_", "-")
+
+
+@dataclass
+class JobSettings:
+    """How local Batch jobs reach their data: staging through S3 into `scratch_dir`."""
+
+    scratch_dir: str
+    vcpus: int = 2
+    memory_mib: int = 4096
+    attempts: int = 3
+    heartbeat_seconds: float = 5.0
+    timeout_seconds: int = 6 * 3600
+    retry_rules: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class LocalResources:
+    names: LocalNames
+    region: str
+    role_arn: str
+    data_bucket: str
+    results_bucket: str
+    workflow_table: str
+    job_table: str
+    manifest_topic_arn: str
+    notification_topic_arn: str
+    manifest_queue_url: str
+    manifest_queue_arn: str
+    dlq_url: str
+    compute_environment_arn: str
+    job_queue_arn: str
+    job_definition_arns: dict[str, str]
+    function_arns: dict[str, str]
+    state_machine_arn: str
+    cleanup_state_machine_arn: str | None
+    path_map: dict[str, str]
+
+    def settings_env(self) -> dict[str, str]:
+        """The GWAS_* environment of the Lambdas and the CLI (docs/ARCHITECTURE.md, Settings)."""
+        env = {
+            "GWAS_WORKFLOW_TABLE": self.workflow_table,
+            "GWAS_JOB_TABLE": self.job_table,
+            "GWAS_DATA_BUCKET": self.data_bucket,
+            "GWAS_RESULTS_BUCKET": self.results_bucket,
+            "GWAS_ALLOWED_BUCKETS": ",".join([self.data_bucket, self.results_bucket, *self.names.allowed_buckets]),
+            "GWAS_STATE_MACHINE_ARN": self.state_machine_arn,
+            "GWAS_NOTIFICATION_TOPIC_ARN": self.notification_topic_arn,
+            "GWAS_PATH_MAP": json.dumps(self.path_map, sort_keys=True),
+            "GWAS_JOB_QUEUE_ARN": self.job_queue_arn,
+            "GWAS_MANIFEST_QUEUE_URL": self.manifest_queue_url,
+        }
+        if self.cleanup_state_machine_arn:
+            env["GWAS_CLEANUP_STATE_MACHINE_ARN"] = self.cleanup_state_machine_arn
+        return env
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _empty_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(
+            "LOCAL.txt",
+            "Local mode runs the handler named by this function's Handler from the installed "
+            "controller package, in the emulator's process (local/lambda_runtime.py).\n",
+        )
+    return buf.getvalue()
+
+
+def state_machine_arns(res: dict[str, Any]) -> dict[str, str]:
+    """What `infra.definition.state_machine_definition` resolves its tokens to."""
+    arns = {f"function:{h}": arn for h, arn in res["function_arns"].items()}
+    arns.update({f"jobDefinition:{s}": arn for s, arn in res["job_definition_arns"].items()})
+    arns.update(
+        {
+            "jobQueue": res["job_queue_arn"],
+            "dataBucket": res["data_bucket"],
+            "resultsBucket": res["results_bucket"],
+            "workflowTable": res["workflow_table"],
+            "jobTable": res["job_table"],
+            "notificationTopic": res["notification_topic_arn"],
+            "region": REGION,
+            "account": ACCOUNT_ID,
+            "partition": "aws",
+        }
+    )
+    return arns
+
+
+def create_resources(
+    session,
+    endpoint: str,
+    *,
+    names: LocalNames,
+    jobs: JobSettings,
+    workflow_definition,
+    cleanup_definition=None,
+) -> LocalResources:
+    """Create everything; `workflow_definition(arns) -> dict` gives the synthesized state machine."""
+
+    def client(service: str):
+        return session.client(service, endpoint_url=endpoint, region_name=REGION)
+
+    s3, sns, sqs, iam = client("s3"), client("sns"), client("sqs"), client("iam")
+    batch, lam, sfn, ddb = client("batch"), client("lambda"), client("stepfunctions"), client("dynamodb")
+
+    role_arn = iam.create_role(
+        RoleName=names.role,
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com", "batch.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+
+    for bucket in (names.data_bucket, names.results_bucket, *names.allowed_buckets):
+        s3.create_bucket(Bucket=bucket)
+
+    # Manifest events: S3 -> SNS -> SQS (+ DLQ), as the storage and queue-processing stacks wire them.
+    manifest_topic = sns.create_topic(Name=names.manifest_topic)["TopicArn"]
+    notification_topic = sns.create_topic(Name=names.notification_topic)["TopicArn"]
+    dlq_url = sqs.create_queue(QueueName=names.manifest_dlq)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=names.manifest_queue,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=manifest_topic, Protocol="sqs", Endpoint=queue_arn)
+    s3.put_bucket_notification_configuration(
+        Bucket=names.data_bucket,
+        NotificationConfiguration={
+            "TopicConfigurations": [
+                {
+                    "TopicArn": manifest_topic,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": MANIFEST_SUFFIX}]}},
+                }
+            ]
+        },
+    )
+
+    from controller.core.state import create_tables
+
+    create_tables(ddb, names.workflow_table, names.job_table)
+
+    path_map = {names.data_bucket: SHARED_MOUNTS["data"], names.results_bucket: SHARED_MOUNTS["results"]}
+    for extra in names.allowed_buckets:
+        path_map.setdefault(extra, f"/fsx/{extra}")
+
+    ce_arn = batch.create_compute_environment(
+        computeEnvironmentName=names.compute_environment, type="UNMANAGED", state="ENABLED", serviceRole=role_arn
+    )["computeEnvironmentArn"]
+    jq_arn = batch.create_job_queue(
+        jobQueueName=names.job_queue,
+        state="ENABLED",
+        priority=1,
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}],
+    )["jobQueueArn"]
+    job_env = {
+        "GWAS_WORKFLOW_TABLE": names.workflow_table,
+        "GWAS_JOB_TABLE": names.job_table,
+        "GWAS_DATA_BUCKET": names.data_bucket,
+        "GWAS_RESULTS_BUCKET": names.results_bucket,
+        "GWAS_PATH_MAP": json.dumps(path_map, sort_keys=True),
+        "GWAS_JOB_VCPUS": str(jobs.vcpus),
+        "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
+        "GWAS_JOB_ATTEMPTS": str(jobs.attempts),
+        "GWAS_HEARTBEAT_SECONDS": str(jobs.heartbeat_seconds),
+        # No Lustre here: the worker stages its inputs from S3 and uploads its outputs.
+        "GWAS_PATH_MODE": "staging",
+        "GWAS_SCRATCH_DIR": jobs.scratch_dir,
+    }
+    job_definition_arns = {}
+    for step in JOB_STEPS:
+        job_definition_arns[step] = batch.register_job_definition(
+            jobDefinitionName=names.job_definition_prefix + step,
+            type="container",
+            containerProperties={
+                "image": "gwas-worker:local",
+                "command": WORKER_COMMAND,
+                "environment": [{"name": k, "value": v} for k, v in sorted(job_env.items())],
+                "resourceRequirements": [
+                    {"type": "VCPU", "value": str(jobs.vcpus)},
+                    {"type": "MEMORY", "value": str(jobs.memory_mib)},
+                ],
+            },
+            retryStrategy={"attempts": jobs.attempts, "evaluateOnExit": jobs.retry_rules},
+            timeout={"attemptDurationSeconds": jobs.timeout_seconds},
+        )["jobDefinitionArn"]
+
+    partial: dict[str, Any] = {
+        "data_bucket": names.data_bucket,
+        "results_bucket": names.results_bucket,
+        "workflow_table": names.workflow_table,
+        "job_table": names.job_table,
+        "notification_topic_arn": notification_topic,
+        "job_queue_arn": jq_arn,
+        "job_definition_arns": job_definition_arns,
+    }
+    # The state machine ARNs are known before creation, so the Lambdas can name them in their env.
+    sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{names.state_machine}"
+    cleanup_arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{names.cleanup_state_machine}"
+    lambda_env = {
+        "GWAS_WORKFLOW_TABLE": names.workflow_table,
+        "GWAS_JOB_TABLE": names.job_table,
+        "GWAS_DATA_BUCKET": names.data_bucket,
+        "GWAS_RESULTS_BUCKET": names.results_bucket,
+        "GWAS_ALLOWED_BUCKETS": ",".join([names.data_bucket, names.results_bucket, *names.allowed_buckets]),
+        "GWAS_STATE_MACHINE_ARN": sm_arn,
+        "GWAS_NOTIFICATION_TOPIC_ARN": notification_topic,
+        "GWAS_PATH_MAP": json.dumps(path_map, sort_keys=True),
+        "GWAS_JOB_VCPUS": str(jobs.vcpus),
+        "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
+    }
+    if cleanup_definition is not None:
+        lambda_env["GWAS_CLEANUP_STATE_MACHINE_ARN"] = cleanup_arn
+    code = _empty_zip()
+    function_arns = {}
+    for handler in HANDLERS:
+        function_arns[handler] = lam.create_function(
+            FunctionName=names.function_name(handler),
+            Runtime=LAMBDA_RUNTIME,
+            Role=role_arn,
+            Handler=f"controller.handlers.{handler}.handler",
+            Code={"ZipFile": code},
+            Timeout=900 if handler in ("job_calculator", "command_builder") else 300,
+            MemorySize=1024,
+            Environment={"Variables": lambda_env},
+        )["FunctionArn"]
+    partial["function_arns"] = function_arns
+
+    arns = state_machine_arns(partial)
+    created_sm = sfn.create_state_machine(
+        name=names.state_machine, definition=json.dumps(workflow_definition(arns)), roleArn=role_arn
+    )["stateMachineArn"]
+    if created_sm != sm_arn:
+        raise RuntimeError(f"state machine ARN {created_sm} differs from the one given to the Lambdas ({sm_arn})")
+    cleanup_sm = None
+    if cleanup_definition is not None:
+        cleanup_sm = sfn.create_state_machine(
+            name=names.cleanup_state_machine, definition=json.dumps(cleanup_definition(arns)), roleArn=role_arn
+        )["stateMachineArn"]
+
+    return LocalResources(
+        names=names,
+        region=REGION,
+        role_arn=role_arn,
+        data_bucket=names.data_bucket,
+        results_bucket=names.results_bucket,
+        workflow_table=names.workflow_table,
+        job_table=names.job_table,
+        manifest_topic_arn=manifest_topic,
+        notification_topic_arn=notification_topic,
+        manifest_queue_url=queue_url,
+        manifest_queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        compute_environment_arn=ce_arn,
+        job_queue_arn=jq_arn,
+        job_definition_arns=job_definition_arns,
+        function_arns=function_arns,
+        state_machine_arn=sm_arn,
+        cleanup_state_machine_arn=cleanup_sm,
+        path_map=path_map,
+    )
+
+
+def default_scratch_dir(work_dir: Path) -> str:
+    path = Path(work_dir) / "scratch"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+__all__ = [
+    "HANDLERS",
+    "JobSettings",
+    "LocalNames",
+    "LocalResources",
+    "create_resources",
+    "default_scratch_dir",
+    "state_machine_arns",
+]

@@ -1,0 +1,267 @@
+"""One local workflow run: upload the data, then the manifest; follow; collect the results.
+
+The upload of the manifest is what starts the workflow, exactly as on AWS (S3 notification ->
+SNS -> SQS -> manifest trigger -> StartExecution). The runner only watches: the workflow record
+and the job records in DynamoDB (a live table of job statuses), and the execution itself, so a
+broken state machine cannot leave it waiting forever. At the end it copies the workflow's
+results and an export of the workflow and job records (JSON) to the output directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from controller.core.manifest import is_manifest_key
+
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "REJECTED"}
+NO_RECORD_SECONDS = 60
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunInputs:
+    manifest_path: Path
+    data_dir: Path
+    manifest: dict[str, Any] | None  # None when the file is not JSON: uploaded as is, the trigger rejects it
+    raw: bytes
+
+
+@dataclass
+class RunResult:
+    workflow_id: str
+    status: str
+    workflow: dict[str, Any]
+    jobs: list[dict[str, Any]]
+    out_dir: Path
+    manifest_uri: str
+    execution_arn: str | None = None
+    execution_status: str | None = None
+    result_files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def failed_jobs(self) -> list[dict[str, Any]]:
+        return [j for j in self.jobs if j.get("status") not in ("SUCCEEDED",)]
+
+    def engine_seconds(self) -> float:
+        """The engine's own time: the jobs' wall time as the workers recorded it."""
+        return float(sum(float(j.get("wallSeconds") or 0.0) for j in self.jobs))
+
+
+def resolve_inputs(source: Path) -> RunInputs:
+    """MANIFEST_OR_DATA_DIR -> the manifest file and the directory of its data."""
+    source = Path(source)
+    if source.is_dir():
+        default = source / "manifest.json"
+        if default.is_file():
+            manifest_path = default
+        else:
+            candidates = sorted(p for p in source.iterdir() if p.is_file() and is_manifest_key(p.name))
+            if not candidates:
+                raise RunError(f"{source}: no manifest.json or *.manifest.json in this directory")
+            if len(candidates) > 1:
+                names = ", ".join(p.name for p in candidates)
+                raise RunError(f"{source}: several manifests ({names}); name the one to run")
+            manifest_path = candidates[0]
+    elif source.is_file():
+        manifest_path = source
+    else:
+        raise RunError(f"{source}: no such file or directory")
+    if not is_manifest_key(manifest_path.name):
+        raise RunError(f"{manifest_path}: a manifest must be named manifest.json or <name>.manifest.json")
+    raw = manifest_path.read_bytes()
+    try:
+        doc = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        doc = None
+    return RunInputs(manifest_path=manifest_path, data_dir=manifest_path.parent, manifest=doc if isinstance(doc, dict) else None, raw=raw)
+
+
+def _split(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def place_manifest(inputs: RunInputs, data_bucket: str) -> tuple[str, bytes, list[str]]:
+    """Where the data and manifest go (s3 prefix) and the manifest bytes to upload.
+
+    A manifest whose `s3Path` names the local data bucket is uploaded unchanged beside its data.
+    One that names another bucket (e.g. written for a deployed stack) gets its `s3Path` pointed at
+    the local data bucket, and the run says so.
+    """
+    notes: list[str] = []
+    doc = inputs.manifest
+    s3_path = doc.get("s3Path") if doc else None
+    if isinstance(s3_path, str) and s3_path.startswith("s3://") and _split(s3_path)[0] == data_bucket:
+        prefix = _split(s3_path)[1]
+        return (prefix if not prefix or prefix.endswith("/") else prefix + "/"), inputs.raw, notes
+    prefix = f"local/{inputs.data_dir.resolve().name}/"
+    if doc is None or not isinstance(s3_path, str):
+        return prefix, inputs.raw, notes
+    rewritten = dict(doc, s3Path=f"s3://{data_bucket}/{prefix}")
+    notes.append(f"s3Path {s3_path} rewritten to s3://{data_bucket}/{prefix} (the local data bucket)")
+    return prefix, json.dumps(rewritten, indent=1).encode(), notes
+
+
+def upload_data(s3, bucket: str, prefix: str, data_dir: Path) -> int:
+    """Every regular file under data_dir except manifests and hidden files; returns the count."""
+    count = 0
+    for path in sorted(data_dir.rglob("*")):
+        rel = path.relative_to(data_dir)
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts) or is_manifest_key(path.name):
+            continue
+        s3.upload_file(str(path), bucket, prefix + rel.as_posix())
+        count += 1
+    return count
+
+
+class Follower:
+    """Reads the workflow and its jobs until the workflow is terminal."""
+
+    def __init__(self, stack, workflow_id: str, manifest_uri: str):
+        self.stack = stack
+        self.store = stack.status_store()
+        self.sfn = stack.client("stepfunctions")
+        self.workflow_id = workflow_id
+        self.manifest_uri = manifest_uri
+        self.workflow: dict[str, Any] | None = None
+        self.jobs: list[dict[str, Any]] = []
+        self.execution_status: str | None = None
+
+    def refresh(self) -> None:
+        self.workflow = self.store.get_workflow(self.workflow_id)
+        if self.workflow is not None:
+            self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+            arn = self.workflow.get("executionArn")
+            if arn:
+                self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
+
+    @property
+    def status(self) -> str | None:
+        return None if self.workflow is None else self.workflow.get("status")
+
+    def done(self) -> bool:
+        if self.status in TERMINAL:
+            # The record is final; wait for the execution to end too, so its history is complete.
+            return self.execution_status in (None, "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+        return False
+
+    def execution_ended_without_record(self) -> bool:
+        return self.execution_status in ("FAILED", "TIMED_OUT", "ABORTED") and self.status not in TERMINAL
+
+
+def _job_order(job: dict[str, Any]) -> tuple:
+    step = job.get("stepNumber", 9)
+    step = 9 if step in (None, 0) else int(step)
+    return (step, _chrom_sort(str(job.get("chromosome") or "")), str(job.get("jobId")))
+
+
+def _chrom_sort(name: str) -> tuple:
+    bare = name[3:] if name.lower().startswith("chr") else name
+    return (0, int(bare), "") if bare.isdigit() else (1, 0, bare)
+
+
+def run_workflow(
+    stack,
+    source: Path,
+    out_dir: Path,
+    *,
+    timeout: float = 3600.0,
+    poll_seconds: float = 0.1,
+    display: Callable[[Follower], Any] | None = None,
+) -> RunResult:
+    started = time.perf_counter()
+    inputs = resolve_inputs(source)
+    res = stack.resources
+    prefix, manifest_bytes, notes = place_manifest(inputs, res.data_bucket)
+    s3 = stack.client("s3")
+    upload_data(s3, res.data_bucket, prefix, inputs.data_dir)
+    key = prefix + inputs.manifest_path.name
+    put = s3.put_object(Bucket=res.data_bucket, Key=key, Body=manifest_bytes, ContentType="application/json")
+    manifest_uri = f"s3://{res.data_bucket}/{key}"
+
+    from controller.core.events import execution_name
+
+    experiment = inputs.manifest.get("experimentId") if inputs.manifest else None
+    workflow_id = execution_name(
+        res.data_bucket, key, put.get("VersionId") or put["ETag"].strip('"'), experiment if isinstance(experiment, str) else None
+    )
+    follower = Follower(stack, workflow_id, manifest_uri)
+    watch_started = time.monotonic()
+    deadline = watch_started + timeout
+    while True:
+        follower.refresh()
+        if display is not None:
+            display(follower)
+        if follower.done():
+            break
+        if follower.execution_ended_without_record():
+            raise RunError(
+                f"execution of workflow {workflow_id} ended {follower.execution_status} but the workflow record "
+                f"says {follower.status}: the error handler did not record the outcome"
+            )
+        if follower.workflow is None and time.monotonic() - watch_started > NO_RECORD_SECONDS:
+            raise RunError(
+                f"no workflow record {workflow_id} for {manifest_uri} after {NO_RECORD_SECONDS} s "
+                f"(last manifest trigger error: {stack.poller.last_error or 'none'})"
+            )
+        if time.monotonic() > deadline:
+            raise RunError(f"workflow {workflow_id} not finished after {timeout:.0f} s (status {follower.status})")
+        time.sleep(poll_seconds)
+
+    result = RunResult(
+        workflow_id=workflow_id,
+        status=str(follower.status),
+        workflow=follower.workflow or {},
+        jobs=follower.jobs,
+        out_dir=Path(out_dir),
+        manifest_uri=manifest_uri,
+        execution_arn=(follower.workflow or {}).get("executionArn"),
+        execution_status=follower.execution_status,
+        notes=notes,
+    )
+    export(stack, result)
+    result.wall_seconds = time.perf_counter() - started
+    return result
+
+
+def export(stack, result: RunResult) -> None:
+    """Results under out/results/, records as out/workflow.json, out/jobs.json (+ execution history)."""
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "workflow.json").write_text(json.dumps(result.workflow, indent=1, sort_keys=True, default=str))
+    (out / "jobs.json").write_text(json.dumps(result.jobs, indent=1, sort_keys=True, default=str))
+    if result.execution_arn:
+        sfn = stack.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": result.execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        (out / "execution-history.json").write_text(json.dumps(events, indent=1, default=str))
+    output_uri = result.workflow.get("outputUri")
+    if not output_uri:
+        return
+    bucket, prefix = _split(output_uri)
+    s3 = stack.client("s3")
+    dest_root = out / "results"
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            rel = obj["Key"][len(prefix):]
+            if not rel or rel.endswith("/"):
+                continue
+            dest = dest_root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, obj["Key"], str(dest))
+            result.result_files.append(dest)

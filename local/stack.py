@@ -1,0 +1,275 @@
+"""`LocalStack`: the whole system on one machine, as a context manager.
+
+Starting it: the embedded emulator (`local.emulator`), the moto patches (`local.moto_patches`),
+a Batch job runner (worker subprocesses, or the worker image through Docker when
+`GWAS_LOCAL_BATCH=docker`), every resource of the stacks (`local.resources`) with the state
+machine CDK synthesizes (`local.blueprint`), and the manifest queue poller (`local.poller`).
+It exports the AWS endpoint, credentials and `GWAS_*` settings into this process's environment
+(the in-process Lambda handlers read them there) and restores the previous values on exit, and
+writes the local stack state file of docs/ARCHITECTURE.md so other commands can reach it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from local.emulator import EMULATOR_CONFIG, REGION, Emulator
+
+STATE_ENV = "GWAS_LOCAL_STATE"
+BATCH_MODE_ENV = "GWAS_LOCAL_BATCH"
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+
+
+def default_state_file() -> Path:
+    return Path(os.environ.get(STATE_ENV) or Path.home() / ".gwas" / "local-stack.json")
+
+
+def read_state_file(path: Path | None = None) -> dict[str, Any]:
+    """The running local stack (`--local`), with a clear error when none is running."""
+    path = Path(path or default_state_file())
+    if not path.exists():
+        raise FileNotFoundError(f"no local stack is running ({path} does not exist): start one with `gwas local up`")
+    state = json.loads(path.read_text())
+    pid = state.get("pid")
+    if isinstance(pid, int) and not _pid_alive(pid):
+        raise FileNotFoundError(f"the local stack recorded in {path} (pid {pid}) is no longer running")
+    return state
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalStack:
+    def __init__(
+        self,
+        work_dir: Path | str | None = None,
+        *,
+        names=None,
+        concurrency: int | None = None,
+        injections=(),
+        state_file: Path | str | None = None,
+        write_state: bool = True,
+        emulator: Emulator | None = None,
+        port: int = 0,
+        batch_mode: str | None = None,
+        blueprint=None,
+    ):
+        from local.resources import LocalNames
+
+        self._tmp = None
+        if work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gwas-local-")
+            work_dir = self._tmp.name
+        self.work_dir = Path(work_dir).resolve()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.names = names or LocalNames()
+        self.concurrency = concurrency
+        self.injections = list(injections)
+        self.state_file = Path(state_file) if state_file else default_state_file()
+        self.write_state = write_state
+        self._given_emulator = emulator
+        self.emulator: Emulator | None = None
+        self.port = port
+        self.batch_mode = (batch_mode or os.environ.get(BATCH_MODE_ENV) or "subprocess").lower()
+        if self.batch_mode not in ("subprocess", "docker"):
+            raise ValueError(f"{BATCH_MODE_ENV}={self.batch_mode!r}: expected 'subprocess' or 'docker'")
+        self._blueprint = blueprint
+        self.resources = None
+        self.runner = None
+        self.poller = None
+        self._saved_env: dict[str, str | None] = {}
+        self.timings: dict[str, float] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> "LocalStack":
+        from local import moto_patches
+        from local.blueprint import load_blueprint
+        from local.resources import JobSettings, create_resources, default_scratch_dir
+
+        t0 = time.perf_counter()
+        moto_patches.apply_patches()
+        blueprint = self._blueprint or load_blueprint()
+        self.timings["blueprint"] = time.perf_counter() - t0
+        try:
+            if self._given_emulator is not None:
+                self.emulator = self._given_emulator
+                self.emulator.reset()
+                self.emulator.configure(EMULATOR_CONFIG)
+            else:
+                self.emulator = Emulator(port=self.port).start()
+            self.timings["emulator"] = time.perf_counter() - t0
+            self._export_env(
+                {
+                    "AWS_ENDPOINT_URL": self.emulator.endpoint,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_REGION": REGION,
+                    **DUMMY_CREDENTIALS,
+                }
+            )
+            for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                self._export_env({var: None})
+            self.runner = self._make_runner()
+            moto_patches.set_batch_runner(self.runner)
+            jobs = JobSettings(
+                scratch_dir=default_scratch_dir(self.work_dir),
+                attempts=blueprint.retry_attempts,
+                retry_rules=blueprint.retry_rules,
+            )
+            self.resources = create_resources(
+                self.session(),
+                self.emulator.endpoint,
+                names=self.names,
+                jobs=jobs,
+                workflow_definition=blueprint.workflow,
+                cleanup_definition=blueprint.cleanup if blueprint.cleanup_template else None,
+            )
+            self._export_env(self.resources.settings_env())
+            self.timings["resources"] = time.perf_counter() - t0
+            from local.poller import ManifestQueuePoller
+
+            self.poller = ManifestQueuePoller(
+                self.session(),
+                self.emulator.endpoint,
+                queue_url=self.resources.manifest_queue_url,
+                queue_arn=self.resources.manifest_queue_arn,
+                function_name=self.resources.function_arns["manifest_trigger"],
+                region=REGION,
+            ).start()
+            if self.write_state:
+                self._write_state_file()
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["started"] = time.perf_counter() - t0
+        return self
+
+    def _make_runner(self):
+        if self.batch_mode == "docker":
+            from local.docker_batch import DockerBatchRunner
+
+            return DockerBatchRunner(
+                endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
+                concurrency=self.concurrency, injections=self.injections,
+            )
+        from local.batch_jobs import LocalBatchRunner
+
+        return LocalBatchRunner(
+            endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
+            concurrency=self.concurrency, injections=self.injections,
+        )
+
+    def stop(self) -> None:
+        from local import moto_patches
+
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
+        if self.runner is not None:
+            self.runner.shutdown()
+            moto_patches.set_batch_runner(None)
+            self.runner = None
+        if self.emulator is not None and self._given_emulator is None:
+            self.emulator.stop()
+        self.emulator = None
+        self._remove_state_file()
+        self._restore_env()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> "LocalStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- access ----------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str:
+        if self.emulator is None:
+            raise RuntimeError("the local stack is not running")
+        return self.emulator.endpoint
+
+    def env(self) -> dict[str, str]:
+        """Everything a process needs to use this stack: endpoint, region, credentials, GWAS_* names."""
+        if self.resources is None:
+            raise RuntimeError("the local stack is not running")
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            **DUMMY_CREDENTIALS,
+            **self.resources.settings_env(),
+        }
+
+    def session(self):
+        import boto3
+
+        return boto3.Session(
+            region_name=REGION,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+
+    def client(self, service: str):
+        return self.session().client(service, endpoint_url=self.endpoint, region_name=REGION)
+
+    def status_store(self):
+        from controller.core.state import StatusStore
+
+        return StatusStore(self.resources.workflow_table, self.resources.job_table, dynamodb_client=self.client("dynamodb"))
+
+    # -- environment and state file -----------------------------------------------------------------
+    def _export_env(self, values: dict[str, str | None]) -> None:
+        for name, value in values.items():
+            if name not in self._saved_env:
+                self._saved_env[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+
+    def _write_state_file(self) -> None:
+        state = {
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "pid": os.getpid(),
+            "env": self.env(),
+            "workDir": str(self.work_dir),
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+        tmp.replace(self.state_file)
+        self._state_written = True
+
+    def _remove_state_file(self) -> None:
+        if not getattr(self, "_state_written", False):
+            return
+        try:
+            state = json.loads(self.state_file.read_text())
+            if state.get("pid") == os.getpid():
+                self.state_file.unlink()
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+        self._state_written = False
