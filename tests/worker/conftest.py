@@ -64,6 +64,7 @@ class World:
     example_dir: Path
     on_mount: bool
     jobs: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
 
     # -- data --------------------------------------------------------------------------------
     def mount(self, bucket: str) -> Path:
