@@ -1,0 +1,230 @@
+"""`gwas validate`, `gwas schema`, `gwas chromosomes`, `gwas plan`: manifest and data checks without AWS."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from controller.core.manifest import Problem, check_manifest, manifest_json_schema
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "manifest.schema.json"
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _print_problems(title: str, problems: list[Problem]) -> None:
+    err.print(f"[bold red]{title}[/]: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+    for p in problems:
+        err.print(f"  [yellow]{p.path}[/]: {p.message}", markup=True)
+
+
+def _load_manifest(path: str, allowed_buckets: list[str] | None) -> tuple[Any, list[Problem]]:
+    try:
+        text = Path(path).read_bytes()
+    except OSError as e:
+        return None, [Problem("(file)", f"cannot read {path}: {e.strerror or e}")]
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+        return None, [Problem("(manifest)", f"not valid JSON{where}: {getattr(e, 'msg', e)}")]
+    return check_manifest(raw, allowed_buckets)
+
+
+@click.command()
+@click.argument("manifest_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--allowed-bucket",
+    "allowed_buckets",
+    multiple=True,
+    help="A bucket the manifest may name (repeatable). Default: the configured buckets (GWAS_DATA_BUCKET, "
+    "GWAS_RESULTS_BUCKET, GWAS_ALLOWED_BUCKETS).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def validate(manifest_file: str, allowed_buckets: tuple[str, ...], as_json: bool) -> None:
+    """Check a manifest: exit 0 when valid, else list every problem with its JSON path and exit 1."""
+    if allowed_buckets:
+        buckets = list(allowed_buckets)
+    else:
+        from controller.core.settings import ControlSettings
+
+        buckets = ControlSettings().buckets_allowed()
+    model, problems = _load_manifest(manifest_file, buckets)
+    if as_json:
+        out.print_json(
+            json.dumps({"valid": not problems, "file": manifest_file, "problems": [p.as_dict() for p in problems]})
+        )
+    elif problems:
+        _print_problems(manifest_file, problems)
+    else:
+        inp = model.inputData
+        out.print(
+            f"[green]valid[/]: {manifest_file} (experiment {model.experimentId}, {inp.format} {inp.filePrefix}, "
+            f"{model.analysisParams.traitType}, start step {model.startStep})"
+        )
+    sys.exit(1 if problems else 0)
+
+
+def schema_text() -> str:
+    return json.dumps(manifest_json_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 1 if the committed schema differs from the model.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=SCHEMA_PATH, show_default=True)
+def schema(check: bool, output: Path) -> None:
+    """Write (or check) the manifest JSON Schema generated from the pydantic model."""
+    text = schema_text()
+    if check:
+        current = output.read_text() if output.exists() else None
+        if current != text:
+            err.print(f"[red]stale[/]: {output} does not match the manifest model; run `gwas schema` and commit it")
+            sys.exit(1)
+        out.print(f"[green]up to date[/]: {output}")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    out.print(f"wrote {output}")
+
+
+@click.command()
+@click.argument("variant_file")
+@click.option("--bgi", help="BGEN index to read instead of walking the BGEN (default: FILE.bgi when it exists).")
+@click.option("--no-bgi", is_flag=True, help="Walk the BGEN variant headers even when a .bgi exists.")
+@click.option("--chunk-size", type=click.IntRange(min=1), help="Also list step-2 --range chunks of this many variants.")
+@click.option("--json", "as_json", is_flag=True, help="Print the detection as JSON.")
+def chromosomes(variant_file: str, bgi: str | None, no_bgi: bool, chunk_size: int | None, as_json: bool) -> None:
+    """Chromosomes of a .bim, .pvar[.zst] or .bgen (local path or s3:// URI): variants, min and max position."""
+    from controller.core.chromosomes import DetectionError, detect_chromosomes, find_bgi, variant_format
+
+    try:
+        if bgi is None and not no_bgi and variant_format(variant_file) == "bgen":
+            bgi = find_bgi(variant_file)
+        detection = detect_chromosomes(variant_file, bgi=None if no_bgi else bgi, chunk_size=chunk_size)
+    except DetectionError as e:
+        err.print(f"[red]error[/]: {e}")
+        sys.exit(1)
+    if as_json:
+        out.print_json(detection.model_dump_json(exclude_none=True))
+        return
+    source = detection.source + (f" (index {bgi})" if bgi and not no_bgi else "")
+    table = Table(title=f"{source}: {detection.format}", title_justify="left")
+    for name in ("chromosome", "code", "variants", "min position", "max position"):
+        table.add_column(name, justify="left" if name == "chromosome" else "right")
+    for c in detection.chromosomes:
+        table.add_row(c.name, "-" if c.code is None else str(c.code), str(c.count), str(c.minPos), str(c.maxPos))
+    table.add_section()
+    table.add_row("total", "", str(detection.total), "", "")
+    out.print(table)
+    if detection.chunks is not None:
+        chunks = Table(title=f"step-2 chunks of {chunk_size} variants", title_justify="left")
+        for name in ("chunk", "range", "variants"):
+            chunks.add_column(name)
+        for ch in detection.chunks:
+            chunks.add_row(f"chr{ch.chromosome}-c{ch.index:04d}", f"{ch.code}:{ch.start}-{ch.end}", str(ch.count))
+        out.print(chunks)
+
+
+@click.command()
+@click.argument("manifest_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--data-dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Directory holding the manifest's files (DIR/<name> for each name relative to s3Path).",
+)
+@click.option("--workflow-id", default=None, help="Workflow id to plan under (default: plan-<experimentId>).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and every JobSpec as JSON.")
+def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: bool) -> None:
+    """Plan a workflow without AWS: detect chromosomes and read headers from DIR, print every job and its argv."""
+    from controller.core.chromosomes import DetectionError, detect_chromosomes
+    from controller.core.commands import build_job_specs
+    from controller.core.jobs import PathMap, Resources
+    from controller.core.phenotypes import check_columns
+    from controller.core.plan import PlanError, default_output_uri, plan_jobs
+    from controller.core.settings import ControlSettings
+
+    manifest, problems = _load_manifest(manifest_file, None)
+    if problems:
+        _print_problems(manifest_file, problems)
+        sys.exit(1)
+
+    def local(relative: str) -> str:
+        return str(data_dir / relative)
+
+    inp = manifest.inputData
+    traits, problems = check_columns(manifest, locate=local)
+    if problems:
+        _print_problems(manifest_file, problems)
+        sys.exit(1)
+    variant_file = local(inp.variant_file())
+    bgi = local(f"{inp.filePrefix}.bgen.bgi") if inp.format == "bgen" else None
+    if bgi and not Path(bgi).exists():
+        bgi = None
+    settings = ControlSettings()
+    workflow_id = workflow_id or f"plan-{manifest.experimentId}"
+    output_uri = default_output_uri(manifest, workflow_id, settings.results_bucket)
+    try:
+        detection = detect_chromosomes(variant_file, bgi=bgi, chunk_size=manifest.analysisParams.step2ChunkSize)
+        job_plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits)
+    except DetectionError as e:
+        err.print(f"[red]error[/]: {e}")
+        sys.exit(1)
+    except PlanError as e:
+        _print_problems(manifest_file, [Problem(e.path, e.message)])
+        sys.exit(1)
+
+    # The default shared-file-system layout, plus any bucket this manifest names that it lacks.
+    path_map = settings.shared_paths()
+    mounts = dict(path_map.mounts)
+    for uri, root in ((manifest.s3Path, "/fsx/data"), (output_uri, "/fsx/results"), (manifest.step1PredList, "/fsx/results")):
+        if uri:
+            bucket = uri[5:].split("/", 1)[0]
+            mounts.setdefault(bucket, root if root not in mounts.values() else f"{root}/{bucket}")
+    path_map = PathMap(mounts=mounts)
+    specs = build_job_specs(
+        manifest,
+        job_plan,
+        path_map=path_map,
+        workflow_table=settings.workflow_table,
+        job_table=settings.job_table,
+        resources=Resources(vcpus=settings.job_vcpus, memoryMiB=settings.job_memory_mib),
+    )
+    if as_json:
+        payload = {
+            "plan": job_plan.model_dump(mode="json"),
+            "jobs": [s.model_dump(mode="json") for s in specs],
+        }
+        out.print_json(json.dumps(payload))
+        return
+    chrom_list = ", ".join(f"{c.name}:{c.count}" for c in detection.chromosomes)
+    out.print(f"[bold]{workflow_id}[/] -> {job_plan.outputUri}")
+    out.print(f"variants: {detection.total} in {detection.source} ({chrom_list}); traits: {', '.join(traits)}")
+    table = Table()
+    for name in ("job", "step", "chromosome / range", "variants", "after"):
+        table.add_column(name)
+    plan_jobs_by_id = {j.jobId: j for j in job_plan.jobs()}
+    for spec in specs:
+        after = plan_jobs_by_id[spec.jobId].dependsOn
+        table.add_row(
+            spec.jobId,
+            str(spec.step),
+            spec.range or spec.chromosome or "",
+            "" if spec.variantCount is None else str(spec.variantCount),
+            (after[0] if len(after) == 1 else f"{len(after)} jobs") if after else "",
+        )
+    out.print(table)
+    # argv printed whole (not in a table cell) so it can be copied
+    for spec in specs:
+        argv = shlex.join(["regenie", *spec.argv]) if spec.argv else f"(merge of {', '.join(spec.mergeOf)})"
+        out.print(f"[bold]{spec.jobId}[/]: ", end="")
+        out.print(argv, markup=False)
+    out.print(f"{len(specs)} jobs ({len(job_plan.step1Jobs)} step 1, {len(job_plan.step2)} step 2, 1 merge)")
