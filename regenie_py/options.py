@@ -119,7 +119,14 @@ def tokenize(argv: list[str]) -> list[tuple[str, str | None]]:
         else:
             raise RegenieError(f"Option \u2018{arg}\u2019 does not exist")
         if name in UNSUPPORTED and name not in SUPPORTED:
-            raise RegenieError(f"Option '{name}' is not supported by regenie-py")
+            # kept (and rejected once the log is open); its value, if any, is the next non-option token
+            if not eq and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                pairs.append((name, argv[i + 1]))
+                i += 2
+            else:
+                pairs.append((name, val if eq else None))
+                i += 1
+            continue
         kind = SUPPORTED.get(name)
         if kind is None:
             raise RegenieError(f"Option \u2018{name}\u2019 does not exist")
@@ -190,6 +197,9 @@ def parse_range(text: str) -> tuple[str, int, int]:
 
 def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     """Validates option combinations with regenie's messages; the log is open by now."""
+    for name, _val in pairs:
+        if name not in SUPPORTED:
+            raise RegenieError(f"Option '{name}' is not supported by regenie-py")
     vals: dict[str, str | None] = {}
     multi: dict[str, list[str]] = {}
     for name, val in pairs:

@@ -16,8 +16,6 @@ from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
 LN10 = math.log(10.0)
-# below this minor allele count the approximate Firth fit uses carriers only (regenie's sparse path)
-SPARSE_FIRTH_MAC = 50
 
 
 @dataclass
@@ -222,16 +220,9 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                             n_corrected += 1
                             g = Gp[:, j]
                             if opts.firth:
-                                if opts.approx:
-                                    # the one-parameter approximate model needs g residualised on the
-                                    # covariates with the null-model weights (what regenie fits)
-                                    gres = g - X @ np.linalg.solve(L.T, Z[:, j])
-                                    if mac[j] < SPARSE_FIRTH_MAC:
-                                        # regenie's rare-variant shortcut: only minor-allele carriers enter
-                                        minor = 2.0 - g if g.mean() > 1.0 else g
-                                        gres = np.where(minor != 0.0, gres, 0.0)
-                                    g = gres
-                                r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta)
+                                # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
+                                r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
+                                                     p_hat=phat)
                                 res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                                 if res_ok:
                                     beta[j] = r.beta
