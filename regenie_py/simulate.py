@@ -332,10 +332,19 @@ def simulate_dataset(
     # Principal components of the standardized subset.
     k_pcs = min(spec.n_pcs, max(0, min(pc_matrix.shape) - 1))
     if k_pcs:
-        # Top eigenvectors of the small variant x variant Gram matrix give the scores X v (= U S) cheaply.
-        gram = pc_matrix.T.astype(np.float64) @ pc_matrix.astype(np.float64)
-        _, vecs = np.linalg.eigh(gram)
-        pcs = (pc_matrix.astype(np.float64) @ vecs[:, ::-1][:, :k_pcs]) / np.sqrt(pc_matrix.shape[1])
+        # PC scores U S / sqrt(m) from the top eigenpairs of the smaller of the two Gram matrices.
+        from scipy.linalg import eigh
+
+        std = pc_matrix.astype(np.float64)
+        n_rows, m_cols = std.shape
+        if n_rows <= m_cols:
+            gram = std @ std.T
+            vals, vecs = eigh(gram, subset_by_index=[n_rows - k_pcs, n_rows - 1])
+            pcs = vecs[:, ::-1] * np.sqrt(np.clip(vals[::-1], 0, None) / m_cols)
+        else:
+            gram = std.T @ std
+            _, vecs = eigh(gram, subset_by_index=[m_cols - k_pcs, m_cols - 1])
+            pcs = (std @ vecs[:, ::-1]) / np.sqrt(m_cols)
     else:
         pcs = np.zeros((n, 0))
     age = np.round(covar_rng.normal(55.0, 8.0, n), 1)
