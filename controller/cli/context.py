@@ -1,0 +1,220 @@
+"""Where the CLI's AWS resources are: the local stack's state file, the deployed stacks' outputs, or options.
+
+Resolution order for each resource (table, bucket, state machine):
+1. an explicit option (`--workflow-table`, ...), or (not with `--local`) its `GWAS_*` environment variable;
+2. with `--local`: the local stack's state file (`$GWAS_LOCAL_STATE`, default `~/.gwas/local-stack.json`);
+3. otherwise: the CloudFormation outputs of the stacks named `<stack prefix>*` (default `Gwas`).
+
+A command names the resources it needs; a missing one is a clear error, never a guessed default.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+# resource -> (CloudFormation output key, GWAS_* variable, option name)
+RESOURCES: dict[str, tuple[str, str, str]] = {
+    "workflow_table": ("WorkflowTableName", "GWAS_WORKFLOW_TABLE", "--workflow-table"),
+    "job_table": ("JobStatusTableName", "GWAS_JOB_TABLE", "--job-table"),
+    "data_bucket": ("DataBucketName", "GWAS_DATA_BUCKET", "--data-bucket"),
+    "results_bucket": ("ResultsBucketName", "GWAS_RESULTS_BUCKET", "--results-bucket"),
+    "state_machine_arn": ("StateMachineArn", "GWAS_STATE_MACHINE_ARN", "--state-machine-arn"),
+}
+DEFAULT_STATE_FILE = "~/.gwas/local-stack.json"
+
+
+class CliError(click.ClickException):
+    """A clean, one-line error for the operator (exit status 1, no traceback)."""
+
+
+def local_state_path() -> Path:
+    return Path(os.environ.get("GWAS_LOCAL_STATE") or DEFAULT_STATE_FILE).expanduser()
+
+
+def read_local_state(path: Path | None = None) -> dict[str, Any]:
+    path = path or local_state_path()
+    if not path.exists():
+        raise CliError(f"no local stack: {path} does not exist (start one with `gwas local up`)")
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise CliError(f"{path}: unreadable local stack state: {err}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("endpoint"), str) or not isinstance(state.get("env"), dict):
+        raise CliError(f"{path}: local stack state lacks 'endpoint' or 'env'")
+    pid = state.get("pid")
+    if isinstance(pid, int) and pid > 0 and not _pid_alive(pid):
+        raise CliError(f"the local stack (pid {pid}) in {path} is not running: start it with `gwas local up`")
+    return state
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Context:
+    """Resolved resources plus a boto3 session (and endpoint, in local mode)."""
+
+    local: bool
+    region: str | None
+    endpoint_url: str | None
+    session: Any
+    resources: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)  # resource -> where it came from
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str):
+        if service not in self._clients:
+            kwargs: dict[str, Any] = {}
+            if self.endpoint_url:
+                kwargs["endpoint_url"] = self.endpoint_url
+            if self.region:
+                kwargs["region_name"] = self.region
+            self._clients[service] = self.session.client(service, **kwargs)
+        return self._clients[service]
+
+    def need(self, name: str) -> str:
+        value = self.resources.get(name)
+        if not value:
+            output, env, option = RESOURCES[name]
+            where = "the local stack state file" if self.local else f"the stack outputs ({output})"
+            raise CliError(f"{name.replace('_', ' ')} is unknown: not in {where}; give {option} or set {env}")
+        return value
+
+    def store(self):
+        from controller.core.state import StatusStore
+
+        return StatusStore(self.need("workflow_table"), self.need("job_table"), self.client("dynamodb"))
+
+
+def _stack_outputs(cfn, prefix: str) -> dict[str, str]:
+    outputs: dict[str, str] = {}
+    found = False
+    for page in cfn.get_paginator("describe_stacks").paginate():
+        for stack in page.get("Stacks", []):
+            if not stack["StackName"].startswith(prefix) or stack.get("StackStatus", "").startswith("DELETE"):
+                continue
+            found = True
+            for out in stack.get("Outputs", []) or []:
+                outputs[out["OutputKey"]] = out["OutputValue"]
+    if not found:
+        raise CliError(f"no CloudFormation stack named {prefix}* in this account and region (deploy with `cdk deploy --all`, or give --stack-prefix)")
+    return outputs
+
+
+def resolve(
+    *,
+    local: bool,
+    profile: str | None,
+    region: str | None,
+    stack_prefix: str,
+    explicit: dict[str, str | None],
+    needed: tuple[str, ...],
+) -> Context:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    resources: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for name, (_, env, option) in RESOURCES.items():
+        # In local mode the state file describes the stack; stray GWAS_* variables from another
+        # setup must not redirect a local command to deployed resources.
+        value = explicit.get(name) or (None if local else os.environ.get(env))
+        if value:
+            resources[name] = value
+            sources[name] = option if explicit.get(name) else env
+
+    if local:
+        state = read_local_state()
+        region = region or state.get("region") or "us-east-1"
+        # The emulator accepts any credentials; fixed ones keep a developer's real keys out of it.
+        session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
+        for name, (_, env, _) in RESOURCES.items():
+            if name not in resources and state["env"].get(env):
+                resources[name] = state["env"][env]
+                sources[name] = str(local_state_path())
+        return Context(True, region, state["endpoint"], session, resources, sources)
+
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+    except BotoCoreError as err:
+        raise CliError(f"AWS profile: {err}") from None
+    ctx = Context(False, region or session.region_name, os.environ.get("AWS_ENDPOINT_URL"), session, resources, sources)
+    if ctx.region is None:
+        raise CliError("no AWS region: give --region or configure one for the profile")
+    missing = [n for n in needed if n not in resources]
+    if missing:
+        try:
+            outputs = _stack_outputs(ctx.client("cloudformation"), stack_prefix)
+        except (ClientError, BotoCoreError) as err:
+            raise CliError(f"cannot read the {stack_prefix}* stack outputs: {err}") from None
+        for name in missing:
+            key = RESOURCES[name][0]
+            if key in outputs:
+                resources[name] = outputs[key]
+                sources[name] = f"stack output {key}"
+    return ctx
+
+
+def aws_options(*needed: str) -> Callable:
+    """Adds --local/--profile/--region/--stack-prefix and the explicit resource options to a command,
+    and passes the resolved `Context` as the `ctx` keyword argument. Every AWS error becomes a clean
+    one-line message."""
+
+    def decorate(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*args, local, profile, region, stack_prefix, **kwargs):
+            explicit = {name: kwargs.pop(name, None) for name in RESOURCES}
+            ctx = resolve(
+                local=local,
+                profile=profile,
+                region=region,
+                stack_prefix=stack_prefix,
+                explicit=explicit,
+                needed=needed,
+            )
+            return _clean_errors(fn)(*args, ctx=ctx, **kwargs)
+
+        for name, (_, env, option) in reversed(list(RESOURCES.items())):
+            wrapper = click.option(option, name, default=None, help=f"Override (else ${env}, else discovered).")(wrapper)
+        wrapper = click.option("--stack-prefix", default="Gwas", show_default=True,
+                               help="Prefix of the deployed CloudFormation stacks.")(wrapper)
+        wrapper = click.option("--region", default=None, help="AWS region.")(wrapper)
+        wrapper = click.option("--profile", default=None, help="AWS profile.")(wrapper)
+        wrapper = click.option("--local", is_flag=True, help="Use the local stack (`gwas local up`).")(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _clean_errors(fn: Callable) -> Callable:
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            return fn(*args, **kwargs)
+        except click.ClickException:
+            raise
+        except NoCredentialsError:
+            raise CliError("no AWS credentials: configure a profile (--profile) or use --local") from None
+        except ClientError as err:
+            e = err.response.get("Error", {})
+            raise CliError(f"AWS {err.operation_name}: {e.get('Code', 'error')}: {e.get('Message', err)}") from None
+        except BotoCoreError as err:
+            raise CliError(f"AWS: {err}") from None
+
+    return wrapper

@@ -1,0 +1,572 @@
+"""Operator commands: submit, status, list, jobs, logs, rerun, cancel.
+
+Each works against the deployed stacks or, with `--local`, against the local stack; resources are
+resolved by `controller.cli.context`. Reads go through `StatusStore` (the same code the Lambdas and
+workers use), so the CLI shows exactly what the system recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controller.cli.context import CliError, Context, aws_options
+from controller.core.transitions import JOB_TERMINAL, WORKFLOW_TERMINAL
+
+STATUS_STYLE = {
+    "COMPLETED": "green", "SUCCEEDED": "green",
+    "FAILED": "red", "REJECTED": "red", "CANCELLED": "yellow", "INTERRUPTED": "yellow",
+    "RUNNING": "cyan", "RUNNING_STEP1": "cyan", "RUNNING_STEP2": "cyan", "MERGING": "cyan", "RERUNNING": "cyan",
+}
+# Jobs a rerun runs again: those that failed, and those that never ran (PENDING when an earlier
+# step failed). SUCCEEDED jobs are never rerun: their outputs are reused.
+RERUNNABLE = frozenset({"FAILED", "CANCELLED", "INTERRUPTED", "PENDING"})
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _styled(status: str | None) -> str:
+    s = status or "?"
+    style = STATUS_STYLE.get(s)
+    return f"[{style}]{s}[/{style}]" if style else s
+
+
+def _json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, sort_keys=True, default=str))
+
+
+def _workflow(ctx: Context, workflow_id: str) -> dict[str, Any]:
+    wf = ctx.store().get_workflow(workflow_id)
+    if wf is None:
+        raise CliError(f"no workflow {workflow_id!r} in {ctx.need('workflow_table')}")
+    return wf
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _duration(job: dict[str, Any]) -> float | None:
+    if isinstance(job.get("wallSeconds"), (int, float)):
+        return float(job["wallSeconds"])
+    start = _parse_time(job.get("startedAt"))
+    if start is None:
+        return None
+    end = _parse_time(job.get("finishedAt")) or datetime.now(timezone.utc)
+    return max((end - start).total_seconds(), 0.0)
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise CliError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+# ---------------------------------------------------------------------------------------------
+# submit
+
+
+def _find_manifest(data_dir: Path, manifest: Path | None) -> Path:
+    from controller.core.manifest import is_manifest_key
+
+    if manifest is not None:
+        return manifest
+    found = sorted(p for p in data_dir.iterdir() if p.is_file() and is_manifest_key(p.name))
+    if not found:
+        raise CliError(f"{data_dir}: no manifest.json or *.manifest.json; name one with --manifest")
+    if len(found) > 1:
+        raise CliError(f"{data_dir}: several manifests ({', '.join(p.name for p in found)}); choose one with --manifest")
+    return found[0]
+
+
+def _data_files(data_dir: Path) -> list[Path]:
+    from controller.core.manifest import is_manifest_key
+
+    return sorted(
+        p for p in data_dir.rglob("*")
+        if p.is_file() and not is_manifest_key(p.name) and not any(part.startswith(".") for part in p.relative_to(data_dir).parts)
+    )
+
+
+def upload_prefix(experiment_id: str, now: datetime | None = None) -> str:
+    """`uploads/<experiment>/<UTC timestamp>-<random>/`: unique per submission, sorted by time."""
+    now = now or datetime.now(timezone.utc)
+    return f"uploads/{experiment_id}/{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}/"
+
+
+def _upload(ctx: Context, files: list[tuple[Path, str, str]], quiet: bool) -> None:
+    """Upload (local path, bucket, key) with one progress bar over all bytes; multipart above 64 MiB."""
+    from boto3.s3.transfer import TransferConfig
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD,
+                            max_concurrency=4)
+    s3 = ctx.client("s3")
+    total = sum(p.stat().st_size for p, _, _ in files)
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=_console(), disable=quiet, transient=False,
+    ) as progress:
+        task = progress.add_task(f"uploading {len(files)} file(s)", total=total)
+        for path, bucket, key in files:
+            progress.update(task, description=f"{path.name}")
+            s3.upload_file(str(path), bucket, key, Config=config,
+                           Callback=lambda n: progress.advance(task, n))
+        progress.update(task, description=f"uploaded {len(files)} file(s)")
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--manifest", "manifest_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Manifest to submit (default: the one manifest.json / *.manifest.json in DATA_DIR).")
+@click.option("--wait/--no-wait", default=False, help="Wait until the workflow record appears (or is rejected).")
+@click.option("--timeout", default=120, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--quiet", is_flag=True, help="No progress bar; print only the workflow id.")
+@aws_options("data_bucket", "workflow_table", "job_table")
+def submit(data_dir: Path, manifest_path: Path | None, wait: bool, timeout: int, quiet: bool, ctx: Context) -> None:
+    """Upload DATA_DIR and its manifest; the upload starts the workflow. Prints the workflow id.
+
+    Data go under a new prefix `uploads/<experimentId>/<timestamp>-<random>/` of the data bucket; the
+    manifest's s3Path is rewritten to it and the manifest is uploaded last, so the workflow only
+    starts when every file is in place."""
+    from controller.core.events import execution_name
+    from controller.core.manifest import check_manifest
+
+    manifest_file = _find_manifest(data_dir, manifest_path)
+    try:
+        raw = json.loads(manifest_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CliError(f"{manifest_file}: not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise CliError(f"{manifest_file}: the manifest must be a JSON object")
+    bucket = ctx.need("data_bucket")
+    experiment = raw.get("experimentId")
+    if not isinstance(experiment, str) or not experiment:
+        raise CliError(f"{manifest_file}: experimentId: required field is missing")
+    prefix = upload_prefix(experiment)
+    raw["s3Path"] = f"s3://{bucket}/{prefix}"
+    manifest, problems = check_manifest(raw)
+    if problems or manifest is None:
+        raise CliError(f"{manifest_file}: " + "; ".join(str(p) for p in problems))
+
+    from controller.handlers.manifest_trigger import referenced_files
+
+    missing = []
+    for field, uri in referenced_files(manifest):
+        if uri.startswith(raw["s3Path"]) and not (data_dir / uri[len(raw["s3Path"]):]).is_file():
+            missing.append(f"{field}: {data_dir / uri[len(raw['s3Path']):]}")
+    if missing:
+        raise CliError("files named by the manifest are missing: " + "; ".join(missing))
+
+    files = [(p, bucket, prefix + p.relative_to(data_dir).as_posix()) for p in _data_files(data_dir)]
+    _upload(ctx, files, quiet)
+    key = prefix + manifest_file.name
+    body = json.dumps(raw, indent=2).encode()
+    resp = ctx.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    # The trigger names the workflow after the object version (or ETag) the S3 event reports.
+    identity = resp.get("VersionId") or (resp.get("ETag") or "").strip('"')
+    workflow_id = execution_name(bucket, key, identity, manifest.experimentId)
+    if quiet:
+        click.echo(workflow_id)
+    else:
+        console = _console()
+        console.print(f"manifest: s3://{bucket}/{key}")
+        console.print(f"workflow id: [bold]{workflow_id}[/bold]")
+        console.print(f"follow it with: gwas status {workflow_id} --watch{' --local' if ctx.local else ''}")
+    if wait:
+        wf = _wait_for_record(ctx, workflow_id, timeout)
+        if wf.get("status") == "REJECTED":
+            errors = "; ".join(f"{e.get('path')}: {e.get('message')}" for e in wf.get("errors") or [])
+            raise CliError(f"workflow {workflow_id} was REJECTED: {errors}")
+        if not quiet:
+            _console().print(f"status: {_styled(wf.get('status'))}")
+
+
+def _wait_for_record(ctx: Context, workflow_id: str, timeout: float) -> dict[str, Any]:
+    store = ctx.store()
+    deadline = time.monotonic() + timeout
+    while True:
+        wf = store.get_workflow(workflow_id)
+        if wf is not None:
+            return wf
+        if time.monotonic() > deadline:
+            raise CliError(f"no workflow record {workflow_id} after {timeout:g}s: is the manifest trigger running?")
+        time.sleep(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# status, list
+
+
+def _status_renderable(wf: dict[str, Any]):
+    from rich.table import Table
+
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("workflow", wf["workflowId"])
+    t.add_row("status", _styled(wf.get("status")))
+    for label, key in (("experiment", "experimentId"), ("study", "studyId"), ("user", "userId"),
+                       ("created", "createdAt"), ("updated", "updatedAt"), ("completed", "completedAt"),
+                       ("output", "outputUri"), ("manifest", "manifestUri")):
+        if wf.get(key):
+            t.add_row(label, str(wf[key]))
+    stats = {k: v for k, v in (wf.get("jobStats") or {}).items() if v}
+    if wf.get("jobCount") or stats:
+        t.add_row("jobs", f"{wf.get('jobCount', 0)}: " + ", ".join(f"{_styled(k)} {v}" for k, v in sorted(stats.items())))
+    if wf.get("chromosomes"):
+        t.add_row("chromosomes", " ".join(map(str, wf["chromosomes"])))
+    if wf.get("executions"):
+        t.add_row("executions", "\n".join(a.rsplit(":", 1)[-1] for a in wf["executions"]))
+    if wf.get("failedJobs"):
+        t.add_row("failed jobs", ", ".join(map(str, wf["failedJobs"])))
+    if wf.get("errorDetail"):
+        t.add_row("error", str(wf["errorDetail"]))
+    for e in wf.get("errors") or []:
+        t.add_row("problem", f"{e.get('path')}: {e.get('message')}")
+    return t
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.option("--watch", is_flag=True, help="Refresh until the workflow ends; exit 0 only if it COMPLETED.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@click.option("--timeout", default=0.0, help="Give up watching after this many seconds (0: never).")
+@click.option("--json", "as_json", is_flag=True, help="Print the workflow record as JSON.")
+@aws_options("workflow_table", "job_table")
+def status(workflow_id: str, watch: bool, interval: float, timeout: float, as_json: bool, ctx: Context) -> None:
+    """Show a workflow: status, job counts, output location, errors."""
+    wf = _workflow(ctx, workflow_id)
+    if watch:
+        wf = _watch(ctx, wf, interval, timeout, live=not as_json)
+    if as_json:
+        _json(wf)
+    elif not watch:
+        _console().print(_status_renderable(wf))
+    if watch and wf.get("status") != "COMPLETED":
+        sys.exit(1)
+
+
+def _watch(ctx: Context, wf: dict[str, Any], interval: float, timeout: float, live: bool) -> dict[str, Any]:
+    from rich.live import Live
+
+    store = ctx.store()
+    start = time.monotonic()
+
+    def done(w: dict[str, Any]) -> bool:
+        return w.get("status") in WORKFLOW_TERMINAL
+
+    def timed_out() -> bool:
+        return timeout > 0 and time.monotonic() - start > timeout
+
+    if not live:
+        while not done(wf) and not timed_out():
+            time.sleep(interval)
+            wf = store.get_workflow(wf["workflowId"]) or wf
+    else:
+        with Live(_status_renderable(wf), console=_console(), refresh_per_second=4) as view:
+            while not done(wf) and not timed_out():
+                time.sleep(interval)
+                wf = store.get_workflow(wf["workflowId"]) or wf
+                view.update(_status_renderable(wf))
+    if not done(wf):
+        raise CliError(f"workflow {wf['workflowId']} is still {wf.get('status')} after {timeout:g}s")
+    return wf
+
+
+@click.command(name="list")
+@click.option("--status", "status_", default=None, help="Only workflows in this status (status-index).")
+@click.option("--study", default=None, help="Only this study (study-index).")
+@click.option("--user", default=None, help="Only this user (user-index).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@aws_options("workflow_table", "job_table")
+def list_workflows(status_: str | None, study: str | None, user: str | None, limit: int, as_json: bool,
+                   ctx: Context) -> None:
+    """List workflows, newest first."""
+    from rich.table import Table
+
+    from controller.core.transitions import WORKFLOW_STATUSES
+
+    if status_ is not None:
+        status_ = status_.upper()
+        if status_ not in WORKFLOW_STATUSES:
+            raise CliError(f"--status: unknown status {status_!r} (known: {', '.join(WORKFLOW_STATUSES)})")
+    rows = ctx.store().list_workflows(status=status_, study=study, user=user, limit=limit)
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        _console().print("no workflows")
+        return
+    t = Table()
+    for col in ("workflow", "status", "experiment", "study", "user", "created", "jobs"):
+        t.add_column(col)
+    for wf in rows:
+        stats = wf.get("jobStats") or {}
+        jobs = f"{stats.get('SUCCEEDED', 0)}/{wf.get('jobCount', 0)}" if wf.get("jobCount") else "-"
+        t.add_row(wf["workflowId"], _styled(wf.get("status")), wf.get("experimentId") or "-",
+                  wf.get("studyId") or "-", wf.get("userId") or "-", (wf.get("createdAt") or "")[:19], jobs)
+    _console().print(t)
+
+
+# ---------------------------------------------------------------------------------------------
+# jobs, logs
+
+
+def _job_sort_key(job: dict[str, Any]) -> tuple:
+    from controller.core.results import chrom_sort_key
+
+    step = job.get("stepNumber")
+    step = 9 if step in (None, 0) else int(step)
+    chrom = str(job.get("chromosome") or "")
+    return (step, chrom_sort_key(chrom) if chrom else (2, 0, ""), job["jobId"])
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.option("--status", "status_", default=None, help="Only jobs in this status.")
+@click.option("--json", "as_json", is_flag=True)
+@aws_options("workflow_table", "job_table")
+def jobs(workflow_id: str, status_: str | None, as_json: bool, ctx: Context) -> None:
+    """The jobs of a workflow: step, chromosome or range, status, attempts, duration, error."""
+    from rich.table import Table
+
+    _workflow(ctx, workflow_id)
+    rows = sorted(ctx.store().list_jobs(workflow_id), key=_job_sort_key)
+    if status_:
+        rows = [j for j in rows if j.get("status") == status_.upper()]
+    if as_json:
+        _json(rows)
+        return
+    if not rows:
+        _console().print(f"no jobs recorded for {workflow_id}" + (f" in status {status_.upper()}" if status_ else ""))
+        return
+    t = Table()
+    for col in ("job", "step", "chromosome / range", "status", "attempts", "runs", "duration", "error"):
+        t.add_column(col, overflow="fold")
+    for j in rows:
+        where = j.get("range") or j.get("chromosome") or "-"
+        error = " ".join(x for x in (j.get("failureClass"), f"exit {j['exitCode']}" if j.get("exitCode") is not None else None,
+                                      j.get("errorDetail")) if x)
+        t.add_row(j["jobId"], str(j.get("stepNumber", "-")), str(where), _styled(j.get("status")),
+                  str(j.get("attempt", "-")), str(j.get("runCount", 1)), _fmt_seconds(_duration(j)),
+                  error[:160] or "-")
+    _console().print(t)
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.argument("job_id")
+@click.option("--tail", "tail_lines", default=0, type=click.IntRange(0), help="Only the last N lines.")
+@aws_options("workflow_table", "job_table")
+def logs(workflow_id: str, job_id: str, tail_lines: int, ctx: Context) -> None:
+    """Print a job's log: `<outputUri>logs/<jobId>.log` from S3, else the log tail on its job record."""
+    from botocore.exceptions import ClientError
+
+    wf = _workflow(ctx, workflow_id)
+    job = ctx.store().get_job(workflow_id, job_id)
+    if job is None:
+        known = ", ".join(j["jobId"] for j in ctx.store().list_jobs(workflow_id)) or "none"
+        raise CliError(f"workflow {workflow_id} has no job {job_id!r} (jobs: {known})")
+    uri = job.get("logUri") or (f"{wf['outputUri']}logs/{job_id}.log" if wf.get("outputUri") else None)
+    text = None
+    if uri:
+        bucket, key = _split_s3(uri)
+        try:
+            text = ctx.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", "replace")
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("NoSuchKey", "404", "NotFound"):
+                raise
+    if text is None:
+        if not job.get("logTail"):
+            raise CliError(f"no log for {job_id}: {uri or 'no log URI'} does not exist and the job record has no log tail "
+                           f"(status {job.get('status')})")
+        click.echo(f"# {uri} not found; log tail from the job record:", err=True)
+        text = str(job["logTail"])
+    if tail_lines:
+        text = "\n".join(text.splitlines()[-tail_lines:]) + "\n"
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+# ---------------------------------------------------------------------------------------------
+# rerun, cancel
+
+
+def _chrom_aliases(c: str) -> set[str]:
+    pairs = {"23": "X", "24": "Y", "25": "XY", "26": "MT"}
+    c = c.strip()
+    out = {c, c.upper()}
+    for code, name in pairs.items():
+        if c.upper() in (code, name):
+            out |= {code, name}
+    if c.lower().startswith("chr"):
+        out |= _chrom_aliases(c[3:])
+    return out
+
+
+def select_rerun_jobs(jobs_: list[dict[str, Any]], *, failed: bool, chromosomes: tuple[str, ...]) -> list[str]:
+    """Job ids a rerun should run again. Succeeded jobs are never chosen: their outputs are reused."""
+    step2 = [j for j in jobs_ if j.get("stepNumber") == 2]
+    if failed:
+        chosen = [j for j in jobs_ if j.get("status") in RERUNNABLE]
+        if not chosen:
+            raise CliError("no failed, cancelled, interrupted or pending jobs: nothing to rerun")
+        return [j["jobId"] for j in sorted(chosen, key=_job_sort_key)]
+    known = sorted({str(j.get("chromosome")) for j in step2 if j.get("chromosome") is not None})
+    chosen = []
+    for c in chromosomes:
+        names = _chrom_aliases(c)
+        of_chrom = [j for j in step2 if str(j.get("chromosome")) in names]
+        if not of_chrom:
+            raise CliError(f"--chr {c}: no step-2 job for this chromosome (chromosomes: {' '.join(known) or 'none'})")
+        pending = [j for j in of_chrom if j.get("status") in RERUNNABLE]
+        if not pending:
+            states = ", ".join(sorted({str(j.get('status')) for j in of_chrom}))
+            raise CliError(f"--chr {c}: its {len(of_chrom)} job(s) are {states}; only failed, cancelled or "
+                           "interrupted jobs are rerun")
+        chosen += pending
+    return [j["jobId"] for j in sorted({j["jobId"]: j for j in chosen}.values(), key=_job_sort_key)]
+
+
+def next_rerun_name(workflow_id: str, executions: list[str]) -> tuple[str, int]:
+    from controller.core.events import rerun_execution_name
+
+    names = [a.rsplit(":", 1)[-1] for a in executions]
+    n = 1
+    for name in names:
+        if name.startswith(workflow_id + "-r") and name[len(workflow_id) + 2:].isdigit():
+            n = max(n, int(name[len(workflow_id) + 2:]) + 1)
+    return rerun_execution_name(workflow_id, n), n
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.option("--failed", is_flag=True, help="Rerun every job that failed, was cancelled or interrupted, or never ran.")
+@click.option("--chr", "chromosomes", multiple=True, help="Rerun the failed step-2 jobs of this chromosome (repeatable).")
+@click.option("--watch", is_flag=True, help="Follow the rerun until the workflow ends.")
+@click.option("--interval", default=5.0, show_default=True, help="Seconds between refreshes with --watch.")
+@aws_options("workflow_table", "job_table", "state_machine_arn")
+def rerun(workflow_id: str, failed: bool, chromosomes: tuple[str, ...], watch: bool, interval: float,
+          ctx: Context) -> None:
+    """Run a FAILED or CANCELLED workflow's failed jobs again, as a new execution `<id>-r<n>`.
+
+    Succeeded jobs are not run again: step 2 reuses the step-1 predictions, the merge reuses the
+    chromosomes that succeeded. The workflow becomes COMPLETED when all of its jobs have succeeded."""
+    from botocore.exceptions import ClientError
+
+    from controller.core.payloads import RerunRequest, WorkflowInput
+
+    if failed == bool(chromosomes):
+        raise CliError("give exactly one of --failed or --chr C [--chr C ...]")
+    wf = _workflow(ctx, workflow_id)
+    if wf.get("status") not in ("FAILED", "CANCELLED"):
+        raise CliError(f"workflow {workflow_id} is {wf.get('status')}: only FAILED or CANCELLED workflows can be rerun")
+    for field in ("manifestUri", "parameters", "createdAt"):
+        if not wf.get(field):
+            raise CliError(f"workflow {workflow_id} has no {field} on its record: it cannot be rerun")
+    job_ids = select_rerun_jobs(ctx.store().list_jobs(workflow_id), failed=failed, chromosomes=chromosomes)
+    payload = WorkflowInput(
+        workflowId=workflow_id,
+        manifestUri=wf["manifestUri"],
+        manifest=wf["parameters"],
+        submittedAt=wf["createdAt"],
+        rerun=RerunRequest(jobIds=job_ids),
+    )
+    sfn = ctx.client("stepfunctions")
+    executions = list(wf.get("executions") or ([wf["executionArn"]] if wf.get("executionArn") else []))
+    name, n = next_rerun_name(workflow_id, executions)
+    for _ in range(20):
+        try:
+            resp = sfn.start_execution(stateMachineArn=ctx.need("state_machine_arn"), name=name,
+                                       input=payload.model_dump_json())
+            break
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            # someone else started this rerun number: take the next one
+            from controller.core.events import rerun_execution_name
+
+            n += 1
+            name = rerun_execution_name(workflow_id, n)
+    else:
+        raise CliError(f"could not find a free rerun execution name for {workflow_id}")
+    console = _console()
+    console.print(f"rerun [bold]{name}[/bold] of {workflow_id}: {len(job_ids)} job(s): {', '.join(job_ids)}")
+    console.print(f"execution: {resp['executionArn']}")
+    if watch:
+        wf = _watch(ctx, _workflow(ctx, workflow_id) , interval, 0, live=True)
+        if wf.get("status") != "COMPLETED":
+            sys.exit(1)
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.option("--reason", default="cancelled by operator (gwas cancel)", show_default=True)
+@aws_options("workflow_table", "job_table")
+def cancel(workflow_id: str, reason: str, ctx: Context) -> None:
+    """Stop a workflow: stop its executions, terminate its Batch jobs, mark jobs and workflow CANCELLED."""
+    from botocore.exceptions import ClientError
+
+    wf = _workflow(ctx, workflow_id)
+    if wf.get("status") in WORKFLOW_TERMINAL:
+        raise CliError(f"workflow {workflow_id} is already {wf.get('status')}: nothing to cancel")
+    store = ctx.store()
+    console = _console()
+    sfn = ctx.client("stepfunctions")
+    arns = list(dict.fromkeys(list(wf.get("executions") or []) + ([wf["executionArn"]] if wf.get("executionArn") else [])))
+    stopped = 0
+    for arn in arns:
+        try:
+            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
+                continue
+            sfn.stop_execution(executionArn=arn, error="Cancelled", cause=reason[:32768])
+            stopped += 1
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise
+    batch = ctx.client("batch")
+    terminated = cancelled = 0
+    for job in store.list_jobs(workflow_id):
+        if job.get("status") in JOB_TERMINAL:
+            continue
+        if job.get("batchJobId"):
+            try:
+                batch.terminate_job(jobId=job["batchJobId"], reason=reason[:1024])
+                terminated += 1
+            except ClientError as err:
+                console.print(f"[yellow]could not terminate Batch job {job['batchJobId']} of {job['jobId']}: "
+                              f"{err.response.get('Error', {}).get('Message', err)}[/yellow]")
+        if store.set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
+            cancelled += 1
+    if not store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason,
+                                     completedAt=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")):
+        now = store.get_workflow(workflow_id) or {}
+        raise CliError(f"workflow {workflow_id} became {now.get('status')} before it could be cancelled")
+    console.print(f"workflow {workflow_id}: {_styled('CANCELLED')}; stopped {stopped} execution(s), "
+                  f"terminated {terminated} Batch job(s), cancelled {cancelled} job record(s)")
