@@ -262,40 +262,40 @@ class _TextLayout:
         self.whitespace = whitespace  # .bim: any run of spaces/tabs; .pvar: single tabs
 
 
-_PAD = 16  # bytes before and after each text chunk so 8-byte loads never leave the buffer
+_PAD = 16  # zero bytes before and after each text chunk so 8-byte loads never leave the buffer
 _U64 = np.uint64
 _ASCII_ZEROS = _U64(0x3030303030303030)
-_HIGH_NIBBLES = _U64(0xF0F0F0F0F0F0F0F0)
-_SIXES = _U64(0x0606060606060606)
-# _LOW_BYTES[k]: the k lowest bytes set (k = 0..8)
-_LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+_HIGH_BITS = _U64(0x8080808080808080)
+_PLUS_118 = _U64(0x7676767676767676)
+# _KEEP_HIGH[n]: the n highest bytes of a word set (n = 0..8)
+_KEEP_HIGH = np.array([~((1 << (8 * (8 - n))) - 1) & (2**64 - 1) for n in range(9)], dtype=np.uint64)
+# _LOW_BYTES[n]: the n lowest bytes set
+_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
+_SHIFT_64 = _U64(64)
 
 ChunkRuns = list[tuple[bytes, np.ndarray]]
 
 
-def _load8(padded: bytes) -> np.ndarray:
-    """Every 8-byte little-endian word of the buffer, one per byte offset (a strided, zero-copy view)."""
-    return np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, offset=0, strides=(1,))
-
-
-def _digits8(words: np.ndarray) -> np.ndarray | None:
-    """The value of 8 ASCII digits per word (first digit in the lowest byte), or None if any byte is not a digit.
-
-    SWAR: combine neighbouring digits pairwise (x10), then pairs of pairs (x100), then halves (x10000).
-    """
-    if ((words & _HIGH_NIBBLES) != _ASCII_ZEROS).any() or (((words + _SIXES) & _HIGH_NIBBLES) != _ASCII_ZEROS).any():
-        return None
-    v = words - _ASCII_ZEROS
-    v = (v * _U64(10) + (v >> _U64(8))) & _U64(0x00FF00FF00FF00FF)
-    v = (v * _U64(100) + (v >> _U64(16))) & _U64(0x0000FFFF0000FFFF)
-    v = (v * _U64(10000) + (v >> _U64(32))) & _U64(0xFFFFFFFF)
-    return v
+def _words_at(aligned: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The little-endian 8-byte words starting at byte `offsets`, from two aligned loads each."""
+    q = offsets >> 3
+    r = ((offsets & 7) << 3).astype(np.uint64)
+    return (aligned[q] >> r) | (aligned[q + 1] << (_SHIFT_64 - r))  # numpy shifts by 64 give 0
 
 
 def _right_aligned_digits(words: np.ndarray, n_digits: np.ndarray) -> np.ndarray | None:
-    """Parse the last n (1..8) bytes of each word as digits; the bytes before them become '0'."""
-    pad = _LOW_BYTES[8 - n_digits]
-    return _digits8((words & ~pad) | (_ASCII_ZEROS & pad))
+    """The number written by the last n (1..8) bytes of each word, or None if one of them is not a digit.
+
+    SWAR: XOR with '0' turns digits into 0..9 (bytes before the number are masked to 0); a byte is a
+    digit iff neither it nor it + 118 has its high bit set; then neighbouring digits are combined
+    pairwise (x10), pairs of pairs (x100) and halves (x10000).
+    """
+    x = (words ^ _ASCII_ZEROS) & _KEEP_HIGH[n_digits]
+    if ((x | (x + _PLUS_118)) & _HIGH_BITS).any():
+        return None
+    x = (x * _U64(10) + (x >> _U64(8))) & _U64(0x00FF00FF00FF00FF)
+    x = (x * _U64(100) + (x >> _U64(16))) & _U64(0x0000FFFF0000FFFF)
+    return (x * _U64(10000) + (x >> _U64(32))) & _U64(0xFFFFFFFF)
 
 
 def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, ChunkRuns] | None:
@@ -304,58 +304,58 @@ def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, Chunk
     Returns None when the buffer is not provably regular; the caller then re-reads it line by line.
     Pure numpy on large arrays (it releases the GIL), so chunks can be scanned in parallel threads.
     """
-    arr = np.frombuffer(padded, dtype=np.uint8)[_PAD:-_PAD]
-    ends = np.flatnonzero(arr == 10)
-    n_lines = len(ends)
+    arr = np.frombuffer(padded, dtype=np.uint8)
+    body = arr[_PAD:-_PAD]
+    nf = layout.nfields
+    # One pass finds every separator: field delimiters and line ends alike.
+    if layout.whitespace and padded.find(b" ", _PAD, len(padded) - _PAD) >= 0:
+        is_sep = (body <= 10) | (body == 32)
+    else:
+        is_sep = body <= 10
+    # No empty field or line: no separator at the start and no two separators side by side.
+    if is_sep[0] or (is_sep[1:] & is_sep[:-1]).any():
+        return None
+    seps = np.flatnonzero(is_sep)
+    if len(seps) % nf:
+        return None
+    n_lines = len(seps) // nf
+    seps = seps.reshape(n_lines, nf)
+    kinds = body[seps]
+    # every line: nf-1 delimiters then its line end (anything else, e.g. a NUL byte, goes the slow way)
+    if not ((kinds[:, -1] == 10).all() and ((kinds[:, :-1] == 9) | (kinds[:, :-1] == 32)).all()):
+        return None
+    ends = seps[:, -1]
     starts = np.empty(n_lines, dtype=np.int64)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
-    n_delims = layout.nfields - 1
-    if layout.whitespace and padded.find(b" ", _PAD, len(padded) - _PAD) >= 0:
-        is_delim = (arr == 9) | (arr == 32)
-    else:
-        is_delim = arr == 9
-    delims = np.flatnonzero(is_delim)
-    if n_delims == 0 or len(delims) != n_delims * n_lines:
-        return None
-    # No empty field: no two delimiters side by side.
-    if (is_delim[1:] & is_delim[:-1]).any():
-        return None
-    d = delims.reshape(n_lines, n_delims)
-    # With exactly n_delims*n_lines sorted delimiters, these bounds put exactly n_delims on each line
-    # and make the first and last fields non-empty.
-    if not ((d[:, 0] > starts).all() and (d[:, -1] < ends - 1).all()):
-        return None
 
-    words = _load8(padded)
     # positions: the digits of field pos_col, read as (up to) two right-aligned 8-byte words
-    field_start = starts if layout.pos_col == 0 else d[:, layout.pos_col - 1] + 1
-    field_end = d[:, layout.pos_col] if layout.pos_col < n_delims else ends
+    field_start = starts if layout.pos_col == 0 else seps[:, layout.pos_col - 1] + 1
+    field_end = seps[:, layout.pos_col]
     lengths = field_end - field_start
     if int(lengths.max()) > 16:
         return None
-    low = _right_aligned_digits(words[field_end + (_PAD - 8)], np.minimum(lengths, 8))
+    aligned = np.frombuffer(padded, dtype="<u8", count=len(padded) // 8)
+    low = _right_aligned_digits(_words_at(aligned, field_end + (_PAD - 8)), np.minimum(lengths, 8))
     if low is None:
         return None
     positions = low.astype(np.int64)
     long_fields = lengths > 8
     if long_fields.any():
         idx = np.flatnonzero(long_fields)
-        high = _right_aligned_digits(words[field_end[idx] + (_PAD - 16)], lengths[idx] - 8)
+        high = _right_aligned_digits(_words_at(aligned, field_end[idx] + (_PAD - 16)), lengths[idx] - 8)
         if high is None:
             return None
         positions[idx] += high.astype(np.int64) * 100_000_000
 
-    # chromosome runs: compare each line's first field with the previous line's, byte by byte
-    name_len = d[:, 0] - starts
-    longest = int(name_len.max())
+    # chromosome runs: compare each line's first field with the previous line's, 8 bytes at a time
+    name_len = seps[:, 0] - starts
     changed = name_len[1:] != name_len[:-1]
-    last_index = len(arr) - 1
-    for k in range(longest):
-        byte = arr[np.minimum(starts + k, last_index)]
-        if k >= int(name_len.min()):
-            byte = np.where(name_len > k, byte, 0)
-        changed |= byte[1:] != byte[:-1]
+    last_load = 8 * (len(aligned) - 2)  # lines with shorter names are masked out; keep their loads in bounds
+    for offset in range(0, int(name_len.max()), 8):
+        at = np.minimum(starts + (_PAD + offset), last_load)
+        keys = _words_at(aligned, at) & _LOW_BYTES[np.clip(name_len - offset, 0, 8)]
+        changed |= keys[1:] != keys[:-1]
     run_starts = np.concatenate(([0], np.flatnonzero(changed) + 1))
     run_ends = np.concatenate((run_starts[1:], [n_lines]))
     runs: ChunkRuns = []

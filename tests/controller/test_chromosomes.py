@@ -367,3 +367,52 @@ def _small_window(init):
 def test_s3_missing_object(s3):
     with pytest.raises(DetectionError, match="cannot read"):
         detect_chromosomes("s3://gwas-data/in/nope.bim", s3_client=s3)
+
+
+# --- BGEN layouts written by hand ------------------------------------------------------------------
+
+
+def write_bgen(path: Path, variants, *, layout: int, compression: int, n_samples: int = 3) -> None:
+    import struct
+    import zlib
+
+    header = struct.pack("<IIII", 20, len(variants), n_samples, 0x6E656762)[4:]  # M, N, magic
+    flags = compression | (layout << 2)
+    header_block = struct.pack("<I", 20) + header + struct.pack("<I", flags)
+    body = b""
+    for i, (chrom, pos) in enumerate(variants):
+        vid, rsid, c = f"v{i}".encode(), f"rs{i}".encode(), chrom.encode()
+        if layout == 1:
+            body += struct.pack("<I", n_samples)
+        body += struct.pack("<H", len(vid)) + vid + struct.pack("<H", len(rsid)) + rsid + struct.pack("<H", len(c)) + c
+        body += struct.pack("<I", pos)
+        if layout == 2:
+            body += struct.pack("<H", 3)  # a multi-allelic variant
+            alleles = [b"A", b"CT", b"G"]
+        else:
+            alleles = [b"A", b"C"]
+        for a in alleles:
+            body += struct.pack("<I", len(a)) + a
+        probabilities = bytes(range(6 * n_samples + i))  # any payload: only its length matters here
+        if layout == 1 and compression == 0:
+            body += probabilities[: 6 * n_samples]
+        elif compression == 0:
+            body += struct.pack("<I", len(probabilities)) + probabilities
+        else:
+            packed = zlib.compress(probabilities)
+            payload = packed if layout == 1 else struct.pack("<I", len(probabilities)) + packed
+            body += struct.pack("<I", len(payload)) + payload
+    path.write_bytes(struct.pack("<I", len(header_block)) + header_block + body)
+
+
+@pytest.mark.parametrize(("layout", "compression"), [(1, 0), (1, 1), (2, 0), (2, 1)])
+def test_bgen_layouts(tmp_path, layout, compression):
+    variants = [("01", 100), ("01", 90), ("02", 5), ("X", 7), ("X", 8)]
+    f = tmp_path / f"l{layout}c{compression}.bgen"
+    write_bgen(f, variants, layout=layout, compression=compression)
+    d = detect_chromosomes(str(f))
+    assert [(c.name, c.normalized, c.code, c.count, c.minPos, c.maxPos) for c in d.chromosomes] == [
+        ("01", "1", 1, 2, 90, 100),
+        ("02", "2", 2, 1, 5, 5),
+        ("X", "X", 23, 2, 7, 8),
+    ]
