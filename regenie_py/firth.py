@@ -70,6 +70,9 @@ def _penalised(X: np.ndarray, y: np.ndarray, eta: np.ndarray) -> tuple[float, np
         chol = np.linalg.cholesky(info)
     except np.linalg.LinAlgError:
         return -np.inf, p, w, None
+    diag = np.diag(chol)
+    if diag.min() <= 1e-7 * diag.max():  # numerically singular: a collinear design or a constant column
+        return -np.inf, p, w, None
     return loglik + float(np.log(np.diag(chol)).sum()), p, w, chol
 
 
@@ -160,9 +163,15 @@ def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray) -> FirthResult:
 
 
 def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
-    """Firth null model (covariates + offset): the covariate coefficients, or None when it fails."""
-    fit = _fit(X, y, offset, np.zeros(X.shape[1]), maxiter=MAXITER_NULL, maxstep=MAXSTEP_NULL)
-    return fit.coef if fit.converged else None
+    """Firth null model (covariates + offset): the covariate coefficients, or None when it fails.
+
+    Like regenie, a failed fit is retried once with a 5x smaller step cap and 5x more iterations.
+    """
+    for maxstep, maxiter in ((MAXSTEP_NULL, MAXITER_NULL), (MAXSTEP_NULL / 5, MAXITER_NULL * 5)):
+        fit = _fit(X, y, offset, np.zeros(X.shape[1]), maxiter=maxiter, maxstep=maxstep)
+        if fit.converged:
+            return fit.coef
+    return None
 
 
 def residualise(g: np.ndarray, X: np.ndarray, p_hat: np.ndarray) -> np.ndarray:

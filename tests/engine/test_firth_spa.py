@@ -236,6 +236,18 @@ def test_firth_stays_finite_under_complete_separation():
         assert res.ok and np.isfinite(res.beta) and res.beta > 1.5 and res.chisq > 5
 
 
+def test_firth_reports_failure_instead_of_a_number():
+    Q, g, y, offset = _data(n=200, seed=4)
+    singular = np.column_stack([Q, Q[:, 1]])  # a repeated covariate: X'WX is singular
+    assert fit_null_firth(singular, y, offset) is None
+    for approx in (False, True):
+        res = firth_test(g, singular, y, offset, approx=approx, null_beta=None)
+        assert res.ok is False and np.isnan(res.chisq)
+    monomorphic = np.zeros(len(y))
+    res = firth_test(monomorphic, Q, y, offset, approx=True, null_beta=fit_null_firth(Q, y, offset))
+    assert res.ok is False
+
+
 def _exact_two_sided(gt, p, s_obs):
     """P(|sum gt (Y - p)| >= |s_obs|) for independent Y_i ~ Bernoulli(p_i), by enumeration."""
     total = 0.0
