@@ -269,8 +269,6 @@ _HIGH_BITS = _U64(0x8080808080808080)
 _PLUS_118 = _U64(0x7676767676767676)
 # _KEEP_HIGH[n]: the n highest bytes of a word set (n = 0..8)
 _KEEP_HIGH = np.array([~((1 << (8 * (8 - n))) - 1) & (2**64 - 1) for n in range(9)], dtype=np.uint64)
-# _LOW_BYTES[n]: the n lowest bytes set
-_LOW_BYTES = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
 _SHIFT_64 = _U64(64)
 
 ChunkRuns = list[tuple[bytes, np.ndarray]]
@@ -348,14 +346,17 @@ def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, Chunk
             return None
         positions[idx] += high.astype(np.int64) * 100_000_000
 
-    # chromosome runs: compare each line's first field with the previous line's, 8 bytes at a time
+    # chromosome runs: compare each line's first field with the previous line's, byte by byte
+    # (names are short: a gather per byte is cheaper than building 8-byte keys)
     name_len = seps[:, 0] - starts
     changed = name_len[1:] != name_len[:-1]
-    last_load = 8 * (len(aligned) - 2)  # lines with shorter names are masked out; keep their loads in bounds
-    for offset in range(0, int(name_len.max()), 8):
-        at = np.minimum(starts + (_PAD + offset), last_load)
-        keys = _words_at(aligned, at) & _LOW_BYTES[np.clip(name_len - offset, 0, 8)]
-        changed |= keys[1:] != keys[:-1]
+    shortest = int(name_len.min())
+    last_index = len(body) - 1
+    for k in range(int(name_len.max())):
+        byte = body[np.minimum(starts + k, last_index)] if k >= shortest else body[starts + k]
+        if k >= shortest:
+            byte = np.where(name_len > k, byte, 0)
+        changed |= byte[1:] != byte[:-1]
     run_starts = np.concatenate(([0], np.flatnonzero(changed) + 1))
     run_ends = np.concatenate((run_starts[1:], [n_lines]))
     runs: ChunkRuns = []

@@ -112,8 +112,12 @@ class InputData(_Strict):
     )
     keepFile: RelativeFile | None = Field(default=None, description="Samples to keep (FID IID per line).")
     removeFile: RelativeFile | None = Field(default=None, description="Samples to remove (FID IID per line).")
-    extractFile: RelativeFile | None = Field(default=None, description="Variant IDs to keep (one per line).")
-    excludeFile: RelativeFile | None = Field(default=None, description="Variant IDs to exclude (one per line).")
+    extractFile: RelativeFile | None = Field(
+        default=None, description="Step 1 only: variant IDs to fit the model on (one per line); step 2 tests every variant."
+    )
+    excludeFile: RelativeFile | None = Field(
+        default=None, description="Step 1 only: variant IDs to leave out of the model (one per line)."
+    )
 
     def genotype_files(self) -> list[str]:
         """Every genotype file the format needs (relative names); the .bgi index is optional."""
