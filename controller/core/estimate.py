@@ -202,7 +202,7 @@ def estimate_plan(manifest: Manifest, plan: JobPlan, *, samples: int, traits: in
     return PlanEstimate(
         samples=samples, traits=traits, variants=variants, vcpusPerJob=vcpus, workers=workers, jobs=jobs,
         cpuHours=cpu_hours, makespanHours=makespan / 3600, fsxCapacityGiB=fsx,
-        costOnDemand=round(on_demand + fsx_cost, 2), costSpot=round(spot + fsx_cost, 2),
+        costOnDemand=round(on_demand + fsx_cost, 4), costSpot=round(spot + fsx_cost, 4),
         pricesAsOf=prices.asOf, region=prices.region, assumptions=prices.assumptions,
     )
 
