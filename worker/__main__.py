@@ -228,9 +228,12 @@ class Worker:
     def _merge(self, paths: JobPaths) -> tuple[float, float]:
         merge_mode.check_merge_ready(self.spec, self.status)
         files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3)
-        self.log.worker_line(f"merging {len(files)} step-2 file(s) into {paths.local_root}merged/ and report/")
+        prefix = merge_mode.step2_file_prefix(self.spec, paths, self.clients.s3)
+        self.log.worker_line(
+            f"merging {len(files)} step-2 file(s) (prefix {prefix!r}) into {paths.local_root}/merged and /report"
+        )
         start = time.monotonic()
-        summary = merge_mode.merge_and_report(files, paths.local_root, title=self.spec.workflowId)
+        summary = merge_mode.merge_and_report(files, paths.local_root, title=self.spec.workflowId, prefix=prefix)
         traits = summary.get("traits") if isinstance(summary, dict) else None
         self.log.worker_line(f"merge done: {len(traits) if isinstance(traits, (list, dict)) else '?'} trait(s)")
         import resource

@@ -62,7 +62,33 @@ def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]
     return found
 
 
-def merge_and_report(files: list[Path], out_dir: Path, title: str) -> dict[str, Any]:
+def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> str:
+    """The regenie `--out` file prefix of the merged jobs (result files are `<prefix>_<trait>.regenie`).
+
+    Read from their job specs (`<outputUri>jobs/<jobId>.json`), so trait names never depend on
+    guessing where a file name's prefix ends.
+    """
+    prefixes: dict[str, list[str]] = {}
+    for job in spec.mergeOf:
+        uri = f"{paths.workflow_root}jobs/{job}.json"
+        if paths.mode == "fsx":
+            local = Path(spec.pathMap.to_local(uri))
+            text = local.read_text(encoding="utf-8") if local.is_file() else None
+        else:
+            text = s3().read_text(uri)
+        if text is None:
+            raise input_error(f"cannot merge: the job spec of {job} ({uri}) does not exist")
+        try:
+            base = JobSpec.model_validate_json(text).outputBase
+        except ValueError as err:
+            raise input_error(f"cannot merge: the job spec of {job} ({uri}) is invalid: {err}") from err
+        prefixes.setdefault(base.rstrip("/").rsplit("/", 1)[-1], []).append(job)
+    if len(prefixes) != 1:
+        raise input_error(f"cannot merge: step-2 jobs use different output prefixes: {prefixes}")
+    return next(iter(prefixes))
+
+
+def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str) -> dict[str, Any]:
     """Call the results module (controller.core.results) that merges, plots and writes the report."""
     try:
         from controller.core.results import merge_and_report as merge_fn
@@ -70,4 +96,4 @@ def merge_and_report(files: list[Path], out_dir: Path, title: str) -> dict[str, 
         raise WorkerFailure(
             "engine", f"controller.core.results.merge_and_report is not available in this build: {err}"
         ) from err
-    return merge_fn([str(f) for f in files], str(out_dir), title=title)
+    return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -78,7 +78,7 @@ class Heartbeat:
             except WorkerFailure as err:
                 self._log(f"heartbeat failed: {err.detail}")
 
-    def __enter__(self) -> Heartbeat:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

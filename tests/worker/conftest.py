@@ -30,7 +30,6 @@ def regenie_py_path() -> str | None:
     """The builtin engine's console script, when its CLI is installed in this environment."""
     try:
         import regenie_py.cli  # noqa: F401
-        import regenie_py.step2  # noqa: F401  (until step 2 lands)
     except ImportError:
         return None
     exe = Path(sys.executable).with_name("regenie-py")

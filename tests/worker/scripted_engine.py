@@ -68,8 +68,7 @@ def main(args):
                 fail(f"cannot read file : {loco}")
             with open(f"{out}_{trait}.regenie", "w") as fh:
                 fh.write("CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ N TEST BETA SE CHISQ LOG10P EXTRA\n")
-                for v in range(n_variants):
-                    fh.write(f"1 {v + 1} v{v} A G 0.5 100 ADD 0.1 0.1 1.0 0.5 NA\n")
+                fh.writelines(f"1 {v + 1} v{v} A G 0.5 100 ADD 0.1 0.1 1.0 0.5 NA\n" for v in range(n_variants))
     with open(out + ".log", "w") as fh:
         fh.write("scripted log\n")
     print("Elapsed time : 0s", flush=True)

@@ -84,8 +84,8 @@ def test_marker_on_pending_job_reports_succeeded_without_running(fsx_world, engi
 
 
 def test_tampered_output_invalidates_marker(fsx_world, engine, monkeypatch):
-    from worker.resume import completed_on_mount
     from controller.core.jobs import JobSpec
+    from worker.resume import completed_on_mount
 
     w = fsx_world
     w.add_jobs("step1")

@@ -76,7 +76,7 @@ def test_step1_as_subprocess_against_moto_server(server_world, engine):
     w = server_world
     w.add_jobs("step1")
     env = {**w.env, "GWAS_REGENIE_BINARY": engine, "GWAS_JOB_SPEC": w.put_spec(w.step1_spec())}
-    proc = subprocess.run(_worker_cmd(), env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(_worker_cmd(), env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     rec = w.job("step1")
     assert [h["status"] for h in rec["history"]] == ["PENDING", "RUNNING", "SUCCEEDED"]
