@@ -72,7 +72,7 @@ class SimulationSpec(BaseModel):
     s3_path: str | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SimulationSpec":
+    def _consistent(self) -> SimulationSpec:
         if self.variants < self.chromosomes:
             raise ValueError(f"variants ({self.variants}) must be at least chromosomes ({self.chromosomes})")
         if self.causal > self.variants:
@@ -220,8 +220,9 @@ def _manifests(spec: SimulationSpec, out_dir: Path) -> dict[str, dict]:
 def _write_table(path: Path, header: list[str], fid: list[str], iid: list[str], columns: list[np.ndarray], fmt: str) -> None:
     with open(path, "w") as fh:
         fh.write(" ".join(header) + "\n")
-        for i in range(len(fid)):
-            fh.write(f"{fid[i]} {iid[i]} " + " ".join(fmt % col[i] for col in columns) + "\n")
+        fh.writelines(
+            f"{fid[i]} {iid[i]} " + " ".join(fmt % col[i] for col in columns) + "\n" for i in range(len(fid))
+        )
 
 
 def simulate_dataset(
@@ -362,7 +363,7 @@ def simulate_dataset(
     y2 = covar_effect + pheno_rng.standard_normal(n)
     liab1 = genetic + covar_effect + noise_sd * pheno_rng.standard_normal(n)
     liab2 = covar_effect + pheno_rng.standard_normal(n)
-    n_cases = int(round(spec.prevalence * n))
+    n_cases = round(spec.prevalence * n)
 
     def threshold(liability: np.ndarray) -> np.ndarray:
         cases = np.zeros(n, dtype=int)

@@ -18,9 +18,10 @@ import sqlite3
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -105,11 +106,10 @@ class BedWriter(_CountingWriter):
         super().__init__(len(samples), n_variants, "BED")
         self.prefix = Path(prefix)
         with open(f"{self.prefix}.fam", "w") as fam:
-            for s in samples:
-                fam.write(f"{s.fid}\t{s.iid}\t0\t0\t{s.sex}\t-9\n")
-        self._bed = open(f"{self.prefix}.bed", "wb")
+            fam.writelines(f"{s.fid}\t{s.iid}\t0\t0\t{s.sex}\t-9\n" for s in samples)
+        self._bed = open(f"{self.prefix}.bed", "wb")  # noqa: SIM115 - open across write() calls, closed in close()
         self._bed.write(BED_MAGIC)
-        self._bim = open(f"{self.prefix}.bim", "w")
+        self._bim = open(f"{self.prefix}.bim", "w")  # noqa: SIM115 - closed in close()
 
     def write(self, block: VariantBlock) -> None:
         self._take(block)
@@ -142,9 +142,8 @@ class PgenWriter(_CountingWriter):
         self.prefix = Path(prefix)
         with open(f"{self.prefix}.psam", "w") as psam:
             psam.write("#FID\tIID\tSEX\n")
-            for s in samples:
-                psam.write(f"{s.fid}\t{s.iid}\t{s.sex if s.sex in (1, 2) else 'NA'}\n")
-        self._pvar = open(f"{self.prefix}.pvar", "w")
+            psam.writelines(f"{s.fid}\t{s.iid}\t{s.sex if s.sex in (1, 2) else 'NA'}\n" for s in samples)
+        self._pvar = open(f"{self.prefix}.pvar", "w")  # noqa: SIM115 - closed in close()
         self._pvar.write("#CHROM\tPOS\tID\tREF\tALT\n")
         self._writer = pgenlib.PgenWriter(f"{self.prefix}.pgen".encode(), len(samples), n_variants, False)
 
@@ -204,7 +203,7 @@ class BgenWriter(_CountingWriter):
         sample_block = struct.pack("<II", 8 + len(sample_block), len(samples)) + sample_block
         flags = self.COMPRESSION_ZLIB | (self.LAYOUT_2 << 2) | (1 << 31)
         header = struct.pack("<III", 20, n_variants, len(samples)) + b"bgen" + struct.pack("<I", flags)
-        self._fh = open(self.path, "wb")
+        self._fh = open(self.path, "wb")  # noqa: SIM115 - closed in close()
         self._fh.write(struct.pack("<I", len(header) + len(sample_block)))
         self._fh.write(header)
         self._fh.write(sample_block)
@@ -214,8 +213,7 @@ class BgenWriter(_CountingWriter):
         self._prob_head = struct.pack("<IHBB", n, 2, 2, 2)
         with open(self.sample_path, "w") as fh:
             fh.write("ID_1 ID_2 missing sex\n0 0 0 D\n")
-            for s in samples:
-                fh.write(f"{s.fid} {s.iid} 0 {s.sex if s.sex in (1, 2) else 'NA'}\n")
+            fh.writelines(f"{s.fid} {s.iid} 0 {s.sex if s.sex in (1, 2) else 'NA'}\n" for s in samples)
 
     def write(self, block: VariantBlock) -> None:
         self._take(block)

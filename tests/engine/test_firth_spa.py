@@ -18,7 +18,7 @@ import pytest
 from scipy import optimize, stats
 from scipy.special import expit
 
-from regenie_py.firth import fit_null_firth, firth_test, null_logistic_fit, residualise
+from regenie_py.firth import firth_test, fit_null_firth, null_logistic_fit, residualise
 from regenie_py.spa import spa_test
 
 # regenie's output has 6 significant digits; the brief's bound is 1e-2 and we measure ~3e-5.

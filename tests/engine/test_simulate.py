@@ -205,7 +205,7 @@ def test_reproducible_from_the_seed(tmp_path):
             if p.suffix != ".bgi" and p.name != "meta.metafile"
         }
 
-    kwargs = dict(samples=40, variants=30, chromosomes=2, causal=2)
+    kwargs = {"samples": 40, "variants": 30, "chromosomes": 2, "causal": 2}
     a = simulate_dataset(tmp_path / "a" / "data", seed=5, **kwargs)
     b = simulate_dataset(tmp_path / "b" / "data", seed=5, **kwargs)
     c = simulate_dataset(tmp_path / "c" / "data", seed=6, **kwargs)
