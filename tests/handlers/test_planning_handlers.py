@@ -184,3 +184,28 @@ def test_rerun_resets_only_named_failed_jobs(three_chr, context):
 def test_split_step1_plan_is_refused_clearly(three_chr, context):
     with pytest.raises(command_builder.UnsupportedPlan, match="step1SplitJobs"):
         run_until_build(initial_state(three_chr_manifest(step1SplitJobs=2)), context)
+
+
+def test_trigger_output_drives_the_whole_handler_chain(three_chr, context):
+    """The execution input manifest_trigger starts is what the state machine's Lambdas consume."""
+    from controller.handlers import manifest_trigger, success_handler
+    from tests.handlers.test_manifest_trigger import s3_body, sqs_event
+
+    aws = three_chr
+    version = aws.put_json(DATA, "study1/manifest.json", three_chr_manifest())["VersionId"]
+    assert manifest_trigger.handler(sqs_event(s3_body(DATA, "study1/manifest.json", version)), context) == {
+        "batchItemFailures": []
+    }
+    (execution,) = aws.executions()
+    execution_input = json.loads(aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    state = run_until_build(execution_input, context, arn=execution["executionArn"])
+    wid = execution_input["workflowId"]
+    plan = BuildResult.model_validate(state["plan"])
+    for item in [plan.step1, *plan.step2, plan.merge]:  # what the workers would record
+        assert aws.store.set_job_status(wid, item.jobId, "RUNNING")
+        assert aws.store.set_job_status(wid, item.jobId, "SUCCEEDED")
+    summary = success_handler.handler(state, context)
+    assert summary["status"] == "COMPLETED" and summary["jobStats"]["SUCCEEDED"] == 5
+    wf = aws.store.get_workflow(wid)
+    assert wf["executionArn"] == execution["executionArn"] and wf["status"] == "COMPLETED"
+    assert [h["status"] for h in aws.store.get_job(wid, "merge")["history"]] == ["PENDING", "RUNNING", "SUCCEEDED"]
