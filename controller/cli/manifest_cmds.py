@@ -145,11 +145,11 @@ def chromosomes(variant_file: str, bgi: str | None, no_bgi: bool, chunk_size: in
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and every JobSpec as JSON.")
 def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: bool) -> None:
     """Plan a workflow without AWS: detect chromosomes and read headers from DIR, print every job and its argv."""
-    from controller.core.chromosomes import DetectionError, detect_chromosomes
+    from controller.core.chromosomes import DetectionError
     from controller.core.commands import build_job_specs
     from controller.core.jobs import PathMap, Resources
     from controller.core.phenotypes import check_columns
-    from controller.core.plan import PlanError, default_output_uri, plan_jobs
+    from controller.core.plan import PlanError, default_output_uri, detect_for_manifest, plan_jobs
     from controller.core.settings import ControlSettings
 
     manifest, problems = _load_manifest(manifest_file, None)
@@ -160,20 +160,15 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
     def local(relative: str) -> str:
         return str(data_dir / relative)
 
-    inp = manifest.inputData
     traits, problems = check_columns(manifest, locate=local)
     if problems:
         _print_problems(manifest_file, problems)
         sys.exit(1)
-    variant_file = local(inp.variant_file())
-    bgi = local(f"{inp.filePrefix}.bgen.bgi") if inp.format == "bgen" else None
-    if bgi and not Path(bgi).exists():
-        bgi = None
     settings = ControlSettings()
     workflow_id = workflow_id or f"plan-{manifest.experimentId}"
     output_uri = default_output_uri(manifest, workflow_id, settings.results_bucket)
     try:
-        detection = detect_chromosomes(variant_file, bgi=bgi, chunk_size=manifest.analysisParams.step2ChunkSize)
+        detection = detect_for_manifest(manifest, locate=local)
         job_plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits)
     except DetectionError as e:
         err.print(f"[red]error[/]: {e}")

@@ -73,7 +73,7 @@ def regenie_code(name: str, nauto: int = 22) -> int | None:
     Mirrors regenie's own rule: an optional lower-case `chr` prefix, then leading digits (1..nauto+1), or
     one of X, XY, Y, PAR1, PAR2 (all nauto+1). regenie stops with "Unknown chromosome code" on anything else.
     """
-    text = name[3:] if name.startswith("chr") else name
+    text = name.removeprefix("chr")
     if text[:1].isdigit():
         match = _LEADING_DIGITS.match(text)
         assert match is not None
@@ -663,8 +663,7 @@ def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None) ->
 def variant_format(source: str) -> VariantFormat:
     name = source.rsplit("/", 1)[-1].lower()
     for suffix in (".gz", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+        name = name.removesuffix(suffix)
     if name.endswith(".bim"):
         return "bim"
     if name.endswith(".pvar"):
@@ -726,8 +725,8 @@ __all__: list[str] = [
     "DetectionError",
     "VariantChunk",
     "chromosome_code",
-    "code_label",
     "chunk_ranges",
+    "code_label",
     "detect_chromosomes",
     "find_bgi",
     "normalize_chromosome",

@@ -13,12 +13,21 @@ layout under the workflow's `outputUri` (docs/ARCHITECTURE.md) is defined here t
 
 from __future__ import annotations
 
+import itertools
 import math
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from controller.core.chromosomes import ChromosomeInfo, Detection, chromosome_code, code_label
+from controller.core.chromosomes import (
+    ChromosomeInfo,
+    Detection,
+    chromosome_code,
+    code_label,
+    detect_chromosomes,
+    find_bgi,
+)
 from controller.core.manifest import Manifest
 
 Stage = Literal["step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
@@ -135,6 +144,24 @@ def regenie_output_name(plan: JobPlan, trait: str, gz: bool) -> str:
 # --- planning ----------------------------------------------------------------------------------
 
 
+def detect_for_manifest(
+    manifest: Manifest, *, s3_client: Any | None = None, locate: Callable[[str], str] | None = None
+) -> Detection:
+    """Detect the chromosomes of a manifest's genotype data, as the plan needs them.
+
+    Reads the .bim/.pvar/.bgen named by the manifest (`locate(name)`, default its S3 URI), uses the
+    BGEN's .bgi index when one exists beside it, and computes `--range` chunks when
+    `analysisParams.step2ChunkSize` is set. Raises DetectionError naming the file.
+    """
+    where = locate or manifest.data_uri
+    inp = manifest.inputData
+    source = where(inp.variant_file())
+    bgi = find_bgi(source, s3_client=s3_client) if inp.format == "bgen" else None
+    return detect_chromosomes(
+        source, s3_client=s3_client, bgi=bgi, chunk_size=manifest.analysisParams.step2ChunkSize
+    )
+
+
 def _check_regenie_can_read(detection: Detection) -> None:
     rejected = [c for c in detection.chromosomes if c.code is None]
     if rejected:
@@ -145,7 +172,7 @@ def _check_regenie_can_read(detection: Detection) -> None:
             "PAR1, PAR2 (optionally 'chr'-prefixed); remove the others from the genotype files",
         )
     codes = [c.code for c in detection.chromosomes]
-    for (a, b) in zip(codes, codes[1:]):
+    for (a, b) in itertools.pairwise(codes):
         assert a is not None and b is not None
         if b < a:
             raise PlanError(

@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, Self
 
 
 class Readable(Protocol):
@@ -101,7 +101,7 @@ class RangeReader:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RangeReader":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

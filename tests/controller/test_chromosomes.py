@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import shutil
 import sqlite3
 from pathlib import Path
@@ -15,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-import controller.core.chromosomes as chromosomes
+from controller.core import chromosomes
 from controller.core.chromosomes import (
     DetectionError,
     chromosome_code,
@@ -273,7 +274,7 @@ def test_chunk_ranges_keep_duplicate_positions_together():
     ranges = chunk_ranges(positions, 3)
     assert ranges == [(1, 3, 5), (4, 6, 4), (7, 7, 1)]
     assert sum(r[2] for r in ranges) == len(positions)
-    for (_, end, _), (start, _, _) in zip(ranges, ranges[1:]):
+    for (_, end, _), (start, _, _) in itertools.pairwise(ranges):
         assert end < start
 
 

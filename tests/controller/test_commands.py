@@ -34,7 +34,7 @@ def example() -> Path:
 def reference_commands(example: Path) -> dict[str, list[str]]:
     text = (example / "reference" / "COMMANDS.md").read_text()
     cases = {}
-    for name, exit_code, command in re.findall(r"### (\S+)\nexit=(\d+).*?\n```\n(.*?)\n```", text, re.S):
+    for name, exit_code, command in re.findall(r"### (\S+)\nexit=(\d+).*?\n```\n(.*?)\n```", text, re.DOTALL):
         if exit_code == "0":
             argv = shlex.split(command)
             assert argv[0] == "regenie"

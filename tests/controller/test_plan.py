@@ -159,3 +159,24 @@ def test_traits_and_output_uri():
     assert plan.outputUri == "s3://gwas-results/x/" and plan.traits == ["Y1", "Y2"]
     with pytest.raises(ValueError):
         plan_jobs(m, DETECTION, workflow_id="w", output_uri="/local/path")
+
+
+def test_detect_for_manifest_uses_bgi_and_chunk_size(tmp_path):
+    from pathlib import Path
+
+    from controller.core.plan import detect_for_manifest
+
+    example = Path(__file__).resolve().parents[3] / "shared" / "regenie-example"
+    if not example.is_dir():
+        pytest.skip("example data not found")
+    raw = {
+        "experimentId": "e",
+        "s3Path": "s3://gwas-data/e/",
+        "inputData": {"format": "bgen", "filePrefix": "example_3chr", "phenoFile": "p.txt"},
+        "analysisParams": {"step2ChunkSize": 200},
+    }
+    m, problems = check_manifest(raw)
+    assert problems == []
+    d = detect_for_manifest(m, locate=lambda name: str(example / name))
+    assert d.source.endswith("example_3chr.bgen") and d.total == 500 and d.chunkSize == 200
+    assert [c.count for c in d.chunks] == [50, 200, 200, 50]
