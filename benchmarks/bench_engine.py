@@ -1,0 +1,117 @@
+"""Benchmark of the builtin engine (`regenie-py`) against regenie v4.1.2.
+
+Simulates a data set (default 5,000 samples x 50,000 variants on 22 chromosomes, PLINK .bed, one
+trait, 3 covariates) with `regenie_py.simulate`, runs step 1 and step 2 for a quantitative and a
+binary trait, and prints wall time and peak RSS per step. When a `regenie` binary is on PATH the same
+commands are run with it and the ratios printed. The anchors measured with regenie v4.1.2 on a
+2-core machine of the project's kind (notes/regenie.md §8) are printed beside our figures.
+
+    python benchmarks/bench_engine.py [--samples 5000 --variants 50000 --chromosomes 22 --threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# regenie v4.1.2, 5,000 x 50,000 x 22 chromosomes, --threads 2: (wall seconds, peak RSS MB)
+ANCHORS = {
+    "step1_qt": (213.0, 200.0),
+    "step2_qt": (2.7, 53.0),
+    "step1_bt": (217.0, 239.0),
+    "step2_bt_firth_approx": (3.7, 55.0),
+}
+
+
+def run_measured(argv: list[str], log_path: Path) -> tuple[float, float, int, float]:
+    """Runs argv; returns (wall seconds, peak RSS MB of the child, exit code, CPU seconds).
+
+    CPU seconds are printed too because wall time on a shared machine depends on everyone's load."""
+    with open(log_path, "w") as log:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024.0, proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def commands(data: Path, prefix: str, out: Path, threads: int) -> dict[str, list[str]]:
+    geno = ["--bed", str(data / prefix)]
+    cov = ["--covarFile", str(data / "covariates.txt"), "--covarColList", "AGE,SEX,PC1"]
+    qt = ["--phenoFile", str(data / "phenotype_qt.txt"), "--phenoColList", "Y1", "--qt"]
+    bt = ["--phenoFile", str(data / "phenotype_bt.txt"), "--phenoColList", "Y1", "--bt"]
+    th = ["--threads", str(threads)]
+    return {
+        "step1_qt": ["--step", "1", *geno, *cov, *qt, "--bsize", "1000", *th, "--out", str(out / "s1qt")],
+        "step2_qt": ["--step", "2", *geno, *cov, *qt, "--bsize", "400", "--pred", str(out / "s1qt_pred.list"),
+                     *th, "--out", str(out / "s2qt")],
+        "step1_bt": ["--step", "1", *geno, *cov, *bt, "--bsize", "1000", *th, "--out", str(out / "s1bt")],
+        "step2_bt_firth_approx": ["--step", "2", *geno, *cov, *bt, "--bsize", "400", "--firth", "--approx",
+                                  "--pred", str(out / "s1bt_pred.list"), *th, "--out", str(out / "s2bt")],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--samples", type=int, default=5000)
+    ap.add_argument("--variants", type=int, default=50000)
+    ap.add_argument("--chromosomes", type=int, default=22)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep data and outputs here (default: temp dir)")
+    ap.add_argument("--steps", default=",".join(ANCHORS), help="comma list of " + ",".join(ANCHORS))
+    args = ap.parse_args(argv)
+
+    from regenie_py.simulate import simulate_dataset
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bench_engine_"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    t0 = time.perf_counter()
+    if not (data / "bench.bed").exists():
+        simulate_dataset(data, samples=args.samples, variants=args.variants, chromosomes=args.chromosomes,
+                         seed=args.seed, prefix="bench", formats=("bed",))
+    print(f"data: {args.samples} samples x {args.variants} variants on {args.chromosomes} chromosomes "
+          f"(simulated in {time.perf_counter() - t0:.1f}s) at {data}")
+    engines = {"regenie-py": [shutil.which("regenie-py") or str(Path(sys.executable).parent / "regenie-py")]}
+    if shutil.which("regenie"):
+        engines["regenie"] = [shutil.which("regenie")]
+    scale = args.samples == 5000 and args.variants == 50000 and args.chromosomes == 22
+    results: dict[str, dict[str, tuple[float, float, int]]] = {}
+    print(f"load average before the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    wanted = [s for s in args.steps.split(",") if s]
+    for engine, exe in engines.items():
+        out = work / engine
+        out.mkdir(exist_ok=True)
+        cmds = commands(data, "bench", out, args.threads)
+        results[engine] = {}
+        for step in wanted:
+            wall, rss, code, cpu = run_measured([*exe, *cmds[step]], out / f"{step}.stdout")
+            results[engine][step] = (wall, rss, code)
+            print(f"  {engine:10s} {step:22s} wall {wall:8.1f}s  cpu {cpu:8.1f}s  peak RSS {rss:7.0f} MB  exit {code}",
+                  flush=True)
+
+    print(f"\n{'step':22s} {'regenie-py wall':>16s} {'peak RSS':>9s} | {'anchor wall':>11s} {'RSS':>6s} "
+          f"{'ratio':>6s} | {'regenie here':>12s} {'ratio':>6s}")
+    for step in wanted:
+        wall, rss, code = results["regenie-py"][step]
+        aw, ar = ANCHORS[step]
+        anchor_ratio = f"{wall / aw:6.2f}" if scale else "   n/a"
+        here = results.get("regenie", {}).get(step)
+        here_s = f"{here[0]:11.1f}s {wall / here[0]:6.2f}" if here else f"{'-':>12s} {'-':>6s}"
+        flag = "" if code == 0 else f"  (exit {code})"
+        print(f"{step:22s} {wall:15.1f}s {rss:6.0f} MB | {aw:10.1f}s {ar:4.0f}MB {anchor_ratio} | {here_s}{flag}")
+    if not scale:
+        print("(anchor ratios only apply at 5,000 x 50,000 x 22; this run used another size)")
+    return 0 if all(r[2] == 0 for e in results.values() for r in e.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
