@@ -11,7 +11,7 @@ import json
 import secrets
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ def _parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -69,14 +69,14 @@ def _duration(job: dict[str, Any]) -> float | None:
     start = _parse_time(job.get("startedAt"))
     if start is None:
         return None
-    end = _parse_time(job.get("finishedAt")) or datetime.now(timezone.utc)
+    end = _parse_time(job.get("finishedAt")) or datetime.now(UTC)
     return max((end - start).total_seconds(), 0.0)
 
 
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
         return "-"
-    s = int(round(s))
+    s = round(s)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
@@ -115,14 +115,21 @@ def _data_files(data_dir: Path) -> list[Path]:
 
 def upload_prefix(experiment_id: str, now: datetime | None = None) -> str:
     """`uploads/<experiment>/<UTC timestamp>-<random>/`: unique per submission, sorted by time."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"uploads/{experiment_id}/{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}/"
 
 
 def _upload(ctx: Context, files: list[tuple[Path, str, str]], quiet: bool) -> None:
     """Upload (local path, bucket, key) with one progress bar over all bytes; multipart above 64 MiB."""
     from boto3.s3.transfer import TransferConfig
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     config = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD,
                             max_concurrency=4)
@@ -520,9 +527,23 @@ def rerun(workflow_id: str, failed: bool, chromosomes: tuple[str, ...], watch: b
     console.print(f"rerun [bold]{name}[/bold] of {workflow_id}: {len(job_ids)} job(s): {', '.join(job_ids)}")
     console.print(f"execution: {resp['executionArn']}")
     if watch:
-        wf = _watch(ctx, _workflow(ctx, workflow_id) , interval, 0, live=True)
+        wf = _await_rerun_start(ctx, workflow_id, resp["executionArn"], interval)
+        wf = _watch(ctx, wf, interval, 0, live=True)
         if wf.get("status") != "COMPLETED":
             sys.exit(1)
+
+
+def _await_rerun_start(ctx: Context, workflow_id: str, execution_arn: str, interval: float) -> dict[str, Any]:
+    """The record stays FAILED/CANCELLED until the new execution's first state marks it RERUNNING;
+    watching before that would end at once on the old outcome."""
+    sfn = ctx.client("stepfunctions")
+    while True:
+        wf = _workflow(ctx, workflow_id)
+        if wf.get("status") not in WORKFLOW_TERMINAL or execution_arn in (wf.get("executions") or []):
+            return wf
+        if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return _workflow(ctx, workflow_id)
+        time.sleep(min(interval, 1.0))
 
 
 @click.command()
@@ -565,7 +586,7 @@ def cancel(workflow_id: str, reason: str, ctx: Context) -> None:
         if store.set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
             cancelled += 1
     if not store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason,
-                                     completedAt=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")):
+                                     completedAt=datetime.now(UTC).isoformat().replace("+00:00", "Z")):
         now = store.get_workflow(workflow_id) or {}
         raise CliError(f"workflow {workflow_id} became {now.get('status')} before it could be cancelled")
     console.print(f"workflow {workflow_id}: {_styled('CANCELLED')}; stopped {stopped} execution(s), "

@@ -27,11 +27,12 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator, Sequence
+from typing import IO
 
 import numpy as np
 
@@ -174,8 +175,7 @@ def _write_run(rows: list[_Row], tmpdir: str, n: int) -> str:
     rows.sort(key=lambda r: r[0])
     path = os.path.join(tmpdir, f"run{n:05d}.txt")
     with open(path, "w", encoding="utf-8") as out:
-        for r in rows:
-            out.write(" ".join(r[1]) + "\n")
+        out.writelines(" ".join(r[1]) + "\n" for r in rows)
     return path
 
 
@@ -636,15 +636,15 @@ def _fmt(v: float | None, digits: int = 3) -> str:
 
 def render_html(reports: Sequence[TraitReport], *, title: str, threshold: float, input_count: int) -> str:
     e = html.escape
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{e(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(title)}</h1>",
-        f"<p class='note'>Generated {now} from {input_count} association file(s). Hits: LOG10P &ge; "
-        f"{threshold:g}. lambda GC = median(CHISQ) / {CHISQ1_MEDIAN}.</p>",
-        "<table><tr><th class='l'>trait</th><th>variants</th><th>tested</th><th>lambda GC</th>"
-        "<th>hits</th><th>best LOG10P</th><th class='l'>merged file</th></tr>",
+        (f"<p class='note'>Generated {now} from {input_count} association file(s). Hits: LOG10P &ge; "
+        f"{threshold:g}. lambda GC = median(CHISQ) / {CHISQ1_MEDIAN}.</p>"),
+        ("<table><tr><th class='l'>trait</th><th>variants</th><th>tested</th><th>lambda GC</th>"
+        "<th>hits</th><th>best LOG10P</th><th class='l'>merged file</th></tr>"),
     ]
     for r in reports:
         best = r.hits[0].log10p if r.hits else None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import re
 
-from controller.core.events import object_refs, execution_name
+from controller.core.events import execution_name, object_refs
 
 from .helpers import make_workflow
 
