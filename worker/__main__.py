@@ -25,7 +25,8 @@ Exit codes (the Batch retry strategy retries 71, 75 and 137 only):
     137  out of memory: engine killed (137 / SIGKILL) or `bad_alloc`                   (retried)
 
 A retryable failure is recorded INTERRUPTED while Batch attempts remain (`AWS_BATCH_JOB_ATTEMPT` <
-`GWAS_JOB_ATTEMPTS`), so the retry may set RUNNING again; on the last attempt it is FAILED.
+`GWAS_JOB_ATTEMPTS`, or always when `GWAS_JOB_ATTEMPTS` is unset), so the retry may set RUNNING
+again (FAILED -> RUNNING is refused); on the last attempt it is FAILED.
 """
 
 from __future__ import annotations
@@ -275,7 +276,8 @@ class Worker:
     # -- failure ---------------------------------------------------------------------------------
     def _record_failure(self, failure: WorkerFailure) -> ExitCode:
         code = failure.exit_code
-        retry_left = self.settings.batch_job_attempt < self.settings.job_attempts
+        attempts = self.settings.job_attempts
+        retry_left = attempts is None or self.settings.batch_job_attempt < attempts
         if failure.failure_class == "interrupted" or (failure.failure_class in RETRYABLE and retry_left):
             target = "INTERRUPTED"
         else:

@@ -31,11 +31,12 @@ class WorkerSettings(BaseSettings):
         description="auto: FSx when the mounts of the job's buckets exist, else staging; fsx / staging force one",
     )
     heartbeat_seconds: float = Field(default=60.0, gt=0, description="interval of the RUNNING heartbeat")
-    job_attempts: int = Field(
-        default=1,
+    job_attempts: int | None = Field(
+        default=None,
         ge=1,
         description="attempts of the Batch retry strategy; a retryable failure before the last attempt "
-        "is recorded INTERRUPTED (so the retry may run) instead of FAILED",
+        "is recorded INTERRUPTED (so the retry may set RUNNING) instead of FAILED. Unset: every "
+        "retryable failure is recorded INTERRUPTED, because a FAILED record would refuse the retry",
     )
     inject_failure: bool = Field(default=False, description="rehearsal: fail this attempt without running")
     batch_job_id: str | None = Field(

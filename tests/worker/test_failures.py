@@ -62,10 +62,20 @@ def test_out_of_memory_on_last_attempt_fails(staging_world, monkeypatch):
     w = staging_world
     w.add_jobs("step1")
     monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))
+    monkeypatch.setenv("GWAS_JOB_ATTEMPTS", "3")
+    monkeypatch.setenv("AWS_BATCH_JOB_ATTEMPT", "3")
     assert main(["--spec", w.put_spec(w.step1_spec(extra_argv=["--sigkill-self"]))]) == 137
     rec = w.job("step1")
     assert rec["status"] == "FAILED" and rec["failureClass"] == "out_of_memory"
     assert "SIGKILL" in rec["errorDetail"]
+
+
+def test_retryable_failure_without_known_attempts_stays_retryable(staging_world, monkeypatch):
+    w = staging_world
+    w.add_jobs("step1")
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))
+    assert main(["--spec", w.put_spec(w.step1_spec(extra_argv=["--oom"]))]) == 137
+    assert w.job("step1")["status"] == "INTERRUPTED"
 
 
 def test_engine_failure_without_error_message(staging_world, monkeypatch, tmp_path):
