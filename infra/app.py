@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):
+    # Run as a script: import the app as the `infra` package from the repository root, and keep
+    # this directory itself off the path so nothing in it can shadow a library module.
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
@@ -134,8 +136,11 @@ def build_app(context: dict[str, Any] | None = None, *, outdir: str | None = Non
 
 
 def main() -> None:
-    # Under the CDK CLI the context (cdk.json + --context) arrives through the environment.
-    app = cdk.App()
+    # Under the CDK CLI, cdk.json and --context arrive through the environment and take precedence
+    # over the values passed here; run directly, cdk.json's context applies and the cloud assembly
+    # goes to infra/cdk.out as with the CLI.
+    under_cli = "CDK_OUTDIR" in os.environ
+    app = cdk.App(context=cdk_json_context(), outdir=None if under_cli else str(INFRA_DIR / "cdk.out"))
     config = InfraConfig.from_context(app.node)
     build_stacks(app, config)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))

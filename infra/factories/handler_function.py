@@ -18,9 +18,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.nag import Ack, acknowledge, regex
-from infra.constructs.resource_keys import tag_resource
-from infra.constructs.secure import log_group
+from infra.factories.nag import PARTITION, Ack, acknowledge, regex
+from infra.factories.resource_keys import tag_resource
+from infra.factories.secure import log_group
 from infra.lambda_bundle import LambdaAsset, build_lambda_asset
 
 
@@ -179,7 +179,7 @@ class HandlerFunction(Construct):
             Ack(
                 "AwsSolutions-IAM5",
                 reason,
-                [regex(r"^Resource::(<.*Bucket.*\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)/\*$")],
+                [regex(r"^Resource::(<.*Bucket.*\.Arn>|arn:" + PARTITION + r":s3:::[a-z0-9.-]+)/\*$")],
             ),
         )
 

@@ -49,6 +49,13 @@ def acknowledge_path(stack, path: str, *acks: Ack) -> None:
     )
 
 
+# ARN parts as cdk-nag prints them: tokens (`<AWS::Region>`) when synthesized environment-agnostic,
+# literals when the CDK CLI supplies a region or partition.
+PARTITION = r"(?:<AWS::Partition>|aws[a-z-]*)"
+REGION = r"(?:<AWS::Region>|[a-z]{2}(?:-[a-z]+)+-\d)"
+ACCOUNT = r"(?:<AWS::AccountId>|\d{12})"
+
+
 def regex(pattern: str) -> RegexAppliesTo:
     """An `applies_to` entry matched as a regular expression by cdk-nag."""
     return RegexAppliesTo(regex=f"/{pattern}/g")

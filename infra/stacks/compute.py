@@ -24,9 +24,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import InfraConfig, InfraConfigError
-from infra.constructs.nag import Ack, acknowledge, regex
-from infra.constructs.resource_keys import tag_resource
-from infra.constructs.secure import log_group, removal_policy
+from infra.factories.nag import PARTITION, Ack, acknowledge, regex
+from infra.factories.resource_keys import tag_resource
+from infra.factories.secure import log_group, removal_policy
 from infra.stacks.storage import FSX_HOST_MOUNT, path_map_json
 
 # (field, pattern, action) in evaluation order; Batch allows at most five rules.
@@ -124,7 +124,7 @@ class ComputeStack(Stack):
             Ack(
                 "AwsSolutions-IAM4",
                 "The ECS agent on Batch hosts needs AmazonEC2ContainerServiceforEC2Role (register, poll, pull); AWS maintains its action list.",
-                [regex(r"^Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role$")],
+                [regex(r"^Policy::arn:" + PARTITION + r":iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role$")],
             ),
         )
         self.compute_environment = batch.ManagedEc2EcsComputeEnvironment(
@@ -204,7 +204,7 @@ class ComputeStack(Stack):
             Ack(
                 "AwsSolutions-IAM5",
                 "Workers read any input object of the data bucket (and configured extra buckets) a manifest names, and write under workflows/<id>/ of the results bucket: object keys are only known at run time.",
-                [regex(r"^Resource::(<.*Bucket.*\.Arn>|arn:<AWS::Partition>:s3:::[a-z0-9.-]+)/\*$")],
+                [regex(r"^Resource::(<.*Bucket.*\.Arn>|arn:" + PARTITION + r":s3:::[a-z0-9.-]+)/\*$")],
             ),
         )
         return role

@@ -11,8 +11,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.resource_keys import tag_resource
-from infra.constructs.secure import removal_policy
+from infra.factories.resource_keys import tag_resource
+from infra.factories.secure import removal_policy
 
 
 @dataclass(frozen=True)

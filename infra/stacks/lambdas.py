@@ -18,9 +18,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.handler_function import HANDLERS, HandlerFunction, lambda_code
-from infra.constructs.nag import Ack, acknowledge
-from infra.constructs.secure import allow_service_to_publish, encrypted_topic, topic_key
+from infra.factories.handler_function import HANDLERS, HandlerFunction, lambda_code
+from infra.factories.nag import ACCOUNT, PARTITION, REGION, Ack, acknowledge, regex
+from infra.factories.secure import allow_service_to_publish, encrypted_topic, topic_key
 from infra.stacks.storage import path_map_json
 
 _ANY_INPUT = "Reads objects a manifest names (genotypes, phenotypes, covariates, predictions): keys are chosen by users at run time."
@@ -110,7 +110,7 @@ class LambdaStack(Stack):
             Ack(
                 "AwsSolutions-IAM5",
                 "Executions of the workflow state machine are named per workflow at run time: execution:<name>:* is that one machine's executions.",
-                [f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{config.state_machine_name('workflow')}:*"],
+                [regex(rf"^Resource::arn:{PARTITION}:states:{REGION}:{ACCOUNT}:execution:{config.state_machine_name('workflow')}:\*$")],
             ),
             Ack(
                 "AwsSolutions-IAM5",

@@ -24,8 +24,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.handler_function import HandlerFunction
-from infra.constructs.secure import allow_service_to_publish, encrypted_topic, topic_key
+from infra.factories.handler_function import HandlerFunction
+from infra.factories.secure import allow_service_to_publish, encrypted_topic, topic_key
 
 PERIOD = Duration.minutes(5)
 

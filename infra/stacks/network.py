@@ -12,7 +12,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.secure import log_group
+from infra.factories.secure import log_group
 
 # Lustre: 988 for the LNet service, 1018-1023 for the client's reserved ports.
 LUSTRE_PORTS = [ec2.Port.tcp(988), ec2.Port.tcp_range(1018, 1023)]

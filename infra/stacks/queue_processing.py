@@ -22,7 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.secure import secure_queue
+from infra.factories.secure import secure_queue
 
 MAX_RECEIVE_COUNT = 5
 BATCH_SIZE = 10

@@ -17,8 +17,8 @@ from aws_cdk import aws_s3_notifications as s3n
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.nag import Ack, acknowledge, acknowledge_path, regex
-from infra.constructs.secure import (
+from infra.factories.nag import PARTITION, Ack, acknowledge, acknowledge_path, regex
+from infra.factories.secure import (
     allow_service_to_publish,
     encrypted_topic,
     removal_policy,
@@ -102,7 +102,7 @@ class StorageStack(Stack):
             Ack(
                 "AwsSolutions-IAM4",
                 "CDK's bucket-notification custom resource runs with AWSLambdaBasicExecutionRole (logs only); its role is created by CDK, not this app.",
-                [regex(r"^Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole$")],
+                [regex(r"^Policy::arn:" + PARTITION + r":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole$")],
             ),
         )
 

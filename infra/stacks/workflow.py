@@ -25,9 +25,9 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.constructs.nag import Ack, acknowledge, regex
-from infra.constructs.resource_keys import tag_resource
-from infra.constructs.secure import log_group
+from infra.factories.nag import ACCOUNT, PARTITION, REGION, Ack, acknowledge, regex
+from infra.factories.resource_keys import tag_resource
+from infra.factories.secure import log_group
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
 LAMBDA_TRANSIENT_ERRORS = [
@@ -215,8 +215,8 @@ class WorkflowStack(Stack):
             Ack(
                 "AwsSolutions-IAM5",
                 "A .sync Batch task submits any revision of the two job definitions (job-definition/<name>:*) and the rule Step Functions manages to follow the job.",
-                [regex(r"^Resource::arn:<AWS::Partition>:batch:<AWS::Region>:<AWS::AccountId>:job-definition/\*$"),
-                 regex(r"^Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:rule/StepFunctions.*$")],
+                [regex(r"^Resource::arn:" + PARTITION + ":batch:" + REGION + ":" + ACCOUNT + r":job-definition/\*$"),
+                 regex(r"^Resource::arn:" + PARTITION + ":events:" + REGION + ":" + ACCOUNT + r":rule/StepFunctions.*$")],
             ),
             Ack(
                 "AwsSolutions-IAM5",
