@@ -170,3 +170,37 @@ def test_merge_files_then_report_on_the_merged_directory(tmp_path):
     assert (tmp_path / "rep" / "report.html").exists() and (tmp_path / "rep" / "manhattan_Y2.png").exists()
     with pytest.raises(ResultsError, match="no such file or directory"):
         results.report_files([str(tmp_path / "nope")], str(tmp_path / "rep"), title="t")
+
+
+def test_real_regenie_output_split_into_chunks_merges_back_exactly(example_dir, tmp_path):
+    """regenie's own whole-genome output, cut into chromosome and range chunks as the step-2 jobs
+    would write them (one gzipped), merges back to the same rows in the same order."""
+    original = example_dir / "reference" / "s2_qt_3chr_bed_all" / "s2_qt_3chr_bed_all_Y1.regenie"
+    lines = original.read_text().splitlines()
+    header, rows = lines[0], lines[1:]
+    chunks: dict[str, list[str]] = {}
+    for r in rows:
+        chrom, pos = r.split()[0], int(r.split()[1])
+        job = f"step2-chr{chrom}" + (f"-c{pos // 150:04d}" if chrom == "2" else "")
+        chunks.setdefault(job, []).append(r)
+    assert len(chunks) > 3
+    files = []
+    for i, (job, body) in enumerate(sorted(chunks.items(), reverse=True)):
+        d = tmp_path / "step2" / job
+        d.mkdir(parents=True)
+        text = header + "\n" + "\n".join(body) + "\n"
+        if i == 0:
+            path = d / "out_Y1.regenie.gz"
+            with gzip.open(path, "wt") as f:
+                f.write(text)
+        else:
+            path = d / "out_Y1.regenie"
+            path.write_text(text)
+        files.append(str(path))
+    summary = merge_and_report(files, str(tmp_path / "out"), title="regenie example", prefix="out")
+    got_header, got = _read_merged(tmp_path / "out" / "merged" / "Y1.regenie.gz")
+    assert got_header == header.split()
+    assert got == [r.split() for r in rows]
+    chisq = [float(r.split()[10]) for r in rows if r.split()[10] != "NA"]
+    assert summary["traits"]["Y1"]["lambdaGC"] == pytest.approx(np.median(chisq) / 0.4549364, rel=1e-6)
+    assert summary["traits"]["Y1"]["inputs"] == len(chunks)
