@@ -9,12 +9,14 @@ concurrency.
 
 from __future__ import annotations
 
+import math
 import random
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -44,7 +46,7 @@ _deserializer = TypeDeserializer()
 
 def utc_now() -> str:
     """ISO-8601 UTC with microseconds: sorts lexically, so it can be a sort key."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -52,7 +54,7 @@ def _to_dynamo(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError(f"DynamoDB cannot store the number {value}")
         return Decimal(str(value))
     if isinstance(value, dict):

@@ -21,7 +21,15 @@ from controller.core.outcomes import batch_job_name
 from controller.core.payloads import BuildResult, S3Location, WorkflowState
 from controller.core.plan import JobPlan
 from controller.core.settings import ControlSettings
-from controller.handlers._common import logger, read_json, settings, split_uri, start, status_store, write_json
+from controller.handlers._common import (
+    logger,
+    read_json,
+    settings,
+    split_uri,
+    start,
+    status_store,
+    write_json,
+)
 from controller.handlers.job_calculator import WorkflowNotActive
 
 

@@ -5,7 +5,13 @@ import re
 
 import pytest
 
-from controller.core.events import EventError, execution_name, object_refs, rerun_execution_name, unwrap_s3_event
+from controller.core.events import (
+    EventError,
+    execution_name,
+    object_refs,
+    rerun_execution_name,
+    unwrap_s3_event,
+)
 
 
 def s3_event(key="data/run+1/manifest.json", bucket="gwas-data", version="v1", etag="abc", name="ObjectCreated:Put"):

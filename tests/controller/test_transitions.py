@@ -1,5 +1,7 @@
 """Status transition rules, without AWS."""
 
+import itertools
+
 import pytest
 
 from controller.core.transitions import (
@@ -17,7 +19,7 @@ HAPPY_PATH = ["RECEIVED", "INITIALIZED", "CALCULATING_JOBS", "RUNNING_STEP1", "R
 
 
 def test_workflow_happy_path_and_step1_skip():
-    for a, b in zip(HAPPY_PATH, HAPPY_PATH[1:]):
+    for a, b in itertools.pairwise(HAPPY_PATH):
         assert workflow_transition_allowed(a, b), (a, b)
     assert workflow_transition_allowed("CALCULATING_JOBS", "RUNNING_STEP2")  # startStep 2
 
