@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -119,6 +120,12 @@ class Worker:
             return int(self._run())
         except WorkerFailure as failure:
             return int(self._record_failure(failure))
+        except OSError as err:  # local disk or scratch trouble (e.g. no space left): the host, not the job
+            self.log.worker_line(traceback.format_exc().rstrip())
+            return int(self._record_failure(WorkerFailure("infrastructure", f"local file system: {err}")))
+        except Exception as err:  # noqa: BLE001 -- a worker defect must still leave a truthful record
+            self.log.worker_line(traceback.format_exc().rstrip())
+            return int(self._record_failure(WorkerFailure("engine", f"worker error: {type(err).__name__}: {err}")))
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)

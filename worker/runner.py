@@ -98,9 +98,11 @@ class Interruption:
 
     def _forward(self) -> None:
         child = self._child
+        # os.kill, not Popen.send_signal: the latter polls (and may reap) the child, which would
+        # take its exit status and resource usage away from run_engine's wait4.
         if child is not None and child.returncode is None:
             try:
-                child.send_signal(signal.SIGTERM)
+                os.kill(child.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from worker.failures import WorkerFailure, infrastructure_error, input_error
@@ -60,7 +61,7 @@ class S3Files:
         partial = dest.with_name(dest.name + ".part")
         try:
             self.client.download_file(bucket, key, str(partial))
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, BotoCoreError, Boto3Error) as err:
             partial.unlink(missing_ok=True)
             raise _classify(err, f"input {uri}") from err
         os.replace(partial, dest)
@@ -69,7 +70,7 @@ class S3Files:
         bucket, key = split_uri(uri)
         try:
             self.client.upload_file(str(src), bucket, key)
-        except (ClientError, BotoCoreError) as err:
+        except (ClientError, BotoCoreError, Boto3Error) as err:
             raise infrastructure_error(f"uploading {src} to {uri}: {err}") from err
 
     def read_text(self, uri: str) -> str | None:
