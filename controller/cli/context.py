@@ -154,7 +154,7 @@ def resolve(
     except BotoCoreError as err:
         raise CliError(f"AWS profile: {err}") from None
     ctx = Context(False, region or session.region_name, os.environ.get("AWS_ENDPOINT_URL"), session, resources, sources)
-    if ctx.region is None:
+    if ctx.region is None and needed:
         raise CliError("no AWS region: give --region or configure one for the profile")
     missing = [n for n in needed if n not in resources]
     if missing:

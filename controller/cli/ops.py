@@ -252,6 +252,8 @@ def _status_renderable(wf: dict[str, Any]):
         t.add_row("executions", "\n".join(a.rsplit(":", 1)[-1] for a in wf["executions"]))
     if wf.get("failedJobs"):
         t.add_row("failed jobs", ", ".join(map(str, wf["failedJobs"])))
+    if wf.get("status") == "COMPLETED" and wf.get("outputUri"):
+        t.add_row("report", f"{wf['outputUri']}report/report.html")
     if wf.get("errorDetail"):
         t.add_row("error", str(wf["errorDetail"]))
     for e in wf.get("errors") or []:

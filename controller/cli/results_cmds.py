@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from controller.cli.context import CliError
+from controller.cli.context import CliError, Context, aws_options
 from controller.core.results import DEFAULT_HIT_THRESHOLD, DEFAULT_TOP_N, ResultsError
 
 
@@ -37,8 +37,33 @@ def merge(files: tuple[Path, ...], out_dir: Path, prefix: str | None) -> None:
         console.print(f"{m.trait}: {m.stats.rows:,} rows from {len(m.inputs)} file(s) -> {m.path} [{index}]")
 
 
+def _download_s3_results(ctx: Context, uri: str, dest: Path) -> list[str]:
+    """Every .regenie / .regenie.gz object at or under `uri`, downloaded (streamed) into `dest`."""
+    from controller.core.results import find_association_files
+
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise CliError(f"{uri}: no bucket")
+    s3 = ctx.client("s3")
+    got: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+        for obj in page.get("Contents", []):
+            name = obj["Key"]
+            if not name.endswith((".regenie", ".regenie.gz")):
+                continue
+            # keep the relative layout: chunk files of one trait share a name across job directories
+            rel = name[len(key):].lstrip("/") or name.rsplit("/", 1)[-1]
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, name, str(target))
+            got.append(str(target))
+    if not got:
+        raise CliError(f"{uri}: no .regenie or .regenie.gz objects there")
+    return find_association_files(got)
+
+
 @click.command()
-@click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("results", nargs=-1, required=True)
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory for the plots, top_hits.tsv, summary.json and report.html.")
 @click.option("--title", default="GWAS results", show_default=True)
@@ -47,19 +72,31 @@ def merge(files: tuple[Path, ...], out_dir: Path, prefix: str | None) -> None:
 @click.option("--top", "top_n", default=DEFAULT_TOP_N, show_default=True, type=click.IntRange(1),
               help="Variants listed when none reaches the threshold.")
 @click.option("--prefix", default=None, help="regenie --out prefix of per-chunk inputs.")
-def report(results: tuple[Path, ...], out_dir: Path, title: str, threshold: float, top_n: int,
-           prefix: str | None) -> None:
-    """Manhattan and QQ plots, lambda GC, top hits and an offline HTML report from RESULTS (merged
-    <trait>.regenie.gz files, step-2 outputs, or directories holding them)."""
+@aws_options()
+def report(results: tuple[str, ...], out_dir: Path, title: str, threshold: float, top_n: int,
+           prefix: str | None, ctx: Context) -> None:
+    """Manhattan and QQ plots, lambda GC, top hits and an offline HTML report from RESULTS: merged
+    <trait>.regenie.gz files, step-2 outputs, directories holding them, or s3:// prefixes (for
+    example a workflow's `<outputUri>merged/`), which are downloaded first."""
+    import tempfile
+
     from controller.core.results import report_files
 
     console = _console()
-    try:
-        summary = report_files([str(r) for r in results], str(out_dir), title=title, prefix=prefix,
-                               threshold=threshold, top_n=top_n,
-                               progress=lambda t: console.print(f"reading {t} ...", style="dim"))
-    except (ResultsError, OSError) as err:
-        raise CliError(str(err)) from None
+    with tempfile.TemporaryDirectory(prefix="gwas-report-") as tmp:
+        inputs: list[str] = []
+        for i, r in enumerate(results):
+            if r.startswith("s3://"):
+                console.print(f"downloading {r} ...", style="dim")
+                inputs += _download_s3_results(ctx, r, Path(tmp) / str(i))
+            else:
+                inputs.append(r)
+        try:
+            summary = report_files(inputs, str(out_dir), title=title, prefix=prefix,
+                                   threshold=threshold, top_n=top_n,
+                                   progress=lambda t: console.print(f"reading {t} ...", style="dim"))
+        except (ResultsError, OSError) as err:
+            raise CliError(str(err)) from None
     for trait, info in summary["traits"].items():
         lam = "n/a" if info["lambdaGC"] is None else f"{info['lambdaGC']:.3f}"
         console.print(f"{trait}: {info['rows']:,} variants, lambda GC {lam}, {info['topHits']} hit(s) "

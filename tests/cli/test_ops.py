@@ -243,3 +243,24 @@ def test_submit_refuses_bad_manifests_before_uploading(aws, run, tmp_path):
     res = run("submit", data, "--local")
     assert res.exit_code == 1 and "not valid JSON" in res.output
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket="cli-data")
+
+
+# -- report from S3 ---------------------------------------------------------------------------
+
+def test_report_downloads_step2_outputs_from_s3(aws, run, tmp_path):
+    from tests.results.conftest import write_chunks
+
+    syn = write_chunks(tmp_path / "chunks", traits=("Y1",), chromosomes=("1", "2"), variants_per_chrom=400)
+    s3 = aws.client("s3")
+    for f in syn.files:
+        s3.upload_file(str(f), "cli-results", f"workflows/wf/step2/{f.parent.name}/{f.name}")
+    s3.put_object(Bucket="cli-results", Key="workflows/wf/step2/step2-chr1-c0000/assoc.log", Body=b"log")
+    res = run("report", "s3://cli-results/workflows/wf/step2/", "--out", tmp_path / "rep", "--local",
+              "--prefix", "assoc", "--title", "from S3")
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["traits"]["Y1"]["rows"] == syn.rows_per_trait
+    assert summary["traits"]["Y1"]["inputs"] == len(syn.files)
+    assert summary["traits"]["Y1"]["topHits"] == len(syn.causal["Y1"])
+    res = run("report", "s3://cli-results/nothing/", "--out", tmp_path / "rep2", "--local")
+    assert res.exit_code == 1 and "no .regenie or .regenie.gz objects" in res.output
