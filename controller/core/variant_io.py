@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import IO, Any, Protocol, Self
+from typing import Any, Protocol, Self
 
 
 class Readable(Protocol):
@@ -164,4 +164,4 @@ def exists(source: str, *, s3_client: Any | None = None) -> bool:
     return True
 
 
-__all__ = ["IO", "RangeReader", "Readable", "exists", "is_s3", "local_copy", "open_stream", "read_fully", "split_s3"]
+__all__ = ["RangeReader", "Readable", "exists", "is_s3", "local_copy", "open_stream", "read_fully", "split_s3"]
