@@ -187,3 +187,47 @@ def test_named_columns_must_exist_in_the_files(aws, context, example_dir):
     assert wf["status"] == "REJECTED"
     assert [e["path"] for e in wf["errors"]] == ["inputData.phenoColumns[1]", "inputData.covarColumns[1]"]
     assert "Y3" in wf["errors"][0]["message"] and "AGE" in wf["errors"][1]["message"]
+
+
+def test_real_s3_to_sns_to_sqs_messages(aws, context, example_dir):
+    """The bodies moto's S3 -> SNS -> SQS chain produces (test event first, then the upload)."""
+    import boto3
+
+    sns = boto3.client("sns", region_name="us-east-1")
+    topic = sns.create_topic(Name="manifest-events")["TopicArn"]
+    queue_url = aws.sqs.create_queue(QueueName="manifest-queue")["QueueUrl"]
+    queue_arn = aws.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    aws.s3.put_bucket_notification_configuration(
+        Bucket=DATA,
+        NotificationConfiguration={
+            "TopicConfigurations": [
+                {
+                    "TopicArn": topic,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": "manifest.json"}]}},
+                }
+            ]
+        },
+    )
+    aws.upload_example(example_dir, "study2", BED_FILES)
+    aws.put_json(DATA, "study 2/run.manifest.json", bed_manifest("study2"))  # key with a space
+    bad = bed_manifest("study2")
+    bad["inputData"]["phenoFile"] = "phenotypes_v2.txt"
+    aws.put_json(DATA, "study 2/bad.manifest.json", bad)
+
+    messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    bodies = [m["Body"] for m in messages]
+    assert any("s3:TestEvent" in json.loads(b)["Message"] for b in bodies)
+    assert len(bodies) == 3
+    result = manifest_trigger.handler(sqs_event(*bodies, *bodies, *bodies), context)  # every message 3 times
+    assert result == {"batchItemFailures": []}
+    (execution,) = aws.executions()
+    started = json.loads(aws.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+    assert started["manifestUri"] == f"s3://{DATA}/study 2/run.manifest.json"
+    (rejected,) = aws.store.list_workflows(status="REJECTED")
+    assert rejected["manifestUri"] == f"s3://{DATA}/study 2/bad.manifest.json"
+    assert rejected["errors"] == [
+        {"path": "inputData.phenoFile", "message": f"file not found: s3://{DATA}/study2/phenotypes_v2.txt"}
+    ]
+    assert len(aws.notifications()) == 1  # the rejection, published once despite three deliveries
