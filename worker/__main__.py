@@ -109,7 +109,7 @@ class Worker:
         self.status = JobStatus.for_spec(spec, clients.dynamodb())
         self.interruption = Interruption()
         self.paths: JobPaths | None = None
-        self.started = time.monotonic()
+        self.mode: str | None = None
 
     # -- entry -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -138,7 +138,7 @@ class Worker:
             f"job {spec.workflowId}/{spec.jobId} (kind {spec.kind}, step {spec.step}), "
             f"attempt {self.settings.batch_job_attempt}"
         )
-        mode = choose_mode(spec, self.settings.path_mode)
+        self.mode = mode = choose_mode(spec, self.settings.path_mode)
         self.log.worker_line(f"path mode: {mode}")
 
         done = self._already_complete(mode)
@@ -313,7 +313,7 @@ class Worker:
     def _publish_log(self) -> str:
         """Copy the log to `<outputUri>logs/<jobId>.log`: on the mount in FSx mode, else to S3."""
         uri = log_uri(self.spec)
-        if self.paths is not None and self.paths.mode == "fsx":
+        if self.mode == "fsx":
             dest = Path(self.spec.pathMap.to_local(uri))
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.log.path, dest)

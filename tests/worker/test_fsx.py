@@ -111,4 +111,5 @@ def test_missing_input_on_mount_is_an_input_error(fsx_world, engine, monkeypatch
     assert rec["status"] == "FAILED" and rec["failureClass"] == "input" and rec["exitCode"] == 64
     assert f"s3://{DATA}/inputs/phenotype.txt" in rec["errorDetail"]
     assert w.data_path("phenotype.txt") in rec["errorDetail"]
+    assert (Path(w.root_path()) / "logs" / "step1.log").is_file() and w.s3_keys(RESULTS, "") == {}
     assert "engine argv" not in capsys.readouterr().out
