@@ -264,6 +264,8 @@ class TraitStats:
     top_n: int = DEFAULT_TOP_N
     rows: int = 0
     tested: int = 0  # rows with a numeric LOG10P
+    min_pos: int | None = None
+    max_pos: int | None = None
     hits_count: int = 0
     chromosomes: list[str] = field(default_factory=list)
     _chrom_idx: list[np.ndarray] = field(default_factory=list)
@@ -281,6 +283,11 @@ class TraitStats:
 
     def add(self, fields: tuple[str, ...]) -> None:
         self.rows += 1
+        pos = int(fields[self._pi])
+        if self.min_pos is None or pos < self.min_pos:
+            self.min_pos = pos
+        if self.max_pos is None or pos > self.max_pos:
+            self.max_pos = pos
         log10p = _number(fields[self._li])
         if log10p is None:
             return
@@ -291,7 +298,7 @@ class TraitStats:
         chisq = _number(fields[self._xi]) if self._xi is not None else None
         if chisq is None:
             chisq = _chisq_from_log10p(log10p)
-        self._buf.append((len(self.chromosomes) - 1, int(fields[self._pi]), log10p, chisq))
+        self._buf.append((len(self.chromosomes) - 1, pos, log10p, chisq))
         if len(self._buf) >= 100_000:
             self._flush()
         if log10p >= self.threshold:
@@ -418,20 +425,17 @@ def merge_trait(
 def _tabix(path: str, stats: TraitStats) -> tuple[str | None, str | None]:
     import pysam
 
-    tbi = path + ".tbi"
-    if stats.rows == 0:
+    if stats.rows == 0 or stats.min_pos is None or stats.max_pos is None:
         return None, "no rows to index"
-    pos = stats.arrays()[1]
-    if pos.size and (pos.min() < 1 or pos.max() >= 2**29):
-        # the .tbi format addresses 1..2^29-1; larger genomes need CSI
-        csi = True
-    else:
-        csi = False
+    if stats.min_pos < 1:
+        return None, f"GENPOS {stats.min_pos} cannot be indexed: tabix positions start at 1"
+    # the .tbi format addresses positions below 2^29; longer chromosomes need a CSI index
+    csi = stats.max_pos >= 2**29
     try:
         pysam.tabix_index(path, force=True, seq_col=0, start_col=1, end_col=1, line_skip=1, csi=csi)
     except (OSError, ValueError) as err:
         return None, f"tabix index failed: {err}"
-    return (path + ".csi") if csi else tbi, None
+    return path + (".csi" if csi else ".tbi"), None
 
 
 # ---------------------------------------------------------------------------------------------

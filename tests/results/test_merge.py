@@ -204,3 +204,22 @@ def test_real_regenie_output_split_into_chunks_merges_back_exactly(example_dir, 
     chisq = [float(r.split()[10]) for r in rows if r.split()[10] != "NA"]
     assert summary["traits"]["Y1"]["lambdaGC"] == pytest.approx(np.median(chisq) / 0.4549364, rel=1e-6)
     assert summary["traits"]["Y1"]["inputs"] == len(chunks)
+
+
+def test_long_chromosomes_get_a_csi_index_and_position_zero_none(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    big = d / "p_Y1.regenie"
+    big.write_text(HEADER + "\n" + "".join(
+        f"1 {pos} v{pos} A G 0.1 5 ADD 1 1 1 0.5 NA\n" for pos in (100, 300_000_000, 700_000_000)))
+    summary = merge_and_report([str(big)], str(tmp_path / "o"), title="t", prefix="p")
+    files = summary["traits"]["Y1"]["files"]
+    assert files["index"].endswith(".regenie.gz.csi")
+    tbx = pysam.TabixFile(files["merged"], index=files["index"])
+    assert [line.split("\t")[2] for line in tbx.fetch("1", 600_000_000, 800_000_000)] == ["v700000000"]
+    zero = d / "q_Y1.regenie"
+    zero.write_text(HEADER + "\n1 0 v0 A G 0.1 5 ADD 1 1 1 0.5 NA\n")
+    summary = merge_and_report([str(zero)], str(tmp_path / "o2"), title="t", prefix="q")
+    assert "index" not in summary["traits"]["Y1"]["files"]
+    assert "tabix positions start at 1" in summary["traits"]["Y1"]["indexError"]
+    assert "No tabix index" in (tmp_path / "o2" / "report" / "report.html").read_text()
