@@ -52,18 +52,23 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
     current = wf["status"]
     completed_at = utc_now()
     stats = store.job_stats(workflow_id)
-    if current != "COMPLETED":
-        start = _FORWARD.index(current) + 1 if current in _FORWARD else 0
-        for target in _FORWARD[start:]:
-            if not workflow_transition_allowed(current, target):
-                continue
-            attrs: dict[str, Any] = {}
-            if target == "COMPLETED":
-                attrs = {"completedAt": completed_at, "jobStats": stats, "errorDetail": None, "failedJobs": None}
-            if store.set_workflow_status(workflow_id, target, **attrs):
-                current = target
-        if current != "COMPLETED":
-            raise RuntimeError(f"workflow {workflow_id} is {current}; it cannot be marked COMPLETED")
+    done_attrs = {"completedAt": completed_at, "jobStats": stats, "errorDetail": None, "failedJobs": None}
+    while current != "COMPLETED":
+        # Straight to COMPLETED when allowed; otherwise one step along the forward path.
+        if workflow_transition_allowed(current, "COMPLETED"):
+            target = "COMPLETED"
+        else:
+            later = _FORWARD[_FORWARD.index(current) + 1:] if current in _FORWARD else _FORWARD
+            target = next((t for t in later if workflow_transition_allowed(current, t)), "")
+            if not target:
+                raise RuntimeError(f"workflow {workflow_id} is {current}; it cannot be marked COMPLETED")
+        if not store.set_workflow_status(workflow_id, target, **(done_attrs if target == "COMPLETED" else {})):
+            now = (store.get_workflow(workflow_id) or {}).get("status")
+            if now == current:
+                raise RuntimeError(f"workflow {workflow_id}: status change {current} -> {target} refused")
+            current = now or current
+            continue
+        current = target
     final = store.get_workflow(workflow_id) or {}
     return {
         "workflowId": workflow_id,

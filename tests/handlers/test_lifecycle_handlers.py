@@ -195,3 +195,13 @@ def test_cleanup_closes_workflows_whose_execution_ended(aws, context):
     assert aws.store.get_workflow("wf-done")["note"].startswith("set by cleanup")
     assert running
     assert cleanup.handler({}, context)["updated"] == []  # idempotent
+
+
+def test_success_handler_never_completes_a_cancelled_workflow(aws, context):
+    init(aws, context)
+    wid = "EXP_001-0123456789abcdef"
+    add_jobs(aws, wid, {"step2-chr1": ["RUNNING", "SUCCEEDED"], "merge": ["RUNNING", "SUCCEEDED"]})
+    aws.store.set_workflow_status(wid, "CANCELLED")
+    with pytest.raises(RuntimeError, match="CANCELLED"):
+        success_handler.handler(state(), context)
+    assert aws.store.get_workflow(wid)["status"] == "CANCELLED"
