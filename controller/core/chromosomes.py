@@ -38,6 +38,7 @@ _LEADING_DIGITS = re.compile(r"\d+")
 
 READ_CHUNK = 2 << 20  # bytes per vectorised text chunk: big enough to amortise numpy, small for RSS
 BGEN_RUN_FLUSH = 1 << 16
+HEADER_WINDOW = 16 << 10  # BGEN read-ahead once variants are known to be larger than the window
 SCAN_THREADS = 2  # numpy releases the GIL: two chunks are scanned at once while the next is read
 
 
@@ -183,7 +184,9 @@ class _Tally:
     def add(self, name: bytes, positions: np.ndarray) -> None:
         self.add_summary(name, len(positions), int(positions.min()), int(positions.max()))
         if self.keep_positions:
-            self.positions.setdefault(name, []).append(positions.astype(np.int64, copy=True))
+            # 4 bytes per variant when positions fit (BGEN and regenie store them as uint32)
+            dtype = np.uint32 if int(positions.max()) < 2**32 and int(positions.min()) >= 0 else np.int64
+            self.positions.setdefault(name, []).append(positions.astype(dtype, copy=True))
 
     def chromosomes(self, source: str) -> list[ChromosomeInfo]:
         out = []
@@ -574,6 +577,7 @@ def _walk_bgen(reader: RangeReader, header: BgenHeader, tally: _Tally) -> None:
         return data
 
     for index in range(header.variantCount):
+        start = pos
         if header.layout == 1:
             pos += 4  # per-variant sample count
         (id_len,) = struct.unpack("<H", need(pos, 2, "variant id length", index))
@@ -602,6 +606,9 @@ def _walk_bgen(reader: RangeReader, header: BgenHeader, tally: _Tally) -> None:
             pos += 4 + block_len
         if pos > reader.size:
             raise DetectionError(f"{source}: truncated BGEN file in variant {index + 1} (genotype block)")
+        if pos - start > reader.window and reader.window > HEADER_WINDOW:
+            # variants larger than the read-ahead window: fetch little more than each header
+            reader.window = HEADER_WINDOW
         if chrom != run_name or len(run_positions) >= BGEN_RUN_FLUSH:
             if run_positions:
                 tally.add(run_name, np.array(run_positions, dtype=np.int64))  # type: ignore[arg-type]

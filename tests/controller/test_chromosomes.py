@@ -373,7 +373,9 @@ def test_s3_missing_object(s3):
 # --- BGEN layouts written by hand ------------------------------------------------------------------
 
 
-def write_bgen(path: Path, variants, *, layout: int, compression: int, n_samples: int = 3) -> None:
+def write_bgen(
+    path: Path, variants, *, layout: int, compression: int, n_samples: int = 3, payload: int | None = None
+) -> None:
     import struct
     import zlib
 
@@ -394,15 +396,16 @@ def write_bgen(path: Path, variants, *, layout: int, compression: int, n_samples
             alleles = [b"A", b"C"]
         for a in alleles:
             body += struct.pack("<I", len(a)) + a
-        probabilities = bytes(range(6 * n_samples + i))  # any payload: only its length matters here
+        # any payload: only its length matters here
+        probabilities = bytes(range(6 * n_samples + i)) if payload is None else b"\x01" * payload
         if layout == 1 and compression == 0:
             body += probabilities[: 6 * n_samples]
         elif compression == 0:
             body += struct.pack("<I", len(probabilities)) + probabilities
         else:
             packed = zlib.compress(probabilities)
-            payload = packed if layout == 1 else struct.pack("<I", len(probabilities)) + packed
-            body += struct.pack("<I", len(payload)) + payload
+            block = packed if layout == 1 else struct.pack("<I", len(probabilities)) + packed
+            body += struct.pack("<I", len(block)) + block
     path.write_bytes(struct.pack("<I", len(header_block)) + header_block + body)
 
 
@@ -417,3 +420,20 @@ def test_bgen_layouts(tmp_path, layout, compression):
         ("02", "2", 2, 1, 5, 5),
         ("X", "X", 23, 2, 7, 8),
     ]
+
+
+def test_bgen_with_large_variants_reads_little_more_than_headers(tmp_path, monkeypatch):
+    from controller.core.variant_io import RangeReader
+
+    f = tmp_path / "big.bgen"
+    write_bgen(f, [("1", p) for p in range(1, 41)], layout=2, compression=0, payload=200_000)
+    fetched = []
+    original = RangeReader._fetch
+
+    def spy(self, offset, length):
+        fetched.append(length)
+        return original(self, offset, length)
+
+    monkeypatch.setattr(RangeReader, "_fetch", spy)
+    assert summary(detect_chromosomes(str(f))) == [("1", 40, 1, 40)]
+    assert sum(fetched) < 40 * 20_000  # far less than the 8 MB of genotype payload
