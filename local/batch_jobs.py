@@ -135,6 +135,11 @@ class LocalBatchRunner:
         self.max_running = 0
         self._running = 0
 
+    def set_injections(self, injections) -> None:
+        """Replace the failure injections (each fires once per workflow job)."""
+        with self._lock:
+            self.injections = list(injections)
+
     # -- the BatchJobRunner protocol (local.moto_patches) --------------------------------------------
     def start(self, backend: Any, job: Any) -> None:
         if self._closed:

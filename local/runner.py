@@ -9,7 +9,9 @@ results and an export of the workflow and job records (JSON) to the output direc
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,15 +113,44 @@ def place_manifest(inputs: RunInputs, data_bucket: str) -> tuple[str, bytes, lis
     return prefix, json.dumps(rewritten, indent=1).encode(), notes
 
 
+# Uploads from concurrent runs in one process (tests) are serialised: two PUTs of the same key at
+# the same moment trip a race in moto's S3 backend.
+_upload_lock = threading.Lock()
+
+
+def _same_object(s3, bucket: str, key: str, path: Path) -> bool:
+    """True when the object exists with this file's size and MD5 (single-part ETag)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        return False
+    if head["ContentLength"] != path.stat().st_size:
+        return False
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return head["ETag"].strip('"') == digest.hexdigest()
+
+
 def upload_data(s3, bucket: str, prefix: str, data_dir: Path) -> int:
-    """Every regular file under data_dir except manifests and hidden files; returns the count."""
+    """Every regular file under data_dir except manifests and hidden files; returns how many were sent.
+
+    Objects already there with the same content are not sent again (a second run over the same data).
+    """
     count = 0
-    for path in sorted(data_dir.rglob("*")):
-        rel = path.relative_to(data_dir)
-        if not path.is_file() or any(part.startswith(".") for part in rel.parts) or is_manifest_key(path.name):
-            continue
-        s3.upload_file(str(path), bucket, prefix + rel.as_posix())
-        count += 1
+    with _upload_lock:
+        for path in sorted(data_dir.rglob("*")):
+            rel = path.relative_to(data_dir)
+            if not path.is_file() or any(part.startswith(".") for part in rel.parts) or is_manifest_key(path.name):
+                continue
+            key = prefix + rel.as_posix()
+            if _same_object(s3, bucket, key, path):
+                continue
+            s3.upload_file(str(path), bucket, key)
+            count += 1
     return count
 
 
@@ -137,12 +168,16 @@ class Follower:
         self.execution_status: str | None = None
 
     def refresh(self) -> None:
+        # The execution's status is read before the records: an execution that has ended has already
+        # run its success or error handler, so the records read after it show the outcome.
+        arn = (self.workflow or {}).get("executionArn")
+        if arn:
+            self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
         self.workflow = self.store.get_workflow(self.workflow_id)
         if self.workflow is not None:
             self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
-            arn = self.workflow.get("executionArn")
-            if arn:
-                self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
+            if not arn and self.workflow.get("executionArn"):
+                self.refresh()
 
     @property
     def status(self) -> str | None:

@@ -1,0 +1,165 @@
+"""`gwas local up|run` and `gwas demo`: the whole workflow on this machine, no AWS account needed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+
+def _injections(values: tuple[str, ...]):
+    from local.batch_jobs import FailureInjection, FailureInjectionError
+
+    try:
+        return [FailureInjection.parse(v) for v in values]
+    except FailureInjectionError as err:
+        raise click.BadParameter(str(err), param_hint="--inject-failure") from None
+
+
+def _live_stack_recorded() -> bool:
+    from local.stack import read_state_file
+
+    try:
+        read_state_file()
+        return True
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+
+
+def _wait_for_interrupt(message: str) -> None:
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    click.echo(message, err=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+@click.group("local")
+def local_group() -> None:
+    """Run the production flow locally: embedded AWS emulator, the same Lambdas, worker and state machine."""
+
+
+@local_group.command("up")
+@click.option("--port", type=int, default=0, show_default="a free port", help="Port of the emulator on 127.0.0.1.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where jobs stage data and write logs (default: a temporary directory).")
+@click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
+def up(port: int, work_dir: Path | None, concurrency: int | None) -> None:
+    """Start the local stack and keep it running until Ctrl-C; other commands reach it with --local."""
+    from local.stack import LocalStack
+
+    with LocalStack(work_dir, port=port, concurrency=concurrency) as stack:
+        click.echo(f"local stack running at {stack.endpoint}")
+        click.echo(f"state file: {stack.state_file}")
+        click.echo(f"upload data and a manifest to s3://{stack.resources.data_bucket}/ to start a workflow, e.g.")
+        click.echo(f"  AWS_ENDPOINT_URL={stack.endpoint} aws s3 cp DATA_DIR s3://{stack.resources.data_bucket}/my-study/ --recursive")
+        for name, value in sorted(stack.env().items()):
+            click.echo(f"  export {name}={value}")
+        _wait_for_interrupt("press Ctrl-C to stop")
+    click.echo("local stack stopped")
+
+
+def _report(result) -> None:
+    click.echo(f"workflow {result.workflow_id}: {result.status}")
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    if result.status == "REJECTED":
+        for problem in result.workflow.get("errors", []):
+            click.echo(f"  {problem.get('path')}: {problem.get('message')}", err=True)
+    elif result.status != "COMPLETED":
+        if result.workflow.get("errorDetail"):
+            click.echo(f"  error: {result.workflow['errorDetail']}", err=True)
+        for job in result.failed_jobs:
+            detail = job.get("errorDetail") or job.get("failureClass") or ""
+            code = job.get("exitCode")
+            click.echo(
+                f"  job {job.get('jobId')} {job.get('status')}"
+                + (f" (exit {code})" if code is not None else "")
+                + (f": {detail}" if detail else ""),
+                err=True,
+            )
+    click.echo(f"results and records: {result.out_dir}")
+
+
+@local_group.command("run")
+@click.argument("source", metavar="MANIFEST_OR_DATA_DIR", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where results and the workflow/job records (JSON) are copied.")
+@click.option("--inject-failure", "inject", multiple=True, metavar="SELECTOR",
+              help="Make one job fail once, e.g. step2:chr=2, step1, merge (repeatable).")
+@click.option("--keep-running", is_flag=True, help="Keep the local stack up after the run (until Ctrl-C).")
+@click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where jobs stage data and write logs (default: a temporary directory).")
+@click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait for the workflow.")
+@click.option("--progress/--no-progress", default=None, help="Live job table (default: on a terminal).")
+def run(source: Path, out_dir: Path, inject: tuple[str, ...], keep_running: bool, concurrency: int | None,
+        work_dir: Path | None, timeout: float, progress: bool | None) -> None:
+    """Start the local stack, upload the data and then the manifest, follow the workflow, collect results.
+
+    Exits 0 when the workflow COMPLETED, 1 otherwise (FAILED, REJECTED, CANCELLED) with the failed
+    jobs and their errors printed.
+    """
+    code = run_locally(source, out_dir, injections=_injections(inject), keep_running=keep_running,
+                       concurrency=concurrency, work_dir=work_dir, timeout=timeout, progress=progress)
+    sys.exit(code)
+
+
+def run_locally(source: Path, out_dir: Path, *, injections=(), keep_running=False, concurrency=None,
+                work_dir=None, timeout=3600.0, progress=None) -> int:
+    from local.progress import ProgressView
+    from local.runner import RunError, run_workflow
+    from local.stack import LocalStack
+
+    # A stack started by `gwas local up` owns the state file; do not take it over.
+    write_state = not _live_stack_recorded()
+    with LocalStack(work_dir, concurrency=concurrency, injections=injections, write_state=write_state) as stack:
+        try:
+            with ProgressView(live=progress) as view:
+                result = run_workflow(stack, source, out_dir, timeout=timeout, display=view)
+        except RunError as err:
+            click.echo(f"error: {err}", err=True)
+            return 2
+        _report(result)
+        if keep_running:
+            click.echo(f"local stack still running at {stack.endpoint}")
+            _wait_for_interrupt("press Ctrl-C to stop")
+    return 0 if result.status == "COMPLETED" else 1
+
+
+@click.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("gwas-demo"),
+              show_default=True, help="Directory for the simulated data and the results.")
+@click.option("--samples", type=click.IntRange(min=50), default=1000, show_default=True)
+@click.option("--variants", type=click.IntRange(min=100), default=3000, show_default=True)
+@click.option("--chromosomes", type=click.IntRange(min=3), default=3, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--trait", type=click.Choice(["qt", "bt"]), default="qt", show_default=True)
+@click.option("--inject-failure", "inject", multiple=True, metavar="SELECTOR",
+              help="Rehearse a failure, e.g. step2:chr=2.")
+@click.option("--progress/--no-progress", default=None, help="Live job table (default: on a terminal).")
+def demo(out_dir: Path, samples: int, variants: int, chromosomes: int, seed: int, trait: str,
+         inject: tuple[str, ...], progress: bool | None) -> None:
+    """Simulate a small GWAS dataset and run the whole workflow on it locally (no AWS, no Docker)."""
+    from regenie_py.simulate import simulate_dataset
+
+    data_dir = out_dir / "data"
+    click.echo(f"simulating {samples} samples x {variants} variants on {chromosomes} chromosomes in {data_dir}")
+    sim = simulate_dataset(data_dir, samples=samples, variants=variants, chromosomes=chromosomes, seed=seed,
+                           formats=("bed",))
+    manifest = sim.manifests[trait]
+    run_dir = out_dir / f"run-{trait}"
+    code = run_locally(manifest, run_dir, injections=_injections(inject), progress=progress)
+    if code == 0:
+        click.echo(f"merged summary statistics: {run_dir / 'results' / 'merged'}")
+        click.echo(f"report (Manhattan, QQ, top hits): {run_dir / 'results' / 'report' / 'report.html'}")
+        click.echo(f"causal variants of the simulation: {data_dir / 'causal.tsv'}")
+    sys.exit(code)

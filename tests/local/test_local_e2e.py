@@ -1,0 +1,178 @@
+"""The whole flow on one machine: S3 upload -> SNS -> SQS -> manifest trigger -> StartExecution ->
+the state machine CDK synthesizes -> Lambda handlers in-process -> Batch jobs as worker subprocesses.
+
+Small data (500 samples x 1,500 variants on 3 chromosomes) keeps it to about a minute per workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from local.batch_jobs import FailureInjection
+from local.runner import run_workflow
+
+pytestmark = pytest.mark.slow
+
+SAMPLES, VARIANTS, CHROMOSOMES = 500, 1500, 3
+REGENIE_PY = str(Path(sys.executable).parent / "regenie-py")  # the console script the worker runs
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from regenie_py.simulate import simulate_dataset
+
+    out = tmp_path_factory.mktemp("e2e") / "study"
+    sim = simulate_dataset(out, samples=SAMPLES, variants=VARIANTS, chromosomes=CHROMOSOMES, seed=11, formats=("bed",))
+    assert len(sim.chromosomes) >= 3
+    return sim
+
+
+@pytest.fixture(scope="module")
+def stack(emulator, tmp_path_factory):
+    from local.stack import LocalStack
+
+    with LocalStack(tmp_path_factory.mktemp("stack"), emulator=emulator, write_state=False) as st:
+        yield st
+
+
+@pytest.fixture(scope="module")
+def completed(stack, dataset, tmp_path_factory):
+    """The qt and the bt workflow, run at the same time on the one stack."""
+    results, errors = {}, []
+
+    def go(trait):
+        try:
+            out = tmp_path_factory.mktemp(f"out-{trait}")
+            results[trait] = run_workflow(stack, dataset.manifests[trait], out, timeout=600)
+        except Exception as err:  # noqa: BLE001 - re-raised in the test thread below
+            errors.append(err)
+
+    threads = [threading.Thread(target=go, args=(t,)) for t in ("qt", "bt")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _local_path(shared: str, mounts: dict[str, Path]) -> str:
+    for prefix, root in mounts.items():
+        if shared.startswith(prefix):
+            return str(root / shared[len(prefix):])
+    return shared
+
+
+def _rewrite(argv: list[str], mounts: dict[str, Path]) -> list[str]:
+    return [_local_path(a, mounts) if a.startswith("/fsx/") else a for a in argv]
+
+
+@pytest.mark.parametrize("trait", ["qt", "bt"])
+def test_workflow_completes_and_equals_direct_regenie_py(trait, completed, dataset, stack, tmp_path):
+    result = completed[trait]
+    assert result.status == "COMPLETED", (result.workflow.get("errorDetail"), result.failed_jobs)
+    assert result.execution_status == "SUCCEEDED"
+    jobs = {j["jobId"]: j for j in result.jobs}
+    step2 = [j for j in result.jobs if j.get("stepNumber") == 2]
+    assert sorted(j["chromosome"] for j in step2) == sorted(dataset.chromosomes)
+    assert "step1" in jobs
+
+    s3 = stack.client("s3")
+    for job in result.jobs:
+        assert job["status"] == "SUCCEEDED", job
+        statuses = [h["status"] for h in job["history"]]
+        assert statuses[0] == "PENDING" and statuses[-1] == "SUCCEEDED" and "RUNNING" in statuses, statuses
+    for job in step2:
+        regenie_outputs = [o for o in job["outputs"] if o["uri"].endswith(".regenie") or o["uri"].endswith(".regenie.gz")]
+        assert regenie_outputs, job["outputs"]
+        for out in job["outputs"]:
+            bucket, _, key = out["uri"][5:].partition("/")
+            assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == out["size"]
+
+    # The same commands, run directly with regenie-py on the local files, give the same results.
+    manifest = json.loads(Path(dataset.manifests[trait]).read_text())
+    data_prefix = "/fsx/data/" + manifest["s3Path"].split("/", 3)[3]
+    results_prefix = "/fsx/results/" + result.workflow["outputUri"].split("/", 3)[3]
+    direct = tmp_path / "direct"
+    mounts = {data_prefix: Path(dataset.out_dir), results_prefix: direct}
+    for job in [jobs["step1"], *step2]:
+        argv = _rewrite(job["command"], mounts)
+        Path(_local_path(job["command"][job["command"].index("--out") + 1], mounts)).parent.mkdir(parents=True, exist_ok=True)
+        proc = subprocess.run([REGENIE_PY, *argv], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    compared = 0
+    for job in step2:
+        for out in job["outputs"]:
+            if not out["uri"].endswith(".regenie"):
+                continue
+            rel = out["uri"][len(result.workflow["outputUri"]):]
+            workflow_file = result.out_dir / "results" / rel
+            direct_file = direct / rel
+            assert workflow_file.read_text() == direct_file.read_text(), rel
+            compared += 1
+    assert compared >= len(step2)
+
+
+def test_job_records_show_transitions_and_batch_attempts(completed):
+    result = completed["qt"]
+    for job in result.jobs:
+        assert job["batchJobId"], job["jobId"]
+        assert job["attempt"] == 1
+        assert job["startedAt"] <= job["finishedAt"]
+    exported = json.loads((result.out_dir / "jobs.json").read_text())
+    assert {j["jobId"] for j in exported} == {j["jobId"] for j in result.jobs}
+    assert json.loads((result.out_dir / "workflow.json").read_text())["status"] == "COMPLETED"
+
+
+def test_injected_failure_fails_workflow_and_keeps_other_outputs(stack, dataset, completed, tmp_path):
+    # A second manifest over the same (already uploaded) data, so it is a new workflow.
+    manifest = json.loads(Path(dataset.manifests["qt"]).read_text())
+    manifest["experimentId"] = "inject-chr2"
+    src = tmp_path / "inject"
+    src.mkdir()
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    stack.runner.set_injections([FailureInjection.parse("step2:chr=2")])
+    try:
+        result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=600)
+    finally:
+        stack.runner.set_injections([])
+    assert result.status == "FAILED"
+    jobs = {j["jobId"]: j for j in result.jobs}
+    failed = jobs["step2-chr2"]
+    assert failed["status"] == "FAILED"
+    assert failed["exitCode"] == 70
+    assert failed.get("errorDetail")
+    assert "step2-chr2" in json.dumps(result.workflow.get("failedJobs"))
+    s3 = stack.client("s3")
+    for job in result.jobs:
+        if job.get("stepNumber") in (1, 2) and job["jobId"] != "step2-chr2":
+            assert job["status"] == "SUCCEEDED", job
+            for out in job["outputs"]:
+                bucket, _, key = out["uri"][5:].partition("/")
+                s3.head_object(Bucket=bucket, Key=key)
+    assert (result.out_dir / "results" / "step2" / "step2-chr1").is_dir()
+
+
+def test_bad_manifest_is_rejected_without_execution(stack, dataset, tmp_path):
+    manifest = json.loads(Path(dataset.manifests["qt"]).read_text())
+    manifest["experimentId"] = "rejected-one"
+    manifest["inputData"]["phenoFile"] = "no_such_phenotypes.txt"
+    manifest["analysisParams"]["traitType"] = "binary"
+    src = tmp_path / "bad"
+    src.mkdir()
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=120)
+    assert result.status == "REJECTED"
+    paths = {e["path"] for e in result.workflow["errors"]}
+    assert "analysisParams.traitType" in paths
+    assert not result.workflow.get("executionArn")
+    sfn = stack.client("stepfunctions")
+    names = {e["name"] for e in sfn.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]}
+    assert result.workflow_id not in names
