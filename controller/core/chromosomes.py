@@ -719,8 +719,14 @@ def detect_chromosomes(
 
 def find_bgi(bgen: str, *, s3_client: Any | None = None) -> str | None:
     """`<file>.bgen.bgi` when it exists beside the BGEN, else None."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
     candidate = bgen + ".bgi"
-    return candidate if exists(candidate, s3_client=s3_client) else None
+    try:
+        found = exists(candidate, s3_client=s3_client)
+    except (BotoCoreError, ClientError) as err:
+        raise DetectionError(f"{candidate}: cannot check for a BGEN index: {err}") from None
+    return candidate if found else None
 
 
 __all__: list[str] = [

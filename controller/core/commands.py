@@ -252,3 +252,17 @@ def build_job_specs(
 def job_argv(manifest: Manifest, plan: JobPlan, job_id: str, *, path_map: PathMap, threads: int) -> list[str]:
     """The regenie argv of one job (e.g. to show it, or to rebuild it for a rerun)."""
     return CommandContext(manifest, plan, path_map, threads).argv(plan.job(job_id))
+
+
+def step1_argv(manifest: Manifest, plan: JobPlan, *, path_map: PathMap, threads: int) -> list[str]:
+    """The argv of the job that produces the step-1 predictions (`step1`, or `step1-l1` when split)."""
+    if plan.step1 is None:
+        raise ValueError("the plan has no step 1 (startStep 2)")
+    return job_argv(manifest, plan, plan.step1.jobId, path_map=path_map, threads=threads)
+
+
+def step2_argv(manifest: Manifest, plan: JobPlan, job_id: str, *, path_map: PathMap, threads: int) -> list[str]:
+    job = plan.job(job_id)
+    if job.step != 2:
+        raise ValueError(f"{job_id} is not a step-2 job")
+    return job_argv(manifest, plan, job_id, path_map=path_map, threads=threads)

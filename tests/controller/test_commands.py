@@ -277,3 +277,14 @@ def test_job_specs(example):
     assert len(merge.inputs) == 6
     for spec in specs:  # they round-trip as the worker will read them
         assert JobSpec.model_validate_json(spec.model_dump_json()) == spec
+
+
+def test_step_argv_helpers(example):
+    from controller.core.commands import step1_argv, step2_argv
+
+    m = manifest({**BED3, **QT}, {"step1SplitJobs": 2})
+    plan = _plan(example, m)
+    assert "--run-l1" in step1_argv(m, plan, path_map=PATHS, threads=2)
+    assert "--chr" in step2_argv(m, plan, "step2-chr3", path_map=PATHS, threads=2)
+    with pytest.raises(ValueError, match="not a step-2 job"):
+        step2_argv(m, plan, "step1-l0-1", path_map=PATHS, threads=2)
