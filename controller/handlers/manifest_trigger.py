@@ -144,6 +144,11 @@ def handle_manifest(ref: S3ObjectRef, cfg: ControlSettings) -> dict[str, Any]:
         return {"outcome": "rejected", "workflowId": workflow_id, "problems": [p.as_dict() for p in problems]}
 
     assert manifest is not None
+    earlier = status_store(cfg).get_workflow(workflow_id)
+    if earlier is not None and earlier.get("status") == "REJECTED":
+        # The same object (same version / ETag) was rejected before and now validates, e.g. the
+        # data arrived after the manifest. Its id is taken by the rejection, which stays on record.
+        return _identical_to_rejected(ref, workflow_id, earlier, cfg)
     if not cfg.state_machine_arn:
         raise RuntimeError("GWAS_STATE_MACHINE_ARN is not set: cannot start the workflow")
     payload = WorkflowInput(
@@ -164,6 +169,33 @@ def handle_manifest(ref: S3ObjectRef, cfg: ControlSettings) -> dict[str, Any]:
         raise
     logger.info("workflow started", extra={"executionArn": resp["executionArn"]})
     return {"outcome": "started", "workflowId": workflow_id, "executionArn": resp["executionArn"]}
+
+
+def _identical_to_rejected(
+    ref: S3ObjectRef, workflow_id: str, earlier: dict[str, Any], cfg: ControlSettings
+) -> dict[str, Any]:
+    if not earlier.get("revalidatedAt"):
+        status_store(cfg).update_workflow(workflow_id, revalidatedAt=utc_now())
+        notify(
+            f"GWAS manifest not started: {earlier.get('experimentId') or ref.key}",
+            "\n".join(
+                [
+                    (
+                        f"The manifest {ref.uri} is identical (same version/ETag) to an upload rejected earlier "
+                        f"as workflow {workflow_id}; it now validates, but that workflow id stays with the rejection."
+                    ),
+                    (
+                        "Upload the manifest again with any change (for example a new study.description), "
+                        "or use a versioned bucket, to start a workflow."
+                    ),
+                ]
+            ),
+            cfg,
+            workflowId=workflow_id,
+            outcome="NOT_STARTED",
+        )
+    logger.warning("manifest identical to a rejected upload; not started")
+    return {"outcome": "identical-to-rejected", "workflowId": workflow_id}
 
 
 def handle_body(body: Any, cfg: ControlSettings) -> list[dict[str, Any]]:

@@ -231,3 +231,27 @@ def test_real_s3_to_sns_to_sqs_messages(aws, context, example_dir):
         {"path": "inputData.phenoFile", "message": f"file not found: s3://{DATA}/study2/phenotypes_v2.txt"}
     ]
     assert len(aws.notifications()) == 1  # the rejection, published once despite three deliveries
+
+
+def test_identical_reupload_after_rejection_is_explained_not_started(aws, context, example_dir, monkeypatch):
+    # an unversioned bucket: the ETag identifies the upload
+    aws.s3.create_bucket(Bucket="gwas-plain")
+    monkeypatch.setenv("GWAS_ALLOWED_BUCKETS", "gwas-plain")
+    doc = bed_manifest()
+    doc["s3Path"] = "s3://gwas-plain/s"
+    etag = aws.s3.put_object(Bucket="gwas-plain", Key="s/manifest.json", Body=json.dumps(doc))["ETag"].strip('"')
+    body = s3_body("gwas-plain", "s/manifest.json", None, etag=etag)
+    manifest_trigger.handler(sqs_event(body), context)  # data not there yet: rejected
+    wf_id = execution_name("gwas-plain", "s/manifest.json", etag, "EXP_001")
+    assert aws.store.get_workflow(wf_id)["status"] == "REJECTED"
+    for name in BED_FILES:
+        aws.s3.upload_file(str(example_dir / name), "gwas-plain", f"s/{name}")
+    etag2 = aws.s3.put_object(Bucket="gwas-plain", Key="s/manifest.json", Body=json.dumps(doc))["ETag"].strip('"')
+    assert etag2 == etag
+    for _ in range(2):
+        assert manifest_trigger.handler(sqs_event(body), context) == {"batchItemFailures": []}
+    assert aws.executions() == []
+    assert aws.store.get_workflow(wf_id)["status"] == "REJECTED"
+    notes = aws.notifications()
+    assert [n["Subject"].split(":")[0] for n in notes] == ["GWAS manifest rejected", "GWAS manifest not started"]
+    assert "identical" in notes[1]["Message"]
