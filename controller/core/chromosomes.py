@@ -664,6 +664,14 @@ def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None) ->
 # ---------------------------------------------------------------------------------------------
 
 
+def _storage_errors() -> tuple[type[BaseException], ...]:
+    """S3 and decompression failures (botocore and zstandard have no common base with OSError)."""
+    import zstandard
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError, zstandard.ZstdError)
+
+
 def variant_format(source: str) -> VariantFormat:
     name = source.rsplit("/", 1)[-1].lower()
     for suffix in (".gz", ".zst"):
@@ -709,9 +717,8 @@ def detect_chromosomes(
         raise DetectionError(f"{source}: file not found") from None
     except (OSError, EOFError) as err:
         raise DetectionError(f"{source}: cannot read: {err}") from None
-    except Exception as err:  # botocore and zstandard errors carry no common base class
-        name = type(err).__name__
-        if name in ("ClientError", "NoSuchKey", "ZstdError", "EndpointConnectionError", "NoCredentialsError"):
+    except Exception as err:
+        if isinstance(err, _storage_errors()):
             raise DetectionError(f"{source}: cannot read: {err}") from None
         raise
     return _finish(fmt, source, tally, chunk_size)

@@ -437,3 +437,10 @@ def test_bgen_with_large_variants_reads_little_more_than_headers(tmp_path, monke
     monkeypatch.setattr(RangeReader, "_fetch", spy)
     assert summary(detect_chromosomes(str(f))) == [("1", 40, 1, 40)]
     assert sum(fetched) < 40 * 20_000  # far less than the 8 MB of genotype payload
+
+
+def test_corrupt_zst_is_a_detection_error(tmp_path):
+    f = tmp_path / "bad.pvar.zst"
+    f.write_bytes(b"not zstd at all")
+    with pytest.raises(DetectionError, match=r"bad\.pvar\.zst: cannot read"):
+        detect_chromosomes(str(f))
