@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-from infra.app import main  # noqa: E402
+from infra.app import main
 
 if __name__ == "__main__":
     main()

@@ -21,18 +21,18 @@ if __package__ in (None, ""):
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
-import aws_cdk as cdk  # noqa: E402
-from cdk_nag import AwsSolutionsChecks  # noqa: E402
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
 
-from infra.config import InfraConfig  # noqa: E402
-from infra.stacks.compute import ComputeStack  # noqa: E402
-from infra.stacks.database import DatabaseStack  # noqa: E402
-from infra.stacks.lambdas import LambdaStack  # noqa: E402
-from infra.stacks.monitoring import MonitoringStack  # noqa: E402
-from infra.stacks.network import NetworkStack  # noqa: E402
-from infra.stacks.queue_processing import QueueProcessingStack  # noqa: E402
-from infra.stacks.storage import StorageStack  # noqa: E402
-from infra.stacks.workflow import WorkflowStack  # noqa: E402
+from infra.config import InfraConfig
+from infra.stacks.compute import ComputeStack
+from infra.stacks.database import DatabaseStack
+from infra.stacks.lambdas import LambdaStack
+from infra.stacks.monitoring import MonitoringStack
+from infra.stacks.network import NetworkStack
+from infra.stacks.queue_processing import QueueProcessingStack
+from infra.stacks.storage import StorageStack
+from infra.stacks.workflow import WorkflowStack
 
 INFRA_DIR = Path(__file__).resolve().parent
 STACK_PARTS = ("Network", "Storage", "Database", "Compute", "Lambda", "Workflow", "QueueProcessing", "Monitoring")

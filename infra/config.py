@@ -100,7 +100,7 @@ class InfraConfig(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self) -> "InfraConfig":
+    def _consistent(self) -> InfraConfig:
         if not (self.fsxCapacityGiB == 1200 or (self.fsxCapacityGiB > 0 and self.fsxCapacityGiB % 2400 == 0)):
             raise ValueError(f"fsxCapacityGiB={self.fsxCapacityGiB}: PERSISTENT_2 takes 1200 or a multiple of 2400")
         if self.jobVcpus > self.maxVcpus:
@@ -127,7 +127,7 @@ class InfraConfig(BaseModel):
         return list(cls.model_fields)
 
     @classmethod
-    def from_mapping(cls, values: dict[str, Any]) -> "InfraConfig":
+    def from_mapping(cls, values: dict[str, Any]) -> InfraConfig:
         """Options from a plain dict (tests, `cdk.json` "context"); keys CDK itself uses are ignored."""
         known = {k: v for k, v in values.items() if k in cls.model_fields}
         try:
@@ -137,7 +137,7 @@ class InfraConfig(BaseModel):
             raise InfraConfigError(f"invalid CDK context option(s): {problems}") from exc
 
     @classmethod
-    def from_context(cls, node: ContextReader) -> "InfraConfig":
+    def from_context(cls, node: ContextReader) -> InfraConfig:
         values = {}
         for name in cls.model_fields:
             v = node.try_get_context(name)

@@ -33,6 +33,17 @@ def _banner() -> str:
 
 
 def _limit_threads(n: int):
+    """--threads: the BLAS pools of numpy and scipy (each bundles its own OpenBLAS) use n threads.
+
+    Environment variables cover a fresh process; threadpoolctl covers libraries already loaded (it only
+    sees loaded ones, so scipy's BLAS is imported first)."""
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = str(n)
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    import scipy.special  # noqa: F401
+
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - threadpoolctl is a declared dependency

@@ -121,7 +121,7 @@ def secure_queue(
     id: str,
     *,
     visibility_timeout: Duration,
-    retention_period: Duration = Duration.days(4),
+    retention_period: Duration | None = None,
     dead_letter_queue: sqs.DeadLetterQueue | None = None,
 ) -> sqs.Queue:
     return sqs.Queue(
@@ -130,6 +130,6 @@ def secure_queue(
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         visibility_timeout=visibility_timeout,
-        retention_period=retention_period,
+        retention_period=retention_period or Duration.days(4),
         dead_letter_queue=dead_letter_queue,
     )

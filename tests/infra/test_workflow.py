@@ -1,0 +1,180 @@
+"""Workflow: the state machine of docs/ARCHITECTURE.md, resolved as the local emulator gets it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.definition import (
+    UnresolvedTokenError,
+    definition_from_templates,
+    required_keys_from_templates,
+)
+
+from .conftest import tagged
+
+WORKFLOW_KEYS = {
+    "function:workflow_init", "function:job_calculator", "function:command_builder",
+    "function:success_handler", "function:error_handler",
+    "jobQueue", "jobDefinition:step1", "jobDefinition:step2",
+}
+SYNC = "arn:aws:states:::batch:submitJob.sync"
+
+
+def _arns(keys):
+    out = {}
+    for key in keys:
+        kind, _, name = key.partition(":")
+        if kind == "function":
+            out[key] = f"arn:aws:lambda:us-east-1:123456789012:function:{name}"
+        elif kind == "jobDefinition":
+            out[key] = f"arn:aws:batch:us-east-1:123456789012:job-definition/{name}:1"
+        elif kind == "jobQueue":
+            out[key] = "arn:aws:batch:us-east-1:123456789012:job-queue/gwas"
+    return out
+
+
+@pytest.fixture(scope="module")
+def asl(synth):
+    keys = required_keys_from_templates(synth.templates)
+    assert keys - {"AWS::Partition"} == WORKFLOW_KEYS
+    return definition_from_templates(synth.templates, _arns(WORKFLOW_KEYS))
+
+
+def test_shape(asl):
+    s = asl["States"]
+    assert asl["StartAt"] == "InitWorkflow"
+    assert [s["InitWorkflow"]["Next"], s["CalculateJobs"]["Next"], s["BuildCommands"]["Next"]] == [
+        "CalculateJobs", "BuildCommands", "ChooseStartStep",
+    ]
+    assert s["ChooseStartStep"]["Choices"] == [{"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"}]
+    assert s["ChooseStartStep"]["Default"] == "ChooseStep2Map" and s["RunStep1"]["Next"] == "ChooseStep2Map"
+    assert s["ChooseStep2Map"]["Choices"] == [
+        {"Variable": "$.plan.useDistributedMap", "BooleanEquals": True, "Next": "Step2Distributed"}
+    ]
+    assert s["ChooseStep2Map"]["Default"] == "Step2Inline"
+    assert s["Step2Inline"]["Next"] == s["Step2Distributed"]["Next"] == "MergeResults"
+    assert s["MergeResults"]["Next"] == "SuccessHandler" and s["SuccessHandler"]["Next"] == "WorkflowSucceeded"
+    assert s["ErrorHandler"]["Next"] == "WorkflowFailed" and s["WorkflowFailed"]["Type"] == "Fail"
+    assert "QueryLanguage" not in asl or asl["QueryLanguage"] == "JSONPath"
+
+
+def test_lambda_tasks_payloads_and_result_paths(asl):
+    s = asl["States"]
+    expected = {
+        "InitWorkflow": ("workflow_init", "$.workflow"),
+        "CalculateJobs": ("job_calculator", "$.calc"),
+        "BuildCommands": ("command_builder", "$.plan"),
+        "SuccessHandler": ("success_handler", "$.outcome"),
+        "ErrorHandler": ("error_handler", "$.errorHandling"),
+    }
+    for state, (handler, result_path) in expected.items():
+        assert s[state]["Resource"] == f"arn:aws:lambda:us-east-1:123456789012:function:{handler}", state
+        assert s[state]["ResultPath"] == result_path
+        assert "Lambda.ServiceException" in s[state]["Retry"][0]["ErrorEquals"]
+        assert "Lambda.TooManyRequestsException" in s[state]["Retry"][0]["ErrorEquals"]
+    assert s["InitWorkflow"]["Parameters"] == {"input.$": "$", "executionArn.$": "$$.Execution.Id"}
+    for state in expected.keys() - {"InitWorkflow"}:
+        assert "Parameters" not in s[state] and "InputPath" not in s[state], state  # the whole state: $
+
+
+def _batch_task(task, definition, item):
+    assert task["Resource"] == SYNC
+    params = task["Parameters"]
+    assert params["JobDefinition"] == f"arn:aws:batch:us-east-1:123456789012:job-definition/{definition}:1"
+    assert params["JobQueue"] == "arn:aws:batch:us-east-1:123456789012:job-queue/gwas"
+    assert params["JobName.$"] == f"{item}.jobName"
+    assert params["ContainerOverrides"] == {"Environment": [{"Name": "GWAS_JOB_SPEC", "Value.$": f"{item}.specUri"}]}
+    assert task["ResultPath"] is None
+
+
+def test_batch_tasks_are_sync_with_the_job_spec(asl):
+    s = asl["States"]
+    _batch_task(s["RunStep1"], "step1", "$.plan.step1")
+    _batch_task(s["MergeResults"], "step2", "$.plan.merge")
+
+
+def test_inline_map(synth, asl):
+    m = asl["States"]["Step2Inline"]
+    assert m["ItemsPath"] == "$.plan.step2" and m["ResultPath"] is None
+    assert m["MaxConcurrency"] == synth.context["step2MaxConcurrency"]
+    proc = m["ItemProcessor"]
+    assert proc["ProcessorConfig"] == {"Mode": "INLINE"}
+    _batch_task(proc["States"][proc["StartAt"]], "step2", "$")
+    assert proc["States"]["RunStep2Job"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Step2JobFailed"}
+    ]
+    assert proc["States"]["Step2JobFailed"]["Type"] == "Pass"
+
+
+def test_distributed_map_reads_items_from_s3(synth, asl):
+    m = asl["States"]["Step2Distributed"]
+    assert m["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {"Bucket.$": "$.plan.step2Items.Bucket", "Key.$": "$.plan.step2Items.Key"},
+    }
+    assert m["MaxConcurrency"] == synth.context["step2MaxConcurrency"] and m["ResultPath"] is None
+    proc = m["ItemProcessor"]
+    assert proc["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    task = proc["States"][proc["StartAt"]]
+    _batch_task(task, "step2", "$")
+    (catch,) = task["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and proc["States"][catch["Next"]]["Type"] == "Pass"
+
+
+def test_every_top_level_task_and_map_catches_into_the_error_handler(asl):
+    for name, state in asl["States"].items():
+        if state["Type"] in ("Task", "Map") and name != "ErrorHandler":
+            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ErrorHandler"}], name
+    assert "Catch" not in asl["States"]["ErrorHandler"]
+
+
+def test_names_are_unique_across_nested_states(asl):
+    names = list(asl["States"])
+    for state in asl["States"].values():
+        if "ItemProcessor" in state:
+            names += list(state["ItemProcessor"]["States"])
+    assert len(names) == len(set(names))
+
+
+def test_logging_all_and_tracing(synth):
+    for key in ("stateMachine:workflow", "stateMachine:cleanup"):
+        _, _, machine = tagged(synth, key)
+        props = machine["Properties"]
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["StateMachineType"] == "STANDARD"
+
+
+def test_cleanup_machine_runs_on_a_schedule(synth):
+    cleanup = definition_from_templates(
+        synth.templates, {"function:cleanup": "arn:aws:lambda:us-east-1:123456789012:function:cleanup"}, which="cleanup"
+    )
+    run = cleanup["States"][cleanup["StartAt"]]
+    assert run["Resource"].endswith(":function:cleanup") and run["Next"] == "CleanupDone"
+    rules = synth.resources("Workflow", "AWS::Events::Rule")
+    (rule,) = rules.values()
+    assert rule["Properties"]["ScheduleExpression"] == synth.context["cleanupSchedule"]
+    assert "CleanupStateMachine" in json.dumps(rule["Properties"]["Targets"])
+
+
+def test_missing_arn_is_named(synth):
+    arns = _arns(WORKFLOW_KEYS - {"jobDefinition:step2"})
+    with pytest.raises(UnresolvedTokenError, match=r"jobDefinition:step2"):
+        definition_from_templates(synth.templates, arns)
+
+
+def test_untagged_reference_is_reported(synth):
+    templates = json.loads(json.dumps(synth.templates))
+    stack, lid, _res = tagged(synth, "function:job_calculator")
+    del templates[stack]["Resources"][lid]["Metadata"]["gwas:resourceKey"]
+    with pytest.raises(UnresolvedTokenError, match=lid):
+        definition_from_templates(templates, _arns(WORKFLOW_KEYS))
+
+
+def test_resolved_definition_holds_no_tokens(asl):
+    text = json.dumps(asl)
+    assert "Fn::" not in text and '"Ref"' not in text and "${Token" not in text
