@@ -164,13 +164,70 @@ class Detection(_Model):
 # ---------------------------------------------------------------------------------------------
 
 
-class _Tally:
-    """Per-name count/min/max in first-seen order; optionally every position (for chunking)."""
+class _StreamChunker:
+    """`--range` chunks computed while reading, holding about one chunk of positions per code.
 
-    def __init__(self, keep_positions: bool):
+    regenie needs positions in non-decreasing order within a chromosome, so that is the normal
+    case. A code whose positions go backwards is marked unsorted and dropped here; the caller
+    then re-reads the file keeping that code's positions and sorts them.
+    """
+
+    def __init__(self, chunk_size: int):
+        self.size = chunk_size
+        self.pending: dict[int, np.ndarray] = {}
+        self.last: dict[int, int] = {}
+        self.ranges: dict[int, list[tuple[int, int, int]]] = {}
+        self.unsorted: set[int] = set()
+
+    def feed(self, code: int, positions: np.ndarray) -> None:
+        if code in self.unsorted:
+            return
+        previous = self.last.get(code)
+        if (previous is not None and int(positions[0]) < previous) or bool((np.diff(positions) < 0).any()):
+            self.unsorted.add(code)
+            self.pending.pop(code, None)
+            self.ranges.pop(code, None)
+            return
+        self.last[code] = int(positions[-1])
+        held = self.pending.get(code)
+        buf = positions if held is None else np.concatenate((held, positions))
+        out = self.ranges.setdefault(code, [])
+        first = 0
+        # a chunk closes once the variant after its size-th one is seen with a larger position
+        while len(buf) - first > self.size:
+            end = int(np.searchsorted(buf, buf[first + self.size - 1], side="right"))
+            if end == len(buf):
+                break  # a run of equal positions reaches the end of what has been read
+            out.append((int(buf[first]), int(buf[end - 1]), end - first))
+            first = end
+        self.pending[code] = buf[first:].copy()
+
+    def finish(self) -> dict[int, list[tuple[int, int, int]]]:
+        for code, held in self.pending.items():
+            self.ranges[code].extend(chunk_ranges(held, self.size))
+        self.pending.clear()
+        return self.ranges
+
+
+class _Tally:
+    """Per-name count/min/max in first-seen order; optionally `--range` chunks, or the positions of
+    some codes (the re-read of unsorted data)."""
+
+    def __init__(self, chunk_size: int | None = None, keep_codes: set[int] | None = None):
         self.stats: dict[bytes, list[int]] = {}
-        self.keep_positions = keep_positions
-        self.positions: dict[bytes, list[np.ndarray]] = {}
+        self.chunker = _StreamChunker(chunk_size) if chunk_size else None
+        self.keep_codes = keep_codes or set()
+        self.positions: dict[int, list[np.ndarray]] = {}
+        self._codes: dict[bytes, int | None] = {}
+
+    @property
+    def wants_positions(self) -> bool:
+        return self.chunker is not None or bool(self.keep_codes)
+
+    def code_of(self, name: bytes) -> int | None:
+        if name not in self._codes:
+            self._codes[name] = regenie_code(name.decode("ascii", errors="replace"))
+        return self._codes[name]
 
     def add_summary(self, name: bytes, count: int, lo: int, hi: int) -> None:
         entry = self.stats.get(name)
@@ -183,10 +240,15 @@ class _Tally:
 
     def add(self, name: bytes, positions: np.ndarray) -> None:
         self.add_summary(name, len(positions), int(positions.min()), int(positions.max()))
-        if self.keep_positions:
-            # 4 bytes per variant when positions fit (BGEN and regenie store them as uint32)
-            dtype = np.uint32 if int(positions.max()) < 2**32 and int(positions.min()) >= 0 else np.int64
-            self.positions.setdefault(name, []).append(positions.astype(dtype, copy=True))
+        if not self.wants_positions:
+            return
+        code = self.code_of(name)
+        if code is None:
+            return
+        if code in self.keep_codes:
+            self.positions.setdefault(code, []).append(positions.astype(np.int64, copy=True))
+        elif self.chunker is not None:
+            self.chunker.feed(code, positions)
 
     def chromosomes(self, source: str) -> list[ChromosomeInfo]:
         out = []
@@ -202,13 +264,8 @@ class _Tally:
             )
         return out
 
-    def positions_by_code(self, chromosomes: list[ChromosomeInfo]) -> dict[int, np.ndarray]:
-        grouped: dict[int, list[np.ndarray]] = {}
-        for info in chromosomes:
-            if info.code is None:
-                continue
-            grouped.setdefault(info.code, []).extend(self.positions.get(info.name.encode("ascii"), []))
-        return {code: np.sort(np.concatenate(parts)) for code, parts in grouped.items()}
+    def sorted_positions(self, code: int) -> np.ndarray:
+        return np.sort(np.concatenate(self.positions[code]))
 
 
 def chunk_ranges(positions: np.ndarray, chunk_size: int) -> list[tuple[int, int, int]]:
@@ -233,24 +290,16 @@ def chunk_ranges(positions: np.ndarray, chunk_size: int) -> list[tuple[int, int,
     return out
 
 
-def _finish(fmt: VariantFormat, source: str, tally: _Tally, chunk_size: int | None) -> Detection:
-    chromosomes = tally.chromosomes(source)
-    if not chromosomes:
-        raise DetectionError(f"{source}: no variants found (empty {fmt} file)")
-    chunks = None
-    if chunk_size is not None:
-        chunks = []
-        for code, positions in tally.positions_by_code(chromosomes).items():
-            for i, (start, end, count) in enumerate(chunk_ranges(positions, chunk_size), start=1):
-                chunks.append(VariantChunk(code=code, chromosome=code_label(code), index=i, start=start, end=end, count=count))
-    return Detection(
-        format=fmt,
-        source=source,
-        chromosomes=chromosomes,
-        total=sum(c.count for c in chromosomes),
-        chunkSize=chunk_size,
-        chunks=chunks,
-    )
+def _chunks_in_order(chromosomes: list[ChromosomeInfo], ranges: dict[int, list[tuple[int, int, int]]]) -> list[VariantChunk]:
+    chunks = []
+    seen: list[int] = []
+    for info in chromosomes:
+        if info.code is not None and info.code not in seen:
+            seen.append(info.code)
+    for code in seen:
+        for i, (start, end, count) in enumerate(ranges.get(code, []), start=1):
+            chunks.append(VariantChunk(code=code, chromosome=code_label(code), index=i, start=start, end=end, count=count))
+    return chunks
 
 
 # ---------------------------------------------------------------------------------------------
@@ -635,12 +684,12 @@ def _read_bgi(bgi_path: str, bgi_label: str, expected_variants: int, tally: _Tal
             )
         for chrom, count, lo, hi in rows:
             name = str(chrom).encode("ascii")
-            if not tally.keep_positions:
+            if not tally.wants_positions:
                 tally.add_summary(name, count, lo, hi)
                 continue
-            # positions of one chromosome at a time keep memory bounded by the largest chromosome
-            cursor = con.execute("SELECT position FROM Variant WHERE chromosome = ?", (chrom,))
-            tally.add(name, np.fromiter((r[0] for r in cursor), dtype=np.int64, count=count))
+            cursor = con.execute("SELECT position FROM Variant WHERE chromosome = ? ORDER BY position", (chrom,))
+            while batch := cursor.fetchmany(BGEN_RUN_FLUSH):
+                tally.add(name, np.fromiter((r[0] for r in batch), dtype=np.int64, count=len(batch)))
     except sqlite3.Error as err:
         raise DetectionError(f"{bgi_label}: not a readable BGEN index (.bgi): {err}") from None
     finally:
@@ -695,15 +744,42 @@ def detect_chromosomes(
     """Chromosomes, counts and position ranges of a variant file (local path or s3:// URI).
 
     For BGEN, `bgi` names the `.bgi` index to read instead of walking the file (pass it only when it
-    exists; `find_bgi` checks). With `chunk_size`, the step-2 `--range` chunks are computed too,
-    which keeps every position (8 bytes per variant) until the end of the pass.
+    exists; `find_bgi` checks). With `chunk_size`, the step-2 `--range` chunks are computed in the
+    same pass, holding about one chunk of positions per chromosome (a chromosome whose positions
+    are not sorted costs a second pass that keeps its positions).
     """
     fmt = variant_format(source)
     if bgi is not None and fmt != "bgen":
         raise DetectionError(f"{bgi}: a .bgi index belongs to a .bgen file, not {source}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    tally = _Tally(keep_positions=chunk_size is not None)
+    tally = _Tally(chunk_size=chunk_size)
+    _read(fmt, source, s3_client, bgi, tally)
+    chromosomes = tally.chromosomes(source)
+    if not chromosomes:
+        raise DetectionError(f"{source}: no variants found (empty {fmt} file)")
+    chunks = None
+    if tally.chunker is not None:
+        assert chunk_size is not None
+        ranges = tally.chunker.finish()
+        if tally.chunker.unsorted:
+            # rare (regenie itself wants sorted files): re-read, keeping only the unsorted codes' positions
+            again = _Tally(keep_codes=set(tally.chunker.unsorted))
+            _read(fmt, source, s3_client, bgi, again)
+            for code in tally.chunker.unsorted:
+                ranges[code] = chunk_ranges(again.sorted_positions(code), chunk_size)
+        chunks = _chunks_in_order(chromosomes, ranges)
+    return Detection(
+        format=fmt,
+        source=source,
+        chromosomes=chromosomes,
+        total=sum(c.count for c in chromosomes),
+        chunkSize=chunk_size,
+        chunks=chunks,
+    )
+
+
+def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tally: _Tally) -> None:
     try:
         if fmt == "bim":
             _detect_bim(source, s3_client, tally)
@@ -721,7 +797,6 @@ def detect_chromosomes(
         if isinstance(err, _storage_errors()):
             raise DetectionError(f"{source}: cannot read: {err}") from None
         raise
-    return _finish(fmt, source, tally, chunk_size)
 
 
 def find_bgi(bgen: str, *, s3_client: Any | None = None) -> str | None:

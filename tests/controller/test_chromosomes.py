@@ -444,3 +444,29 @@ def test_corrupt_zst_is_a_detection_error(tmp_path):
     f.write_bytes(b"not zstd at all")
     with pytest.raises(DetectionError, match=r"bad\.pvar\.zst: cannot read"):
         detect_chromosomes(str(f))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(st.integers(0, 3), min_size=1, max_size=120),  # 0 = duplicate position
+    chunk=st.integers(1, 25),
+    read_chunk=st.integers(40, 400),
+    shuffle=st.booleans(),
+)
+def test_streamed_chunks_equal_chunks_of_sorted_positions(tmp_path_factory, steps, chunk, read_chunk, shuffle):
+    positions = list(np.cumsum(steps) + 1)
+    names = ["PAR1" if i < len(positions) // 4 else "X" for i in range(len(positions))]
+    rows = list(zip(names, positions))
+    if shuffle:  # unsorted files take the second pass
+        rows = rows[::-1]
+    f = tmp_path_factory.mktemp("c") / "c.bim"
+    f.write_text("".join(f"{c}\tv{i}\t0\t{p}\tA\tC\n" for i, (c, p) in enumerate(rows)))
+    old = chromosomes.READ_CHUNK
+    chromosomes.READ_CHUNK = read_chunk
+    try:
+        d = detect_chromosomes(str(f), chunk_size=chunk)
+    finally:
+        chromosomes.READ_CHUNK = old
+    expected = chunk_ranges(np.sort(np.array(positions)), chunk)
+    assert [(c.start, c.end, c.count) for c in d.chunks] == expected
+    assert [c.index for c in d.chunks] == list(range(1, len(expected) + 1))
