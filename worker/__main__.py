@@ -170,6 +170,9 @@ class Worker:
             raise WorkerFailure("injected", "injected failure (rehearsal)")
 
         with Heartbeat(self.status, self.settings.heartbeat_seconds, self.log.worker_line):
+            if spec.kind == "merge":
+                # Before staging: a step-2 job that did not succeed is the reason, not its missing file.
+                merge_mode.check_merge_ready(spec, self.status)
             self.paths = paths = prepare(spec, mode, self.workdir / "data", self.clients.s3)
             if paths.mode == "staging":
                 self.log.worker_line(f"staged {len(paths.staged)} input file(s) into {paths.scratch}")
@@ -234,7 +237,6 @@ class Worker:
         return result.wall_seconds, result.peak_rss_mib
 
     def _merge(self, paths: JobPaths) -> tuple[float, float]:
-        merge_mode.check_merge_ready(self.spec, self.status)
         files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3)
         prefix = merge_mode.step2_file_prefix(self.spec, paths, self.clients.s3)
         self.log.worker_line(

@@ -50,7 +50,8 @@ def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]
             for uri, _size in sorted(client.list(prefix)):
                 if _is_step2_result(uri.rsplit("/", 1)[-1]):
                     dest = paths.local_path(uri)
-                    client.download(uri, dest)
+                    if dest not in paths.staged:
+                        client.download(uri, dest)
                     files.append(dest)
         if not files:
             empty.append(job)

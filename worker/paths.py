@@ -7,9 +7,10 @@ Staging mode (no mount, e.g. local mode or a compute environment without FSx): t
 is rebased onto a scratch directory, inputs are downloaded there, the argv is rewritten from mount
 paths to scratch paths, and after the run every output file is uploaded to S3.
 
-List files written by regenie step 1 (`_pred.list`, and `_prs.list` / `_firth.list`) name files by
-absolute path. In S3 they always hold shared-file-system (mount) paths, so a staging worker
-rewrites them to scratch paths after download and back to mount paths before upload.
+List files written by regenie step 1 (`_pred.list`, and `_prs.list` / `_firth.list`) and the
+`--split-l0` master file name files by absolute path. In S3 they always hold shared-file-system
+(mount) paths, so a staging worker rewrites them to scratch paths after download and back to mount
+paths before upload.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ from worker.s3io import S3Files
 
 PathModeUsed = Literal["fsx", "staging"]
 LIST_SUFFIXES = ("_pred.list", "_prs.list", "_firth.list")
-_LAYOUT = re.compile(r"^(s3://.+?/)(step1/|step2/[^/]+/|merged/)$")
+# `--split-l0` master file: line 1 `<n_variants> <bsize>`, then `<prefix>_job<j> <n_blocks> <n_variants>`.
+MASTER_SUFFIX = ".master"
+# Options whose value names files the engine writes (`--split-l0 PREFIX,N`): their directories must exist.
+OUTPUT_OPTIONS = ("--out", "--lowmem-prefix", "--split-l0")
+_LAYOUT = re.compile(r"^(s3://.+?/)(step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/)$")
 
 
 def workflow_root(spec: JobSpec) -> str:
@@ -36,8 +41,8 @@ def workflow_root(spec: JobSpec) -> str:
     m = _LAYOUT.match(spec.outputPrefix)
     if not m:
         raise input_error(
-            f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout "
-            "(<outputUri>step1/, <outputUri>step2/<jobId>/ or <outputUri>merged/)"
+            f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout (<outputUri>step1/, "
+            "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step2/<jobId>/ or <outputUri>merged/)"
         )
     return m.group(1)
 
@@ -62,6 +67,33 @@ def translate(path: str, src: PathMap, dst: PathMap) -> str:
         if path == root or path.startswith(root + "/"):
             return dst_roots[bucket] + path[len(root):]
     return path
+
+
+def is_path_file(path: str | Path) -> bool:
+    """Files whose contents name other files by absolute path."""
+    return is_list_file(path) or str(path).endswith(MASTER_SUFFIX)
+
+
+def rewrite_path_file(path: Path, src: PathMap, dst: PathMap) -> tuple[list[str], list[str]]:
+    """Rewrite the paths inside a list or master file in place.
+
+    Returns (required, optional) files it refers to: a list file's .loco files; a master file's
+    per-job `.snplist` files (every split job's level-0 / level-1 run reads them).
+    """
+    if is_list_file(path):
+        return rewrite_list_file(path, src, dst), []
+    out, snplists = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        tokens = [translate(tok, src, dst) for tok in line.split()]
+        if n > 1:
+            snplists.append(tokens[0] + ".snplist")
+        out.append(" ".join(tokens))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in out), encoding="utf-8")
+    os.replace(tmp, path)
+    return [], snplists
 
 
 def rewrite_list_file(path: Path, src: PathMap, dst: PathMap) -> list[str]:
@@ -93,6 +125,7 @@ class JobPaths:
     scratch: Path | None = None
     staged: list[Path] = field(default_factory=list)
     extra_output_dirs: list[Path] = field(default_factory=list)
+    extra_output_globs: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def local_root(self) -> Path:
@@ -155,16 +188,17 @@ def _stage_inputs(spec: JobSpec, paths: JobPaths, s3: S3Files) -> None:
         s3.download(uri, dest)
         done.add(uri)
         paths.staged.append(dest)
-        if is_list_file(dest):
-            # The files a list names (LOCO predictions) are inputs too, whether or not the spec lists them.
-            for referenced in rewrite_list_file(dest, paths.shared, paths.local):
+        if is_path_file(dest):
+            # The files a list or master names are inputs too, whether or not the spec lists them.
+            required, optional = rewrite_path_file(dest, paths.shared, paths.local)
+            for referenced, needed in [(r, True) for r in required] + [(o, False) for o in optional]:
                 try:
                     ref_uri = paths.local.to_uri(referenced)
                 except ValueError:
                     raise input_error(
                         f"{uri} names {referenced}, which is under no shared-file-system mount"
                     ) from None
-                fetch(ref_uri, True)
+                fetch(ref_uri, needed)
 
     for uri in spec.inputs:
         fetch(uri, True)
@@ -194,16 +228,44 @@ def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S
     if spec.kind == "merge":
         # The merge writes <outputUri>merged/ and <outputUri>report/ (controller.core.results).
         paths.extra_output_dirs.append(paths.local_path(root + "report/"))
+    paths.extra_output_globs.extend(_level0_outputs(paths.argv(spec.argv)))
     for d in paths.output_dirs:
         d.mkdir(parents=True, exist_ok=True)
+    for target in _output_targets(paths.argv(spec.argv)):
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
     return paths
 
 
+def _option_values(argv: list[str], option: str) -> list[str]:
+    return [argv[i + 1] for i, tok in enumerate(argv[:-1]) if tok == option]
+
+
+def _output_targets(argv: list[str]) -> list[str]:
+    """Local path prefixes the engine writes to (`--split-l0 PREFIX,N` -> PREFIX)."""
+    return [v.rsplit(",", 1)[0] if opt == "--split-l0" else v
+            for opt in OUTPUT_OPTIONS for v in _option_values(argv, opt)]
+
+
+def _level0_outputs(argv: list[str]) -> list[tuple[Path, str]]:
+    """`--run-l0 <prefix>.master,<j>` writes `<prefix>_job<j>_l0_Y<k>` beside the master, outside --out."""
+    found = []
+    for value in _option_values(argv, "--run-l0"):
+        master, _, job = value.rpartition(",")
+        if not master.endswith(MASTER_SUFFIX) or not job:
+            raise input_error(f"--run-l0 expects <prefix>.master,<job>, got {value!r}")
+        prefix = Path(master[: -len(MASTER_SUFFIX)])
+        found.append((prefix.parent, f"{prefix.name}_job{job}_l0_Y*"))
+    return found
+
+
 def output_files(paths: JobPaths, exclude: tuple[str, ...] = ()) -> list[Path]:
-    """Every regular file under the job's output directories, sorted."""
+    """Every file the job wrote: in its output directory, the merge's report/, and level-0 files."""
+    # The job's own directory is not searched recursively: step1/ holds the split jobs' split/ and
+    # l0-<k>/ directories, which are other jobs' outputs.
+    found = set(paths.output_dir.iterdir()) | {p for d in paths.extra_output_dirs for p in d.rglob("*")}
+    found |= {p for d, pattern in paths.extra_output_globs for p in d.glob(pattern)}
     return sorted(
-        p for d in paths.output_dirs for p in d.rglob("*")
-        if p.is_file() and p.name not in exclude and not p.name.endswith((".part", ".tmp"))
+        p for p in found if p.is_file() and p.name not in exclude and not p.name.endswith((".part", ".tmp"))
     )
 
 
@@ -216,8 +278,8 @@ def publish_outputs(paths: JobPaths, files: list[Path], s3: Callable[[], S3Files
         return
     client = s3()
     for f in files:
-        if is_list_file(f):
-            rewrite_list_file(f, paths.local, paths.shared)
+        if is_path_file(f):
+            rewrite_path_file(f, paths.local, paths.shared)
         client.upload(f, paths.uri_of(f))
 
 

@@ -93,3 +93,25 @@ def test_classify(result, cls, code):
 
 def test_success_is_not_a_failure():
     assert classify(_result(0)) is None
+
+
+def test_master_file_round_trip_and_snplists(tmp_path: Path):
+    from worker.paths import rewrite_path_file
+
+    master = tmp_path / "fit.master"
+    original = "1000 100\n/fsx/results/wf/step1/split/fit_job1 5 500\n/fsx/results/wf/step1/split/fit_job2 5 500\n"
+    master.write_text(original)
+    required, optional = rewrite_path_file(master, SHARED, SCRATCH)
+    assert required == []
+    assert optional == [f"/scratch/job1/fsx/results/wf/step1/split/fit_job{j}.snplist" for j in (1, 2)]
+    assert master.read_text().splitlines()[1].startswith("/scratch/job1/fsx/results/")
+    rewrite_path_file(master, SCRATCH, SHARED)
+    assert master.read_text() == original
+
+
+def test_run_l0_value_is_checked():
+    from worker.paths import _level0_outputs
+
+    assert _level0_outputs(["--run-l0", "/fsx/results/s/fit.master,3"]) == [(Path("/fsx/results/s"), "fit_job3_l0_Y*")]
+    with pytest.raises(WorkerFailure, match="--run-l0 expects"):
+        _level0_outputs(["--run-l0", "/fsx/results/s/fit.txt,3"])
