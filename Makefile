@@ -24,7 +24,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 synth: setup
-	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth --all -q
+	cd infra && PATH="$(CURDIR)/$(BIN):$$PATH" npx cdk synth -q
 
 lint: setup
 	$(BIN)/ruff check .
