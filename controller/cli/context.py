@@ -126,7 +126,7 @@ def resolve(
     needed: tuple[str, ...],
 ) -> Context:
     import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
     resources: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -160,6 +160,8 @@ def resolve(
     if missing:
         try:
             outputs = _stack_outputs(ctx.client("cloudformation"), stack_prefix)
+        except NoCredentialsError:
+            raise CliError("no AWS credentials: configure a profile (--profile) or use --local") from None
         except (ClientError, BotoCoreError) as err:
             raise CliError(f"cannot read the {stack_prefix}* stack outputs: {err}") from None
         for name in missing:

@@ -25,16 +25,33 @@ def dataset(tmp_path_factory):
                             chromosomes=3, seed=5, causal=3, formats=("bed",))
 
 
-@pytest.fixture
-def stack(emulator, tmp_path, monkeypatch):
-    from local.batch_jobs import FailureInjection
+@pytest.fixture(scope="module")
+def stack(emulator, tmp_path_factory):
+    import os
+
     from local.stack import LocalStack
 
-    state = tmp_path / "local-stack.json"
-    monkeypatch.setenv("GWAS_LOCAL_STATE", str(state))
-    with LocalStack(tmp_path / "stack", emulator=emulator, state_file=state,
-                    injections=[FailureInjection.parse("step2:chr=2")]) as st:
-        yield st
+    root = tmp_path_factory.mktemp("cli-stack")
+    state = root / "local-stack.json"
+    saved = os.environ.get("GWAS_LOCAL_STATE")
+    os.environ["GWAS_LOCAL_STATE"] = str(state)  # what `--local` reads
+    try:
+        with LocalStack(root / "work", emulator=emulator, state_file=state) as st:
+            yield st
+    finally:
+        if saved is None:
+            os.environ.pop("GWAS_LOCAL_STATE", None)
+        else:
+            os.environ["GWAS_LOCAL_STATE"] = saved
+
+
+@pytest.fixture
+def inject_chr2(stack):
+    from local.batch_jobs import FailureInjection
+
+    stack.runner.set_injections([FailureInjection.parse("step2:chr=2")])
+    yield
+    stack.runner.set_injections([])
 
 
 def _outputs(s3, output_uri: str, sub: str) -> dict[str, tuple]:
@@ -46,7 +63,7 @@ def _outputs(s3, output_uri: str, sub: str) -> dict[str, tuple]:
     return out
 
 
-def test_failed_chromosome_rerun_then_report(stack, dataset, run, tmp_path):
+def test_failed_chromosome_rerun_then_report(stack, inject_chr2, dataset, run, tmp_path):
     res = run("submit", dataset.out_dir, "--manifest", dataset.manifests["qt"], "--local", "--wait", "--quiet")
     assert res.exit_code == 0, res.output
     workflow_id = res.stdout.strip().splitlines()[0]
@@ -111,3 +128,39 @@ def test_failed_chromosome_rerun_then_report(stack, dataset, run, tmp_path):
         assert info["rows"] == sum(dataset.variants_per_chromosome.values())
         assert 0.8 < info["lambdaGC"] < 1.3, (trait, info)
     assert (tmp_path / "report" / "manhattan_Y1.png").stat().st_size > 10_000
+
+
+def test_cancel_a_running_workflow(stack, dataset, run, tmp_path):
+    import time
+
+    manifest = json.loads(dataset.manifests["qt"].read_text())
+    manifest["experimentId"] = "cancel-me"
+    src = tmp_path / "data"
+    src.mkdir()
+    for f in dataset.out_dir.iterdir():
+        if f.is_file() and not f.name.endswith("manifest.json"):
+            (src / f.name).symlink_to(f)
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    res = run("submit", src, "--local", "--wait", "--quiet")
+    assert res.exit_code == 0, res.output
+    workflow_id = res.stdout.strip().splitlines()[0]
+    store = stack.status_store()
+    deadline = time.monotonic() + 300
+    while not any(j.get("status") in ("SUBMITTED", "RUNNING") for j in store.list_jobs(workflow_id)):
+        assert time.monotonic() < deadline, store.get_workflow(workflow_id)
+        time.sleep(0.2)
+    res = run("cancel", workflow_id, "--local")
+    assert res.exit_code == 0, res.output
+    wf = store.get_workflow(workflow_id)
+    assert wf["status"] == "CANCELLED"
+    sfn = stack.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=wf["executionArn"])["status"] == "ABORTED"
+    jobs = store.list_jobs(workflow_id)
+    assert {j["status"] for j in jobs} <= {"SUCCEEDED", "CANCELLED"}
+    assert any(j["status"] == "CANCELLED" for j in jobs)
+    batch = stack.client("batch")
+    ids = [j["batchJobId"] for j in jobs if j.get("batchJobId") and j["status"] == "CANCELLED"]
+    for desc in batch.describe_jobs(jobs=ids)["jobs"] if ids else []:
+        assert desc["status"] in ("FAILED", "SUCCEEDED"), desc["status"]
+    res = run("status", workflow_id, "--local", "--json")
+    assert json.loads(res.stdout)["status"] == "CANCELLED"
