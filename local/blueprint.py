@@ -17,12 +17,12 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "GWAS_LOCAL_CACHE"
-BLUEPRINT_FORMAT = 1
+BLUEPRINT_FORMAT = 2
 _PLACEHOLDER = "@@{}@@"
 
 
@@ -35,8 +35,8 @@ class Blueprint:
     workflow_template: str
     cleanup_template: str | None
     arn_keys: list[str]
-    retry_attempts: int
-    retry_rules: list[dict[str, str]] = field(default_factory=list)
+    job_definitions: dict[str, dict[str, Any]]  # step1/step2 -> retry strategy, timeout, env names
+    tables: dict[str, dict[str, Any]]  # workflow/jobStatus -> create_table arguments without TableName
     source_digest: str = ""
 
     def _resolve(self, template: str, arns: dict[str, str]) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def load_blueprint(*, rebuild: bool = False) -> Blueprint:
     if path.exists() and not rebuild:
         return Blueprint(**json.loads(path.read_text()))
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    env = dict(os.environ, JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1", JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20")
     proc = subprocess.run(
         [sys.executable, "-m", "local.blueprint", "build", str(tmp)],
         env=env,
@@ -120,58 +120,59 @@ def load_blueprint(*, rebuild: bool = False) -> Blueprint:
 
 
 # -- the builder (child process) ------------------------------------------------------------------------
-class _Placeholders(dict):
-    """ARNs the definition asks for, answered with placeholders and remembered."""
+def _placeholders(keys) -> dict[str, str]:
+    return {k: _PLACEHOLDER.format(k) for k in keys}
 
-    def __missing__(self, key: str) -> str:
-        value = _PLACEHOLDER.format(key)
-        self[key] = value
-        return value
 
-    def get(self, key, default=None):  # noqa: D401 - dict API
-        return self[key]
+def _job_definitions(templates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """step -> {retryStrategy (boto3 casing), timeoutSeconds, environmentNames} of the Batch job definitions."""
+    from infra.factories.resource_keys import METADATA_KEY
+
+    out: dict[str, dict[str, Any]] = {}
+    for tpl in templates.values():
+        for res in tpl.get("Resources", {}).values():
+            key = res.get("Metadata", {}).get(METADATA_KEY, "")
+            if not key.startswith("jobDefinition:"):
+                continue
+            props = res["Properties"]
+            strategy = props.get("RetryStrategy") or {}
+            rules = [
+                {k[0].lower() + k[1:]: str(v) for k, v in rule.items()} for rule in strategy.get("EvaluateOnExit", [])
+            ]
+            out[key.split(":", 1)[1]] = {
+                "attempts": int(strategy.get("Attempts", 1)),
+                "evaluateOnExit": rules,
+                "timeoutSeconds": int((props.get("Timeout") or {}).get("AttemptDurationSeconds") or 0) or None,
+                "environmentNames": sorted(e["Name"] for e in props.get("ContainerProperties", {}).get("Environment", [])),
+                "command": props.get("ContainerProperties", {}).get("Command"),
+            }
+    return out
 
 
 def build() -> dict[str, Any]:
     from infra import definition
 
-    keys = list(getattr(definition, "ARN_KEYS", ()) or ())
-    arns = _Placeholders({k: _PLACEHOLDER.format(k) for k in keys})
-    workflow = definition.state_machine_definition(arns, which="workflow")
+    templates = definition.synthesized_templates()
+    keys = definition.required_keys_from_templates(templates, which="workflow")
+    workflow = definition.definition_from_templates(templates, _placeholders(keys), which="workflow")
     cleanup = None
     try:
-        cleanup = definition.state_machine_definition(arns, which="cleanup")
-    except (KeyError, ValueError, NotImplementedError) as err:
+        cleanup_keys = definition.required_keys_from_templates(templates, which="cleanup")
+        cleanup = definition.definition_from_templates(templates, _placeholders(cleanup_keys), which="cleanup")
+        keys = set(keys) | set(cleanup_keys)
+    except definition.UnresolvedTokenError as err:
         print(f"no cleanup state machine: {err}", file=sys.stderr)
-    attempts, rules = definition_retry_strategy(definition)
+    jobs = _job_definitions(templates)
+    missing = {"step1", "step2"} - set(jobs)
+    if missing:
+        raise BlueprintError(f"the synthesized app has no job definition(s) {sorted(missing)}")
     return {
         "workflow_template": json.dumps(workflow),
         "cleanup_template": json.dumps(cleanup) if cleanup is not None else None,
-        "arn_keys": sorted(arns),
-        "retry_attempts": attempts,
-        "retry_rules": rules,
+        "arn_keys": sorted(keys),
+        "job_definitions": jobs,
+        "tables": definition.table_schemas_from_templates(templates),
     }
-
-
-def definition_retry_strategy(definition_module) -> tuple[int, list[dict[str, str]]]:
-    """The step job definitions' retry strategy, as the synthesized template declares it."""
-    getter = getattr(definition_module, "job_retry_strategy", None)
-    if getter is not None:
-        strategy = getter()
-    else:
-        from infra.stacks import compute
-
-        strategy = {
-            "attempts": compute.RETRY_ATTEMPTS,
-            "evaluateOnExit": [
-                {_FIELDS[f]: p, "action": str(a.value if hasattr(a, "value") else a).upper()}
-                for f, p, a in compute.RETRY_RULES
-            ],
-        }
-    return int(strategy["attempts"]), [dict(r) for r in strategy["evaluateOnExit"]]
-
-
-_FIELDS = {"onExitCode": "onExitCode", "onStatusReason": "onStatusReason", "onReason": "onReason"}
 
 
 def main(argv: list[str]) -> int:

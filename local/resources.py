@@ -2,8 +2,8 @@
 
 Buckets (data, results), the manifest notification of the data bucket (suffix `manifest.json`,
 which covers `*.manifest.json`) -> SNS topic -> SQS queue (with its dead-letter queue), the outcome
-notification topic, both DynamoDB tables (`controller.core.state.create_tables`, the schema the
-CDK database stack also declares), a Batch compute environment, job queue and the step-1/step-2 job
+notification topic, both DynamoDB tables (key schema and GSIs from the synthesized Database stack),
+a Batch compute environment, job queue and the step-1/step-2 job
 definitions (environment, retry strategy and timeout as the compute stack sets them), one Lambda
 function per controller handler (the Handler string routes the in-process call) and the state
 machines that `infra.definition` synthesizes from the CDK app, with their ARNs resolved.
@@ -32,7 +32,6 @@ HANDLERS = (
 LAMBDA_RUNTIME = "python3.12"
 MANIFEST_SUFFIX = "manifest.json"
 JOB_STEPS = ("step1", "step2")
-WORKER_COMMAND = ["gwas-worker"]
 # The default shared-file-system layout (docs/ARCHITECTURE.md): specs carry these paths; a local
 # staging worker maps them under its scratch directory.
 SHARED_MOUNTS = {"data": "/fsx/data", "results": "/fsx/results"}
@@ -70,10 +69,7 @@ class JobSettings:
     scratch_dir: str
     vcpus: int = 2
     memory_mib: int = 4096
-    attempts: int = 3
     heartbeat_seconds: float = 5.0
-    timeout_seconds: int = 6 * 3600
-    retry_rules: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -132,20 +128,16 @@ def _empty_zip() -> bytes:
 
 
 def state_machine_arns(res: dict[str, Any]) -> dict[str, str]:
-    """What `infra.definition.state_machine_definition` resolves its tokens to."""
+    """The `arns` of `infra.definition` (its documented keys) for the resources created here."""
     arns = {f"function:{h}": arn for h, arn in res["function_arns"].items()}
     arns.update({f"jobDefinition:{s}": arn for s, arn in res["job_definition_arns"].items()})
     arns.update(
         {
             "jobQueue": res["job_queue_arn"],
-            "dataBucket": res["data_bucket"],
-            "resultsBucket": res["results_bucket"],
-            "workflowTable": res["workflow_table"],
-            "jobTable": res["job_table"],
-            "notificationTopic": res["notification_topic_arn"],
-            "region": REGION,
-            "account": ACCOUNT_ID,
-            "partition": "aws",
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT_ID,
         }
     )
     return arns
@@ -157,10 +149,9 @@ def create_resources(
     *,
     names: LocalNames,
     jobs: JobSettings,
-    workflow_definition,
-    cleanup_definition=None,
+    blueprint,
 ) -> LocalResources:
-    """Create everything; `workflow_definition(arns) -> dict` gives the synthesized state machine."""
+    """Create everything; `blueprint` (local.blueprint) carries what the CDK app synthesizes."""
 
     def client(service: str):
         return session.client(service, endpoint_url=endpoint, region_name=REGION)
@@ -214,9 +205,9 @@ def create_resources(
         },
     )
 
-    from controller.core.state import create_tables
-
-    create_tables(ddb, names.workflow_table, names.job_table)
+    # The tables exactly as the synthesized Database stack declares them.
+    for logical, table_name in (("workflow", names.workflow_table), ("jobStatus", names.job_table)):
+        ddb.create_table(TableName=table_name, **blueprint.tables[logical])
 
     path_map = {names.data_bucket: SHARED_MOUNTS["data"], names.results_bucket: SHARED_MOUNTS["results"]}
     for extra in names.allowed_buckets:
@@ -239,7 +230,6 @@ def create_resources(
         "GWAS_PATH_MAP": json.dumps(path_map, sort_keys=True),
         "GWAS_JOB_VCPUS": str(jobs.vcpus),
         "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
-        "GWAS_JOB_ATTEMPTS": str(jobs.attempts),
         "GWAS_HEARTBEAT_SECONDS": str(jobs.heartbeat_seconds),
         # No Lustre here: the worker stages its inputs from S3 and uploads its outputs.
         "GWAS_PATH_MODE": "staging",
@@ -247,20 +237,31 @@ def create_resources(
     }
     job_definition_arns = {}
     for step in JOB_STEPS:
+        synthesized = blueprint.job_definitions[step]
+        env = dict(job_env, GWAS_JOB_ATTEMPTS=str(synthesized["attempts"]))
+        # Every variable the deployed job definition sets must be set here too (AWS_* come from the runner).
+        unset = [n for n in synthesized["environmentNames"] if n not in env and not n.startswith("AWS_")]
+        if unset:
+            raise RuntimeError(f"the synthesized {step} job definition sets {unset}, which the local stack does not")
+        container: dict[str, Any] = {
+            "image": "gwas-worker:local",
+            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+            "resourceRequirements": [
+                {"type": "VCPU", "value": str(jobs.vcpus)},
+                {"type": "MEMORY", "value": str(jobs.memory_mib)},
+            ],
+        }
+        if synthesized.get("command"):
+            container["command"] = synthesized["command"]
+        kwargs: dict[str, Any] = {}
+        if synthesized.get("timeoutSeconds"):
+            kwargs["timeout"] = {"attemptDurationSeconds": synthesized["timeoutSeconds"]}
         job_definition_arns[step] = batch.register_job_definition(
             jobDefinitionName=names.job_definition_prefix + step,
             type="container",
-            containerProperties={
-                "image": "gwas-worker:local",
-                "command": WORKER_COMMAND,
-                "environment": [{"name": k, "value": v} for k, v in sorted(job_env.items())],
-                "resourceRequirements": [
-                    {"type": "VCPU", "value": str(jobs.vcpus)},
-                    {"type": "MEMORY", "value": str(jobs.memory_mib)},
-                ],
-            },
-            retryStrategy={"attempts": jobs.attempts, "evaluateOnExit": jobs.retry_rules},
-            timeout={"attemptDurationSeconds": jobs.timeout_seconds},
+            containerProperties=container,
+            retryStrategy={"attempts": synthesized["attempts"], "evaluateOnExit": synthesized["evaluateOnExit"]},
+            **kwargs,
         )["jobDefinitionArn"]
 
     partial: dict[str, Any] = {
@@ -287,7 +288,7 @@ def create_resources(
         "GWAS_JOB_VCPUS": str(jobs.vcpus),
         "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
     }
-    if cleanup_definition is not None:
+    if blueprint.cleanup_template is not None:
         lambda_env["GWAS_CLEANUP_STATE_MACHINE_ARN"] = cleanup_arn
     code = _empty_zip()
     function_arns = {}
@@ -306,14 +307,14 @@ def create_resources(
 
     arns = state_machine_arns(partial)
     created_sm = sfn.create_state_machine(
-        name=names.state_machine, definition=json.dumps(workflow_definition(arns)), roleArn=role_arn
+        name=names.state_machine, definition=json.dumps(blueprint.workflow(arns)), roleArn=role_arn
     )["stateMachineArn"]
     if created_sm != sm_arn:
         raise RuntimeError(f"state machine ARN {created_sm} differs from the one given to the Lambdas ({sm_arn})")
     cleanup_sm = None
-    if cleanup_definition is not None:
+    if blueprint.cleanup_template is not None:
         cleanup_sm = sfn.create_state_machine(
-            name=names.cleanup_state_machine, definition=json.dumps(cleanup_definition(arns)), roleArn=role_arn
+            name=names.cleanup_state_machine, definition=json.dumps(blueprint.cleanup(arns)), roleArn=role_arn
         )["stateMachineArn"]
 
     return LocalResources(

@@ -122,18 +122,12 @@ class LocalStack:
                 self._export_env({var: None})
             self.runner = self._make_runner()
             moto_patches.set_batch_runner(self.runner)
-            jobs = JobSettings(
-                scratch_dir=default_scratch_dir(self.work_dir),
-                attempts=blueprint.retry_attempts,
-                retry_rules=blueprint.retry_rules,
-            )
             self.resources = create_resources(
                 self.session(),
                 self.emulator.endpoint,
                 names=self.names,
-                jobs=jobs,
-                workflow_definition=blueprint.workflow,
-                cleanup_definition=blueprint.cleanup if blueprint.cleanup_template else None,
+                jobs=JobSettings(scratch_dir=default_scratch_dir(self.work_dir)),
+                blueprint=blueprint,
             )
             self._export_env(self.resources.settings_env())
             self.timings["resources"] = time.perf_counter() - t0
