@@ -121,7 +121,7 @@ def test_unusable_spec_sources(staging_world, capsys, source, message):
 def test_spec_from_environment(staging_world, engine, monkeypatch):
     w = staging_world
     w.add_jobs("step1")
-    monkeypatch.setenv("GWAS_REGENIE_BINARY", engine)
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))
     monkeypatch.setenv("GWAS_JOB_SPEC", w.put_spec(w.step1_spec()))
     assert main([]) == 0
     assert w.job("step1")["status"] == "SUCCEEDED"

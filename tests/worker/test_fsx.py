@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.worker.conftest import DATA, RESULTS, WORKFLOW
+from tests.worker.conftest import DATA, RESULTS, SCRIPTED_ENGINE, WORKFLOW
 from worker.__main__ import main
 
 
@@ -68,7 +68,7 @@ def test_marker_on_pending_job_reports_succeeded_without_running(fsx_world, engi
     """A rerun whose outputs are already complete (e.g. a record reset after a lost status write)."""
     w = fsx_world
     w.add_jobs("step1")
-    monkeypatch.setenv("GWAS_REGENIE_BINARY", engine)
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))  # only needs some finished job
     spec = _spec_file(w, w.step1_spec())
     assert main(["--spec", spec]) == 0
     outputs = w.job("step1")["outputs"]
@@ -89,7 +89,7 @@ def test_tampered_output_invalidates_marker(fsx_world, engine, monkeypatch):
 
     w = fsx_world
     w.add_jobs("step1")
-    monkeypatch.setenv("GWAS_REGENIE_BINARY", engine)
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))  # only needs some finished job
     raw = w.step1_spec()
     assert main(["--spec", _spec_file(w, raw)]) == 0
     spec = JobSpec.model_validate(raw)
