@@ -143,7 +143,16 @@ def chromosomes(variant_file: str, bgi: str | None, no_bgi: bool, chunk_size: in
 )
 @click.option("--workflow-id", default=None, help="Workflow id to plan under (default: plan-<experimentId>).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and every JobSpec as JSON.")
-def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: bool) -> None:
+@click.option("--estimate", is_flag=True,
+              help="Also estimate CPU-hours, memory and scratch per job, FSx capacity, makespan and cost.")
+@click.option("--workers", type=click.IntRange(min=1), default=40, show_default=True,
+              help="--estimate: concurrent Batch jobs (maxvCpus / vCPUs per job).")
+@click.option("--vcpus", type=click.IntRange(min=1), default=None,
+              help="--estimate: vCPUs per job (default: GWAS_JOB_VCPUS or 2).")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="--estimate: sample count (default: counted from the .fam/.psam/.bgen in DIR).")
+def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: bool, estimate: bool,
+         workers: int, vcpus: int | None, samples: int | None) -> None:
     """Plan a workflow without AWS: detect chromosomes and read headers from DIR, print every job and its argv."""
     from controller.core.chromosomes import DetectionError
     from controller.core.commands import build_job_specs
@@ -193,11 +202,26 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
         job_table=settings.job_table,
         resources=Resources(vcpus=settings.job_vcpus, memoryMiB=settings.job_memory_mib),
     )
+    sizing = None
+    if estimate:
+        from controller.core.estimate import count_samples, estimate_plan
+
+        sizing = estimate_plan(
+            manifest, job_plan,
+            samples=samples or count_samples(manifest, local),
+            traits=max(1, len(traits)),
+            vcpus=vcpus or settings.job_vcpus,
+            workers=workers,
+        )
     if as_json:
         payload = {
             "plan": job_plan.model_dump(mode="json"),
             "jobs": [s.model_dump(mode="json") for s in specs],
         }
+        if sizing is not None:
+            from dataclasses import asdict
+
+            payload["estimate"] = asdict(sizing) | {"byStage": sizing.by_stage()}
         out.print_json(json.dumps(payload))
         return
     chrom_list = ", ".join(f"{c.name}:{c.count}" for c in detection.chromosomes)
@@ -223,3 +247,31 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
         out.print(f"[bold]{spec.jobId}[/]: ", end="")
         out.print(argv, markup=False)
     out.print(f"{len(specs)} jobs ({len(job_plan.step1Jobs)} step 1, {len(job_plan.step2)} step 2, 1 merge)")
+    if sizing is not None:
+        _print_estimate(sizing, detection)
+
+
+def _print_estimate(sizing, detection) -> None:
+    from controller.core.estimate import JOB_OVERHEAD_S, suggest_chunk_size, suggest_rounds
+
+    out.print(f"\n[bold]Estimate[/] for {sizing.samples:,} samples x {sizing.variants:,} variants x "
+              f"{sizing.traits} trait(s), {sizing.workers} concurrent jobs of {sizing.vcpusPerJob} vCPUs")
+    table = Table()
+    for name in ("stage", "jobs", "CPU-hours", "longest job (h)", "peak memory (MiB)", "scratch/job (MiB)"):
+        table.add_column(name, justify="right" if name != "stage" else "left")
+    for stage, s in sizing.by_stage().items():
+        table.add_row(stage, f"{s['jobs']:.0f}", f"{s['cpuHours']:.3f}", f"{s['maxWallHours']:.3f}",
+                      f"{s['maxMemoryMiB']:.0f}", f"{s['maxScratchMiB']:.1f}")
+    out.print(table)
+    out.print(f"total {sizing.cpuHours:.2f} CPU-hours; makespan {sizing.makespanHours:.2f} h; "
+              f"FSx for Lustre {sizing.fsxCapacityGiB:,} GiB")
+    out.print(f"cost: ${sizing.costSpot:,.2f} on spot, ${sizing.costOnDemand:,.2f} on demand "
+              f"({sizing.region} prices as of {sizing.pricesAsOf}; compute + FSx, see controller/core/prices.json)")
+    counts = [c.count for c in detection.chromosomes]
+    compute = sum(j.wallSeconds - JOB_OVERHEAD_S for j in sizing.jobs if j.stage == "step2")
+    if compute / sizing.workers < 20 * JOB_OVERHEAD_S:
+        out.print("step 2 is too small for --range chunks to pay off: one job per chromosome is right")
+    else:
+        rounds = suggest_rounds(compute, sizing.workers)
+        out.print(f"suggested step2ChunkSize for {sizing.workers} workers: "
+                  f"{suggest_chunk_size(counts, sizing.workers, rounds):,} variants ({rounds} full round(s))")

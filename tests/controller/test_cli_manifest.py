@@ -171,3 +171,18 @@ def test_plan_reports_missing_columns_and_chromosomes(example, tmp_path):
     result = run("plan", str(f), "--data-dir", str(data))
     assert result.exit_code == 1
     assert "analysisParams.chrList: chromosome '7' is not in" in result.output and "present: 1, 2, 3" in result.output
+
+
+def test_plan_estimate_prints_sizing_and_cost(example):
+    result = run("plan", str(QT_EXAMPLE), "--data-dir", str(example), "--estimate", "--workers", "8")
+    assert result.exit_code == 0, result.output
+    assert "Estimate for 500 samples x 500 variants x 2 trait(s), 8 concurrent jobs" in result.output
+    assert "CPU-hours" in result.output and "FSx for Lustre" in result.output
+    assert "on spot" in result.output and "on demand" in result.output and "as of 2026-11-25" in result.output
+    doc = json.loads(run("plan", str(BT_EXAMPLE), "--data-dir", str(example), "--json", "--estimate",
+                         "--samples", "400000", "--workers", "200").output)
+    est = doc["estimate"]
+    assert est["samples"] == 400000 and est["workers"] == 200
+    assert {j["jobId"] for j in est["jobs"]} == {j["jobId"] for j in doc["jobs"]}
+    assert est["costSpot"] < est["costOnDemand"]
+    assert est["byStage"]["step2"]["jobs"] == sum(1 for j in doc["jobs"] if j["step"] == 2)
