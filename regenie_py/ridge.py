@@ -55,26 +55,35 @@ def fold_bounds(n: int, k: int) -> list[tuple[int, int]]:
     return [(i * size, (i + 1) * size if i < k - 1 else n) for i in range(k)]
 
 
-def level0_kfold(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray, folds) -> np.ndarray:
-    """Out-of-fold ridge predictions, N x J x P, from fold-complement fits."""
+def level0_kfold(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray, folds, pool=None) -> np.ndarray:
+    """Out-of-fold ridge predictions, N x J x P, from fold-complement fits.
+
+    The (fold, lambda) solves are independent: with a thread pool they run concurrently, each on a
+    single-threaded BLAS (robust on a loaded machine, where multi-threaded BLAS spin-waits)."""
     N, b = G.shape
     J, P = len(lambdas), Ys.shape[1]
-    grams = [G[a:z].T @ G[a:z] for a, z in folds]
-    cross = [G[a:z].T @ Ys[a:z] for a, z in folds]
-    GtG = sum(grams)
-    GtY = sum(cross)
+    parts = _map(pool, lambda f: (G[f[0]:f[1]].T @ G[f[0]:f[1]], G[f[0]:f[1]].T @ Ys[f[0]:f[1]]), folds)
+    GtG = sum(p[0] for p in parts)
+    GtY = sum(p[1] for p in parts)
     out = np.empty((N, J, P))
     eye = np.eye(b)
-    for (a, z), Gi, Ci in zip(folds, grams, cross):
-        A = GtG - Gi
-        rhs = GtY - Ci
-        for j, lam in enumerate(lambdas):
-            beta = cho_solve(cho_factor(A + lam * eye, lower=True, check_finite=False), rhs, check_finite=False)
-            out[a:z, j, :] = G[a:z] @ beta
+
+    def solve(task):
+        i, j = task
+        (a, z), (Gi, Ci) = folds[i], parts[i]
+        beta = cho_solve(cho_factor(GtG - Gi + lambdas[j] * eye, lower=True, check_finite=False), GtY - Ci,
+                         check_finite=False)
+        out[a:z, j, :] = G[a:z] @ beta
+
+    _map(pool, solve, [(i, j) for i in range(len(folds)) for j in range(J)])
     return out
 
 
-def level0_loocv(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray) -> np.ndarray:
+def _map(pool, fn, items):
+    return list(pool.map(fn, items)) if pool is not None else [fn(x) for x in items]
+
+
+def level0_loocv(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray, pool=None) -> np.ndarray:
     """Exact leave-one-out ridge predictions, N x J x P, through one eigen-decomposition of GᵀG."""
     N = G.shape[0]
     d, V = np.linalg.eigh(G.T @ G)
@@ -82,11 +91,14 @@ def level0_loocv(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray) -> np.ndarr
     U2 = U * U
     UtY = U.T @ Ys
     out = np.empty((N, len(lambdas), Ys.shape[1]))
-    for j, lam in enumerate(lambdas):
-        dinv = 1.0 / (d + lam)
+
+    def one(j):
+        dinv = 1.0 / (d + lambdas[j])
         h = U2 @ dinv
         fitted = U @ (dinv[:, None] * UtY)
         out[:, j, :] = (fitted - h[:, None] * Ys) / (1.0 - h[:, None])
+
+    _map(pool, one, range(len(lambdas)))
     return out
 
 

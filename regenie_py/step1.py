@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -172,6 +173,7 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
         else:
             W_mem = np.empty((P, N, len(blocks) * J))
         current = None
+        pool = ThreadPoolExecutor(opts.threads) if opts.threads > 1 else None
         for bi, vidx in enumerate(blocks):
             if block_chrom[bi] != current:
                 current = block_chrom[bi]
@@ -179,9 +181,9 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
             t = Timer()
             G = ridge.standardize_block(geno.read(vidx)[0], S.Q, geno.variants.ids[vidx])
             if use_loocv:
-                w = ridge.level0_loocv(G, ystar, lambdas)
+                w = ridge.level0_loocv(G, ystar, lambdas, pool)
             else:
-                w = ridge.level0_kfold(G, ystar, lambdas, folds)
+                w = ridge.level0_kfold(G, ystar, lambdas, folds, pool)
             w = ridge.normalize_predictions(w, mask)  # N x J x P
             if l0_prefix:
                 for p in range(P):
@@ -190,6 +192,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
             else:
                 W_mem[:, :, bi * J:(bi + 1) * J] = np.transpose(w, (2, 0, 1))
             log.write(f" block [{bi + 1}] : {vidx.size} snps  {t.ms()}")
+        if pool is not None:
+            pool.shutdown()
         if opts.run_l0:
             log.write(f"\nLevel 0 predictions written to [{l0_prefix}_l0_Y*]")
             return
