@@ -144,7 +144,20 @@ def main() -> None:
     config = InfraConfig.from_context(app.node)
     build_stacks(app, config)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
-    app.synth()
+    assembly = app.synth()
+    if not under_cli:
+        # The CLI reports error annotations (cdk-nag findings) and fails; do the same when run directly.
+        errors = [
+            f"{message.id}: {message.entry.data}"
+            for stack in assembly.stacks
+            for message in stack.messages
+            if message.level == cx_api.SynthesisMessageLevel.ERROR
+        ]
+        for line in errors:
+            print(f"ERROR {line}", file=sys.stderr)
+        if errors:
+            raise SystemExit(f"synthesis finished with {len(errors)} error(s)")
+        print(f"synthesized {len(assembly.stacks)} stacks to {assembly.directory}")
 
 
 if __name__ == "__main__":
