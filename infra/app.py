@@ -22,6 +22,7 @@ if __package__ in (None, ""):
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import aws_cdk as cdk
+from aws_cdk import cx_api
 from cdk_nag import AwsSolutionsChecks
 
 from infra.config import InfraConfig
