@@ -136,6 +136,16 @@ def build_app(context: dict[str, Any] | None = None, *, outdir: str | None = Non
     return app
 
 
+def synthesis_errors(assembly: cx_api.CloudAssembly) -> list[str]:
+    """Error annotations (cdk-nag findings among them) of every stack, as `<path>: <message>`."""
+    return [
+        f"{message.id}: {message.entry.data}"
+        for stack in assembly.stacks
+        for message in stack.messages
+        if message.level == cx_api.SynthesisMessageLevel.ERROR
+    ]
+
+
 def main() -> None:
     # Under the CDK CLI, cdk.json and --context arrive through the environment and take precedence
     # over the values passed here; run directly, cdk.json's context applies and the cloud assembly
@@ -148,12 +158,7 @@ def main() -> None:
     assembly = app.synth()
     if not under_cli:
         # The CLI reports error annotations (cdk-nag findings) and fails; do the same when run directly.
-        errors = [
-            f"{message.id}: {message.entry.data}"
-            for stack in assembly.stacks
-            for message in stack.messages
-            if message.level == cx_api.SynthesisMessageLevel.ERROR
-        ]
+        errors = synthesis_errors(assembly)
         for line in errors:
             print(f"ERROR {line}", file=sys.stderr)
         if errors:

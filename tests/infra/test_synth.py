@@ -90,3 +90,26 @@ def test_cfn_lint_finds_no_errors(synth):
     proc = subprocess.run([exe, "--format", "parseable", *templates], capture_output=True, text=True, check=False)
     # Exit status is a bit mask: 2 = errors, 4 = warnings, 8 = informational.
     assert proc.returncode & 2 == 0 and proc.returncode & 1 == 0, proc.stdout + proc.stderr
+
+
+def test_synthesis_errors_sees_nag_findings(tmp_path):
+    """`python -m infra` fails through this check; a bare bucket must trip it."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_s3 as s3
+    from cdk_nag import AwsSolutionsChecks
+
+    from infra.app import synthesis_errors
+
+    app = cdk.App(outdir=str(tmp_path))
+    s3.Bucket(cdk.Stack(app, "Bare"), "Bucket")
+    cdk.Aspects.of(app).add(AwsSolutionsChecks())
+    errors = synthesis_errors(app.synth())
+    assert any("AwsSolutions-S1" in e for e in errors) and any("AwsSolutions-S10" in e for e in errors)
+
+
+def test_session_synthesis_has_no_errors(synth):
+    from aws_cdk import cx_api
+
+    from infra.app import synthesis_errors
+
+    assert synthesis_errors(cx_api.CloudAssembly(str(synth.outdir))) == []
