@@ -366,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     except BotoCoreError as err:  # e.g. no region configured: the environment, not the job
         print(f"[gwas-worker] cannot create AWS clients: {err}", flush=True)
         return int(ExitCode.INFRASTRUCTURE)
+    except OSError as err:  # scratch directory not writable: the host, not the job
+        print(f"[gwas-worker] cannot create the work directory under {settings.scratch_dir or 'the system temp'}: {err}",
+              flush=True)
+        return int(ExitCode.INFRASTRUCTURE)
     return worker.run()
 
 

@@ -158,3 +158,21 @@ def test_merge_refuses_when_a_step2_job_did_not_succeed(staging_world, capsys):
     rec = w.job("merge")
     assert rec["status"] == "FAILED" and rec["failureClass"] == "input"
     assert "step2-chr2 (FAILED)" in rec["errorDetail"] and "step2-chr1" not in rec["errorDetail"]
+
+
+def test_unwritable_scratch_is_an_infrastructure_error(staging_world, monkeypatch, capsys):
+    w = staging_world
+    w.add_jobs("step1")
+    blocker = w.tmp / "not-a-dir"
+    blocker.write_text("a file where the scratch directory should be")
+    monkeypatch.setenv("GWAS_SCRATCH_DIR", str(blocker / "scratch"))
+    assert main(["--spec", w.put_spec(w.step1_spec())]) == 71
+    assert "cannot create the work directory" in capsys.readouterr().out
+
+
+def test_help_documents_exit_codes(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "GWAS_JOB_SPEC" in out and "75 interrupted" in out and "137 out of memory" in out
