@@ -62,9 +62,21 @@ class WorkflowStack(Stack):
             "WorkflowStateMachine", config.state_machine_name("workflow"), self._workflow_definition()
         )
         tag_resource(self.state_machine, "stateMachine:workflow")
-        # The Distributed Map reads its item list (step2-items.json) from the results bucket.
+        # The Distributed Map reads its item list (<outputUri>step2-items.json) from the results bucket;
+        # outputUri may be any prefix of that bucket (manifest outputParams.outputS3Path).
         self.state_machine.add_to_role_policy(
-            iam.PolicyStatement(sid="ReadStep2Items", actions=["s3:GetObject"], resources=[results_bucket.arn_for_objects("workflows/*")])
+            iam.PolicyStatement(sid="ReadStep2Items", actions=["s3:GetObject"], resources=[results_bucket.arn_for_objects("*")])
+        )
+        # Stopping an execution (gwas cancel) makes Step Functions terminate the running .sync jobs.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StopRunningJobs",
+                actions=["batch:TerminateJob"],
+                resources=[self.format_arn(service="batch", resource="job", resource_name="*")],
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(sid="DescribeJobs", actions=["batch:DescribeJobs"], resources=["*"])
         )
 
         self.cleanup_state_machine = self._machine(
@@ -220,8 +232,13 @@ class WorkflowStack(Stack):
             ),
             Ack(
                 "AwsSolutions-IAM5",
-                "The Distributed Map reads the step-2 item list the command builder writes under workflows/<id>/ and starts child executions of this machine.",
-                [regex(r"^Resource::<.*Bucket.*\.Arn>/workflows/\*$"), regex(r"^Resource::.*:execution:.*$"), regex(r"^Resource::.*stateMachine.*\*$")],
+                "The Distributed Map reads the step-2 item list the command builder writes under the workflow's output prefix of the results bucket and starts child executions of this machine.",
+                [regex(r"^Resource::<.*Bucket.*\.Arn>/\*$"), regex(r"^Resource::.*:execution:.*$"), regex(r"^Resource::.*stateMachine.*\*$")],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "Batch job ids are assigned at submission: cancelling a workflow terminates its running jobs (job/*); DescribeJobs has no resource-level permissions.",
+                [regex(r"^Resource::arn:" + PARTITION + ":batch:" + REGION + ":" + ACCOUNT + r":job/\*$"), "Resource::*"],
             ),
             Ack(
                 "AwsSolutions-IAM5",

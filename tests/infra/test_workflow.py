@@ -178,3 +178,19 @@ def test_untagged_reference_is_reported(synth):
 def test_resolved_definition_holds_no_tokens(asl):
     text = json.dumps(asl)
     assert "Fn::" not in text and '"Ref"' not in text and "${Token" not in text
+
+
+def test_state_machine_role_can_run_and_stop_batch_jobs(synth):
+    statements = []
+    for lid, res in synth.resources("Workflow", "AWS::IAM::Policy").items():
+        if lid.startswith("WorkflowStateMachine"):
+            statements += res["Properties"]["PolicyDocument"]["Statement"]
+    by_action: dict[str, list] = {}
+    for s in statements:
+        for action in [s["Action"]] if isinstance(s["Action"], str) else s["Action"]:
+            by_action.setdefault(action, []).append(s["Resource"])
+    assert "JobQueue" in json.dumps(by_action["batch:SubmitJob"])
+    assert ":job/*" in json.dumps(by_action["batch:TerminateJob"])
+    assert "StepFunctionsGetEventsForBatchJobsRule" in json.dumps(by_action["events:PutRule"])
+    assert "ResultsBucket" in json.dumps(by_action["s3:GetObject"])
+    assert "states:StartExecution" in by_action  # Distributed Map child executions
