@@ -2,10 +2,16 @@
 
 The asset directory holds the `controller` package (copied fresh from the checkout) plus the
 third-party packages the handlers import, installed for Lambda's platform with pip's
-cross-platform flags (`--platform manylinux2014_x86_64 --only-binary=:all: --python-version
-3.12 --implementation cp`): compiled wheels such as pydantic-core match the runtime's ABI even
-when the machine running `cdk synth` has another Python or OS. boto3 is not vendored: the Lambda
-Python runtime ships it.
+cross-platform flags (`--platform <manylinux tag> --only-binary=:all: --python-version 3.12
+--implementation cp`): compiled wheels such as pydantic-core and numpy match the runtime's ABI
+even when the machine running `cdk synth` has another Python or OS. boto3 is not vendored: the
+Lambda Python runtime ships it.
+
+The platform tags follow the runtime's operating system: python3.12 and later run on Amazon Linux
+2023 (glibc 2.34: manylinux2014, manylinux_2_28 and manylinux_2_34 wheels all load), python3.11 on
+Amazon Linux 2 (glibc 2.26: manylinux2014). pip does not expand `manylinux_2_X` tags to older
+ones, so each is passed. A manylinux2014-only install would hold numpy back at 2.2: numpy 2.3+
+ships manylinux_2_28 wheels only.
 
 The vendored packages are cached under `infra/.build/deps-<hash>`, keyed by a hash of their
 requirement specifiers in `pyproject.toml`, the Python version and the platform: pip runs once per
@@ -22,15 +28,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_DIR = REPO_ROOT / "infra" / ".build"
-PLATFORM = "manylinux2014_x86_64"
-# Distribution names (as in pyproject's `dependencies`) the handlers import at run time.
-VENDORED = ("pydantic", "pydantic-settings", "aws-lambda-powertools", "zstandard")
+# Python version of the runtime -> manylinux tags its operating system supports.
+_AL2 = ("manylinux2014_x86_64",)
+_AL2023 = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
+_PLATFORMS = {"3.11": _AL2, "3.12": _AL2023, "3.13": _AL2023}
+# Distribution names (as in pyproject's `dependencies`) the handlers import at run time
+# (numpy: controller.core.chromosomes, which the job calculator uses).
+VENDORED = ("pydantic", "pydantic-settings", "aws-lambda-powertools", "zstandard", "numpy")
 # Installed transitively by pip but present in the Lambda runtime already.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "urllib3", "jmespath", "python_dateutil", "six")
 _SKIP_NAMES = {"__pycache__", ".pytest_cache"}
@@ -65,9 +76,15 @@ def vendored_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> lis
     return [by_name[_normalise(n)] for n in VENDORED]
 
 
+def platforms_for(python_version: str) -> tuple[str, ...]:
+    if python_version not in _PLATFORMS:
+        raise LambdaBundleError(f"no Lambda platform known for Python {python_version} (known: {sorted(_PLATFORMS)})")
+    return _PLATFORMS[python_version]
+
+
 def _deps_key(requirements: list[str], python_version: str) -> str:
     h = hashlib.sha256()
-    for part in [PLATFORM, python_version, *requirements]:
+    for part in [*platforms_for(python_version), python_version, *requirements]:
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:16]
 
@@ -91,7 +108,7 @@ def _source_files(root: Path) -> list[Path]:
 def _install_dependencies(requirements: list[str], python_version: str, target: Path) -> None:
     argv = [
         sys.executable, "-m", "pip", "install",
-        "--platform", PLATFORM,
+        *(arg for tag in platforms_for(python_version) for arg in ("--platform", tag)),
         "--only-binary=:all:",
         "--python-version", python_version,
         "--implementation", "cp",
@@ -169,4 +186,15 @@ def build_lambda_asset(
         _publish(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _prune_assets(build_dir, keep=final)
     return LambdaAsset(final, asset_hash)
+
+
+def _prune_assets(build_dir: Path, *, keep: Path, newest: int = 3, min_age_s: float = 3600) -> None:
+    """Drop asset directories of older controller code: all but the newest few, and only old ones
+    (a concurrent synth may still be copying a recent one into its cloud assembly)."""
+    now = time.time()
+    assets = sorted(build_dir.glob("asset-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in assets[newest:]:
+        if old != keep and now - old.stat().st_mtime > min_age_s:
+            shutil.rmtree(old, ignore_errors=True)

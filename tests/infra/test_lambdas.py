@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 
 from infra.factories.handler_function import HANDLERS
 
@@ -86,3 +93,47 @@ def test_asset_holds_controller_and_vendored_wheels(synth):
     assert list(root.glob("zstandard/*cpython-312-x86_64-linux-gnu.so"))
     assert (root / "aws_lambda_powertools").is_dir() and (root / "pydantic_settings").is_dir()
     assert not (root / "boto3").exists()  # the runtime provides it
+
+
+def _python312():
+    candidates = [shutil.which("python3.12")] + sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.12*/bin/python3.12")))
+    for exe in filter(None, candidates):
+        probe = subprocess.run([exe, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.strip() == "(3, 12)":
+            return exe
+    return None
+
+
+def test_every_handler_imports_from_the_asset_on_python_312(synth, tmp_path):
+    """What Lambda's python3.12 runtime does at cold start: the asset plus the runtime's own boto3."""
+    import boto3
+    import botocore
+    import dateutil
+    import jmespath
+    import s3transfer
+    import urllib3
+
+    exe = _python312()
+    if exe is None:
+        pytest.skip("no Python 3.12 interpreter on this machine to stand in for the Lambda runtime")
+    runtime_libs = tmp_path / "runtime"
+    runtime_libs.mkdir()
+    for module in (boto3, botocore, dateutil, jmespath, s3transfer, urllib3):
+        (runtime_libs / module.__name__).symlink_to(Path(module.__file__).parent)
+    import six
+
+    (runtime_libs / "six.py").symlink_to(six.__file__)
+    _, _, fn = tagged(synth, "function:job_calculator")
+    asset = synth.outdir / f"asset.{fn['Properties']['Code']['S3Key'][:-4]}"
+    code = (
+        "import importlib, sys\n"
+        f"sys.path[:0] = [{str(asset)!r}, {str(runtime_libs)!r}]\n"
+        f"for name in {sorted(HANDLERS)!r}:\n"
+        "    assert callable(importlib.import_module(f'controller.handlers.{name}').handler), name\n"
+        "import numpy, pydantic_core, zstandard\n"
+        f"assert numpy.__file__.startswith({str(asset)!r})\n"
+        "print('ok')\n"
+    )
+    # -I: isolated, nothing from this machine's site-packages leaks in.
+    proc = subprocess.run([exe, "-I", "-c", code], capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]
