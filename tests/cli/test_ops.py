@@ -264,3 +264,18 @@ def test_report_downloads_step2_outputs_from_s3(aws, run, tmp_path):
     assert summary["traits"]["Y1"]["topHits"] == len(syn.causal["Y1"])
     res = run("report", "s3://cli-results/nothing/", "--out", tmp_path / "rep2", "--local")
     assert res.exit_code == 1 and "no .regenie or .regenie.gz objects" in res.output
+
+
+def test_submit_uploads_large_files_in_parts(aws, run, tmp_path, monkeypatch):
+    from controller.cli import ops
+
+    monkeypatch.setattr(ops, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)  # S3's smallest part
+    data = _data_dir(tmp_path)
+    (data / "example.bed").write_bytes(b"\x6c\x1b\x01" + bytes(11 * 1024 * 1024))
+    res = run("submit", data, "--local", "--quiet")
+    assert res.exit_code == 0, res.output
+    s3 = aws.client("s3")
+    bed = next(o for o in s3.list_objects_v2(Bucket="cli-data")["Contents"] if o["Key"].endswith("example.bed"))
+    assert bed["Size"] == 11 * 1024 * 1024 + 3
+    assert bed["ETag"].strip('"').endswith("-3")  # a multipart upload of three parts
+    assert re.fullmatch(r"exp-sub-[0-9a-f]{16}\n", res.stdout)
