@@ -63,7 +63,8 @@ class Blueprint:
 def _infra_dir() -> Path:
     import infra
 
-    return Path(infra.__file__).resolve().parent
+    # __path__, not __file__: an editable install may expose the package as a namespace package.
+    return Path(next(iter(infra.__path__))).resolve()
 
 
 def source_digest() -> str:

@@ -17,7 +17,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (d) Batch jobs are handed to a job runner (`local.batch_jobs.LocalBatchRunner`: real worker
     subprocesses; `local.docker_batch.DockerBatchRunner`: the worker image) instead of being
     marked SUCCEEDED without running anything.
-(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally 0.05 s is plenty.
+(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally 0.05 s is plenty. And
+    the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
+    thread-safe, so one per service and region is reused.
 """
 
 from __future__ import annotations
@@ -221,6 +223,48 @@ def patch_batch_jobs() -> None:
     Job.describe = describe
 
 
+# -- (e) one engine client per service ----------------------------------------------------------------
+_ENGINE_CLIENT_MODULES = (
+    "asl.component.state.exec.state_task.lambda_eval_utils",
+    "asl.component.state.exec.state_task.service.state_task_service_batch",
+    "asl.component.state.exec.state_task.service.state_task_service_sns",
+    "asl.component.state.exec.state_task.service.state_task_service_sqs",
+    "asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "asl.component.state.exec.state_task.service.state_task_service_events",
+    "asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "asl.component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+)
+
+
+def patch_engine_clients() -> None:
+    import importlib
+
+    from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    original = boto_client.boto_client_for
+    cache: dict[tuple, Any] = {}
+    lock = threading.Lock()
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None):
+        key = (region, service, moto_server_port(), botocore_stubber.enabled)
+        with lock:
+            if key not in cache:
+                cache[key] = original(region=region, service=service, state_credentials=state_credentials)
+            return cache[key]
+
+    modules = [importlib.import_module(f"moto.stepfunctions.parser.{name}") for name in _ENGINE_CLIENT_MODULES]
+    for module in modules:
+        if getattr(module, "boto_client_for", None) is not original:
+            raise MotoVersionError(f"{module.__name__} no longer imports boto_client_for")
+    boto_client.boto_client_for = boto_client_for
+    for module in modules:
+        module.boto_client_for = boto_client_for
+
+
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -236,4 +280,5 @@ def apply_patches() -> None:
         patch_states_error_names()
         patch_lambda_invoke()
         patch_batch_jobs()
+        patch_engine_clients()
         _applied = True

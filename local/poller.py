@@ -3,8 +3,8 @@
 On AWS, Lambda polls the manifest queue and invokes the manifest trigger with batches of SQS
 records; with `ReportBatchItemFailures` only the records named in `batchItemFailures` stay on the
 queue (to be retried after the visibility timeout), the others are deleted. A function error fails
-the whole batch. After `maxReceiveCount` receives, SQS moves a record to the dead-letter queue;
-moto does not implement that redrive, so this poller does it, reading the queue's RedrivePolicy.
+the whole batch. After `maxReceiveCount` receives, SQS (moto too, at receive time) moves a record
+to the queue's dead-letter queue.
 """
 
 from __future__ import annotations
@@ -74,16 +74,7 @@ class ManifestQueuePoller:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.failed_records = 0
-        self.dead_lettered = 0
         self.last_error: str | None = None
-        attrs = self._sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
-        policy = json.loads(attrs["RedrivePolicy"]) if "RedrivePolicy" in attrs else None
-        self._dlq_url: str | None = None
-        self._max_receive = 0
-        if policy:
-            dlq_name = policy["deadLetterTargetArn"].rsplit(":", 1)[-1]
-            self._dlq_url = self._sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"]
-            self._max_receive = int(policy["maxReceiveCount"])
 
     def start(self) -> "ManifestQueuePoller":
         self._thread = threading.Thread(target=self._loop, name="manifest-queue-poller", daemon=True)
@@ -123,7 +114,6 @@ class ManifestQueuePoller:
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
             else:
                 self.failed_records += 1
-                self._dead_letter_if_exhausted(m)
         return len(messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
@@ -148,16 +138,6 @@ class ManifestQueuePoller:
             self.last_error = f"batchItemFailures names unknown message ids {sorted(unknown)}"
             return all_ids
         return failed
-
-    def _dead_letter_if_exhausted(self, message: dict[str, Any]) -> None:
-        if not self._dlq_url or not self._max_receive:
-            return
-        received = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
-        if received < self._max_receive:
-            return
-        self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=message["Body"])
-        self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-        self.dead_lettered += 1
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """True once the queue has no visible or in-flight messages."""

@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -291,12 +292,14 @@ def export(stack, result: RunResult) -> None:
     bucket, prefix = _split(output_uri)
     s3 = stack.client("s3")
     dest_root = out / "results"
+    pairs: list[tuple[str, Path]] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             rel = obj["Key"][len(prefix):]
-            if not rel or rel.endswith("/"):
-                continue
-            dest = dest_root / rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, obj["Key"], str(dest))
-            result.result_files.append(dest)
+            if rel and not rel.endswith("/"):
+                pairs.append((obj["Key"], dest_root / rel))
+    for _, dest in pairs:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda pair: s3.download_file(bucket, pair[0], str(pair[1])), pairs))
+    result.result_files.extend(dest for _, dest in pairs)

@@ -35,3 +35,16 @@ def flaky_once(event, context):
     if _count(str(event.get("key"))) == 1:
         raise FlakyError("first call fails")
     return {"ok": True, "calls": _calls[str(event.get("key"))]}
+
+
+def partial_batch(event, context):
+    """An SQS consumer reporting the records whose body says 'fail' as batch item failures."""
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": r["messageId"]} for r in event["Records"] if "fail" in r["body"]
+        ]
+    }
+
+
+def crash(event, context):
+    raise RuntimeError("the whole batch fails")

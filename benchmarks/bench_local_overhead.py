@@ -1,0 +1,87 @@
+"""Orchestration overhead of `gwas local run` for a 3-chromosome workflow.
+
+overhead = wall time of the whole `gwas local run` command (stack start, upload, trigger, state
+machine, Lambdas, Batch job processes, result download, shutdown) minus the engine's own time,
+summed over the jobs from their records (`wallSeconds`, written by the worker around the engine
+process). Goal: under 3 s.
+
+    python benchmarks/bench_local_overhead.py [--samples 500 --variants 1500 --concurrency N]
+
+The stack's state-machine blueprint is synthesized once and cached (~/.cache/gwas-local); the
+first run on a fresh checkout therefore also pays for `cdk synth`. This benchmark warms the cache
+before timing, and reports how the rest of the overhead splits (from the job records).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+
+def _t(stamp: str | None) -> float | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--variants", type=int, default=1500)
+    ap.add_argument("--chromosomes", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=None, help="Batch jobs at once (default: CPU count)")
+    ap.add_argument("--goal", type=float, default=3.0)
+    args = ap.parse_args()
+
+    from local.blueprint import load_blueprint
+    from regenie_py.simulate import simulate_dataset
+
+    t0 = time.perf_counter()
+    load_blueprint()
+    print(f"blueprint (cdk synth, cached): {time.perf_counter() - t0:.1f} s")
+
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as tmp:
+        data = Path(tmp) / "data"
+        simulate_dataset(data, samples=args.samples, variants=args.variants, chromosomes=args.chromosomes,
+                         seed=5, formats=("bed",))
+        out = Path(tmp) / "out"
+        gwas = str(Path(sys.executable).parent / "gwas")
+        argv = [gwas, "local", "run", str(data / "manifest.json"), "--out", str(out), "--no-progress"]
+        if args.concurrency:
+            argv += ["--concurrency", str(args.concurrency)]
+        env = dict(os.environ, GWAS_LOCAL_STATE=str(Path(tmp) / "state.json"))
+        started = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - started
+        if proc.returncode != 0:
+            print(proc.stdout[-3000:], proc.stderr[-3000:], sep="\n")
+            print(f"gwas local run failed with exit {proc.returncode}")
+            return 1
+        jobs = json.loads((out / "jobs.json").read_text())
+        workflow = json.loads((out / "workflow.json").read_text())
+
+    engine = sum(float(j.get("wallSeconds") or 0) for j in jobs)
+    overhead = wall - engine
+    # Where the rest goes: per job, the time a worker spent around its engine run.
+    around = sum((_t(j.get("finishedAt")) or 0) - (_t(j.get("startedAt")) or 0) - float(j.get("wallSeconds") or 0)
+                 for j in jobs)
+    created, completed = _t(workflow.get("createdAt")), _t(workflow.get("completedAt") or workflow.get("updatedAt"))
+    print(f"workflow {workflow['workflowId']}: {workflow['status']}, {len(jobs)} jobs "
+          f"({args.samples} samples x {args.variants} variants, {args.chromosomes} chromosomes, {os.cpu_count()} CPUs)")
+    print(f"wall of `gwas local run`:            {wall:7.2f} s")
+    print(f"engine time summed over job records:  {engine:7.2f} s")
+    print(f"orchestration overhead:               {overhead:7.2f} s   (goal < {args.goal:.1f} s: "
+          f"{'met' if overhead < args.goal else 'NOT met'})")
+    print(f"  of which workers around the engine: {around:7.2f} s (staging, status writes, uploads; summed)")
+    if created and completed:
+        print(f"  workflow record created->completed: {completed - created:7.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
