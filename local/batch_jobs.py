@@ -116,6 +116,7 @@ class LocalBatchRunner:
         injections: list[FailureInjection] | tuple[FailureInjection, ...] = (),
         retry_delay_seconds: float = 0.0,
         extra_env: dict[str, str] | None = None,
+        interruptions: list[FailureInjection] | tuple[FailureInjection, ...] = (),
     ):
         self.endpoint = endpoint
         self.region = region
@@ -134,11 +135,35 @@ class LocalBatchRunner:
         self._closed = False
         self.max_running = 0
         self._running = 0
+        # Rehearsals of bad days (local.resilience): SIGTERM mid-run, and holding new attempts.
+        self.interruptions = list(interruptions)
+        self.interrupted: list[dict[str, Any]] = []
+        self._interrupt_next: dict[str, dict[str, Any]] = {}
+        self._interrupt_seen: set[tuple[str, str]] = set()
+        self._admit = threading.Event()
+        self._admit.set()
 
     def set_injections(self, injections) -> None:
         """Replace the failure injections (each fires once per workflow job)."""
         with self._lock:
             self.injections = list(injections)
+
+    def set_interruptions(self, selectors) -> None:
+        """Jobs (same selectors as injections) whose first attempt gets SIGTERM once its engine runs.
+
+        As on a spot reclaim: the whole "container" (worker and engine) is signalled mid-run; the
+        worker records INTERRUPTED and exits 75, and the retry strategy runs the job again. Each
+        selector fires once per workflow job; `interrupted` lists what was signalled.
+        """
+        with self._lock:
+            self.interruptions = list(selectors)
+
+    def hold_new_attempts(self) -> None:
+        """Submitted jobs wait in RUNNABLE (running attempts go on) until `release_new_attempts`."""
+        self._admit.clear()
+
+    def release_new_attempts(self) -> None:
+        self._admit.set()
 
     # -- the BatchJobRunner protocol (local.moto_patches) --------------------------------------------
     def start(self, backend: Any, job: Any) -> None:
@@ -162,6 +187,7 @@ class LocalBatchRunner:
     def shutdown(self, timeout: float = _TERMINATE_GRACE_SECONDS) -> None:
         """Stop accepting jobs; SIGTERM running ones, SIGKILL what is left after `timeout`."""
         self._closed = True
+        self._admit.set()
         with self._lock:
             procs = list(self._procs.values())
             threads = list(self._threads)
@@ -190,6 +216,7 @@ class LocalBatchRunner:
     def _run_attempts(self, job: Any) -> None:
         max_attempts, rules = _retry_strategy(job)
         for attempt in range(1, max_attempts + 1):
+            self._admit.wait()
             with self._slots:
                 if job.stop:
                     job._mark_stopped(success=False)
@@ -243,6 +270,12 @@ class LocalBatchRunner:
                 self._running += 1
                 self.max_running = max(self.max_running, self._running)
             job.status = "RUNNING"
+            target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
+            if target is not None:
+                threading.Thread(
+                    target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
+                    name=f"interrupt-{job.job_id}", daemon=True,
+                ).start()
             try:
                 code = self._wait(job, proc)
             finally:
@@ -301,6 +334,10 @@ class LocalBatchRunner:
         env.pop("GWAS_INJECT_FAILURE", None)
         if attempt == 1 and self.injections and self._should_inject(env):
             env["GWAS_INJECT_FAILURE"] = "1"
+        if attempt == 1 and self.interruptions:
+            target = self._interrupt_target(env)
+            if target is not None:
+                self._interrupt_next[job.job_id] = target
         return env
 
     def job_argv(self, job: Any) -> list[str]:
@@ -322,6 +359,50 @@ class LocalBatchRunner:
                 self._injected.add(key)
                 return True
         return False
+
+
+    def _interrupt_target(self, env: dict[str, str]) -> dict[str, Any] | None:
+        spec = read_job_spec(env.get("GWAS_JOB_SPEC"), self.endpoint, self.region)
+        if spec is None:
+            return None
+        key = (str(spec.get("workflowId")), str(spec.get("jobId")))
+        with self._lock:
+            if key in self._interrupt_seen or not any(i.matches(spec) for i in self.interruptions):
+                return None
+            self._interrupt_seen.add(key)
+        return spec
+
+    def _interrupt_when_engine_runs(self, job: Any, proc: subprocess.Popen, spec: dict[str, Any], env: dict[str, str]) -> None:
+        """SIGTERM the attempt once the worker has recorded RUNNING and its engine process exists."""
+        import boto3
+        import psutil
+
+        ddb = boto3.client(
+            "dynamodb", endpoint_url=self.endpoint, region_name=self.region,
+            aws_access_key_id="local", aws_secret_access_key="local",
+        )
+        key = {"workflowId": {"S": str(spec["workflowId"])}, "jobId": {"S": str(spec["jobId"])}}
+        entry: dict[str, Any] = {"workflowId": spec["workflowId"], "jobId": spec["jobId"], "batchJobId": job.job_id}
+        recorded_running = False
+        while proc.poll() is None:
+            if not recorded_running:
+                item = ddb.get_item(TableName=env["GWAS_JOB_TABLE"], Key=key, ConsistentRead=True).get("Item") or {}
+                recorded_running = item.get("status", {}).get("S") == "RUNNING"
+            if recorded_running:
+                try:
+                    engine_started = bool(psutil.Process(proc.pid).children(recursive=True))
+                except psutil.NoSuchProcess:
+                    break
+                if engine_started:
+                    _signal_group(proc, signal.SIGTERM)
+                    entry.update(signalled=True, signalledAt=time.time())
+                    break
+            time.sleep(_POLL_SECONDS)
+        else:
+            entry["signalled"] = False  # the attempt ended before its engine ran: nothing to interrupt
+        entry.setdefault("signalled", False)
+        with self._lock:
+            self.interrupted.append(entry)
 
 
 def _first_compute_environment(job: Any) -> str:

@@ -11,13 +11,13 @@ from pathlib import Path
 import click
 
 
-def _injections(values: tuple[str, ...]):
+def _injections(values: tuple[str, ...], option: str = "--inject-failure"):
     from local.batch_jobs import FailureInjection, FailureInjectionError
 
     try:
         return [FailureInjection.parse(v) for v in values]
     except FailureInjectionError as err:
-        raise click.BadParameter(str(err), param_hint="--inject-failure") from None
+        raise click.BadParameter(str(err).replace("--inject-failure", option), param_hint=option) from None
 
 
 def _live_stack_recorded() -> bool:
@@ -95,33 +95,37 @@ def _report(result) -> None:
               help="Where results and the workflow/job records (JSON) are copied.")
 @click.option("--inject-failure", "inject", multiple=True, metavar="SELECTOR",
               help="Make one job fail once, e.g. step2:chr=2, step1, merge (repeatable).")
+@click.option("--interrupt", "interrupt", multiple=True, metavar="SELECTOR",
+              help="SIGTERM one job's first attempt mid-run, as a spot reclaim (retried), e.g. step2:chr=2 (repeatable).")
 @click.option("--keep-running", is_flag=True, help="Keep the local stack up after the run (until Ctrl-C).")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where jobs stage data and write logs (default: a temporary directory).")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait for the workflow.")
 @click.option("--progress/--no-progress", default=None, help="Live job table (default: on a terminal).")
-def run(source: Path, out_dir: Path, inject: tuple[str, ...], keep_running: bool, concurrency: int | None,
-        work_dir: Path | None, timeout: float, progress: bool | None) -> None:
+def run(source: Path, out_dir: Path, inject: tuple[str, ...], interrupt: tuple[str, ...], keep_running: bool,
+        concurrency: int | None, work_dir: Path | None, timeout: float, progress: bool | None) -> None:
     """Start the local stack, upload the data and then the manifest, follow the workflow, collect results.
 
     Exits 0 when the workflow COMPLETED, 1 otherwise (FAILED, REJECTED, CANCELLED) with the failed
     jobs and their errors printed.
     """
-    code = run_locally(source, out_dir, injections=_injections(inject), keep_running=keep_running,
+    code = run_locally(source, out_dir, injections=_injections(inject),
+                       interruptions=_injections(interrupt, "--interrupt"), keep_running=keep_running,
                        concurrency=concurrency, work_dir=work_dir, timeout=timeout, progress=progress)
     sys.exit(code)
 
 
-def run_locally(source: Path, out_dir: Path, *, injections=(), keep_running=False, concurrency=None,
-                work_dir=None, timeout=3600.0, progress=None) -> int:
+def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(), keep_running=False,
+                concurrency=None, work_dir=None, timeout=3600.0, progress=None) -> int:
     from local.progress import ProgressView
     from local.runner import RunError, run_workflow
     from local.stack import LocalStack
 
     # A stack started by `gwas local up` owns the state file; do not take it over.
     write_state = not _live_stack_recorded()
-    with LocalStack(work_dir, concurrency=concurrency, injections=injections, write_state=write_state) as stack:
+    with LocalStack(work_dir, concurrency=concurrency, injections=injections, interruptions=interruptions,
+                    write_state=write_state) as stack:
         try:
             with ProgressView(live=progress) as view:
                 result = run_workflow(stack, source, out_dir, timeout=timeout, display=view)

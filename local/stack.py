@@ -59,6 +59,7 @@ class LocalStack:
         names=None,
         concurrency: int | None = None,
         injections=(),
+        interruptions=(),
         state_file: Path | str | None = None,
         write_state: bool = True,
         emulator: Emulator | None = None,
@@ -77,6 +78,7 @@ class LocalStack:
         self.names = names or LocalNames()
         self.concurrency = concurrency
         self.injections = list(injections)
+        self.interruptions = list(interruptions)
         self.state_file = Path(state_file) if state_file else default_state_file()
         self.write_state = write_state
         self._given_emulator = emulator
@@ -100,6 +102,9 @@ class LocalStack:
 
         t0 = time.perf_counter()
         moto_patches.apply_patches()
+        from local.dynamodb_atomic import make_requests_atomic
+
+        make_requests_atomic()
         blueprint = self._blueprint or load_blueprint()
         self.timings["blueprint"] = time.perf_counter() - t0
         try:
@@ -151,6 +156,8 @@ class LocalStack:
 
     def _make_runner(self):
         if self.batch_mode == "docker":
+            if self.interruptions:
+                raise ValueError("interruptions (SIGTERM mid-run) are rehearsed with subprocess Batch jobs only")
             from local.docker_batch import DockerBatchRunner
 
             return DockerBatchRunner(
@@ -161,7 +168,7 @@ class LocalStack:
 
         return LocalBatchRunner(
             endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
-            concurrency=self.concurrency, injections=self.injections,
+            concurrency=self.concurrency, injections=self.injections, interruptions=self.interruptions,
         )
 
     def stop(self) -> None:
