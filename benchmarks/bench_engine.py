@@ -12,6 +12,7 @@ commands are run with it and the ratios printed. The anchors measured with regen
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -29,17 +30,30 @@ ANCHORS = {
 }
 
 
+# The measured program is started from this small trampoline, not from the benchmark process itself:
+# Linux carries the peak RSS of the process image replaced by exec() into the child's ru_maxrss, so a
+# child forked from this (large, after simulation) process would report the parent's peak.
+_TRAMPOLINE = """
+import json, os, subprocess, sys, time
+t0 = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_pid, status, ru = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"wall": time.perf_counter() - t0, "maxrss_kb": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
+               "code": os.waitstatus_to_exitcode(status)}, fh)
+"""
+
+
 def run_measured(argv: list[str], log_path: Path) -> tuple[float, float, int, float]:
-    """Runs argv; returns (wall seconds, peak RSS MB of the child, exit code, CPU seconds).
+    """Runs argv; returns (wall seconds, peak RSS MB, exit code, CPU seconds) of that program alone.
 
     CPU seconds are printed too because wall time on a shared machine depends on everyone's load."""
+    result = log_path.with_suffix(".usage.json")
     with open(log_path, "w") as log:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_maxrss / 1024.0, proc.returncode, usage.ru_utime + usage.ru_stime
+        subprocess.run([sys.executable, "-c", _TRAMPOLINE, str(result), *argv], stdout=log, stderr=subprocess.STDOUT,
+                       check=False)
+    r = json.loads(result.read_text())
+    return r["wall"], r["maxrss_kb"] / 1024.0, r["code"], r["cpu"]
 
 
 def commands(data: Path, prefix: str, out: Path, threads: int) -> dict[str, list[str]]:

@@ -41,11 +41,11 @@ def _limit_threads(n: int):
     sees loaded ones, so scipy's bundled BLAS is imported first)."""
     n = 1
     if "numpy" not in sys.modules:
+        # a fresh process: every BLAS loaded from now on (numpy's, scipy's) reads these
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(n)
-    import numpy  # noqa: F401
-    import scipy.linalg  # noqa: F401
-    import scipy.special  # noqa: F401
+        return None
+    import scipy.linalg  # noqa: F401  (in-process callers: load scipy's own BLAS so it gets limited too)
 
     try:
         from threadpoolctl import threadpool_limits

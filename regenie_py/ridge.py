@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
-from scipy.special import expit
 
 from .log import RegenieError
+
+
+def cho_factor(a, lower=True, check_finite=False):
+    # scipy is imported on first use: step 2 never needs it, and it costs ~25 MB of RSS
+    from scipy.linalg import cho_factor as _cf
+
+    return _cf(a, lower=lower, check_finite=check_finite)
+
+
+def cho_solve(c, b, check_finite=False):
+    from scipy.linalg import cho_solve as _cs
+
+    return _cs(c, b, check_finite=check_finite)
+
+
+def expit(x: np.ndarray) -> np.ndarray:
+    """Logistic function without overflow warnings for large |x|."""
+    out = np.empty_like(np.asarray(x, dtype=np.float64))
+    pos = x >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
+    ex = np.exp(x[~pos])
+    out[~pos] = ex / (1.0 + ex)
+    return out
 
 
 def h2_grid(n: int) -> np.ndarray:

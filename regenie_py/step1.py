@@ -95,7 +95,6 @@ def split_l0(opts, geno: GenotypeSource, log: RunLog) -> None:
 
 def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> None:
     N, P = S.Y.shape
-    k = S.ncov
     use_loocv = opts.loocv
     if opts.bt and not use_loocv and N < 5000:
         log.write("   -WARNING: Sample size is less than 5,000 so using LOOCV instead of 5-fold CV.")
