@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 CACHE_ENV = "GWAS_LOCAL_CACHE"
+# A blueprint file exported with `gwas local blueprint --out FILE` (e.g. mounted into the compose
+# harness, which has no node runtime to synthesize with): used as is, no synthesis.
+FILE_ENV = "GWAS_LOCAL_BLUEPRINT"
 BLUEPRINT_FORMAT = 2
 _PLACEHOLDER = "@@{}@@"
 
@@ -97,6 +100,12 @@ def cache_dir() -> Path:
 
 def load_blueprint(*, rebuild: bool = False) -> Blueprint:
     """The cached blueprint for the current infra sources; synthesizes it when absent or stale."""
+    given = os.environ.get(FILE_ENV)
+    if given and not rebuild:
+        path = Path(given)
+        if not path.is_file():
+            raise BlueprintError(f"{FILE_ENV}={given}: no such file (export one with `gwas local blueprint --out FILE`)")
+        return Blueprint(**json.loads(path.read_text()))
     digest = source_digest()
     path = cache_dir() / f"blueprint-{digest}.json"
     if path.exists() and not rebuild:
@@ -118,6 +127,17 @@ def load_blueprint(*, rebuild: bool = False) -> Blueprint:
     path.write_text(json.dumps(doc))
     tmp.unlink()
     return Blueprint(**doc)
+
+
+def export_blueprint(out: Path) -> Path:
+    """Write the current blueprint to `out` (for GWAS_LOCAL_BLUEPRINT, e.g. the compose harness)."""
+    from dataclasses import asdict
+
+    bp = load_blueprint()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(asdict(bp), indent=1))
+    return out
 
 
 # -- the builder (child process) ------------------------------------------------------------------------

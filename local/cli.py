@@ -48,15 +48,17 @@ def local_group() -> None:
 
 
 @local_group.command("up")
-@click.option("--port", type=int, default=0, show_default="a free port", help="Port of the emulator on 127.0.0.1.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address the emulator listens on (0.0.0.0 in a container).")
+@click.option("--port", type=int, default=0, show_default="a free port", help="Port of the emulator.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where jobs stage data and write logs (default: a temporary directory).")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
-def up(port: int, work_dir: Path | None, concurrency: int | None) -> None:
+def up(host: str, port: int, work_dir: Path | None, concurrency: int | None) -> None:
     """Start the local stack and keep it running until Ctrl-C; other commands reach it with --local."""
     from local.stack import LocalStack
 
-    with LocalStack(work_dir, port=port, concurrency=concurrency) as stack:
+    with LocalStack(work_dir, host=host, port=port, concurrency=concurrency) as stack:
         click.echo(f"local stack running at {stack.endpoint}")
         click.echo(f"state file: {stack.state_file}")
         click.echo(f"upload data and a manifest to s3://{stack.resources.data_bucket}/ to start a workflow, e.g.")
@@ -65,6 +67,20 @@ def up(port: int, work_dir: Path | None, concurrency: int | None) -> None:
             click.echo(f"  export {name}={value}")
         _wait_for_interrupt("press Ctrl-C to stop")
     click.echo("local stack stopped")
+
+
+@local_group.command("blueprint")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (mount it into the compose harness as GWAS_LOCAL_BLUEPRINT).")
+def blueprint(out_file: Path) -> None:
+    """Synthesize the CDK app and write what the local stack takes from it (state machines, tables, jobs)."""
+    from local.blueprint import BlueprintError, export_blueprint
+
+    try:
+        path = export_blueprint(out_file)
+    except BlueprintError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"wrote {path}")
 
 
 def _report(result) -> None:

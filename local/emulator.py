@@ -51,7 +51,9 @@ class Emulator:
     def endpoint(self) -> str:
         if self.port is None:
             raise EmulatorError("the emulator is not running")
-        return f"http://{self.host}:{self.port}"
+        # Bound to every interface (in a container): this process reaches it on the loopback.
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
 
     def start(self) -> "Emulator":
         global _active

@@ -21,6 +21,9 @@ from typing import Any
 from local.emulator import EMULATOR_CONFIG, REGION, Emulator
 
 STATE_ENV = "GWAS_LOCAL_STATE"
+# Where clients outside this process reach the emulator, when not at its own address (a container's
+# published port, e.g. http://localhost:4566): written to the state file.
+ADVERTISED_ENDPOINT_ENV = "GWAS_LOCAL_ADVERTISED_ENDPOINT"
 BATCH_MODE_ENV = "GWAS_LOCAL_BATCH"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -63,6 +66,7 @@ class LocalStack:
         state_file: Path | str | None = None,
         write_state: bool = True,
         emulator: Emulator | None = None,
+        host: str = "127.0.0.1",
         port: int = 0,
         batch_mode: str | None = None,
         blueprint=None,
@@ -83,6 +87,7 @@ class LocalStack:
         self.write_state = write_state
         self._given_emulator = emulator
         self.emulator: Emulator | None = None
+        self.host = host
         self.port = port
         self.batch_mode = (batch_mode or os.environ.get(BATCH_MODE_ENV) or "subprocess").lower()
         if self.batch_mode not in ("subprocess", "docker"):
@@ -113,7 +118,7 @@ class LocalStack:
                 self.emulator.reset()
                 self.emulator.configure(EMULATOR_CONFIG)
             else:
-                self.emulator = Emulator(port=self.port).start()
+                self.emulator = Emulator(host=self.host, port=self.port).start()
             self.timings["emulator"] = time.perf_counter() - t0
             self._export_env(
                 {
@@ -251,11 +256,16 @@ class LocalStack:
         self._saved_env.clear()
 
     def _write_state_file(self) -> None:
+        advertised = os.environ.get(ADVERTISED_ENDPOINT_ENV)
+        env = self.env()
+        if advertised:
+            env["AWS_ENDPOINT_URL"] = advertised
         state = {
-            "endpoint": self.endpoint,
+            "endpoint": advertised or self.endpoint,
             "region": REGION,
-            "pid": os.getpid(),
-            "env": self.env(),
+            # A pid is only meaningful to readers in the same process namespace (not a container's).
+            "pid": None if advertised else os.getpid(),
+            "env": env,
             "workDir": str(self.work_dir),
         }
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
@@ -269,7 +279,7 @@ class LocalStack:
             return
         try:
             state = json.loads(self.state_file.read_text())
-            if state.get("pid") == os.getpid():
+            if state.get("pid") in (os.getpid(), None):
                 self.state_file.unlink()
         except (FileNotFoundError, json.JSONDecodeError):
             pass

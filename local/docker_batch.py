@@ -1,0 +1,155 @@
+"""Local AWS Batch in containers: each job attempt runs in the worker image through the Docker API.
+
+Selected with `GWAS_LOCAL_BATCH=docker` (docker-compose.yml sets it). Everything else is the
+subprocess runner's (`local.batch_jobs.LocalBatchRunner`): statuses, attempts, the retry strategy,
+concurrency, failure injection. What differs is the "container": the job's environment is only what
+Batch would give it (no host variables), the image's entrypoint (`gwas-worker`) runs unless the job
+definition names a command, and the AWS endpoint is the emulator's address on the Docker network
+(`GWAS_LOCAL_JOB_ENDPOINT`, e.g. http://emulator:4566), not 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from moto.core.utils import unix_time_millis
+
+from local.batch_jobs import LocalBatchRunner
+
+IMAGE_ENV = "GWAS_LOCAL_WORKER_IMAGE"
+NETWORK_ENV = "GWAS_LOCAL_DOCKER_NETWORK"
+JOB_ENDPOINT_ENV = "GWAS_LOCAL_JOB_ENDPOINT"
+DEFAULT_IMAGE = "gwas-worker:local"
+_LABEL = "gwas-local.batch-job-id"
+_HOST_ONLY_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
+
+
+class DockerUnavailable(RuntimeError):
+    pass
+
+
+def docker_client():
+    """A Docker API client, or DockerUnavailable naming why (no engine, no permission)."""
+    try:
+        import docker
+    except ImportError as err:
+        raise DockerUnavailable("the 'docker' package is not installed: pip install -e '.[docker]'") from err
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as err:  # noqa: BLE001 - docker raises several types for "no engine"
+        raise DockerUnavailable(f"no Docker engine reachable ({type(err).__name__}: {err})") from err
+
+
+class DockerBatchRunner(LocalBatchRunner):
+    def __init__(self, *, endpoint: str, region: str, work_dir, concurrency=None, injections=(),
+                 image: str | None = None, network: str | None = None, job_endpoint: str | None = None,
+                 client=None, **kwargs):
+        super().__init__(endpoint=endpoint, region=region, work_dir=work_dir, concurrency=concurrency,
+                         injections=injections, **kwargs)
+        self.client = client or docker_client()
+        self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+        self.network = network or os.environ.get(NETWORK_ENV) or None
+        self.job_endpoint = job_endpoint or os.environ.get(JOB_ENDPOINT_ENV) or endpoint
+        self._containers: dict[str, Any] = {}
+        self._docker_lock = threading.Lock()
+
+    def job_environment(self, job: Any, attempt: int) -> dict[str, str]:
+        env = super().job_environment(job, attempt)
+        for name in _HOST_ONLY_VARS:
+            env.pop(name, None)
+        env["AWS_ENDPOINT_URL"] = self.job_endpoint
+        return env
+
+    def job_argv(self, job: Any) -> list[str] | None:
+        command = job._add_parameters_to_command(job._get_container_property("command", []) or [])
+        return list(command) or None  # None: the image's entrypoint (gwas-worker)
+
+    def terminate(self, job: Any, reason: str) -> None:
+        job.stop = True
+        job.job_stopped_reason = reason
+        with self._docker_lock:
+            container = self._containers.get(job.job_id)
+        if container is not None:
+            container.stop(timeout=10)  # SIGTERM, then SIGKILL: as Batch stops a container
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        self._closed = True
+        with self._docker_lock:
+            containers = list(self._containers.values())
+        for container in containers:
+            try:
+                container.stop(timeout=int(timeout))
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+
+    def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
+        env = self.job_environment(job, attempt)
+        log_path = self.log_dir / f"{job.job_name}-{job.job_id}-{attempt}.log"
+        job.status = "STARTING"
+        started = datetime.now()
+        if attempt == 1:
+            job.job_started_at = started
+        record: dict[str, Any] = {
+            "container": {"logStreamName": job.log_stream_name, "taskArn": f"docker:{job.job_id}:{attempt}"},
+            "startedAt": unix_time_millis(started),
+        }
+        job.latest_attempt = None
+        vcpus = int(job._get_container_property("vcpus", 1) or 1)
+        memory = int(job._get_container_property("memory", 512) or 512)
+        try:
+            container = self.client.containers.run(
+                self.image, command=self.job_argv(job), environment=env, network=self.network, detach=True,
+                labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m",
+            )
+        except Exception as err:  # noqa: BLE001 - image missing, engine error: Batch's CannotStartContainerError
+            reason = f"CannotStartContainerError: {err}"
+            record["container"].update(reason=reason)
+            record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
+            job.attempts.append(record)
+            return None, reason
+        with self._docker_lock:
+            self._containers[job.job_id] = container
+        with self._lock:
+            self._running += 1
+            self.max_running = max(self.max_running, self._running)
+        job.status = "RUNNING"
+        try:
+            code, reason = self._wait_container(job, container)
+            log_path.write_bytes(container.logs(stdout=True, stderr=True))
+        finally:
+            with self._docker_lock:
+                self._containers.pop(job.job_id, None)
+            with self._lock:
+                self._running -= 1
+            try:
+                container.remove(force=True)
+            except Exception:  # noqa: BLE001 - removal is housekeeping
+                pass
+        record["container"].update(exitCode=code, logFile=str(log_path))
+        if reason:
+            record["container"]["reason"] = reason
+        record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason="Essential container in task exited")
+        job.attempts.append(record)
+        return code, reason
+
+    def _wait_container(self, job: Any, container) -> tuple[int, str | None]:
+        duration = job._get_attempt_duration()
+        deadline = time.monotonic() + duration if duration else None
+        while True:
+            container.reload()
+            if container.status in ("exited", "dead"):
+                state = container.attrs.get("State", {})
+                reason = "OutOfMemoryError: Container killed due to memory usage" if state.get("OOMKilled") else None
+                return int(state.get("ExitCode", -1)), reason
+            if deadline is not None and time.monotonic() > deadline:
+                job.job_stopped_reason = "Job attempt duration exceeded timeout"
+                job.stop = True
+                container.stop(timeout=10)
+                deadline = None
+            time.sleep(0.2)
