@@ -91,3 +91,24 @@ def test_variant_is_nag_clean_too(variant):
         with report.open() as fh:
             open_findings += [r["Rule ID"] + " " + r["Resource ID"] for r in csv.DictReader(fh) if r["Compliance"] == "Non-Compliant"]
     assert open_findings == []
+
+
+def test_public_entry_points_synthesize_once_per_context(variant):
+    """state_machine_definition / required_keys / table_schemas: one cached synthesis per context."""
+    from infra import definition
+
+    _, templates = variant
+    context = {k: v for k, v in VARIANT.items() if k != "lambdaBundle"}  # code-only is the module's default
+    before = definition._synthesize.cache_info()
+    keys = definition.required_keys(context=context) - {"AWS::Partition"}
+    arns = {k: f"arn:aws:x:::{k}" for k in keys}
+    asl = definition.state_machine_definition(arns, context=context)
+    tables = definition.table_schemas(context=context)
+    after = definition._synthesize.cache_info()
+    assert after.misses - before.misses == 1 and after.hits - before.hits == 2
+    assert asl == definition_from_templates(templates, arns)
+    assert set(tables) == {"workflow", "jobStatus"}
+    cleanup = definition.state_machine_definition({"function:cleanup": "arn:aws:lambda:::function:c"}, context=context, which="cleanup")
+    assert cleanup["StartAt"] == "RunCleanup"
+    with pytest.raises(ValueError, match="which must be"):
+        definition.state_machine_definition(arns, context=context, which="nightly")  # type: ignore[arg-type]
