@@ -127,3 +127,38 @@ def _finish(result: Any, response_headers: dict) -> bytes:
     payload = json.dumps(result).encode("utf-8")
     response_headers["Content-Length"] = str(len(payload))
     return payload
+
+
+class FunctionLogs:
+    """Send the controller Lambdas' log records to a file, as CloudWatch Logs keeps them on AWS.
+
+    The handlers log JSON lines to stdout (Powertools); run in-process next to a progress display,
+    they would interleave with it. Their stream handlers are pointed at `path` while the local
+    stack runs and restored afterwards.
+    """
+
+    LOGGER_NAMES = ("gwas-controller",)  # the Powertools service name of controller.handlers._common
+
+    def __init__(self, path):
+        self.path = path
+        self._file = None
+        self._saved: list[tuple[Any, Any]] = []
+
+    def __enter__(self) -> "FunctionLogs":
+        import logging
+
+        importlib.import_module("controller.handlers._common")  # creates the logger and its handler
+        self._file = open(self.path, "a", encoding="utf-8", buffering=1)
+        for name in self.LOGGER_NAMES:
+            for handler in logging.getLogger(name).handlers:
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                    self._saved.append((handler, handler.setStream(self._file)))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handler, stream in self._saved:
+            handler.setStream(stream)
+        self._saved.clear()
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -269,12 +269,28 @@ def run_workflow(
     return result
 
 
+def _copy_local_logs(stack, dest: Path) -> None:
+    """The Lambdas' log and the Batch job logs of the local stack (CloudWatch Logs on AWS)."""
+    import shutil
+
+    work = getattr(stack, "work_dir", None)
+    if work is None:
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    if (work / "lambda.log").is_file():
+        shutil.copyfile(work / "lambda.log", dest / "lambda.log")
+    if (work / "batch-logs").is_dir():
+        shutil.copytree(work / "batch-logs", dest / "batch", dirs_exist_ok=True)
+
+
 def export(stack, result: RunResult) -> None:
-    """Results under out/results/, records as out/workflow.json, out/jobs.json (+ execution history)."""
+    """Results under out/results/, records as out/workflow.json, out/jobs.json (+ execution history),
+    the local Lambda and Batch job logs under out/local-logs/."""
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "workflow.json").write_text(json.dumps(result.workflow, indent=1, sort_keys=True, default=str))
     (out / "jobs.json").write_text(json.dumps(result.jobs, indent=1, sort_keys=True, default=str))
+    _copy_local_logs(stack, out / "local-logs")
     if result.execution_arn:
         sfn = stack.client("stepfunctions")
         events: list[dict[str, Any]] = []

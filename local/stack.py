@@ -96,6 +96,7 @@ class LocalStack:
         self.resources = None
         self.runner = None
         self.poller = None
+        self.function_logs = None
         self._saved_env: dict[str, str | None] = {}
         self.timings: dict[str, float] = {}
 
@@ -130,6 +131,9 @@ class LocalStack:
             )
             for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
                 self._export_env({var: None})
+            from local.lambda_runtime import FunctionLogs
+
+            self.function_logs = FunctionLogs(self.work_dir / "lambda.log").__enter__()
             self.runner = self._make_runner()
             moto_patches.set_batch_runner(self.runner)
             self.resources = create_resources(
@@ -186,6 +190,9 @@ class LocalStack:
             self.runner.shutdown()
             moto_patches.set_batch_runner(None)
             self.runner = None
+        if self.function_logs is not None:
+            self.function_logs.__exit__(None, None, None)
+            self.function_logs = None
         if self.emulator is not None and self._given_emulator is None:
             self.emulator.stop()
         self.emulator = None
