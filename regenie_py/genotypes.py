@@ -103,11 +103,17 @@ class BedSource(GenotypeSource):
                 p = line.split()
                 if p:
                     self.sample_ids.append(f"{p[0]}_{p[1]}")
-        self._bed = open_bed(f"{prefix}.bed", iid_count=len(self.sample_ids), sid_count=len(self.variants),
-                             count_A1=not ref_first, num_threads=threads)
+        try:
+            self._bed = open_bed(f"{prefix}.bed", iid_count=len(self.sample_ids), sid_count=len(self.variants),
+                                 count_A1=not ref_first, num_threads=threads)
+        except ValueError as err:  # bed-reader's check of the magic bytes
+            raise RegenieError(f"cannot read genotypes from {prefix}.bed: {err}") from err
 
     def read(self, vidx):
-        g = self._bed.read(index=(self.sample_idx, np.asarray(vidx, dtype=np.int64)), dtype="float64", order="F")
+        try:
+            g = self._bed.read(index=(self.sample_idx, np.asarray(vidx, dtype=np.int64)), dtype="float64", order="F")
+        except ValueError as err:  # bed-reader's check of the magic bytes and the file length
+            raise RegenieError(f"cannot read genotypes from {self.paths[0]}: {err}") from err
         return g, None
 
     def close(self) -> None:
