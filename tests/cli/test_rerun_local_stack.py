@@ -162,7 +162,12 @@ def test_cancel_a_running_workflow(stack, dataset, run, tmp_path):
     assert any(j["status"] == "CANCELLED" for j in jobs)
     batch = stack.client("batch")
     ids = [j["batchJobId"] for j in jobs if j.get("batchJobId") and j["status"] == "CANCELLED"]
-    for desc in batch.describe_jobs(jobs=ids)["jobs"] if ids else []:
-        assert desc["status"] in ("FAILED", "SUCCEEDED"), desc["status"]
+    deadline = time.monotonic() + 60  # a terminated job ends once its process is gone
+    while ids:
+        states = {d["jobId"]: d["status"] for d in batch.describe_jobs(jobs=ids)["jobs"]}
+        if all(st in ("FAILED", "SUCCEEDED") for st in states.values()):
+            break
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
     res = run("status", workflow_id, "--local", "--json")
     assert json.loads(res.stdout)["status"] == "CANCELLED"
