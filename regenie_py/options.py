@@ -42,10 +42,10 @@ UNSUPPORTED = {
     "set-singletons", "skip-test", "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
     "firth-se-approx", "tpheno-file", "tpheno-indexCol", "tpheno-ignoreCols", "gwas-condtl", "write-null-spa",
-    "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "exclude-setlist", "vc-maxAAF",
+    "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "vc-maxAAF",
     "vc-MACthr", "apply-rerint", "apply-rerint-cov", "minMAC-burden", "check-burden-files", "strict-check-burden",
-    "af-cc", "no-condtl", "force-condtl", "force-ltco", "htp", "forcen", "sample-pairs", "print-vcov",
-    "test-l0", "select-l0", "write-l0-pred", "mcc", "mcc-apply", "mcc-skew", "mcc-thr", "bgen-cohort",
+    "no-condtl", "force-condtl", "force-ltco", "forcen", "sample-pairs", "test-l0", "select-l0", "write-l0-pred",
+    "mcc", "mcc-apply", "mcc-skew", "mcc-thr", "bgen-cohort",
 }
 
 
@@ -207,7 +207,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
             multi.setdefault(name, []).append(val or "")
         else:
             vals[name] = val
-    flag = lambda n: n in vals and vals[n] != "false"  # noqa: E731
+    def flag(name: str) -> bool:
+        return name in vals and vals[name] != "false"
 
     if "step" not in vals:
         raise RegenieError("You must specify which step to run using '--step'.")

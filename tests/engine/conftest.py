@@ -25,7 +25,7 @@ def parse_commands(path: Path) -> list[ReferenceCase]:
     """Cases of COMMANDS.md: `### name`, `exit=N`, and the regenie command in a code fence."""
     text = path.read_text()
     cases = []
-    for m in re.finditer(r"^### (\S+)\nexit=(\d+)[^\n]*\n```\n(.*?)\n```", text, re.S | re.M):
+    for m in re.finditer(r"^### (\S+)\nexit=(\d+)[^\n]*\n```\n(.*?)\n```", text, re.DOTALL | re.MULTILINE):
         argv = shlex.split(m.group(3))
         assert argv[0] == "regenie"
         cases.append(ReferenceCase(m.group(1), int(m.group(2)), argv[1:]))

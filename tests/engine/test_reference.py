@@ -49,11 +49,7 @@ def _cases(reference_dir: Path, kind: str) -> list[str]:
         return []
     out = []
     for c in parse_commands(cmds):
-        if kind == "error" and c.exit_code != 0:
-            out.append(c.name)
-        elif kind == "s1" and c.exit_code == 0 and c.step == 1:
-            out.append(c.name)
-        elif kind == "s2" and c.exit_code == 0 and c.step == 2:
+        if (kind == "error" and c.exit_code != 0) or (c.exit_code == 0 and kind == f"s{c.step}"):
             out.append(c.name)
     return out
 
