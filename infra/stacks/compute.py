@@ -217,7 +217,13 @@ class ComputeStack(Stack):
             cpu=config.jobVcpus,
             memory=Size.mebibytes(config.jobMemoryMiB),
             job_role=self.job_role,
-            environment={**environment, "GWAS_JOB_VCPUS": str(config.jobVcpus), "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB)},
+            environment={
+                **environment,
+                "GWAS_JOB_VCPUS": str(config.jobVcpus),
+                "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),
+                # The worker records a retryable failure INTERRUPTED before the last attempt, FAILED on it.
+                "GWAS_JOB_ATTEMPTS": str(RETRY_ATTEMPTS),
+            },
             volumes=[batch.EcsVolume.host(name="fsx", host_path=FSX_HOST_MOUNT, container_path=FSX_HOST_MOUNT, readonly=False)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=f"regenie-{step}", log_group=self.job_log_group),
         )

@@ -47,6 +47,7 @@ def test_resources_and_environment_from_context(synth):
         requirements = {r["Type"]: r["Value"] for r in props["ContainerProperties"]["ResourceRequirements"]}
         assert requirements == {"VCPU": str(synth.context["jobVcpus"]), "MEMORY": str(synth.context["jobMemoryMiB"])}
         env = _environment(props)
+        assert env["GWAS_JOB_ATTEMPTS"] == str(props["RetryStrategy"]["Attempts"])
         assert "WorkflowTable" in json.dumps(env["GWAS_WORKFLOW_TABLE"])
         assert "JobStatusTable" in json.dumps(env["GWAS_JOB_TABLE"])
         path_map = json.loads(_join_with_names(env["GWAS_PATH_MAP"]))
