@@ -127,7 +127,7 @@ def _dispatch(opts, log: RunLog) -> None:
         log.write("Association testing mode")
     geno = open_genotypes(opts)
     try:
-        _describe_geno(geno, log)
+        _describe_geno(geno, opts, log)
         if opts.step == 1 and opts.split_l0:
             from .step1 import split_l0
 
@@ -151,7 +151,7 @@ def _dispatch(opts, log: RunLog) -> None:
         geno.close()
 
 
-def _describe_geno(geno, log: RunLog) -> None:
+def _describe_geno(geno, opts, log: RunLog) -> None:
     if geno.kind == "bed":
         log.write(f" * bim              : [{geno.paths[1]}] n_snps = {len(geno.variants)}")
         log.write(f" * fam              : [{geno.paths[2]}] n_samples = {len(geno.sample_ids)}")
@@ -163,6 +163,9 @@ def _describe_geno(geno, log: RunLog) -> None:
     else:
         log.write(f" * bgen             : [{geno.paths[0]}]")
         log.write(f"   -summary : bgen file with {len(geno.sample_ids)} samples and {len(geno.variants)} variants")
+        if opts.bgi:
+            # variant offsets come from cbgen's own scan of the file; the .bgi index is not needed
+            log.write(f"   -index bgi file [{opts.bgi}] not used (variant offsets read from the bgen file)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -206,3 +206,19 @@ def test_version_and_help(capsys):
     assert capsys.readouterr().out.strip() == "v4.1.2.gz"
     assert main(["--help"]) == 0
     assert "--step" in capsys.readouterr().out
+
+
+def test_zstd_bgen_with_sample_file_and_without_ids(example_dir, reference_dir, tmp_path, capsys):
+    """example_3chr_zstd.bgen has no sample IDs: with the .sample file it gives the zlib file's results;
+    without it the anonymous samples match no phenotype row (regenie's error)."""
+    pred = tmp_path / "pred.list"
+    pred.write_text("".join(f"Y{k} {reference_dir / 's1_bt_3chr' / f's1_bt_3chr_{k}.loco'}\n" for k in (1, 2)))
+    args = ["--step", "2", *common(example_dir, pheno="phenotype_bin.txt"), "--bsize", "100", "--bt", "--firth",
+            "--approx", "--pred", pred]
+    run_ok([*args, "--bgen", example_dir / "example_3chr_zstd.bgen", "--sample", example_dir / "example_3chr.sample",
+            "--out", tmp_path / "z"], capsys)
+    ref = reference_dir / "s2_bt_3chr_bgen_all"
+    for t in ("Y1", "Y2"):
+        assert compare_regenie(tmp_path / f"z_{t}.regenie", ref / f"s2_bt_3chr_bgen_all_{t}.regenie") == []
+    err = run_err([*args, "--bgen", example_dir / "example_3chr_zstd.bgen", "--out", tmp_path / "anon"], capsys)
+    assert err == "ERROR: all individuals have missing/invalid values for all traits."
