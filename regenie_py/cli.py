@@ -113,6 +113,15 @@ def run(argv: list[str]) -> int:
     except MemoryError:
         log.write("ERROR: bad_alloc caught, not enough memory")
         return 1
+    except OSError as e:
+        log.write(f"ERROR: cannot read or write file {e.filename or ''}: {e.strerror or e}")
+        return 1
+    except Exception as e:  # a defect: still regenie's convention (exit 1, ERROR: line), traceback on stderr
+        import traceback
+
+        traceback.print_exc()
+        log.write(f"ERROR: internal error in regenie-py: {type(e).__name__}: {e}")
+        return 1
     finally:
         log.close()
 
