@@ -95,6 +95,8 @@ def split_l0(opts, geno: GenotypeSource, log: RunLog) -> None:
 
 def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> None:
     N, P = S.Y.shape
+    if opts.range or opts.chrs:
+        log.write("WARNING: --range/--chr/--chrList only apply to step 2; all chromosomes are used in step 1.")
     use_loocv = opts.loocv
     if opts.bt and not use_loocv and N < 5000:
         log.write("   -WARNING: Sample size is less than 5,000 so using LOOCV instead of 5-fold CV.")
