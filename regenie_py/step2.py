@@ -226,8 +226,12 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     info = None
                     if geno.has_dosages:
                         G2p = G2 if full else G2[m]
-                        var_sum = (G2p - Gp * Gp).sum(axis=0)
-                        denom = 2.0 * n * freq * (1.0 - freq)
+                        # IMPUTE info over the samples with genotype probabilities (missing ones carry NaN)
+                        obs = ~np.isnan(G2p)
+                        n_obs = obs.sum(axis=0)
+                        f_obs = np.where(obs, Gp, 0.0).sum(axis=0) / np.maximum(2.0 * n_obs, 1.0)
+                        var_sum = np.where(obs, G2p - Gp * Gp, 0.0).sum(axis=0)
+                        denom = 2.0 * n_obs * f_obs * (1.0 - f_obs)
                         with np.errstate(divide="ignore", invalid="ignore"):
                             info = np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
                     extra = np.array(["NA"] * len(vidx), dtype=object)
