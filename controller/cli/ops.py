@@ -37,8 +37,15 @@ def _console():
     return Console(highlight=False)
 
 
+def _t(value: Any) -> str:
+    """Data (ids, paths, error text) shown as is: brackets in it are not rich markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
 def _styled(status: str | None) -> str:
-    s = status or "?"
+    s = _t(status or "?")
     style = STATUS_STYLE.get(s)
     return f"[{style}]{s}[/{style}]" if style else s
 
@@ -202,9 +209,9 @@ def submit(data_dir: Path, manifest_path: Path | None, wait: bool, timeout: int,
         click.echo(workflow_id)
     else:
         console = _console()
-        console.print(f"manifest: s3://{bucket}/{key}")
-        console.print(f"workflow id: [bold]{workflow_id}[/bold]")
-        console.print(f"follow it with: gwas status {workflow_id} --watch{' --local' if ctx.local else ''}")
+        console.print(f"manifest: s3://{_t(bucket)}/{_t(key)}")
+        console.print(f"workflow id: [bold]{_t(workflow_id)}[/bold]")
+        console.print(f"follow it with: gwas status {_t(workflow_id)} --watch{' --local' if ctx.local else ''}")
     if wait:
         wf = _wait_for_record(ctx, workflow_id, timeout)
         if wf.get("status") == "REJECTED":
@@ -236,28 +243,28 @@ def _status_renderable(wf: dict[str, Any]):
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("workflow", wf["workflowId"])
+    t.add_row("workflow", _t(wf["workflowId"]))
     t.add_row("status", _styled(wf.get("status")))
     for label, key in (("experiment", "experimentId"), ("study", "studyId"), ("user", "userId"),
                        ("created", "createdAt"), ("updated", "updatedAt"), ("completed", "completedAt"),
                        ("output", "outputUri"), ("manifest", "manifestUri")):
         if wf.get(key):
-            t.add_row(label, str(wf[key]))
+            t.add_row(label, _t(wf[key]))
     stats = {k: v for k, v in (wf.get("jobStats") or {}).items() if v}
     if wf.get("jobCount") or stats:
         t.add_row("jobs", f"{wf.get('jobCount', 0)}: " + ", ".join(f"{_styled(k)} {v}" for k, v in sorted(stats.items())))
     if wf.get("chromosomes"):
-        t.add_row("chromosomes", " ".join(map(str, wf["chromosomes"])))
+        t.add_row("chromosomes", _t(" ".join(map(str, wf["chromosomes"]))))
     if wf.get("executions"):
-        t.add_row("executions", "\n".join(a.rsplit(":", 1)[-1] for a in wf["executions"]))
+        t.add_row("executions", _t("\n".join(a.rsplit(":", 1)[-1] for a in wf["executions"])))
     if wf.get("failedJobs"):
-        t.add_row("failed jobs", ", ".join(map(str, wf["failedJobs"])))
+        t.add_row("failed jobs", _t(", ".join(map(str, wf["failedJobs"]))))
     if wf.get("status") == "COMPLETED" and wf.get("outputUri"):
-        t.add_row("report", f"{wf['outputUri']}report/report.html")
+        t.add_row("report", _t(f"{wf['outputUri']}report/report.html"))
     if wf.get("errorDetail"):
-        t.add_row("error", str(wf["errorDetail"]))
+        t.add_row("error", _t(wf["errorDetail"]))
     for e in wf.get("errors") or []:
-        t.add_row("problem", f"{e.get('path')}: {e.get('message')}")
+        t.add_row("problem", _t(f"{e.get('path')}: {e.get('message')}"))
     return t
 
 
@@ -339,8 +346,8 @@ def list_workflows(status_: str | None, study: str | None, user: str | None, lim
     for wf in rows:
         stats = wf.get("jobStats") or {}
         jobs = f"{stats.get('SUCCEEDED', 0)}/{wf.get('jobCount', 0)}" if wf.get("jobCount") else "-"
-        t.add_row(wf["workflowId"], _styled(wf.get("status")), wf.get("experimentId") or "-",
-                  wf.get("studyId") or "-", wf.get("userId") or "-", (wf.get("createdAt") or "")[:19], jobs)
+        t.add_row(_t(wf["workflowId"]), _styled(wf.get("status")), _t(wf.get("experimentId") or "-"),
+                  _t(wf.get("studyId") or "-"), _t(wf.get("userId") or "-"), _t((wf.get("createdAt") or "")[:19]), jobs)
     _console().print(t)
 
 
@@ -374,7 +381,7 @@ def jobs(workflow_id: str, status_: str | None, as_json: bool, ctx: Context) -> 
         _json(rows)
         return
     if not rows:
-        _console().print(f"no jobs recorded for {workflow_id}" + (f" in status {status_.upper()}" if status_ else ""))
+        _console().print(f"no jobs recorded for {_t(workflow_id)}" + (f" in status {_t(status_.upper())}" if status_ else ""))
         return
     t = Table()
     for col in ("job", "step", "chromosome / range", "status", "attempts", "runs", "duration", "error"):
@@ -383,9 +390,9 @@ def jobs(workflow_id: str, status_: str | None, as_json: bool, ctx: Context) -> 
         where = j.get("range") or j.get("chromosome") or "-"
         error = " ".join(x for x in (j.get("failureClass"), f"exit {j['exitCode']}" if j.get("exitCode") is not None else None,
                                       j.get("errorDetail")) if x)
-        t.add_row(j["jobId"], str(j.get("stepNumber", "-")), str(where), _styled(j.get("status")),
-                  str(j.get("attempt", "-")), str(j.get("runCount", 1)), _fmt_seconds(_duration(j)),
-                  error[:160] or "-")
+        t.add_row(_t(j["jobId"]), _t(j.get("stepNumber", "-")), _t(where), _styled(j.get("status")),
+                  _t(j.get("attempt", "-")), _t(j.get("runCount", 1)), _fmt_seconds(_duration(j)),
+                  _t(error[:160] or "-"))
     _console().print(t)
 
 
@@ -526,8 +533,8 @@ def rerun(workflow_id: str, failed: bool, chromosomes: tuple[str, ...], watch: b
     else:
         raise CliError(f"could not find a free rerun execution name for {workflow_id}")
     console = _console()
-    console.print(f"rerun [bold]{name}[/bold] of {workflow_id}: {len(job_ids)} job(s): {', '.join(job_ids)}")
-    console.print(f"execution: {resp['executionArn']}")
+    console.print(f"rerun [bold]{_t(name)}[/bold] of {_t(workflow_id)}: {len(job_ids)} job(s): {_t(', '.join(job_ids))}")
+    console.print(f"execution: {_t(resp['executionArn'])}")
     if watch:
         wf = _await_rerun_start(ctx, workflow_id, resp["executionArn"], interval)
         wf = _watch(ctx, wf, interval, 0, live=True)
@@ -583,13 +590,13 @@ def cancel(workflow_id: str, reason: str, ctx: Context) -> None:
                 batch.terminate_job(jobId=job["batchJobId"], reason=reason[:1024])
                 terminated += 1
             except ClientError as err:
-                console.print(f"[yellow]could not terminate Batch job {job['batchJobId']} of {job['jobId']}: "
-                              f"{err.response.get('Error', {}).get('Message', err)}[/yellow]")
+                console.print(f"[yellow]could not terminate Batch job {_t(job['batchJobId'])} of {_t(job['jobId'])}: "
+                              f"{_t(err.response.get('Error', {}).get('Message', err))}[/yellow]")
         if store.set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
             cancelled += 1
     if not store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason,
                                      completedAt=datetime.now(UTC).isoformat().replace("+00:00", "Z")):
         now = store.get_workflow(workflow_id) or {}
         raise CliError(f"workflow {workflow_id} became {now.get('status')} before it could be cancelled")
-    console.print(f"workflow {workflow_id}: {_styled('CANCELLED')}; stopped {stopped} execution(s), "
+    console.print(f"workflow {_t(workflow_id)}: {_styled('CANCELLED')}; stopped {stopped} execution(s), "
                   f"terminated {terminated} Batch job(s), cancelled {cancelled} job record(s)")

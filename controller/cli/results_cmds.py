@@ -13,7 +13,8 @@ from controller.core.results import DEFAULT_HIT_THRESHOLD, DEFAULT_TOP_N, Result
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    # file names and trait names are data, never rich markup
+    return Console(highlight=False, markup=False)
 
 
 @click.command()

@@ -279,3 +279,11 @@ def test_submit_uploads_large_files_in_parts(aws, run, tmp_path, monkeypatch):
     assert bed["Size"] == 11 * 1024 * 1024 + 3
     assert bed["ETag"].strip('"').endswith("-3")  # a multipart upload of three parts
     assert re.fullmatch(r"exp-sub-[0-9a-f]{16}\n", res.stdout)
+
+
+def test_recorded_text_with_brackets_is_shown_verbatim(aws, run):
+    make_workflow(aws.store, "wf-br", status="FAILED", jobs={"step2-chr1": "FAILED"})
+    aws.store.update_workflow("wf-br", errorDetail="regenie: bad [/x] option [red]")
+    res = run("status", "wf-br", "--local")
+    assert res.exit_code == 0, res.output
+    assert "regenie: bad [/x] option [red]" in res.output
