@@ -63,3 +63,38 @@ def test_covariate_basis_is_orthonormal_and_spans_x():
     assert Q.shape == (50, 3)
     assert np.allclose(Q.T @ Q, np.eye(3), atol=1e-10)
     assert np.allclose(Q @ (Q.T @ X), X, atol=1e-10)
+
+
+def test_level1_bt_kfold_matches_direct_penalised_fits():
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(8)
+    n, k = 120, 4
+    W = rng.normal(size=(n, k))
+    offset = rng.normal(scale=0.3, size=n)
+    y = (rng.random(n) < ridge.expit(offset + W @ np.array([0.5, -0.3, 0.0, 0.2]))).astype(float)
+    keep = np.ones(n, dtype=bool)
+    keep[::17] = False  # missing phenotypes are left out of every fit
+    folds = ridge.fold_bounds(n, 4)
+    taus = np.array([0.5, 5.0])
+    crit, _mse, best, coef = ridge.level1_bt_kfold(W, y, offset, taus, folds, keep)
+
+    def direct(train, tau):
+        def obj(a):
+            eta = offset[train] + W[train] @ a
+            return -(y[train] @ eta - np.logaddexp(0, eta).sum()) + 0.5 * tau * a @ a
+        return minimize(obj, np.zeros(k), method="BFGS", options={"gtol": 1e-10}).x
+
+    nll = np.zeros(len(taus))
+    for a, z in folds:
+        train = keep.copy()
+        train[a:z] = False
+        test = np.zeros(n, dtype=bool)
+        test[a:z] = keep[a:z]
+        for t, tau in enumerate(taus):
+            al = direct(train, tau)
+            p = np.clip(ridge.expit(offset[test] + W[test] @ al), 1e-5, 1 - 1e-5)
+            nll[t] -= np.sum(y[test] * np.log(p) + (1 - y[test]) * np.log(1 - p))
+            if t == best:
+                assert np.allclose(coef[a], al, atol=1e-5)
+    assert np.allclose(crit, nll / keep.sum(), rtol=1e-6)
