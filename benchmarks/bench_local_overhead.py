@@ -63,6 +63,7 @@ def main() -> int:
             print(f"gwas local run failed with exit {proc.returncode}")
             return 1
         jobs = json.loads((out / "jobs.json").read_text())
+        timings = json.loads((out / "timings.json").read_text())
         workflow = json.loads((out / "workflow.json").read_text())
 
     engine = sum(float(j.get("wallSeconds") or 0) for j in jobs)
@@ -80,6 +81,9 @@ def main() -> int:
     print(f"  of which workers around the engine: {around:7.2f} s (staging, status writes, uploads; summed)")
     if created and completed:
         print(f"  workflow record created->completed: {completed - created:7.2f} s")
+    print("  phases of the command (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    load = os.getloadavg()[0]
+    print(f"  machine load average during the run: {load:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -149,6 +149,8 @@ def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(),
             click.echo(f"error: {err}", err=True)
             return 2
         _report(result)
+        timings = {f"stack.{k}": round(v, 3) for k, v in stack.timings.items()}
+        (out_dir / "timings.json").write_text(json.dumps({**timings, **result.timings}, indent=1))
         if keep_running:
             click.echo(f"local stack still running at {stack.endpoint}")
             _wait_for_interrupt("press Ctrl-C to stop")

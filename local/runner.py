@@ -49,6 +49,7 @@ class RunResult:
     result_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # phase -> seconds
 
     @property
     def failed_jobs(self) -> list[dict[str, Any]]:
@@ -220,6 +221,7 @@ def run_workflow(
     prefix, manifest_bytes, notes = place_manifest(inputs, res.data_bucket)
     s3 = stack.client("s3")
     upload_data(s3, res.data_bucket, prefix, inputs.data_dir)
+    uploaded = time.perf_counter()
     key = prefix + inputs.manifest_path.name
     put = s3.put_object(Bucket=res.data_bucket, Key=key, Body=manifest_bytes, ContentType="application/json")
     manifest_uri = f"s3://{res.data_bucket}/{key}"
@@ -233,8 +235,11 @@ def run_workflow(
     follower = Follower(stack, workflow_id, manifest_uri)
     watch_started = time.monotonic()
     deadline = watch_started + timeout
+    record_seen: float | None = None
     while True:
         follower.refresh()
+        if record_seen is None and follower.workflow is not None:
+            record_seen = time.perf_counter()
         if display is not None:
             display(follower)
         if follower.done():
@@ -264,8 +269,18 @@ def run_workflow(
         execution_status=follower.execution_status,
         notes=notes,
     )
+    finished = time.perf_counter()
     export(stack, result)
-    result.wall_seconds = time.perf_counter() - started
+    done = time.perf_counter()
+    result.wall_seconds = done - started
+    seen = record_seen or finished
+    result.timings = {
+        "upload": round(uploaded - started, 3),
+        "triggerToRecord": round(seen - uploaded, 3),
+        "workflow": round(finished - seen, 3),
+        "export": round(done - finished, 3),
+    }
+    (result.out_dir / "timings.json").write_text(json.dumps(result.timings, indent=1))
     return result
 
 
