@@ -220,8 +220,12 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
         if opts.bt:
             keep = S.observed[:, p]
             y = np.where(keep, S.Y[:, p], 0.0)
-            _b, _p, conv = ridge.logistic_null(S.Q[keep], y[keep])
-            offset = S.Q @ _b
+            beta0, _p0, conv = ridge.logistic_null(S.Q[keep], y[keep])
+            if not conv:
+                log.write(f"WARNING: logistic regression did not converge for phenotype '{name}'. "
+                          "LOCO predictions calculations are skipped.")
+                continue
+            offset = S.Q @ beta0
             fit = (ridge.level1_bt_loocv(W, y, offset, taus, keep) if use_loocv
                    else ridge.level1_bt_kfold(W, y, offset, taus, folds, keep))
             if fit is None:

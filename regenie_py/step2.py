@@ -113,7 +113,7 @@ def _log10p(chisq: np.ndarray) -> np.ndarray:
     """−log10 P(χ²₁ > x) = −log10 erfc(√(x/2)), accurate far into the tail (no scipy: ~25 MB less RSS)."""
     out = np.full(np.shape(chisq), np.nan)
     for i, x in enumerate(np.asarray(chisq, dtype=np.float64).tolist()):
-        if x != x or x < 0:
+        if math.isnan(x) or x < 0:
             continue
         z = math.sqrt(x / 2.0)
         if z < 25.0:
@@ -148,7 +148,7 @@ def _chisq_of_p(p: float) -> float:
 
 
 def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, log: RunLog) -> None:
-    N, P = S.Y.shape
+    P = S.Y.shape[1]
     Q = S.Q
     v = geno.variants
     n_rows = max(opts.nauto + 1, int(v.chrom.max()))

@@ -84,7 +84,7 @@ def test_missing_binary_phenotype(example_dir, tmp_path, capsys):
                   *common(example_dir, pheno="phenotype_bin_wNA.txt"), "--bsize", "100", "--bt",
                   "--out", tmp_path / "s1"], capsys)
     assert "'Y1': 111 cases and 339 controls" in out
-    header, chroms, vals = read_loco(tmp_path / "s1_1.loco")
+    header, _chroms, vals = read_loco(tmp_path / "s1_1.loco")
     na_ids = {f"{f}_{i}" for f, i in na}
     col_na = np.array([h in na_ids for h in header[1:]])
     assert np.isnan(vals[:, col_na]).all() and not np.isnan(vals[:, ~col_na]).any()
@@ -108,7 +108,7 @@ def test_range_and_chr_select_rows_of_the_full_run(example_dir, reference_dir, t
             "--bsize", "100", "--qt", "--pred", pred]
     run_ok([*args, "--out", tmp_path / "full"], capsys)
     run_ok([*args, "--range", "2:100-300", "--out", tmp_path / "rng"], capsys)
-    h, full = read_regenie(tmp_path / "full_Y1.regenie")
+    _h, full = read_regenie(tmp_path / "full_Y1.regenie")
     _, rng = read_regenie(tmp_path / "rng_Y1.regenie")
     expect = [r for r in full if r[0] == "2" and 100 <= int(r[1]) <= 300]
     assert rng == expect and len(rng) > 0
