@@ -71,6 +71,7 @@ class ManifestQueuePoller:
         self.batch_size = batch_size
         self.wait_seconds = wait_seconds
         self._stop = threading.Event()
+        self._busy = threading.Event()  # set while a received batch is being handled
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.failed_records = 0
@@ -82,9 +83,12 @@ class ManifestQueuePoller:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling; waits for a batch being handled, not for an empty long poll to time out."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout)
+            deadline = time.monotonic() + timeout
+            while self._thread.is_alive() and self._busy.is_set() and time.monotonic() < deadline:
+                self._thread.join(0.05)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -107,13 +111,17 @@ class ManifestQueuePoller:
         messages = resp.get("Messages", [])
         if not messages:
             return 0
-        self.batches += 1
-        failed_ids = self._invoke(messages)
-        for m in messages:
-            if m["MessageId"] not in failed_ids:
-                self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-            else:
-                self.failed_records += 1
+        self._busy.set()
+        try:
+            self.batches += 1
+            failed_ids = self._invoke(messages)
+            for m in messages:
+                if m["MessageId"] not in failed_ids:
+                    self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
+                else:
+                    self.failed_records += 1
+        finally:
+            self._busy.clear()
         return len(messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> set[str]:
