@@ -49,7 +49,7 @@ class FailureInjection:
     _PATTERN = re.compile(r"^(?:step(?P<step>[12])|(?P<merge>merge))(?P<rest>(?::[a-z]+=[^:]+)*)$")
 
     @classmethod
-    def parse(cls, text: str) -> "FailureInjection":
+    def parse(cls, text: str) -> FailureInjection:
         m = cls._PATTERN.match(text.strip())
         if not m:
             raise FailureInjectionError(

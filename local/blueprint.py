@@ -118,6 +118,7 @@ def load_blueprint(*, rebuild: bool = False) -> Blueprint:
         capture_output=True,
         text=True,
         timeout=900,
+        check=False,
     )
     if proc.returncode != 0 or not tmp.exists():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])

@@ -10,6 +10,7 @@ definition names a command, and the AWS endpoint is the emulator's address on th
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -19,6 +20,8 @@ from typing import Any
 from moto.core.utils import unix_time_millis
 
 from local.batch_jobs import LocalBatchRunner
+
+log = logging.getLogger(__name__)
 
 IMAGE_ENV = "GWAS_LOCAL_WORKER_IMAGE"
 NETWORK_ENV = "GWAS_LOCAL_DOCKER_NETWORK"
@@ -42,7 +45,7 @@ def docker_client():
         client = docker.from_env()
         client.ping()
         return client
-    except Exception as err:  # noqa: BLE001 - docker raises several types for "no engine"
+    except Exception as err:
         raise DockerUnavailable(f"no Docker engine reachable ({type(err).__name__}: {err})") from err
 
 
@@ -85,8 +88,8 @@ class DockerBatchRunner(LocalBatchRunner):
         for container in containers:
             try:
                 container.stop(timeout=int(timeout))
-            except Exception:  # noqa: BLE001 - already gone
-                pass
+            except Exception as err:  # noqa: BLE001 - already gone
+                log.debug("container %s not stopped: %s", container.id, err)
 
     def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
         env = self.job_environment(job, attempt)
@@ -129,8 +132,8 @@ class DockerBatchRunner(LocalBatchRunner):
                 self._running -= 1
             try:
                 container.remove(force=True)
-            except Exception:  # noqa: BLE001 - removal is housekeeping
-                pass
+            except Exception as err:  # noqa: BLE001 - removal is housekeeping
+                log.warning("container %s of job %s not removed: %s", container.id, job.job_id, err)
         record["container"].update(exitCode=code, logFile=str(log_path))
         if reason:
             record["container"]["reason"] = reason

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import urllib.request
+from typing import Self
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -30,7 +31,7 @@ EMULATOR_CONFIG = {
 }
 
 _active_lock = threading.Lock()
-_active: "Emulator | None" = None
+_active: Emulator | None = None
 
 
 class EmulatorError(RuntimeError):
@@ -55,7 +56,7 @@ class Emulator:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> "Emulator":
+    def start(self) -> Emulator:
         global _active
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
@@ -116,7 +117,7 @@ class Emulator:
                 _active = None
             self.port = None
 
-    def __enter__(self) -> "Emulator":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import uuid
-from typing import Any
+from typing import Any, Self
 
 # Handlers of one process share os.environ; applying a function's environment is serialised.
 _env_lock = threading.Lock()
@@ -144,7 +144,7 @@ class FunctionLogs:
         self._file = None
         self._saved: list[tuple[Any, Any]] = []
 
-    def __enter__(self) -> "FunctionLogs":
+    def __enter__(self) -> Self:
         import logging
 
         importlib.import_module("controller.handlers._common")  # creates the logger and its handler

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 MOTO_VERSION = "5.2.5"
 SYNC_POLL_SECONDS = 0.05
@@ -48,14 +49,14 @@ def check_moto_version() -> None:
 
 
 # -- (a) batch:submitJob.sync normalisation ---------------------------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _service_model(service_name: str):
     import botocore.session
 
     return botocore.session.get_session().get_service_model(service_name)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _operation_model(service_name: str, snake_action: str):
     """botocore's operation model from the snake-case action name moto uses (`submit_job`)."""
     from botocore import xform_name

@@ -77,7 +77,7 @@ class ManifestQueuePoller:
         self.failed_records = 0
         self.last_error: str | None = None
 
-    def start(self) -> "ManifestQueuePoller":
+    def start(self) -> ManifestQueuePoller:
         self._thread = threading.Thread(target=self._loop, name="manifest-queue-poller", daemon=True)
         self._thread.start()
         return self

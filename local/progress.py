@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -71,7 +71,7 @@ class ProgressView:
         self._live: Live | None = None
         self._seen: dict[str, str] = {}
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> Self:
         if self.live_mode:
             self._live = Live(console=self.console, refresh_per_second=8, transient=False)
             self._live.__enter__()

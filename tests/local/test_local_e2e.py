@@ -105,7 +105,7 @@ def test_workflow_completes_and_equals_direct_regenie_py(trait, completed, datas
     for job in [jobs["step1"], *step2]:
         argv = _rewrite(job["command"], mounts)
         Path(_local_path(job["command"][job["command"].index("--out") + 1], mounts)).parent.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([REGENIE_PY, *argv], capture_output=True, text=True)
+        proc = subprocess.run([REGENIE_PY, *argv], capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr[-2000:]
     compared = 0
     for job in step2:

@@ -85,7 +85,7 @@ def test_map_iteration_failure_keeps_states_error_name(aws, role, job_queue, bat
     """moto 5.2.5 turned a failed iteration's States.TaskFailed into States.Runtime; Catch must match."""
     code = "import os, sys; sys.exit(70 if os.environ['ITEM'] == 'b' else 0)"
     jd = python_job_definition(aws, code)
-    job = batch_task(job_queue, jd, **{"ContainerOverrides": {"Environment": [{"Name": "ITEM", "Value.$": "$.item"}]}})
+    job = batch_task(job_queue, jd, ContainerOverrides={"Environment": [{"Name": "ITEM", "Value.$": "$.item"}]})
     definition = {
         "StartAt": "Fan",
         "States": {

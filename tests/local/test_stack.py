@@ -171,7 +171,7 @@ def test_gwas_local_run_reports_a_rejected_manifest(tmp_path):
     for name in [n for n in env if n.startswith("GWAS_") and n != "GWAS_LOCAL_STATE" or n == "AWS_ENDPOINT_URL"]:
         env.pop(name)
     proc = subprocess.run([gwas, "local", "run", str(data), "--out", str(tmp_path / "out"), "--no-progress"],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "REJECTED" in proc.stdout
     assert "analysisParams.step1BlockSize" in proc.stderr
