@@ -101,16 +101,16 @@ class LocalStack:
         self.timings: dict[str, float] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         from local import moto_patches
         from local.blueprint import load_blueprint
         from local.resources import JobSettings, create_resources, default_scratch_dir
 
         t0 = time.perf_counter()
         moto_patches.apply_patches()
-        from local.dynamodb_atomic import make_requests_atomic
+        from local import moto_concurrency
 
-        make_requests_atomic()
+        moto_concurrency.apply()
         blueprint = self._blueprint or load_blueprint()
         self.timings["blueprint"] = time.perf_counter() - t0
         try:
@@ -202,7 +202,7 @@ class LocalStack:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> "LocalStack":
+    def __enter__(self) -> LocalStack:
         return self.start()
 
     def __exit__(self, *exc) -> None:
