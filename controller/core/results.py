@@ -146,7 +146,13 @@ def _read_header(path: str, stream: IO[str]) -> tuple[str, ...]:
     return cols
 
 
-def _rows(path: str, stream: IO[str], ncols: int, order: int) -> Iterator[_Row]:
+class _Unsorted(Exception):
+    def __init__(self, path: str):
+        self.path = path
+
+
+def _rows(path: str, stream: IO[str], ncols: int, order: int, *, check_order: bool = False) -> Iterator[_Row]:
+    last: tuple | None = None
     for lineno, line in enumerate(stream, start=2):
         fields = tuple(line.split())
         if not fields:
@@ -157,17 +163,22 @@ def _rows(path: str, stream: IO[str], ncols: int, order: int) -> Iterator[_Row]:
             pos = int(fields[1])
         except ValueError:
             raise ResultsError(f"{path}: line {lineno}: GENPOS {fields[1]!r} is not an integer") from None
-        yield ((chrom_sort_key(fields[0]), pos, order), fields)
+        key = (chrom_sort_key(fields[0]), pos, order)
+        if check_order:
+            if last is not None and key < last:
+                raise _Unsorted(path)
+            last = key
+        yield (key, fields)
 
 
 def _is_sorted(path: str, ncols: int) -> bool:
     with _open_text(path) as stream:
         stream.readline()
-        last = None
-        for row in _rows(path, stream, ncols, 0):
-            if last is not None and row[0] < last:
-                return False
-            last = row[0]
+        try:
+            for _ in _rows(path, stream, ncols, 0, check_order=True):
+                pass
+        except _Unsorted:
+            return False
     return True
 
 
@@ -195,13 +206,12 @@ def _sorted_runs(path: str, ncols: int, tmpdir: str, first_run: int) -> list[str
     return runs
 
 
-def merged_rows(files: Sequence[str], stack: ExitStack, tmpdir: str) -> tuple[tuple[str, ...], Iterator[_Row]]:
-    """The header shared by `files` and all their rows in (chromosome, position) order."""
+def read_headers(files: Sequence[str]) -> tuple[str, ...]:
+    """The header all `files` share; an error names the first file that differs."""
     if not files:
         raise ResultsError("no files to merge")
     header: tuple[str, ...] | None = None
     header_file = ""
-    sources: list[tuple[str, bool]] = []  # (path, is a headerless sorted run)
     for path in files:
         with _open_text(path) as stream:
             cols = _read_header(path, stream)
@@ -211,36 +221,55 @@ def merged_rows(files: Sequence[str], stack: ExitStack, tmpdir: str) -> tuple[tu
             raise ResultsError(
                 f"{path}: header differs from {header_file}: {' '.join(cols)} vs {' '.join(header)}"
             )
-        if _is_sorted(path, len(cols)):
-            sources.append((path, False))
-        else:
-            sources += [(run, True) for run in _sorted_runs(path, len(cols), tmpdir, len(sources))]
     assert header is not None
+    return header
+
+
+def merged_rows(
+    files: Sequence[str], header: tuple[str, ...], stack: ExitStack, tmpdir: str, to_sort: set[str]
+) -> Iterator[_Row]:
+    """All rows of `files` in (chromosome, position) order. Inputs are expected sorted (regenie
+    keeps the genotype file's order, which is sorted in practice) and checked while they stream;
+    an unsorted one raises `_Unsorted` and the caller starts again with it in `to_sort`, which
+    are sorted through temporary runs first."""
+    sources: list[tuple[str, bool]] = []  # (path, is a headerless sorted run)
+    for path in files:
+        if path in to_sort:
+            sources += [(run, True) for run in _sorted_runs(path, len(header), tmpdir, len(sources))]
+        else:
+            sources.append((path, False))
     iterators = []
-    for order, (path, headerless) in enumerate(sources):
+    for order, (path, is_run) in enumerate(sources):
         stream = stack.enter_context(_open_text(path))
-        if not headerless:
+        if not is_run:
             stream.readline()
-        iterators.append(_rows(path, stream, len(header), order))
-    return header, _deduplicated(heapq.merge(*iterators, key=lambda r: r[0]), header)
+        iterators.append(_rows(path, stream, len(header), order, check_order=not is_run))
+    return _deduplicated(heapq.merge(*iterators, key=lambda r: r[0]), header)
 
 
 def _deduplicated(rows: Iterator[_Row], header: tuple[str, ...]) -> Iterator[_Row]:
-    """Refuses a variant that two inputs both tested: overlapping chunks would double-count it."""
+    """Refuses a variant that two inputs both tested: overlapping chunks would double-count it.
+    Only rows at the position of the previous row are compared, so the common case costs little."""
     key_cols = [header.index(c) for c in ("CHROM", "GENPOS", "ID", "ALLELE0", "ALLELE1")]
     if "TEST" in header:
         key_cols.append(header.index("TEST"))
-    here: tuple | None = None
-    seen: set[tuple[str, ...]] = set()
+    prev_chrom = prev_pos = None
+    prev_fields: tuple[str, ...] = ()
+    seen: set[tuple[str, ...]] | None = None
     for row in rows:
-        if row[0][:2] != here:
-            here, seen = row[0][:2], set()
-        ident = tuple(row[1][i] for i in key_cols)
-        if ident in seen:
-            raise ResultsError(
-                f"variant {' '.join(ident)} appears in more than one input: do step-2 chunks overlap?"
-            )
-        seen.add(ident)
+        key, fields = row
+        if key[1] == prev_pos and key[0] == prev_chrom:
+            if seen is None:
+                seen = {tuple(prev_fields[i] for i in key_cols)}
+            ident = tuple(fields[i] for i in key_cols)
+            if ident in seen:
+                raise ResultsError(
+                    f"variant {' '.join(ident)} appears in more than one input: do step-2 chunks overlap?"
+                )
+            seen.add(ident)
+        else:
+            prev_chrom, prev_pos, seen = key[0], key[1], None
+        prev_fields = fields
         yield row
 
 
@@ -256,7 +285,9 @@ class Hit:
 
 @dataclass
 class TraitStats:
-    """What the report needs from one trait's rows, accumulated while they stream past."""
+    """What the report needs from one trait's rows, accumulated while they stream past.
+
+    Rows are buffered and converted in batches with numpy: the per-row cost is one list append."""
 
     trait: str
     header: tuple[str, ...]
@@ -264,16 +295,19 @@ class TraitStats:
     top_n: int = DEFAULT_TOP_N
     rows: int = 0
     tested: int = 0  # rows with a numeric LOG10P
+    hits_count: int = 0
     min_pos: int | None = None
     max_pos: int | None = None
-    hits_count: int = 0
     chromosomes: list[str] = field(default_factory=list)
+    _chrom_index: dict[str, int] = field(default_factory=dict)
     _chrom_idx: list[np.ndarray] = field(default_factory=list)
     _pos: list[np.ndarray] = field(default_factory=list)
     _log10p: list[np.ndarray] = field(default_factory=list)
     _chisq: list[np.ndarray] = field(default_factory=list)
-    _buf: list[tuple[int, int, float, float]] = field(default_factory=list)
+    _buf: list[tuple[str, ...]] = field(default_factory=list)
     _heap: list[tuple[float, int, tuple[str, ...]]] = field(default_factory=list)
+
+    _BATCH = 50_000
 
     def __post_init__(self) -> None:
         self._ci = self.header.index("CHROM")
@@ -282,44 +316,74 @@ class TraitStats:
         self._xi = self.header.index("CHISQ") if "CHISQ" in self.header else None
 
     def add(self, fields: tuple[str, ...]) -> None:
-        self.rows += 1
-        pos = int(fields[self._pi])
-        if self.min_pos is None or pos < self.min_pos:
-            self.min_pos = pos
-        if self.max_pos is None or pos > self.max_pos:
-            self.max_pos = pos
-        log10p = _number(fields[self._li])
-        if log10p is None:
-            return
-        self.tested += 1
-        chrom = fields[self._ci]
-        if not self.chromosomes or self.chromosomes[-1] != chrom:
-            self.chromosomes.append(chrom)
-        chisq = _number(fields[self._xi]) if self._xi is not None else None
-        if chisq is None:
-            chisq = _chisq_from_log10p(log10p)
-        self._buf.append((len(self.chromosomes) - 1, pos, log10p, chisq))
-        if len(self._buf) >= 100_000:
+        self._buf.append(fields)
+        if len(self._buf) >= self._BATCH:
             self._flush()
-        if log10p >= self.threshold:
-            self.hits_count += 1
-        # the best rows seen so far: every hit up to MAX_HITS_LISTED, at least top_n rows
-        keep = max(self.top_n, min(self.hits_count, MAX_HITS_LISTED))
-        item = (log10p, -self.rows, fields)
-        if len(self._heap) < keep:
-            heapq.heappush(self._heap, item)
-        elif item > self._heap[0]:
-            heapq.heapreplace(self._heap, item)
+
+    def _numbers(self, rows: list[tuple[str, ...]], col: int, first_row: int) -> np.ndarray:
+        """Column `col` as float64 with NaN for NA (regenie's mark for a test that could not run)."""
+        text = np.array([r[col] for r in rows])
+        values = np.full(len(rows), np.nan)
+        given = text != "NA"
+        try:
+            values[given] = text[given].astype(np.float64)
+        except ValueError:
+            for i in np.flatnonzero(given):
+                try:
+                    float(text[i])
+                except ValueError:
+                    raise ResultsError(
+                        f"{self.trait}: data row {first_row + i}: {self.header[col]} {str(text[i])!r} is not a number"
+                    ) from None
+            raise
+        values[~np.isfinite(values)] = np.nan
+        return values
 
     def _flush(self) -> None:
-        if not self._buf:
+        rows, self._buf = self._buf, []
+        if not rows:
             return
-        arr = np.array(self._buf, dtype=np.float64)
-        self._chrom_idx.append(arr[:, 0].astype(np.uint16))
-        self._pos.append(arr[:, 1].astype(np.int64))
-        self._log10p.append(arr[:, 2].astype(np.float32))
-        self._chisq.append(arr[:, 3].astype(np.float32))
-        self._buf = []
+        first_row = self.rows + 1
+        self.rows += len(rows)
+        pos = np.array([r[self._pi] for r in rows]).astype(np.int64)
+        lo, hi = int(pos.min()), int(pos.max())
+        self.min_pos = lo if self.min_pos is None else min(self.min_pos, lo)
+        self.max_pos = hi if self.max_pos is None else max(self.max_pos, hi)
+        log10p = self._numbers(rows, self._li, first_row)
+        tested = np.flatnonzero(~np.isnan(log10p))
+        if tested.size == 0:
+            return
+        self.tested += int(tested.size)
+        index = self._chrom_index
+        chrom_idx = np.array([index.setdefault(rows[i][self._ci], len(index)) for i in tested], dtype=np.uint16)
+        if len(index) > len(self.chromosomes):
+            self.chromosomes = sorted(index, key=index.__getitem__)
+        if self._xi is not None:
+            chisq = self._numbers(rows, self._xi, first_row)[tested]
+        else:
+            chisq = np.full(tested.size, np.nan)
+        lp = log10p[tested]
+        missing = np.isnan(chisq)
+        if missing.any():
+            chisq[missing] = _chisq_from_log10p(lp[missing])
+        self._chrom_idx.append(chrom_idx)
+        self._pos.append(pos[tested])
+        self._log10p.append(lp.astype(np.float32))
+        self._chisq.append(chisq.astype(np.float32))
+        self._take_hits(rows, tested, lp, first_row)
+
+    def _take_hits(self, rows, tested: np.ndarray, lp: np.ndarray, first_row: int) -> None:
+        """Keep the best rows: every hit up to MAX_HITS_LISTED, and at least top_n rows."""
+        self.hits_count += int((lp >= self.threshold).sum())
+        keep = max(self.top_n, min(self.hits_count, MAX_HITS_LISTED))
+        floor = self._heap[0][0] if len(self._heap) >= keep else -math.inf
+        for j in np.flatnonzero(lp >= floor):
+            i = int(tested[j])
+            item = (float(lp[j]), -(first_row + i), rows[i])
+            if len(self._heap) < keep:
+                heapq.heappush(self._heap, item)
+            elif item > self._heap[0]:
+                heapq.heapreplace(self._heap, item)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(chromosome index into `chromosomes`, position, LOG10P, CHISQ) of the tested rows, in file order."""
@@ -343,6 +407,7 @@ class TraitStats:
     def top_hits(self) -> tuple[list[Hit], bool]:
         """Rows at or above the threshold (best first, at most MAX_HITS_LISTED); when none pass, the
         `top_n` best rows. The flag says whether the rows passed the threshold."""
+        self._flush()
         best = sorted(self._heap, reverse=True)
         passing = [Hit(p, f) for p, _, f in best if p >= self.threshold]
         if passing:
@@ -350,18 +415,10 @@ class TraitStats:
         return [Hit(p, f) for p, _, f in best[: self.top_n]], False
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None  # regenie writes NA for tests that could not be run
-    return value if math.isfinite(value) else None
-
-
-def _chisq_from_log10p(log10p: float) -> float:
+def _chisq_from_log10p(log10p: np.ndarray) -> np.ndarray:
     from scipy.stats import chi2
 
-    return float(chi2.isf(10.0 ** (-log10p), 1))
+    return chi2.isf(np.power(10.0, -log10p), 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,32 +451,55 @@ def merge_trait(
 ) -> MergedTrait:
     """Stream `files` in genomic order into `out_path` (BGZF + tabix) while collecting statistics.
     With `out_path` None only the statistics are collected."""
+    files = list(files)
+    header = read_headers(files)
+    to_sort: set[str] = set()
+    while True:
+        try:
+            stats = _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n)
+            break
+        except _Unsorted as unsorted:
+            # Start again with that file sorted first, and every other unsorted one found now,
+            # so many unsorted inputs cost one extra pass, not one each.
+            to_sort.add(unsorted.path)
+            to_sort |= {f for f in files if f not in to_sort and not _is_sorted(f, len(header))}
+    if out_path is None:
+        return MergedTrait(trait, "", None, None, stats, files)
+    index, index_error = _tabix(out_path, stats)
+    return MergedTrait(trait, out_path, index, index_error, stats, files)
+
+
+def _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n) -> TraitStats:
+    stats = TraitStats(trait, header, threshold=threshold, top_n=top_n)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="gwas-merge-") as tmpdir:
-        header, rows = merged_rows(list(files), stack, tmpdir)
-        stats = TraitStats(trait, header, threshold=threshold, top_n=top_n)
+        rows = merged_rows(files, header, stack, tmpdir, to_sort)
         if out_path is None:
-            for row in rows:
-                stats.add(row[1])
-            return MergedTrait(trait, "", None, None, stats, list(files))
+            for _, fields in rows:
+                stats.add(fields)
+            stats.arrays()
+            return stats
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         partial = out_path + ".partial"
         out = _bgzf_writer(partial)
         try:
             out.write(("\t".join(header) + "\n").encode())
             batch: list[str] = []
-            for row in rows:
-                stats.add(row[1])
-                batch.append("\t".join(row[1]))
+            for _, fields in rows:
+                stats.add(fields)
+                batch.append("\t".join(fields))
                 if len(batch) >= 10_000:
                     out.write(("\n".join(batch) + "\n").encode())
                     batch = []
             if batch:
                 out.write(("\n".join(batch) + "\n").encode())
-        finally:
+        except BaseException:
             out.close()
+            os.unlink(partial)
+            raise
+        out.close()
+    stats.arrays()
     os.replace(partial, out_path)
-    index, index_error = _tabix(out_path, stats)
-    return MergedTrait(trait, out_path, index, index_error, stats, list(files))
+    return stats
 
 
 def _tabix(path: str, stats: TraitStats) -> tuple[str | None, str | None]:

@@ -223,3 +223,19 @@ def test_long_chromosomes_get_a_csi_index_and_position_zero_none(tmp_path):
     assert "index" not in summary["traits"]["Y1"]["files"]
     assert "tabix positions start at 1" in summary["traits"]["Y1"]["indexError"]
     assert "No tabix index" in (tmp_path / "o2" / "report" / "report.html").read_text()
+
+
+def test_unsorted_inputs_cost_one_extra_pass(tmp_path, monkeypatch):
+    syn = write_chunks(tmp_path / "in", shuffle_within=True, traits=("Y1",))
+    passes = []
+    real = results._merge_pass
+    monkeypatch.setattr(results, "_merge_pass", lambda *a, **k: passes.append(1) or real(*a, **k))
+    merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
+    assert len(passes) == 2 and len(syn.files) == 12
+
+
+def test_a_non_numeric_p_value_is_an_error_naming_it(tmp_path):
+    bad = tmp_path / "p_Y1.regenie"
+    bad.write_text(HEADER + "\n1 100 a A G 0.1 5 ADD 1 1 1 0.5 NA\n1 200 b A G 0.1 5 ADD 1 1 1 abc NA\n")
+    with pytest.raises(ResultsError, match=r"Y1: data row 2: LOG10P 'abc' is not a number"):
+        merge_and_report([str(bad)], str(tmp_path / "o"), title="t", prefix="p")
