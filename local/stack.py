@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from local.emulator import EMULATOR_CONFIG, REGION, Emulator
 
@@ -202,7 +202,7 @@ class LocalStack:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
