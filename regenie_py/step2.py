@@ -253,10 +253,11 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                         log10p = _log10p(chisq)
                     else:
                         X, y, offset, phat, wts, L, null_beta = st
+                        XW_T = (X * wts[:, None]).T
                         U = Gp.T @ (y - phat)
-                        XWG = X.T @ (Gp * wts[:, None])
+                        XWG = XW_T @ Gp
                         Z = np.linalg.solve(L, XWG) if L is not None else XWG
-                        V = (wts[:, None] * Gp * Gp).sum(axis=0) - (Z * Z).sum(axis=0)
+                        V = np.einsum("i,ij,ij->j", wts, Gp, Gp) - np.einsum("ij,ij->j", Z, Z)
                         with np.errstate(divide="ignore", invalid="ignore"):
                             T = U / np.sqrt(V)
                             beta = U / V
