@@ -17,8 +17,8 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (d) Batch jobs are handed to a job runner (`local.batch_jobs.LocalBatchRunner`: real worker
     subprocesses; `local.docker_batch.DockerBatchRunner`: the worker image) instead of being
     marked SUCCEEDED without running anything.
-(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally 0.05 s is plenty. And
-    the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
+(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s (low latency
+    without busy-polling the emulator, which shares the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
     thread-safe, so one per service and region is reused.
 """
 
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 MOTO_VERSION = "5.2.5"
-SYNC_POLL_SECONDS = 0.05
+SYNC_POLL_SECONDS = 0.1
 
 
 class MotoVersionError(RuntimeError):

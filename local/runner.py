@@ -213,7 +213,7 @@ def run_workflow(
     out_dir: Path,
     *,
     timeout: float = 3600.0,
-    poll_seconds: float = 0.1,
+    poll_seconds: float = 0.2,
     display: Callable[[Follower], Any] | None = None,
 ) -> RunResult:
     started = time.perf_counter()
