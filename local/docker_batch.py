@@ -66,6 +66,9 @@ class DockerBatchRunner(LocalBatchRunner):
         env = super().job_environment(job, attempt)
         for name in _HOST_ONLY_VARS:
             env.pop(name, None)
+        # The scratch directory named for subprocess jobs is a path of this host; in the image,
+        # its own (GWAS_SCRATCH_DIR=/scratch, writable by the worker's user) applies.
+        env.pop("GWAS_SCRATCH_DIR", None)
         env["AWS_ENDPOINT_URL"] = self.job_endpoint
         return env
 

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -101,3 +102,59 @@ def test_docker_compose_runs_a_workflow(tmp_path):
             status = items[0]["status"]["S"] if items else None
             time.sleep(2)
         assert status == "COMPLETED"
+
+
+class _RecordingContainers:
+    """The slice of docker-py's API the runner uses; records each run and exits with scripted codes."""
+
+    def __init__(self, codes):
+        self.codes = list(codes)
+        self.runs = []
+
+    def run(self, image, **kwargs):
+        self.runs.append({"image": image, **kwargs})
+        code = self.codes.pop(0)
+        return SimpleNamespace(
+            id=f"c{len(self.runs)}", status="exited", attrs={"State": {"ExitCode": code, "OOMKilled": False}},
+            reload=lambda: None, logs=lambda **_: f"attempt exit {code}\n".encode(), remove=lambda **_: None,
+            stop=lambda **_: None,
+        )
+
+
+def test_docker_runner_gives_jobs_the_batch_environment_and_retries(aws, role, job_queue, emulator, tmp_path):
+    """Container arguments as Batch would set them (no host variables, the emulator's network address,
+    the image's entrypoint) and the retry strategy applied to the containers' exit codes."""
+    from local.docker_batch import DockerBatchRunner
+    from local.moto_patches import set_batch_runner
+    from tests.local.conftest import run_state_machine
+
+    containers = _RecordingContainers([75, 0])
+    runner = DockerBatchRunner(endpoint=emulator.endpoint, region="us-east-1", work_dir=tmp_path,
+                               client=SimpleNamespace(containers=containers), image="gwas-worker:test",
+                               network="gwas-local", job_endpoint="http://emulator:4566")
+    jd = aws.batch.register_job_definition(
+        jobDefinitionName=f"docker-jd-{tmp_path.name}"[:120], type="container",
+        containerProperties={"image": "gwas-worker:test", "resourceRequirements": [
+            {"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "1024"}],
+            "environment": [{"name": "GWAS_JOB_TABLE", "value": "jobs"}, {"name": "GWAS_SCRATCH_DIR", "value": "/host/x"}]},
+        retryStrategy={"attempts": 3, "evaluateOnExit": [{"onExitCode": "75", "action": "RETRY"},
+                                                         {"onExitCode": "*", "action": "EXIT"}]},
+    )["jobDefinitionArn"]
+    set_batch_runner(runner)
+    try:
+        task = {"Type": "Task", "Resource": "arn:aws:states:::batch:submitJob.sync", "End": True, "Parameters": {
+            "JobName": "d", "JobQueue": job_queue, "JobDefinition": jd,
+            "ContainerOverrides": {"Environment": [{"Name": "GWAS_JOB_SPEC", "Value": "s3://b/k.json"}]}}}
+        desc = run_state_machine(aws, role, {"StartAt": "J", "States": {"J": task}})
+    finally:
+        set_batch_runner(None)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
+    assert [a["Container"]["ExitCode"] for a in json.loads(desc["output"])["Attempts"]] == [75, 0]
+    first, second = containers.runs
+    assert first["image"] == "gwas-worker:test" and first["command"] is None and first["network"] == "gwas-local"
+    env = first["environment"]
+    assert env["AWS_ENDPOINT_URL"] == "http://emulator:4566"
+    assert env["GWAS_JOB_SPEC"] == "s3://b/k.json" and env["GWAS_JOB_TABLE"] == "jobs"
+    assert "PATH" not in env and "GWAS_SCRATCH_DIR" not in env
+    assert (env["AWS_BATCH_JOB_ATTEMPT"], second["environment"]["AWS_BATCH_JOB_ATTEMPT"]) == ("1", "2")
+    assert first["nano_cpus"] == 2 * 10**9 and first["mem_limit"] == "1024m"
