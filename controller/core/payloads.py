@@ -50,11 +50,22 @@ class S3Location(_Payload):
     Key: str
 
 
+class Step1Split(_Payload):
+    """Step 1 split across Batch jobs: `--split-l0` -> N x `--run-l0` (in parallel) -> `--run-l1`."""
+
+    split: WorkItem
+    level0: list[WorkItem] = Field(min_length=1)
+    level1: WorkItem
+
+
 class BuildResult(_Payload):
-    """`$.plan`: what the Batch states iterate over."""
+    """`$.plan`: what the Batch states iterate over. With `splitStep1`, step 1 runs as
+    `step1Split` (several jobs) and `step1` is None; otherwise `step1` is its one job."""
 
     runStep1: bool
+    splitStep1: bool = False
     step1: WorkItem | None
+    step1Split: Step1Split | None = None
     step2: list[WorkItem]
     step2Count: int
     useDistributedMap: bool

@@ -7,6 +7,10 @@ keeping the execution payload small at genome scale.
 
 On a rerun, only the named jobs that are failed, cancelled or interrupted are reset to PENDING
 (the merge job too, so the merged results are rebuilt); succeeded jobs keep their results.
+
+A split step 1 (`analysisParams.step1SplitJobs`) is returned as `$.plan.step1Split`: the state
+machine runs the split job, the level-0 jobs side by side, then the level-1 job. Rerunning any
+step-1 job reruns the whole chain (the level-0 files are deleted once level 1 has read them).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from controller.core.commands import build_job_specs
 from controller.core.jobs import JobSpec, Resources, WorkItem
 from controller.core.manifest import Manifest
 from controller.core.outcomes import batch_job_name
-from controller.core.payloads import BuildResult, S3Location, WorkflowState
+from controller.core.payloads import BuildResult, S3Location, Step1Split, WorkflowState
 from controller.core.plan import JobPlan
 from controller.core.settings import ControlSettings
 from controller.handlers._common import (
@@ -31,10 +35,6 @@ from controller.handlers._common import (
     write_json,
 )
 from controller.handlers.job_calculator import WorkflowNotActive
-
-
-class UnsupportedPlan(ValueError):
-    """A plan the state machine cannot run."""
 
 
 def _work_item(workflow_id: str, spec: JobSpec, spec_uri: str) -> WorkItem:
@@ -78,11 +78,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     out = state.workflow.outputUri
     manifest = Manifest.model_validate(state.manifest)
     plan = JobPlan.model_validate(read_json(state.calc.planUri))
-    if len(plan.step1Jobs) > 1:
-        raise UnsupportedPlan(
-            "analysisParams.step1SplitJobs: the workflow state machine runs step 1 as a single Batch job; "
-            f"this plan has {len(plan.step1Jobs)} step-1 jobs ({', '.join(j.jobId for j in plan.step1Jobs)})"
-        )
 
     specs = build_job_specs(
         manifest,
@@ -98,7 +93,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     created = store.put_jobs(workflow_id, [_job_row(s, spec_uris[s.jobId]) for s in specs])
 
     items = {s.jobId: _work_item(workflow_id, s, spec_uris[s.jobId]) for s in specs}
-    step1_id = plan.step1.jobId if plan.step1 else None
+    step1_ids = [j.jobId for j in plan.step1Jobs]
     merge_item = items[plan.merge.jobId]
     step2_ids = [j.jobId for j in plan.step2]
 
@@ -107,10 +102,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         unknown = [j for j in named if j not in items]
         if unknown:
             raise ValueError(f"rerun names job(s) not in the plan of {workflow_id}: {', '.join(unknown)}")
+        if any(j in step1_ids for j in named):
+            named = list(dict.fromkeys(step1_ids + named))  # step 1 reruns as a whole chain
         reset = store.reset_jobs_for_rerun(workflow_id, named + [plan.merge.jobId])
         statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
         selected = [j for j in named if statuses.get(j) == "PENDING"]
-        run_step1 = step1_id is not None and step1_id in selected
+        run_step1 = bool(step1_ids) and any(j in selected for j in step1_ids)
         if run_step1:
             # New predictions invalidate every step-2 result that used the old ones.
             step2_ids = [j for j in step2_ids if statuses.get(j) != "SUCCEEDED" or j in selected]
@@ -122,7 +119,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             step2_ids = [j for j in step2_ids if j in selected]
         logger.info("rerun: jobs reset", extra={"reset": reset, "step2": len(step2_ids), "runStep1": run_step1})
     else:
-        run_step1 = step1_id is not None
+        run_step1 = bool(step1_ids)
 
     step2_items = [items[j] for j in step2_ids]
     use_distributed = len(step2_items) > cfg.step2_inline_max
@@ -138,9 +135,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         current = (store.get_workflow(workflow_id) or {}).get("status")
         raise WorkflowNotActive(f"workflow {workflow_id} is {current}; its jobs are not started")
 
+    split = len(step1_ids) > 1
+    step1_split = None
+    if run_step1 and split:
+        step1_split = Step1Split(
+            split=items[step1_ids[0]], level0=[items[j] for j in step1_ids[1:-1]], level1=items[step1_ids[-1]]
+        )
     result = BuildResult(
         runStep1=run_step1,
-        step1=items[step1_id] if run_step1 and step1_id else None,
+        splitStep1=run_step1 and split,
+        step1=items[step1_ids[0]] if run_step1 and not split else None,
+        step1Split=step1_split,
         step2=[] if use_distributed else step2_items,
         step2Count=len(step2_items),
         useDistributedMap=use_distributed,

@@ -151,6 +151,18 @@ class WorkflowStack(Stack):
         calc = self._lambda("CalculateJobs", "job_calculator", "$.calc")
         build = self._lambda("BuildCommands", "command_builder", "$.plan")
         run_step1 = self._batch("RunStep1", "step1", "$.plan.step1")
+        # A split step 1: --split-l0, then the level-0 jobs side by side, then --run-l1. Any failure
+        # fails the Map (no per-item Catch): level 1 needs every level-0 job.
+        split_step1 = self._batch("RunStep1Split", "step1", "$.plan.step1Split.split")
+        level0 = sfn.Map(
+            self,
+            "Step1Level0",
+            items_path="$.plan.step1Split.level0",
+            max_concurrency=config.step2MaxConcurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        level0.item_processor(self._batch("RunStep1Level0Job", "step1", "$"))
+        level1 = self._batch("RunStep1Level1", "step1", "$.plan.step1Split.level1")
         inline = sfn.Map(
             self,
             "Step2Inline",
@@ -176,7 +188,7 @@ class WorkflowStack(Stack):
         error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
         error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
 
-        for state in (init, calc, build, run_step1, inline, distributed, merge, success):
+        for state in (init, calc, build, run_step1, split_step1, level0, level1, inline, distributed, merge, success):
             state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
 
         choose_map = (
@@ -188,8 +200,10 @@ class WorkflowStack(Stack):
         distributed.next(merge)
         merge.next(success).next(sfn.Succeed(self, "WorkflowSucceeded"))
         run_step1.next(choose_map)
+        split_step1.next(level0).next(level1).next(choose_map)
         choose_start = (
             sfn.Choice(self, "ChooseStartStep")
+            .when(sfn.Condition.boolean_equals("$.plan.splitStep1", True), split_step1)
             .when(sfn.Condition.boolean_equals("$.plan.runStep1", True), run_step1)
             .otherwise(choose_map)
         )

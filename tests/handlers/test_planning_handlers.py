@@ -181,9 +181,38 @@ def test_rerun_resets_only_named_failed_jobs(three_chr, context):
         command_builder.handler(dict(rerun, rerun={"jobIds": ["step2-chr9"]}), context)
 
 
-def test_split_step1_plan_is_refused_clearly(three_chr, context):
-    with pytest.raises(command_builder.UnsupportedPlan, match="step1SplitJobs"):
-        run_until_build(initial_state(three_chr_manifest(step1SplitJobs=2)), context)
+def test_split_step1_plan_is_a_chain_of_batch_jobs(three_chr, context):
+    aws = three_chr
+    state = run_until_build(initial_state(three_chr_manifest(step1SplitJobs=2)), context)
+    plan = BuildResult.model_validate(state["plan"])
+    assert plan.runStep1 and plan.splitStep1 and plan.step1 is None
+    assert plan.step1Split is not None
+    assert plan.step1Split.split.jobId == "step1-split"
+    assert [i.jobId for i in plan.step1Split.level0] == ["step1-l0-1", "step1-l0-2"]
+    assert plan.step1Split.level1.jobId == "step1-l1"
+    assert [i.jobId for i in plan.step2] == ["step2-chr1", "step2-chr2", "step2-chr3"]
+    specs = {i.jobId: json.loads(aws.s3.get_object(Bucket=i.specUri[5:].split("/", 1)[0],
+                                                   Key=i.specUri[5:].split("/", 1)[1])["Body"].read())
+             for i in [plan.step1Split.split, *plan.step1Split.level0, plan.step1Split.level1]}
+    assert "--split-l0" in specs["step1-split"]["argv"]
+    assert "--run-l0" in specs["step1-l0-2"]["argv"]
+    assert "--run-l1" in specs["step1-l1"]["argv"]
+
+    # a rerun naming one level-0 job reruns the whole step-1 chain, then every step-2 job
+    ok = ["RUNNING", "SUCCEEDED"]
+    for job_id in ("step1-split", "step1-l0-1"):  # step 2 never started: step 1 failed
+        for s in ok:
+            assert aws.store.set_job_status(WID, job_id, s)
+    for s in ["RUNNING", "FAILED"]:
+        assert aws.store.set_job_status(WID, "step1-l0-2", s)
+    aws.store.set_workflow_status(WID, "FAILED", failedJobs=["step1-l0-2"])
+    rerun = run_until_build(
+        initial_state(three_chr_manifest(step1SplitJobs=2), rerun={"jobIds": ["step1-l0-2"]}), context,
+        arn="arn:rerun-1",
+    )
+    plan = BuildResult.model_validate(rerun["plan"])
+    assert plan.splitStep1 and [i.jobId for i in plan.step1Split.level0] == ["step1-l0-1", "step1-l0-2"]
+    assert [i.jobId for i in plan.step2] == ["step2-chr1", "step2-chr2", "step2-chr3"]
 
 
 def test_trigger_output_drives_the_whole_handler_chain(three_chr, context):

@@ -48,8 +48,13 @@ def test_shape(asl):
     assert [s["InitWorkflow"]["Next"], s["CalculateJobs"]["Next"], s["BuildCommands"]["Next"]] == [
         "CalculateJobs", "BuildCommands", "ChooseStartStep",
     ]
-    assert s["ChooseStartStep"]["Choices"] == [{"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"}]
+    assert s["ChooseStartStep"]["Choices"] == [
+        {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
+        {"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"},
+    ]
     assert s["ChooseStartStep"]["Default"] == "ChooseStep2Map" and s["RunStep1"]["Next"] == "ChooseStep2Map"
+    assert s["RunStep1Split"]["Next"] == "Step1Level0" and s["Step1Level0"]["Next"] == "RunStep1Level1"
+    assert s["RunStep1Level1"]["Next"] == "ChooseStep2Map"
     assert s["ChooseStep2Map"]["Choices"] == [
         {"Variable": "$.plan.useDistributedMap", "BooleanEquals": True, "Next": "Step2Distributed"}
     ]
@@ -92,7 +97,18 @@ def _batch_task(task, definition, item):
 def test_batch_tasks_are_sync_with_the_job_spec(asl):
     s = asl["States"]
     _batch_task(s["RunStep1"], "step1", "$.plan.step1")
+    _batch_task(s["RunStep1Split"], "step1", "$.plan.step1Split.split")
+    _batch_task(s["RunStep1Level1"], "step1", "$.plan.step1Split.level1")
     _batch_task(s["MergeResults"], "step2", "$.plan.merge")
+
+
+def test_split_step1_level0_map_has_no_item_catch(synth, asl):
+    m = asl["States"]["Step1Level0"]
+    assert m["ItemsPath"] == "$.plan.step1Split.level0" and m["ResultPath"] is None
+    proc = m["ItemProcessor"]
+    task = proc["States"][proc["StartAt"]]
+    _batch_task(task, "step1", "$")
+    assert "Catch" not in task  # level 1 needs every level-0 job: one failure fails step 1
 
 
 def test_inline_map(synth, asl):

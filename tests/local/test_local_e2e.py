@@ -176,3 +176,30 @@ def test_bad_manifest_is_rejected_without_execution(stack, dataset, tmp_path):
     sfn = stack.client("stepfunctions")
     names = {e["name"] for e in sfn.list_executions(stateMachineArn=stack.resources.state_machine_arn)["executions"]}
     assert result.workflow_id not in names
+
+
+def test_split_step1_runs_as_batch_jobs_and_equals_the_unsplit_loco(stack, dataset, completed, tmp_path):
+    """step1SplitJobs: --split-l0 -> level-0 jobs in parallel -> --run-l1, through the state machine;
+    the .loco files equal those of the single step-1 job of the qt workflow."""
+    import gzip
+
+    manifest = json.loads(Path(dataset.manifests["qt"]).read_text())
+    manifest["experimentId"] = "split-step1"
+    manifest["analysisParams"]["step1SplitJobs"] = 3
+    src = tmp_path / "split"
+    src.mkdir()
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=600)
+    assert result.status == "COMPLETED", (result.workflow.get("errorDetail"), result.failed_jobs)
+    ids = {j["jobId"] for j in result.jobs}
+    assert {"step1-split", "step1-l0-1", "step1-l0-2", "step1-l0-3", "step1-l1"} <= ids and "step1" not in ids
+    assert all(j["status"] == "SUCCEEDED" for j in result.jobs)
+
+    def read(path: Path) -> str:
+        return gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz" else path.read_text()
+
+    split_loco = sorted((result.out_dir / "results" / "step1").glob("*.loco*"))
+    whole_loco = sorted((completed["qt"].out_dir / "results" / "step1").glob("*.loco*"))
+    assert split_loco and [p.name for p in split_loco] == [p.name for p in whole_loco]
+    for a, b in zip(split_loco, whole_loco):
+        assert read(a) == read(b), a.name
