@@ -153,11 +153,12 @@ class HandlerFunction(Construct):
         self.role.add_to_policy(iam.PolicyStatement(sid="StatusStore", actions=STATE_ACTIONS, resources=resources))
 
     def grant_read(self, sid: str, buckets: list[str], *, acknowledge_reason: str) -> None:
-        """Read any object of the given bucket ARNs (manifests name arbitrary keys)."""
+        """Read any object (any version: the trigger reads the version the event names) of the given
+        bucket ARNs (manifests name arbitrary keys)."""
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid=sid,
-                actions=["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
+                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:GetBucketLocation"],
                 resources=buckets + [f"{b}/*" for b in buckets],
             )
         )
