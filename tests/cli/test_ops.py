@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from controller.core.events import execution_name, object_refs
 
 from .helpers import make_workflow
@@ -143,6 +145,33 @@ def test_rerun_by_chromosome_and_refusals(aws, run):
 
 # -- cancel -----------------------------------------------------------------------------------
 
+class _HoldingRunner:
+    """Stands in for the local harness's Batch runner when its moto patches are active in this
+    process (another test module started a LocalStack): jobs stay RUNNING until terminated."""
+
+    def __init__(self):
+        self.terminated: list[str] = []
+
+    def start(self, backend, job) -> None:
+        job.status = "RUNNING"
+
+    def terminate(self, job, reason: str) -> None:
+        job.status = "FAILED"
+        self.terminated.append(job.job_id)
+
+
+@pytest.fixture
+def batch_runner():
+    patches = pytest.importorskip("local.moto_patches")
+    if not getattr(patches, "_applied", False):
+        yield None  # plain moto runs Batch jobs itself
+        return
+    runner = _HoldingRunner()
+    patches.set_batch_runner(runner)
+    yield runner
+    patches.set_batch_runner(None)
+
+
 def _batch_jobs(aws, n):
     iam, batch = aws.client("iam"), aws.client("batch")
     role = iam.create_role(RoleName="batch", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -156,7 +185,7 @@ def _batch_jobs(aws, n):
     return [batch.submit_job(jobName=f"j{i}", jobQueue=q, jobDefinition=jd)["jobId"] for i in range(n)]
 
 
-def test_cancel_stops_execution_terminates_batch_jobs_marks_records(aws, run):
+def test_cancel_stops_execution_terminates_batch_jobs_marks_records(aws, run, batch_runner):
     arn = _start(aws, "wf-k")
     make_workflow(aws.store, "wf-k", status="RUNNING_STEP2", executions=[arn],
                   jobs={"step1": "SUCCEEDED", "step2-chr1": "RUNNING", "step2-chr2": "SUBMITTED",
@@ -169,6 +198,8 @@ def test_cancel_stops_execution_terminates_batch_jobs_marks_records(aws, run):
     res = run("cancel", "wf-k", "--local")
     assert res.exit_code == 0, res.output
     assert "stopped 1 execution(s), terminated 2 Batch job(s), cancelled 3 job record(s)" in res.output
+    if batch_runner is not None:
+        assert sorted(batch_runner.terminated) == sorted([b1, b2])
     assert aws.client("stepfunctions").describe_execution(executionArn=arn)["status"] == "ABORTED"
     wf = aws.store.get_workflow("wf-k")
     assert wf["status"] == "CANCELLED" and wf["jobStats"]["CANCELLED"] == 3 and wf["jobStats"]["SUCCEEDED"] == 1
