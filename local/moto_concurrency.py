@@ -19,6 +19,12 @@ Both defects were found by `local.resilience` (racing status writers; a thousand
     entry (about 150 system calls) while holding the one lock all requests share, so concurrent
     requests queue behind file-system calls. The listing is of installed code that cannot change
     while the process runs: it is computed once.
+(d) `.sync` task polling: every running `batch:submitJob.sync` task polls DescribeJobs on its own
+    fixed interval (0.05 s locally, see `local.moto_patches`), so a Map with 40 iterations in
+    flight sent 800 requests a second to this process (signing, serving, parsing: about a core of
+    CPU), while most of those jobs were only waiting for a Batch slot. The poll loop's sleep is
+    paced so that all pollers together stay under `SYNC_POLLS_PER_SECOND`: a few pollers keep the
+    short interval, forty poll about once a second each.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from typing import Any
 
 _lock = threading.RLock()
 _applied = False
+SYNC_POLLS_PER_SECOND = 40.0
+_ACTIVE_WINDOW_SECONDS = 2.0
 
 
 def apply() -> None:
@@ -43,6 +51,7 @@ def apply() -> None:
         _atomic_dynamodb_requests()
         _describe_jobs_by_id()
         _moto_modules_listed_once()
+        _paced_sync_polling()
         _applied = True
 
 
@@ -86,3 +95,36 @@ def _moto_modules_listed_once() -> None:
 
     modules = tuple(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+
+
+class _PacedTime:
+    """The `time` module as the `.sync` poll loop sees it, with a `sleep` that paces all pollers."""
+
+    def __init__(self, polls_per_second: float):
+        import time
+
+        self._time = time
+        self._rate = polls_per_second
+        self._last_poll: dict[int, float] = {}
+        self._guard = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        now = self._time.monotonic()
+        with self._guard:
+            self._last_poll[threading.get_ident()] = now
+            cutoff = now - _ACTIVE_WINDOW_SECONDS
+            for ident in [i for i, t in self._last_poll.items() if t < cutoff]:
+                del self._last_poll[ident]
+            pollers = len(self._last_poll)
+        self._time.sleep(max(seconds, pollers / self._rate))
+
+    def __getattr__(self, name: str):
+        return getattr(self._time, name)
+
+
+def _paced_sync_polling() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_task,
+    )
+
+    callback_task.time = _PacedTime(SYNC_POLLS_PER_SECOND)
