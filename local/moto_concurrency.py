@@ -9,7 +9,10 @@ Both defects were found by `local.resilience` (racing status writers; a thousand
     erased. Racing workers then lose accepted status updates and `jobStats` drifts from the job
     records. One re-entrant lock around the DynamoDB request handler makes each request atomic,
     as every DynamoDB request is on AWS; requests still interleave between calls, which is the
-    race the conditional writes exist for.
+    race the conditional writes exist for. The rollback itself restores only the items the
+    transaction names (their state before it), not deep copies of whole tables: copying every
+    job of every workflow on each status change made each write slower as the table grew and
+    held gigabytes of garbage copies in a thousand-job run.
 (b) Batch DescribeJobs walks every job the backend ever saw to find the ones asked for: O(all
     jobs) per call, and a concurrent SubmitJob makes the walk fail ("dictionary changed size
     during iteration", an HTTP 500 that fails the `.sync` task of a Map iteration). The Step
@@ -49,6 +52,7 @@ def apply() -> None:
 
         check_moto_version()
         _atomic_dynamodb_requests()
+        _item_level_transaction_rollback()
         _describe_jobs_by_id()
         _moto_modules_listed_once()
         _paced_sync_polling()
@@ -128,3 +132,72 @@ def _paced_sync_polling() -> None:
     )
 
     callback_task.time = _PacedTime(SYNC_POLLS_PER_SECOND)
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB models: a Table is "copied" as itself.
+
+    moto backs up whole tables before a transaction; `_item_level_transaction_rollback` backs up
+    the named items instead, so the table backup is skipped (handing back the live table makes
+    moto's own restore a no-op). Everything else is deep-copied as before.
+    """
+
+    def __init__(self):
+        import copy
+
+        from moto.dynamodb.models.table import Table
+
+        self._copy = copy
+        self._table = Table
+
+    def deepcopy(self, obj, memo=None):
+        if isinstance(obj, self._table):
+            return obj
+        return self._copy.deepcopy(obj, memo)
+
+    def __getattr__(self, name: str):
+        return getattr(self._copy, name)
+
+
+def _item_level_transaction_rollback() -> None:
+    from moto.dynamodb import models
+    from moto.dynamodb.exceptions import MockValidationException, TransactionCanceledException
+
+    original = models.DynamoDBBackend.transact_write_items
+
+    def item_key(backend, op_type: str, op: dict) -> dict | None:
+        if op_type != "Put":
+            return op.get("Key")
+        table = backend.get_table(op["TableName"])
+        attrs = op.get("Item") or {}
+        key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs.get(table.range_key_attr)
+        return key if all(v is not None for v in key.values()) else None
+
+    def transact_write_items(self, transact_items):
+        before = []
+        for entry in transact_items if isinstance(transact_items, list) else []:
+            if not isinstance(entry, dict) or len(entry) != 1:
+                continue
+            op_type, op = next(iter(entry.items()))
+            if op_type not in ("Put", "Delete", "Update") or op.get("TableName") not in self.tables:
+                continue
+            key = item_key(self, op_type, op)
+            if key is None:
+                continue
+            current = self.get_item(op["TableName"], key)
+            before.append((op["TableName"], key, current.to_json()["Attributes"] if current else None))
+        try:
+            return original(self, transact_items)
+        except (TransactionCanceledException, MockValidationException):
+            for table_name, key, attrs in reversed(before):
+                if attrs is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attrs)
+            raise
+
+    models.copy = _TablesNotCopied()
+    models.DynamoDBBackend.transact_write_items = transact_write_items
