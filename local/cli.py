@@ -21,7 +21,7 @@ def _injections(values: tuple[str, ...], option: str = "--inject-failure"):
 
 
 def _live_stack_recorded() -> bool:
-    from local.stack import read_state_file
+    from local.state_file import read_state_file
 
     try:
         read_state_file()

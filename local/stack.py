@@ -16,42 +16,16 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 from local.emulator import EMULATOR_CONFIG, REGION, Emulator
+from local.state_file import default_state_file
 
-STATE_ENV = "GWAS_LOCAL_STATE"
 # Where clients outside this process reach the emulator, when not at its own address (a container's
 # published port, e.g. http://localhost:4566): written to the state file.
 ADVERTISED_ENDPOINT_ENV = "GWAS_LOCAL_ADVERTISED_ENDPOINT"
 BATCH_MODE_ENV = "GWAS_LOCAL_BATCH"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-
-
-def default_state_file() -> Path:
-    return Path(os.environ.get(STATE_ENV) or Path.home() / ".gwas" / "local-stack.json")
-
-
-def read_state_file(path: Path | None = None) -> dict[str, Any]:
-    """The running local stack (`--local`), with a clear error when none is running."""
-    path = Path(path or default_state_file())
-    if not path.exists():
-        raise FileNotFoundError(f"no local stack is running ({path} does not exist): start one with `gwas local up`")
-    state = json.loads(path.read_text())
-    pid = state.get("pid")
-    if isinstance(pid, int) and not _pid_alive(pid):
-        raise FileNotFoundError(f"the local stack recorded in {path} (pid {pid}) is no longer running")
-    return state
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalStack:

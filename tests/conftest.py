@@ -39,3 +39,27 @@ def example_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def reference_dir(example_dir: Path) -> Path:
     return example_dir / "reference"
+
+
+@pytest.fixture(scope="session")
+def emulator():
+    """The one embedded AWS emulator of the test session, with the local patches applied.
+
+    moto keeps its state in module globals, so a process can run only one emulator: every test
+    directory that needs one (cli, local, resilience) shares this fixture."""
+    from local.emulator import REGION, Emulator, active_emulator
+    from local.moto_patches import apply_patches
+
+    apply_patches()
+    running = active_emulator()
+    if running is not None:
+        yield running
+        return
+    em = Emulator().start()
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
+    try:
+        yield em
+    finally:
+        em.stop()

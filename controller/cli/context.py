@@ -11,7 +11,6 @@ A command names the resources it needs; a missing one is a clear error, never a 
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ RESOURCES: dict[str, tuple[str, str, str]] = {
     "results_bucket": ("ResultsBucketName", "GWAS_RESULTS_BUCKET", "--results-bucket"),
     "state_machine_arn": ("StateMachineArn", "GWAS_STATE_MACHINE_ARN", "--state-machine-arn"),
 }
-DEFAULT_STATE_FILE = "~/.gwas/local-stack.json"
 
 
 class CliError(click.ClickException):
@@ -36,33 +34,18 @@ class CliError(click.ClickException):
 
 
 def local_state_path() -> Path:
-    return Path(os.environ.get("GWAS_LOCAL_STATE") or DEFAULT_STATE_FILE).expanduser()
+    from local.state_file import default_state_file
+
+    return default_state_file()
 
 
 def read_local_state(path: Path | None = None) -> dict[str, Any]:
-    path = path or local_state_path()
-    if not path.exists():
-        raise CliError(f"no local stack: {path} does not exist (start one with `gwas local up`)")
-    try:
-        state = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CliError(f"{path}: unreadable local stack state: {err}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("endpoint"), str) or not isinstance(state.get("env"), dict):
-        raise CliError(f"{path}: local stack state lacks 'endpoint' or 'env'")
-    pid = state.get("pid")
-    if isinstance(pid, int) and pid > 0 and not _pid_alive(pid):
-        raise CliError(f"the local stack (pid {pid}) in {path} is not running: start it with `gwas local up`")
-    return state
+    from local.state_file import NoLocalStack, read_state_file
 
-
-def _pid_alive(pid: int) -> bool:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return read_state_file(path)
+    except NoLocalStack as err:
+        raise CliError(str(err)) from None
 
 
 @dataclass

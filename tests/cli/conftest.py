@@ -26,21 +26,6 @@ NAMES = {
 WAITING_DEFINITION = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 3600, "End": True}}}
 
 
-@pytest.fixture(scope="session")
-def emulator():
-    from local.emulator import Emulator, active_emulator
-
-    running = active_emulator()
-    if running is not None:
-        yield running
-        return
-    emu = Emulator().start()
-    try:
-        yield emu
-    finally:
-        emu.stop()
-
-
 @dataclass
 class Aws:
     endpoint: str

@@ -89,7 +89,9 @@ def aws(monkeypatch):
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "GWAS_PATH_MAP", "GWAS_STEP2_INLINE_MAX", "GWAS_ALLOWED_BUCKETS"):
         monkeypatch.delenv(var, raising=False)
     _common.clear_clients()
-    with mock_aws():
+    # Executions must not run here: an emulator started earlier in the session may have switched
+    # moto's (process-global) Step Functions engine on.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         s3 = boto3.client("s3", region_name=REGION)
         for b in (DATA, RESULTS):
             s3.create_bucket(Bucket=b)

@@ -12,26 +12,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from local.emulator import REGION, Emulator
+from local.emulator import REGION
 
 _counter = itertools.count()
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}{os.getpid()}x{next(_counter)}"
-
-
-@pytest.fixture(scope="session")
-def emulator():
-    from local.moto_patches import apply_patches
-
-    apply_patches()
-    em = Emulator().start()
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    yield em
-    em.stop()
 
 
 @pytest.fixture()

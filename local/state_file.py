@@ -1,0 +1,48 @@
+"""The local stack state file (docs/ARCHITECTURE.md): where a running `gwas local up` is reached.
+
+Kept free of heavy imports: every `--local` CLI command reads it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+STATE_ENV = "GWAS_LOCAL_STATE"
+
+
+class NoLocalStack(FileNotFoundError):
+    """No usable local stack: the message says why and how to start one."""
+
+
+def default_state_file() -> Path:
+    return Path(os.environ.get(STATE_ENV) or Path.home() / ".gwas" / "local-stack.json").expanduser()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_state_file(path: Path | None = None) -> dict[str, Any]:
+    """The running local stack's state, or NoLocalStack naming the file and the command to run."""
+    path = Path(path or default_state_file())
+    if not path.exists():
+        raise NoLocalStack(f"no local stack is running ({path} does not exist): start one with `gwas local up`")
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise NoLocalStack(f"{path}: unreadable local stack state: {err}") from None
+    if not isinstance(state, dict) or not isinstance(state.get("endpoint"), str) or not isinstance(state.get("env"), dict):
+        raise NoLocalStack(f"{path}: local stack state lacks 'endpoint' or 'env'")
+    pid = state.get("pid")
+    if isinstance(pid, int) and pid > 0 and not pid_alive(pid):
+        raise NoLocalStack(f"the local stack recorded in {path} (pid {pid}) is not running: "
+                           "start one with `gwas local up`")
+    return state
