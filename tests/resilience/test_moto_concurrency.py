@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -11,22 +12,23 @@ from botocore.exceptions import ClientError
 
 
 @pytest.fixture(scope="module")
-def ddb():
+def ddb(emulator):
+    """A table of its own on the session's emulator (tests/conftest.py), with the fixes applied."""
     from local import moto_concurrency
-    from local.emulator import REGION, Emulator
-    from local.moto_patches import apply_patches
+    from local.emulator import REGION
 
-    apply_patches()
     moto_concurrency.apply()
-    with Emulator() as em:
-        client = boto3.client("dynamodb", endpoint_url=em.endpoint, region_name=REGION,
-                              aws_access_key_id="local", aws_secret_access_key="local")
-        client.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
-        )
-        yield client
+    client = boto3.client("dynamodb", endpoint_url=emulator.endpoint, region_name=REGION,
+                          aws_access_key_id="local", aws_secret_access_key="local")
+    name = f"resilience-{uuid.uuid4().hex[:8]}"
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+    )
+    client.table = name
+    yield client
+    client.delete_table(TableName=name)
 
 
 def _key(pk, sk="a"):
@@ -34,18 +36,18 @@ def _key(pk, sk="a"):
 
 
 def _get(ddb, pk):
-    return ddb.get_item(TableName="t", Key=_key(pk), ConsistentRead=True).get("Item")
+    return ddb.get_item(TableName=ddb.table, Key=_key(pk), ConsistentRead=True).get("Item")
 
 
 def test_cancelled_transaction_restores_only_the_items_it_named(ddb):
-    ddb.put_item(TableName="t", Item={**_key("a"), "n": {"N": "1"}})
-    ddb.put_item(TableName="t", Item={**_key("bystander"), "n": {"N": "7"}})
+    ddb.put_item(TableName=ddb.table, Item={**_key("a"), "n": {"N": "1"}})
+    ddb.put_item(TableName=ddb.table, Item={**_key("bystander"), "n": {"N": "7"}})
     with pytest.raises(ClientError) as err:
         ddb.transact_write_items(TransactItems=[
-            {"Update": {"TableName": "t", "Key": _key("a"), "UpdateExpression": "SET n = :v",
+            {"Update": {"TableName": ddb.table, "Key": _key("a"), "UpdateExpression": "SET n = :v",
                         "ExpressionAttributeValues": {":v": {"N": "2"}}}},
-            {"Put": {"TableName": "t", "Item": {**_key("new"), "n": {"N": "3"}}}},
-            {"Update": {"TableName": "t", "Key": _key("bystander"), "UpdateExpression": "SET n = :v",
+            {"Put": {"TableName": ddb.table, "Item": {**_key("new"), "n": {"N": "3"}}}},
+            {"Update": {"TableName": ddb.table, "Key": _key("bystander"), "UpdateExpression": "SET n = :v",
                         "ConditionExpression": "n = :old",
                         "ExpressionAttributeValues": {":v": {"N": "8"}, ":old": {"N": "0"}}}},
         ])
@@ -57,14 +59,14 @@ def test_cancelled_transaction_restores_only_the_items_it_named(ddb):
 
 def test_concurrent_writes_survive_cancelled_transactions(ddb):
     """Writers that always lose their transaction race writers that put items: no put is lost."""
-    ddb.put_item(TableName="t", Item={**_key("guard"), "n": {"N": "0"}})
+    ddb.put_item(TableName=ddb.table, Item={**_key("guard"), "n": {"N": "0"}})
     stop = threading.Event()
 
     def loser():
         while not stop.is_set():
             try:
                 ddb.transact_write_items(TransactItems=[{"Update": {
-                    "TableName": "t", "Key": _key("guard"), "UpdateExpression": "SET n = :v",
+                    "TableName": ddb.table, "Key": _key("guard"), "UpdateExpression": "SET n = :v",
                     "ConditionExpression": "n = :never",
                     "ExpressionAttributeValues": {":v": {"N": "1"}, ":never": {"N": "-1"}}}}])
             except ClientError:
@@ -75,7 +77,7 @@ def test_concurrent_writes_survive_cancelled_transactions(ddb):
         t.start()
     try:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda i: ddb.put_item(TableName="t", Item={**_key(f"p{i}"), "n": {"N": str(i)}}), range(200)))
+            list(pool.map(lambda i: ddb.put_item(TableName=ddb.table, Item={**_key(f"p{i}"), "n": {"N": str(i)}}), range(200)))
     finally:
         stop.set()
         for t in losers:
