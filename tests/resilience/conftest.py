@@ -14,11 +14,12 @@ SAMPLES = 200
 FULL = os.environ.get("GWAS_RESILIENCE_FULL") == "1"
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
+@pytest.fixture(scope="package")
+def stack(emulator, tmp_path_factory):
     from local.stack import LocalStack
 
-    with LocalStack(tmp_path_factory.mktemp("resilience-stack"), write_state=False, concurrency=4) as st:
+    with LocalStack(tmp_path_factory.mktemp("resilience-stack"), emulator=emulator, write_state=False,
+                    concurrency=4) as st:
         yield st
 
 
