@@ -12,8 +12,21 @@ from typing import Any
 from controller.core.manifest import Manifest
 from controller.core.outcomes import close_unfinished_jobs, describe_cause, failed_job_ids
 from controller.core.payloads import ErrorInfo, WorkflowState
+from controller.core.plan import MERGE_JOB
 from controller.handlers._common import logger, notify, settings, start, status_store
 from controller.handlers.workflow_init import output_uri
+
+
+def root_cause(store: Any, workflow_id: str, failed: list[str], caught: str) -> str:
+    """What to tell the user first: the failed job upstream of the merge and its own error. The
+    caught error is often only the merge refusing to run after a step-2 job failed."""
+    upstream = [j for j in failed if j != MERGE_JOB]
+    for job_id in upstream:
+        detail = (store.get_job(workflow_id, job_id) or {}).get("errorDetail")
+        if detail:
+            more = f" (and {len(upstream) - 1} more failed job(s))" if len(upstream) > 1 else ""
+            return f"{job_id}: {detail}{more}"
+    return caught
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -44,9 +57,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     closed = close_unfinished_jobs(store, workflow_id, cause)
     failed = failed_job_ids(store, workflow_id)
+    detail = root_cause(store, workflow_id, failed, cause.detail)
     stats = store.job_stats(workflow_id)
     recorded = store.set_workflow_status(
-        workflow_id, "FAILED", errorDetail=cause.detail, failedJobs=failed, completedAt=None
+        workflow_id, "FAILED", errorDetail=detail, failedJobs=failed, completedAt=None
     )
     final = store.get_workflow(workflow_id) or {}
     if not recorded:
@@ -54,7 +68,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     lines = [
         f"Workflow {workflow_id} {final.get('status', 'FAILED')}.",
-        f"Cause: {cause.detail}",
+        f"Cause: {detail}",
         f"Failed jobs ({len(failed)}): {', '.join(failed) or 'none'}",
     ]
     cancelled = sorted(j for j, s in closed.items() if s == "CANCELLED")
@@ -64,11 +78,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         lines.append(f"Rerun only the failed jobs with: gwas rerun {workflow_id}")
     lines.append(f"Manifest: {state.manifestUri}")
     notify(f"GWAS workflow FAILED: {workflow_id}", "\n".join(lines), cfg, workflowId=workflow_id, outcome="FAILED")
-    logger.error("workflow failed", extra={"errorDetail": cause.detail, "failedJobs": failed})
+    logger.error("workflow failed", extra={"errorDetail": detail, "caught": cause.detail, "failedJobs": failed})
     return {
         "workflowId": workflow_id,
         "status": final.get("status", "FAILED"),
-        "errorDetail": cause.detail,
+        "errorDetail": detail,
         "failedJobs": failed,
         "closedJobs": closed,
         "jobStats": stats,

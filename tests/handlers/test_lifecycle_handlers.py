@@ -205,3 +205,18 @@ def test_success_handler_never_completes_a_cancelled_workflow(aws, context):
     with pytest.raises(RuntimeError, match="CANCELLED"):
         success_handler.handler(state(), context)
     assert aws.store.get_workflow(wid)["status"] == "CANCELLED"
+
+
+def test_error_handler_names_the_failed_step2_job_not_the_merge_refusal(aws, context):
+    init(aws, context)
+    wid = "EXP_001-0123456789abcdef"
+    aws.store.set_workflow_status(wid, "CALCULATING_JOBS")
+    aws.store.set_workflow_status(wid, "RUNNING_STEP2")
+    add_jobs(aws, wid, {"step2-chr1": ["RUNNING", "SUCCEEDED"], "step2-chr2": ["RUNNING"], "merge": ["RUNNING"]})
+    aws.store.set_job_status(wid, "step2-chr2", "FAILED", errorDetail="ERROR: cannot read genotypes from sim.bed")
+    aws.store.set_job_status(wid, "merge", "FAILED", errorDetail="step-2 jobs did not succeed: step2-chr2")
+    err = {"Error": "States.TaskFailed", "Cause": batch_cause(wid, "merge", 64, "Essential container in task exited")}
+    out = error_handler.handler(state(error=err), context)
+    assert set(out["failedJobs"]) == {"merge", "step2-chr2"}
+    assert out["errorDetail"] == "step2-chr2: ERROR: cannot read genotypes from sim.bed"
+    assert aws.store.get_workflow(wid)["errorDetail"] == out["errorDetail"]
