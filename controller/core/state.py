@@ -182,6 +182,18 @@ class StatusStore:
             raise KeyError(f"workflow {workflow_id!r} not found in {self.workflow_table}")
         return {"workflowId": {"S": workflow_id}, "createdAt": {"S": created}}
 
+    def _put_new(self, table: str, item: dict[str, Any], key: str) -> bool:
+        """Put `item` only if no item has its key yet; False when one exists (idempotent creates)."""
+        try:
+            self.client.put_item(
+                TableName=table, Item=serialize_item(item), ConditionExpression=f"attribute_not_exists({key})"
+            )
+        except ClientError as err:
+            if _error_code(err) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def create_workflow(self, workflow_id: str, *, status: str, created_at: str | None = None, **attrs: Any) -> bool:
         """Insert a workflow record; False (and nothing written) when the workflow already exists."""
         workflow_sources(status)  # validates the name
@@ -198,16 +210,8 @@ class StatusStore:
             "jobCount": attrs.get("jobCount", 0),
             "jobStats": {s: 0 for s in JOB_STATUSES},
         }
-        try:
-            self.client.put_item(
-                TableName=self.workflow_table,
-                Item=serialize_item(item),
-                ConditionExpression="attribute_not_exists(workflowId)",
-            )
-        except ClientError as err:
-            if _error_code(err) == "ConditionalCheckFailedException":
-                return False
-            raise
+        if not self._put_new(self.workflow_table, item, "workflowId"):
+            return False
         self._created_at[workflow_id] = created
         return True
 
@@ -361,17 +365,7 @@ class StatusStore:
                 "updatedAt": now,
                 "history": [{"status": "PENDING", "at": now}],
             }
-            try:
-                self.client.put_item(
-                    TableName=self.job_table,
-                    Item=serialize_item(item),
-                    ConditionExpression="attribute_not_exists(jobId)",
-                )
-            except ClientError as err:
-                if _error_code(err) == "ConditionalCheckFailedException":
-                    return False
-                raise
-            return True
+            return self._put_new(self.job_table, item, "jobId")
 
         # Touch the client once before threads share it (lazy creation is not thread-safe).
         _ = self.client
