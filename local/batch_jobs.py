@@ -20,12 +20,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from moto.core.utils import unix_time_millis
+
+from local.worker_forkserver import ForkServerError, WorkerForkServer, start_mode, worker_command
 
 WORKER_PROGRAM = "gwas-worker"
 # Variables a local "container" inherits from the host: enough to run Python and find programs.
@@ -142,6 +145,13 @@ class LocalBatchRunner:
         self._interrupt_seen: set[tuple[str, str]] = set()
         self._admit = threading.Event()
         self._admit.set()
+        # Worker jobs start as forks of a warm interpreter (local.worker_forkserver); it warms up
+        # on the other core while the rest of the stack starts.
+        self.start_mode = start_mode()  # may be changed while running: fork | exec
+        self.started_by: Counter[str] = Counter()  # how job processes were started
+        self._forkserver = None
+        if self.start_mode == "fork":
+            self._forkserver = WorkerForkServer(env=_host_environment(), cwd=self.work_dir)
 
     def set_injections(self, injections) -> None:
         """Replace the failure injections (each fires once per workflow job)."""
@@ -203,6 +213,8 @@ class LocalBatchRunner:
                 proc.wait()
         for thread in threads:
             thread.join(timeout=max(0.1, deadline - time.monotonic()))
+        if self._forkserver is not None:
+            self._forkserver.shutdown()
 
     # -- one job ---------------------------------------------------------------------------------------
     def _run(self, job: Any) -> None:
@@ -253,35 +265,31 @@ class LocalBatchRunner:
             "startedAt": unix_time_millis(started),
         }
         job.latest_attempt = None  # attempts are recorded here, one dict per attempt
-        with open(log_path, "wb") as log:
-            try:
-                proc = subprocess.Popen(
-                    argv, env=env, cwd=self.work_dir, stdin=subprocess.DEVNULL, stdout=log,
-                    stderr=subprocess.STDOUT, start_new_session=True,
-                )
-            except OSError as err:
-                reason = f"CannotStartContainerError: {err}"
-                record["container"].update(reason=reason)
-                record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
-                job.attempts.append(record)
-                return None, reason
+        try:
+            proc = self._start_process(argv, env, log_path)
+        except OSError as err:
+            reason = f"CannotStartContainerError: {err}"
+            record["container"].update(reason=reason)
+            record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
+            job.attempts.append(record)
+            return None, reason
+        with self._lock:
+            self._procs[job.job_id] = proc
+            self._running += 1
+            self.max_running = max(self.max_running, self._running)
+        job.status = "RUNNING"
+        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
+        if target is not None:
+            threading.Thread(
+                target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
+                name=f"interrupt-{job.job_id}", daemon=True,
+            ).start()
+        try:
+            code = self._wait(job, proc)
+        finally:
             with self._lock:
-                self._procs[job.job_id] = proc
-                self._running += 1
-                self.max_running = max(self.max_running, self._running)
-            job.status = "RUNNING"
-            target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
-            if target is not None:
-                threading.Thread(
-                    target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
-                    name=f"interrupt-{job.job_id}", daemon=True,
-                ).start()
-            try:
-                code = self._wait(job, proc)
-            finally:
-                with self._lock:
-                    self._procs.pop(job.job_id, None)
-                    self._running -= 1
+                self._procs.pop(job.job_id, None)
+                self._running -= 1
         reason = None
         if code < 0:  # killed by a signal: report it as a container runtime does (128 + signal)
             reason = f"Container killed by signal {signal.Signals(-code).name}"
@@ -292,6 +300,27 @@ class LocalBatchRunner:
         record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason="Essential container in task exited")
         job.attempts.append(record)
         return code, reason
+
+    def _start_process(self, argv: list[str], env: dict[str, str], log_path: Path) -> Any:
+        """The job's process in its own session, stdout and stderr to log_path: a fork of the warm
+        worker server for the worker's own command, else exec'd."""
+        worker_args = worker_command(argv)
+        if self.start_mode == "fork" and self._forkserver is not None and worker_args is not None:
+            try:
+                proc = self._forkserver.spawn(worker_args, env=env, cwd=self.work_dir, log_path=log_path)
+                self.started_by["fork"] += 1
+                return proc
+            except ForkServerError as err:
+                # Same program either way; the exec start is only slower. Said in the job's log.
+                with open(log_path, "a", encoding="utf-8") as log:
+                    log.write(f"[local batch] {err}; starting the worker with exec instead\n")
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                argv, env=env, cwd=self.work_dir, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.started_by["exec"] += 1
+        return proc
 
     def _wait(self, job: Any, proc: subprocess.Popen) -> int:
         duration = job._get_attempt_duration()
@@ -314,9 +343,7 @@ class LocalBatchRunner:
 
     # -- what the "container" gets -------------------------------------------------------------------
     def job_environment(self, job: Any, attempt: int) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _HOST_VARS if k in os.environ}
-        # The local "image" is this Python environment: its scripts (regenie-py, gwas-worker) on PATH.
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+        env = _host_environment()
         for item in job._get_container_property("environment", []):
             env[item["name"]] = item["value"]
         env.update(self.extra_env)
@@ -403,6 +430,13 @@ class LocalBatchRunner:
         entry.setdefault("signalled", False)
         with self._lock:
             self.interrupted.append(entry)
+
+
+def _host_environment() -> dict[str, str]:
+    env = {k: os.environ[k] for k in _HOST_VARS if k in os.environ}
+    # The local "image" is this Python environment: its scripts (regenie-py, gwas-worker) on PATH.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
+    return env
 
 
 def _first_compute_environment(job: Any) -> str:

@@ -120,8 +120,9 @@ def test_workflow_completes_and_equals_direct_regenie_py(trait, completed, datas
     assert compared >= len(step2)
 
 
-def test_job_records_show_transitions_and_batch_attempts(completed):
+def test_job_records_show_transitions_and_batch_attempts(completed, stack):
     result = completed["qt"]
+    assert stack.runner.started_by["fork"] >= 2 * len(result.jobs)  # both workflows' jobs, from the warm server
     for job in result.jobs:
         assert job["batchJobId"], job["jobId"]
         assert job["attempt"] == 1
@@ -132,6 +133,7 @@ def test_job_records_show_transitions_and_batch_attempts(completed):
 
 
 def test_injected_failure_fails_workflow_and_keeps_other_outputs(stack, dataset, completed, tmp_path):
+    """Also the exec start of job processes (GWAS_LOCAL_WORKER_START=exec): same worker, same records."""
     # A second manifest over the same (already uploaded) data, so it is a new workflow.
     manifest = json.loads(Path(dataset.manifests["qt"]).read_text())
     manifest["experimentId"] = "inject-chr2"
@@ -139,10 +141,13 @@ def test_injected_failure_fails_workflow_and_keeps_other_outputs(stack, dataset,
     src.mkdir()
     (src / "manifest.json").write_text(json.dumps(manifest))
     stack.runner.set_injections([FailureInjection.parse("step2:chr=2")])
+    stack.runner.start_mode, exec_before = "exec", stack.runner.started_by["exec"]
     try:
         result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=600)
     finally:
         stack.runner.set_injections([])
+        stack.runner.start_mode = "fork"
+    assert stack.runner.started_by["exec"] - exec_before >= 4  # step 1 and the three step-2 jobs
     assert result.status == "FAILED"
     jobs = {j["jobId"]: j for j in result.jobs}
     failed = jobs["step2-chr2"]
