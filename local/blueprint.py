@@ -70,6 +70,19 @@ def _infra_dir() -> Path:
     return Path(next(iter(infra.__path__))).resolve()
 
 
+# Generated or installed trees under infra/ (the vendored Lambda bundle in .build holds ~13,000 files):
+# pruned while walking, not filtered afterwards, so the digest costs milliseconds.
+_NOT_SOURCES = {"node_modules", "cdk.out", "__pycache__"}
+
+
+def _infra_sources(root: Path) -> list[Path]:
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _NOT_SOURCES and not d.startswith(".")]
+        found.extend(Path(folder, f) for f in files if f.endswith((".py", ".json")))
+    return sorted(found)
+
+
 def source_digest() -> str:
     """Digest of everything the synthesized blueprint depends on."""
     h = hashlib.sha256()
@@ -80,10 +93,7 @@ def source_digest() -> str:
         h.update(f"aws-cdk-lib={version('aws-cdk-lib')}\n".encode())
     except Exception:  # noqa: BLE001 - absent CDK: the build below reports it clearly
         h.update(b"aws-cdk-lib=absent\n")
-    root = _infra_dir()
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".py", ".json") and "node_modules" not in p.parts
-                   and "cdk.out" not in p.parts and "__pycache__" not in p.parts)
-    for path in files + [Path(__file__).resolve()]:
+    for path in _infra_sources(_infra_dir()) + [Path(__file__).resolve()]:
         h.update(str(path.relative_to(path.parents[1])).encode() + b"\n")
         h.update(path.read_bytes())
     return h.hexdigest()[:24]
