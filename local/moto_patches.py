@@ -20,6 +20,7 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s (low latency
     without busy-polling the emulator, which shares the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
     thread-safe, so one per service and region is reused.
+(f) Start-up: region lists that moto computes at import are looked up once (`patch_region_lookup`).
 """
 
 from __future__ import annotations
@@ -266,6 +267,34 @@ def patch_engine_clients() -> None:
         module.boto_client_for = boto_client_for
 
 
+# -- (f) region lists looked up once ----------------------------------------------------------------
+def patch_region_lookup() -> None:
+    """moto builds its region tables at import with `boto3.Session().get_available_regions(...)`, a
+    new session each time, so botocore's endpoints file is parsed again per call (~0.2 s each, three
+    times for EC2 alone). The answer only depends on the installed botocore data: memoize it."""
+    import boto3.session
+
+    original = boto3.session.Session.get_available_regions
+    if getattr(original, "_gwas_memoized", False):
+        return
+    cache: dict[tuple, list[str]] = {}
+    lock = threading.Lock()
+    shared: list[boto3.session.Session] = []  # one session, so the endpoints file is parsed once
+
+    @functools.wraps(original)
+    def get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
+        key = (service_name, partition_name, allow_non_regional)
+        with lock:
+            if key not in cache:
+                if not shared:
+                    shared.append(boto3.session.Session())
+                cache[key] = original(shared[0], service_name, partition_name, allow_non_regional)
+            return list(cache[key])
+
+    get_available_regions._gwas_memoized = True
+    boto3.session.Session.get_available_regions = get_available_regions
+
+
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -277,6 +306,7 @@ def apply_patches() -> None:
         if _applied:
             return
         check_moto_version()
+        patch_region_lookup()  # first: the other patches import moto's backends
         patch_batch_sync_normalisation()
         patch_states_error_names()
         patch_lambda_invoke()

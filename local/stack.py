@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Self
@@ -73,6 +74,9 @@ class LocalStack:
         self.function_logs = None
         self._saved_env: dict[str, str | None] = {}
         self.timings: dict[str, float] = {}
+        self._session = None
+        self._clients: dict[tuple[str, str], object] = {}
+        self._client_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalStack:
@@ -170,6 +174,7 @@ class LocalStack:
         if self.emulator is not None and self._given_emulator is None:
             self.emulator.stop()
         self.emulator = None
+        self._clients.clear()
         self._remove_state_file()
         self._restore_env()
         if self._tmp is not None:
@@ -202,16 +207,27 @@ class LocalStack:
         }
 
     def session(self):
+        """One boto3 session for the stack: its loader parses each service model once (a new session
+        re-reads the JSON models, ~0.1 s per service)."""
         import boto3
 
-        return boto3.Session(
-            region_name=REGION,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
+        with self._client_lock:
+            if self._session is None:
+                self._session = boto3.Session(
+                    region_name=REGION,
+                    aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
+            return self._session
 
     def client(self, service: str):
-        return self.session().client(service, endpoint_url=self.endpoint, region_name=REGION)
+        """A client of the emulator, one per service (clients are thread-safe; creating them is not)."""
+        session = self.session()
+        with self._client_lock:
+            key = (service, self.endpoint)
+            if key not in self._clients:
+                self._clients[key] = session.client(service, endpoint_url=self.endpoint, region_name=REGION)
+            return self._clients[key]
 
     def status_store(self):
         from controller.core.state import StatusStore
