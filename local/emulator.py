@@ -38,6 +38,26 @@ class EmulatorError(RuntimeError):
     pass
 
 
+_SHUTDOWN_POLL_SECONDS = 0.05
+
+
+def _threaded_server(host: str, port: int):
+    """moto's ThreadedMotoServer whose serving loop checks for shutdown every 50 ms (werkzeug's
+    default of 0.5 s would make every stop of the local stack wait that long)."""
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    class _Server(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=_SHUTDOWN_POLL_SECONDS)
+
+    return _Server(ip_address=host, port=port, verbose=False)
+
+
 class Emulator:
     """moto's ThreadedMotoServer bound to 127.0.0.1 on a free port (or the one given)."""
 
@@ -58,8 +78,6 @@ class Emulator:
 
     def start(self) -> Emulator:
         global _active
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
         with _active_lock:
             if _active is not None:
                 raise EmulatorError(
@@ -69,7 +87,7 @@ class Emulator:
             started = time.perf_counter()
             # werkzeug logs every request to stderr: far too loud for a progress display.
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
+            server = _threaded_server(self.host, self.requested_port)
             try:
                 server.start()
             except OSError as err:
