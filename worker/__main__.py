@@ -50,7 +50,7 @@ from botocore.exceptions import BotoCoreError
 from controller.core.jobs import JobSpec
 from controller.core.state import StatusStore
 from worker import merge as merge_mode
-from worker.engine import Engine, resolve_engine
+from worker.engine import Engine, EngineProbe
 from worker.failures import RETRYABLE, ExitCode, WorkerFailure
 from worker.paths import (
     JobPaths,
@@ -98,8 +98,10 @@ class _Clients:
 
 
 class Worker:
-    def __init__(self, spec: JobSpec, settings: WorkerSettings, clients: _Clients) -> None:
+    def __init__(self, spec: JobSpec, settings: WorkerSettings, clients: _Clients,
+                 engine_probe: EngineProbe | None = None) -> None:
         self.spec = spec
+        self.engine_probe = engine_probe
         self.settings = settings
         self.clients = clients
         base = Path(settings.scratch_dir) if settings.scratch_dir else Path(tempfile.gettempdir()) / "gwas-worker"
@@ -190,7 +192,8 @@ class Worker:
     def _engine(self) -> Engine:
         if self.spec.kind == "merge":
             return Engine(path="controller.core.results", version=metadata.version("gwas-regenie-aws"))
-        engine = resolve_engine(self.settings.regenie_binary)
+        probe = self.engine_probe or EngineProbe(self.settings.regenie_binary)
+        engine = probe.result()
         self.log.worker_line(f"engine: {engine.path} ({engine.version})")
         return engine
 
@@ -355,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.spec:
         settings = settings.model_copy(update={"job_spec": args.spec})
     clients = _Clients()
+    # Started before the spec is read so that it overlaps the reading (a merge job does not use it).
+    probe = EngineProbe(settings.regenie_binary)
     try:
         spec = load_spec(settings.job_spec, lambda: clients.s3().client)
     except SpecError as err:
@@ -362,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         _mark_spec_failure(err, clients)
         return int(err.exit_code)
     try:
-        worker = Worker(spec, settings, clients)
+        worker = Worker(spec, settings, clients, probe)
     except BotoCoreError as err:  # e.g. no region configured: the environment, not the job
         print(f"[gwas-worker] cannot create AWS clients: {err}", flush=True)
         return int(ExitCode.INFRASTRUCTURE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 
 from worker.failures import WorkerFailure
@@ -52,3 +53,27 @@ def engine_version(path: str) -> str:
 def resolve_engine(configured: str | None) -> Engine:
     path = select_engine(configured)
     return Engine(path=path, version=engine_version(path))
+
+
+class EngineProbe:
+    """`resolve_engine` in a background thread: the `--version` run (a process start, ~0.2 s for
+    regenie-py) overlaps the worker's first S3 and DynamoDB calls instead of adding to them."""
+
+    def __init__(self, configured: str | None) -> None:
+        self._engine: Engine | None = None
+        self._failure: WorkerFailure | None = None
+        self._thread = threading.Thread(target=self._probe, args=(configured,), name="engine-probe", daemon=True)
+        self._thread.start()
+
+    def _probe(self, configured: str | None) -> None:
+        try:
+            self._engine = resolve_engine(configured)
+        except WorkerFailure as failure:
+            self._failure = failure
+
+    def result(self) -> Engine:
+        self._thread.join()
+        if self._failure is not None:
+            raise self._failure
+        assert self._engine is not None
+        return self._engine

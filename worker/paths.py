@@ -18,7 +18,9 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -176,34 +178,45 @@ def _check_on_mount(spec: JobSpec) -> None:
         raise input_error("input file(s) missing on the shared file system: " + "; ".join(missing))
 
 
-def _stage_inputs(spec: JobSpec, paths: JobPaths, s3: S3Files) -> None:
-    done: set[str] = set()
+# Objects are fetched and sent a few at a time: per-object latency, not bandwidth, bounds a job's
+# many small files (a step-2 job stages ~8, a .loco per trait among them).
+TRANSFER_THREADS = 8
 
-    def fetch(uri: str, required: bool) -> None:
-        if uri in done:
-            return
+
+def _stage_inputs(spec: JobSpec, paths: JobPaths, s3: S3Files) -> None:
+    claimed: set[str] = set()
+    lock = threading.Lock()
+
+    def fetch(uri: str, required: bool) -> list[tuple[str, bool]]:
+        """Stage one object; returns the objects it names when it is a list or master file (fetched next)."""
+        with lock:
+            if uri in claimed:
+                return []
+            claimed.add(uri)
         dest = paths.local_path(uri)
         if not required and s3.size(uri) is None:
-            return
+            return []
         s3.download(uri, dest)
-        done.add(uri)
-        paths.staged.append(dest)
-        if is_path_file(dest):
-            # The files a list or master names are inputs too, whether or not the spec lists them.
-            required, optional = rewrite_path_file(dest, paths.shared, paths.local)
-            for referenced, needed in [(r, True) for r in required] + [(o, False) for o in optional]:
-                try:
-                    ref_uri = paths.local.to_uri(referenced)
-                except ValueError:
-                    raise input_error(
-                        f"{uri} names {referenced}, which is under no shared-file-system mount"
-                    ) from None
-                fetch(ref_uri, needed)
+        with lock:
+            paths.staged.append(dest)
+        if not is_path_file(dest):
+            return []
+        # The files a list or master names are inputs too, whether or not the spec lists them.
+        required_refs, optional_refs = rewrite_path_file(dest, paths.shared, paths.local)
+        found = []
+        for referenced, needed in [(r, True) for r in required_refs] + [(o, False) for o in optional_refs]:
+            try:
+                found.append((paths.local.to_uri(referenced), needed))
+            except ValueError:
+                raise input_error(f"{uri} names {referenced}, which is under no shared-file-system mount") from None
+        return found
 
-    for uri in spec.inputs:
-        fetch(uri, True)
-    for uri in spec.optionalInputs:
-        fetch(uri, False)
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="stage") as pool:
+        pending = [pool.submit(fetch, uri, True) for uri in spec.inputs]
+        pending += [pool.submit(fetch, uri, False) for uri in spec.optionalInputs]
+        while pending:
+            pending += [pool.submit(fetch, uri, needed) for uri, needed in pending.pop(0).result()]
+    paths.staged.sort()
 
 
 def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S3Files]) -> JobPaths:
@@ -280,7 +293,9 @@ def publish_outputs(paths: JobPaths, files: list[Path], s3: Callable[[], S3Files
     for f in files:
         if is_path_file(f):
             rewrite_path_file(f, paths.local, paths.shared)
-        client.upload(f, paths.uri_of(f))
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="publish") as pool:
+        for done in [pool.submit(client.upload, f, paths.uri_of(f)) for f in files]:
+            done.result()
 
 
 def regenie_rows(files: list[Path]) -> int:
