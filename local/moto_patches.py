@@ -20,7 +20,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s (low latency
     without busy-polling the emulator, which shares the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
     thread-safe, so one per service and region is reused.
-(f) Start-up: region lists that moto computes at import are looked up once (`patch_region_lookup`).
+(f) Start-up: one botocore data loader per process, so every session shares the parsed models.
+(g) StopExecution wins: errors of states still running after the stop leave the execution ABORTED
+    (moto let them turn it FAILED).
 """
 
 from __future__ import annotations
@@ -267,32 +269,55 @@ def patch_engine_clients() -> None:
         module.boto_client_for = boto_client_for
 
 
-# -- (f) region lists looked up once ----------------------------------------------------------------
-def patch_region_lookup() -> None:
-    """moto builds its region tables at import with `boto3.Session().get_available_regions(...)`, a
-    new session each time, so botocore's endpoints file is parsed again per call (~0.2 s each, three
-    times for EC2 alone). The answer only depends on the installed botocore data: memoize it."""
-    import boto3.session
+# -- (f) one botocore data loader per process ---------------------------------------------------------
+def patch_shared_loader() -> None:
+    """Every boto3/botocore session parses the endpoints file and each service model it uses again
+    (~0.1 s each): moto's region tables create several sessions at import, and the stack, the
+    in-process Lambdas and moto's Step Functions engine each have their own. One loader per data
+    path for the whole process parses each file once. The loaded data is only read (nothing in
+    botocore or boto3 handles `service-data-loaded`), so sharing it is safe."""
+    import botocore.loaders
+    import botocore.session
 
-    original = boto3.session.Session.get_available_regions
-    if getattr(original, "_gwas_memoized", False):
+    original = botocore.loaders.create_loader
+    if getattr(botocore.session.create_loader, "_gwas_shared", False):
         return
-    cache: dict[tuple, list[str]] = {}
+    loaders: dict[str | None, Any] = {}
     lock = threading.Lock()
-    shared: list[boto3.session.Session] = []  # one session, so the endpoints file is parsed once
 
     @functools.wraps(original)
-    def get_available_regions(self, service_name, partition_name="aws", allow_non_regional=False):
-        key = (service_name, partition_name, allow_non_regional)
+    def create_loader(search_path_string=None):
         with lock:
-            if key not in cache:
-                if not shared:
-                    shared.append(boto3.session.Session())
-                cache[key] = original(shared[0], service_name, partition_name, allow_non_regional)
-            return list(cache[key])
+            if search_path_string not in loaders:
+                loaders[search_path_string] = original(search_path_string)
+            return loaders[search_path_string]
 
-    get_available_regions._gwas_memoized = True
-    boto3.session.Session.get_available_regions = get_available_regions
+    create_loader._gwas_shared = True
+    botocore.session.create_loader = create_loader
+
+
+# -- (g) a stopped execution stays stopped --------------------------------------------------------------
+def patch_stop_wins() -> None:
+    """StopExecution makes an execution ABORTED on AWS, whatever its running states do next. In
+    moto, Map iterations still running when it is stopped end with an error (`MapIterationAborted`,
+    then an AttributeError in the Map state), and `Environment.set_error` overwrote the stopped
+    program state, so the execution ended FAILED: `gwas cancel` during step 2 reported a failure.
+    Errors raised after the stop leave the stop in place."""
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+    original = Environment.set_error
+    if getattr(original, "_gwas_stop_wins", False):
+        return
+
+    @functools.wraps(original)
+    def set_error(self, error):
+        with self._state_mutex:  # reentrant: the original takes it too
+            if not isinstance(self._program_state, ProgramStopped):
+                original(self, error)
+
+    set_error._gwas_stop_wins = True
+    Environment.set_error = set_error
 
 
 _applied = False
@@ -306,10 +331,11 @@ def apply_patches() -> None:
         if _applied:
             return
         check_moto_version()
-        patch_region_lookup()  # first: the other patches import moto's backends
+        patch_shared_loader()  # first: the other patches import moto, which creates sessions
         patch_batch_sync_normalisation()
         patch_states_error_names()
         patch_lambda_invoke()
         patch_batch_jobs()
         patch_engine_clients()
+        patch_stop_wins()
         _applied = True

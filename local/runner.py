@@ -169,6 +169,7 @@ class Follower:
         self.workflow: dict[str, Any] | None = None
         self.jobs: list[dict[str, Any]] = []
         self.execution_status: str | None = None
+        self._jobs_as_of: tuple | None = None
 
     def refresh(self) -> None:
         # The execution's status is read before the records: an execution that has ended has already
@@ -178,9 +179,19 @@ class Follower:
             self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
         self.workflow = self.store.get_workflow(self.workflow_id)
         if self.workflow is not None:
-            self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+            # Every job transition also moves the workflow record (its jobStats counters and
+            # updatedAt, in the same transaction): the jobs are read again only when it moved.
+            as_of = (self.workflow.get("status"), self.workflow.get("updatedAt"))
+            if as_of != self._jobs_as_of:
+                self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+                self._jobs_as_of = as_of
             if not arn and self.workflow.get("executionArn"):
                 self.refresh()
+
+    def final_jobs(self) -> list[dict[str, Any]]:
+        """The job records as they are now (heartbeats and outputs do not move the workflow record)."""
+        self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+        return self.jobs
 
     @property
     def status(self) -> str | None:
@@ -213,7 +224,7 @@ def run_workflow(
     out_dir: Path,
     *,
     timeout: float = 3600.0,
-    poll_seconds: float = 0.2,
+    poll_seconds: float = 0.1,
     display: Callable[[Follower], Any] | None = None,
 ) -> RunResult:
     started = time.perf_counter()
@@ -263,7 +274,7 @@ def run_workflow(
         workflow_id=workflow_id,
         status=str(follower.status),
         workflow=follower.workflow or {},
-        jobs=follower.jobs,
+        jobs=follower.final_jobs() if follower.workflow is not None else [],
         out_dir=Path(out_dir),
         manifest_uri=manifest_uri,
         execution_arn=(follower.workflow or {}).get("executionArn"),

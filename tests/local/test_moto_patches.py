@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.local.conftest import create_function, python_job_definition, run_state_machine
+from tests.local.conftest import create_function, python_job_definition, run_state_machine, unique
 
 SYNC = "arn:aws:states:::batch:submitJob.sync"
 
@@ -206,3 +206,38 @@ def test_lambda_errors_drive_retry_and_catch(aws, role):
     assert out["flaky"] == {"calls": 2}
     assert out["error"]["Error"] == "ManifestRejected"
     assert json.loads(out["error"]["Cause"])["errorMessage"] == "manifest m2 is wrong"
+
+
+@pytest.mark.parametrize("catch", [False, True])
+def test_stopping_an_execution_inside_a_map_aborts_it(aws, role, job_queue, batch_runner, catch):
+    """StopExecution while Map iterations run Batch jobs: ABORTED, as on AWS (moto let the aborted
+    iterations' error overwrite the stop, so the execution ended FAILED)."""
+    import time
+
+    jd = python_job_definition(aws, "import time; time.sleep(30)")
+    task = batch_task(job_queue, jd)
+    if catch:  # the production state machine catches every iteration error
+        task["Catch"] = [{"ErrorEquals": ["States.ALL"], "Next": "Failed", "ResultPath": "$.error"}]
+    definition = {
+        "StartAt": "Fan",
+        "States": {"Fan": {"Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 4, "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Job",
+            "States": {"Job": task, "Failed": {"Type": "Pass", "End": True}}},
+            "End": True}},
+    }
+    arn = aws.sfn.create_state_machine(name=unique("sm"), definition=json.dumps(definition), roleArn=role)[
+        "stateMachineArn"]
+    execution = aws.sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": [1, 2]}))["executionArn"]
+    deadline = time.monotonic() + 30
+    while batch_runner.max_running < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    aws.sfn.stop_execution(executionArn=execution, error="Cancelled", cause="stopped by the test")
+    jobs = aws.batch.list_jobs(jobQueue=job_queue, jobStatus="RUNNING")["jobSummaryList"]
+    for job in jobs:
+        aws.batch.terminate_job(jobId=job["jobId"], reason="cancelled")
+    while aws.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # the iterations end after the stop: their errors must not change the outcome
+    assert aws.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
