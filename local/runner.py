@@ -343,6 +343,15 @@ def export(stack, result: RunResult) -> None:
                 pairs.append((obj["Key"], dest_root / rel))
     for _, dest in pairs:
         dest.parent.mkdir(parents=True, exist_ok=True)
+    def fetch(pair: tuple[str, Path]) -> None:
+        # A plain GET per object: results are many small files, and download_file builds a
+        # transfer manager (with its own threads) for each one.
+        key, dest = pair
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(dest, "wb") as fh:
+            for chunk in body.iter_chunks(1 << 20):
+                fh.write(chunk)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda pair: s3.download_file(bucket, pair[0], str(pair[1])), pairs))
+        list(pool.map(fetch, pairs))
     result.result_files.extend(dest for _, dest in pairs)

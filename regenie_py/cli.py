@@ -67,8 +67,6 @@ def _check_files(opts) -> None:
 
 
 def run(argv: list[str]) -> int:
-    from .options import build_options, tokenize
-
     log = RunLog()
     start = time.time()
     try:
@@ -78,6 +76,10 @@ def run(argv: list[str]) -> int:
         if not argv or any(a in ("--help", "-h", "--helpFull") for a in argv):
             print(HELP)
             return 0
+        # After the version and help answers: the options model imports pydantic (~0.1 s), and
+        # the worker asks every engine for its version before each job.
+        from .options import build_options, tokenize
+
         pairs = tokenize(argv)
         out = next((v for n, v in reversed(pairs) if n == "out"), None)
         if not out:
