@@ -45,7 +45,11 @@ def _threaded_server(host: str, port: int):
     """moto's ThreadedMotoServer whose serving loop checks for shutdown every 50 ms (werkzeug's
     default of 0.5 s would make every stop of the local stack wait that long)."""
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from werkzeug.serving import make_server
 
     class _Server(ThreadedMotoServer):

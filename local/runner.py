@@ -349,8 +349,7 @@ def export(stack, result: RunResult) -> None:
         key, dest = pair
         body = s3.get_object(Bucket=bucket, Key=key)["Body"]
         with open(dest, "wb") as fh:
-            for chunk in body.iter_chunks(1 << 20):
-                fh.write(chunk)
+            fh.writelines(body.iter_chunks(1 << 20))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(fetch, pairs))

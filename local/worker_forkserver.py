@@ -200,7 +200,7 @@ def _warm() -> None:
     import worker.__main__  # noqa: F401
 
     boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION._session  # noqa: SLF001 - the loader cache lives on the botocore session
+    session = boto3.DEFAULT_SESSION._session
     for service in ("s3", "dynamodb"):
         session.get_service_model(service)
 

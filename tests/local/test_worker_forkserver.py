@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from local.worker_forkserver import START_MODE_ENV, ForkServerError, WorkerForkServer, start_mode, worker_command
+from local.worker_forkserver import (
+    START_MODE_ENV,
+    ForkServerError,
+    WorkerForkServer,
+    start_mode,
+    worker_command,
+)
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
 
