@@ -194,15 +194,19 @@ class WorkerForkServer:
 
 # -- the server process ---------------------------------------------------------------------------------
 def _warm() -> None:
-    """Import what every worker imports, and parse the boto3 service models it uses."""
+    """Import what every worker imports, and load the boto3 service models and rules it uses."""
     import boto3
 
     import worker.__main__  # noqa: F401
 
     boto3.setup_default_session()
-    session = boto3.DEFAULT_SESSION._session
     for service in ("s3", "dynamodb"):
-        session.get_service_model(service)
+        # Explicit region, endpoint and keys: nothing is read from this process's environment or
+        # resolved into the session; what stays behind is parsed models and endpoint rules.
+        boto3.DEFAULT_SESSION.client(
+            service, region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+            aws_access_key_id="warm-up", aws_secret_access_key="warm-up",
+        )
 
 
 def _run_child(request: dict[str, Any], protocol_fds: tuple[int, ...], grouped_fd: int) -> None:

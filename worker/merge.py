@@ -8,12 +8,13 @@ listed in S3 and staged when no mount is present.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from controller.core.jobs import JobSpec
 from worker.failures import WorkerFailure, input_error
-from worker.paths import JobPaths
+from worker.paths import TRANSFER_THREADS, JobPaths
 from worker.s3io import S3Files
 from worker.status import JobStatus
 
@@ -36,31 +37,34 @@ def _is_step2_result(name: str) -> bool:
 
 
 def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> list[Path]:
-    """Local paths of the step-2 result files of every job in mergeOf (staged from S3 when needed)."""
-    found: list[Path] = []
-    empty: list[str] = []
-    for job in spec.mergeOf:
+    """Local paths of the step-2 result files of every job in mergeOf (staged from S3 when needed).
+
+    Jobs are listed and their files fetched several at a time: a chunked workflow merges thousands.
+    """
+
+    def job_files(job: str) -> list[Path]:
         prefix = f"{paths.workflow_root}step2/{job}/"
         if paths.mode == "fsx":
             job_dir = paths.local_path(prefix)
-            files = sorted(p for p in job_dir.rglob("*") if p.is_file() and _is_step2_result(p.name)) if job_dir.is_dir() else []
-        else:
-            client = s3()
-            files = []
-            for uri, _size in sorted(client.list(prefix)):
-                if _is_step2_result(uri.rsplit("/", 1)[-1]):
-                    dest = paths.local_path(uri)
-                    if dest not in paths.staged:
-                        client.download(uri, dest)
-                    files.append(dest)
-        if not files:
-            empty.append(job)
-        found.extend(files)
+            return sorted(p for p in job_dir.rglob("*") if p.is_file() and _is_step2_result(p.name)) if job_dir.is_dir() else []
+        client = s3()
+        files = []
+        for uri, _size in sorted(client.list(prefix)):
+            if _is_step2_result(uri.rsplit("/", 1)[-1]):
+                dest = paths.local_path(uri)
+                if dest not in paths.staged:
+                    client.download(uri, dest)
+                files.append(dest)
+        return files
+
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="merge-stage") as pool:
+        per_job = list(pool.map(job_files, spec.mergeOf))
+    empty = [job for job, files in zip(spec.mergeOf, per_job, strict=True) if not files]
     if empty:
         raise input_error(
             f"no step-2 results (*.regenie, *.regenie.gz) under {paths.workflow_root}step2/<job>/ for: " + ", ".join(empty)
         )
-    return found
+    return [f for files in per_job for f in files]
 
 
 def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> str:
@@ -69,8 +73,8 @@ def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files])
     Read from their job specs (`<outputUri>jobs/<jobId>.json`), so trait names never depend on
     guessing where a file name's prefix ends.
     """
-    prefixes: dict[str, list[str]] = {}
-    for job in spec.mergeOf:
+
+    def base_of(job: str) -> str:
         uri = f"{paths.workflow_root}jobs/{job}.json"
         if paths.mode == "fsx":
             local = Path(spec.pathMap.to_local(uri))
@@ -80,10 +84,14 @@ def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files])
         if text is None:
             raise input_error(f"cannot merge: the job spec of {job} ({uri}) does not exist")
         try:
-            base = JobSpec.model_validate_json(text).outputBase
+            return JobSpec.model_validate_json(text).outputBase
         except ValueError as err:
             raise input_error(f"cannot merge: the job spec of {job} ({uri}) is invalid: {err}") from err
-        prefixes.setdefault(base.rstrip("/").rsplit("/", 1)[-1], []).append(job)
+
+    prefixes: dict[str, list[str]] = {}
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="merge-specs") as pool:
+        for job, base in zip(spec.mergeOf, pool.map(base_of, spec.mergeOf), strict=True):
+            prefixes.setdefault(base.rstrip("/").rsplit("/", 1)[-1], []).append(job)
     if len(prefixes) != 1:
         raise input_error(f"cannot merge: step-2 jobs use different output prefixes: {prefixes}")
     return next(iter(prefixes))
