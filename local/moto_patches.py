@@ -17,8 +17,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (d) Batch jobs are handed to a job runner (`local.batch_jobs.LocalBatchRunner`: real worker
     subprocesses; `local.docker_batch.DockerBatchRunner`: the worker image) instead of being
     marked SUCCEEDED without running anything.
-(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s (low latency
-    without busy-polling the emulator, which shares the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
+(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s, and a Batch
+    job that stops wakes the waiting tasks at once (no busy-polling of the emulator, which shares
+    the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
     thread-safe, so one per service and region is reused.
 (f) Start-up: one botocore data loader per process, so every session shares the parsed models.
 (g) StopExecution wins: errors of states still running after the stop leave the execution ABORTED
@@ -98,6 +99,25 @@ def patch_batch_sync_normalisation() -> None:
     batch_task.StateTaskServiceBatch._normalise_parameters = _normalise_parameters
     batch_task.StateTaskServiceBatch._normalise_response = _normalise_response
     callback_task._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS
+    # The engine's only use of `time` there is the wait between `.sync` checks: it now also ends
+    # as soon as a Batch job stops (see `_job_stopped`), so a task does not wait out the interval.
+    callback_task.time = _SyncWait()
+
+
+# A Batch job stopping wakes every `.sync` task waiting to check its job.
+_job_stopped = threading.Condition()
+
+
+class _SyncWait:
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        with _job_stopped:
+            _job_stopped.wait(timeout=seconds)
+
+
+def _notify_job_stopped() -> None:
+    with _job_stopped:
+        _job_stopped.notify_all()
 
 
 # -- (b) States.* error names out of Map iterations and Parallel branches ---------------------------
@@ -199,6 +219,14 @@ def patch_batch_jobs() -> None:
             _current_runner().terminate(job, reason)
 
     BatchBackend.terminate_job = terminate_job
+
+    original_mark_stopped = Job._mark_stopped
+
+    def mark_stopped(self, success: bool = True) -> None:
+        original_mark_stopped(self, success=success)
+        _notify_job_stopped()
+
+    Job._mark_stopped = mark_stopped
     if hasattr(BatchBackend, "cancel_job"):
         original_cancel = BatchBackend.cancel_job
 

@@ -22,6 +22,8 @@ from typing import Any
 from controller.core.manifest import is_manifest_key
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "REJECTED"}
+# What following a workflow needs of its record on every poll (the live view shows `errors`).
+WATCHED_ATTRIBUTES = ("status", "updatedAt", "executionArn", "errors", "outputUri")
 NO_RECORD_SECONDS = 60
 
 
@@ -177,7 +179,7 @@ class Follower:
         arn = (self.workflow or {}).get("executionArn")
         if arn:
             self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
-        self.workflow = self.store.get_workflow(self.workflow_id)
+        self.workflow = self.store.get_workflow(self.workflow_id, attributes=WATCHED_ATTRIBUTES)
         if self.workflow is not None:
             # Every job transition also moves the workflow record (its jobStats counters and
             # updatedAt, in the same transaction): the jobs are read again only when it moved.
@@ -188,10 +190,13 @@ class Follower:
             if not arn and self.workflow.get("executionArn"):
                 self.refresh()
 
-    def final_jobs(self) -> list[dict[str, Any]]:
-        """The job records as they are now (heartbeats and outputs do not move the workflow record)."""
-        self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
-        return self.jobs
+    def final_records(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The whole workflow record and the job records as they are now (heartbeats and outputs
+        do not move the workflow record)."""
+        self.workflow = self.store.get_workflow(self.workflow_id)
+        if self.workflow is not None:
+            self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+        return self.workflow, self.jobs
 
     @property
     def status(self) -> str | None:
@@ -270,11 +275,12 @@ def run_workflow(
             raise RunError(f"workflow {workflow_id} not finished after {timeout:.0f} s (status {follower.status})")
         time.sleep(poll_seconds)
 
+    workflow, jobs = follower.final_records()
     result = RunResult(
         workflow_id=workflow_id,
         status=str(follower.status),
-        workflow=follower.workflow or {},
-        jobs=follower.final_jobs() if follower.workflow is not None else [],
+        workflow=workflow or {},
+        jobs=jobs,
         out_dir=Path(out_dir),
         manifest_uri=manifest_uri,
         execution_arn=(follower.workflow or {}).get("executionArn"),

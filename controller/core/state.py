@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -156,25 +156,32 @@ class StatusStore:
         return self._client
 
     # -- workflows -------------------------------------------------------------------------------
-    def _created_at_of(self, workflow_id: str) -> str | None:
-        """The sort key of a workflow (its latest record), looked up once and cached."""
-        if workflow_id in self._created_at:
-            return self._created_at[workflow_id]
+    def _latest_workflow_item(self, workflow_id: str, attributes: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """The raw latest record of a workflow (sort key createdAt), or only `attributes` of it."""
+        kwargs: dict[str, Any] = {}
+        if attributes is not None:
+            names = {f"#p{i}": name for i, name in enumerate(dict.fromkeys(["createdAt", *attributes]))}
+            kwargs = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
         resp = self.client.query(
             TableName=self.workflow_table,
             KeyConditionExpression="workflowId = :w",
             ExpressionAttributeValues={":w": {"S": workflow_id}},
-            ProjectionExpression="createdAt",
             ScanIndexForward=False,
             Limit=1,
             ConsistentRead=True,
+            **kwargs,
         )
         items = resp.get("Items", [])
         if not items:
             return None
-        created = items[0]["createdAt"]["S"]
-        self._created_at[workflow_id] = created
-        return created
+        self._created_at[workflow_id] = items[0]["createdAt"]["S"]
+        return items[0]
+
+    def _created_at_of(self, workflow_id: str) -> str | None:
+        """The sort key of a workflow (its latest record), looked up once and cached."""
+        if workflow_id not in self._created_at:
+            self._latest_workflow_item(workflow_id, attributes=())
+        return self._created_at.get(workflow_id)
 
     def _workflow_key(self, workflow_id: str) -> dict[str, Any]:
         created = self._created_at_of(workflow_id)
@@ -215,21 +222,11 @@ class StatusStore:
         self._created_at[workflow_id] = created
         return True
 
-    def get_workflow(self, workflow_id: str) -> dict[str, Any] | None:
-        resp = self.client.query(
-            TableName=self.workflow_table,
-            KeyConditionExpression="workflowId = :w",
-            ExpressionAttributeValues={":w": {"S": workflow_id}},
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = resp.get("Items", [])
-        if not items:
-            return None
-        item = deserialize_item(items[0])
-        self._created_at[workflow_id] = item["createdAt"]
-        return item
+    def get_workflow(self, workflow_id: str, attributes: Sequence[str] | None = None) -> dict[str, Any] | None:
+        """The workflow's record, or only `attributes` of it (and createdAt): a watcher polling the
+        status reads a few small attributes instead of the manifest and history each time."""
+        item = self._latest_workflow_item(workflow_id, attributes)
+        return None if item is None else deserialize_item(item)
 
     def set_workflow_status(self, workflow_id: str, status: str, **attrs: Any) -> bool:
         """Move a workflow to `status` if its current status allows it; False when refused."""

@@ -58,6 +58,17 @@ def test_create_workflow_once_with_floats_and_lookup_by_id(store):
     assert fresh.get_workflow("nope") is None
 
 
+def test_get_workflow_can_read_only_some_attributes(store):
+    store.create_workflow("wf-p", status="RUNNING_STEP1", parameters={"pThresh": 0.05}, manifest={"big": "x" * 1000})
+    fresh = StatusStore(WF, JOBS, dynamodb_client=store.client)
+    part = fresh.get_workflow("wf-p", attributes=["status", "updatedAt", "jobStats"])  # `status` is a reserved word
+    assert set(part) == {"workflowId", "createdAt", "status", "updatedAt", "jobStats"} - {"workflowId"}
+    assert part["status"] == "RUNNING_STEP1"
+    assert fresh.get_workflow("wf-p")["manifest"] == {"big": "x" * 1000}
+    assert fresh.get_workflow("nope", attributes=["status"]) is None
+    assert fresh.set_workflow_status("wf-p", "RUNNING_STEP2")  # the sort key was learnt from the partial read
+
+
 def test_workflow_transitions_are_guarded(store):
     store.create_workflow("wf", status="INITIALIZED")
     assert store.set_workflow_status("wf", "CALCULATING_JOBS")
