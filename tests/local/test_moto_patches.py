@@ -241,3 +241,16 @@ def test_stopping_an_execution_inside_a_map_aborts_it(aws, role, job_queue, batc
         time.sleep(0.05)
     time.sleep(0.5)  # the iterations end after the stop: their errors must not change the outcome
     assert aws.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_a_stopping_batch_job_wakes_its_sync_task(aws, role, job_queue, batch_runner, monkeypatch):
+    """The `.sync` wait ends when the job stops, not at the next poll: with polls 60 s apart the
+    task still completes (run_state_machine gives up after 20 s)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback_task,
+    )
+
+    jd = python_job_definition(aws, "import time; time.sleep(0.5)")
+    monkeypatch.setattr(callback_task, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 60)
+    desc = run_state_machine(aws, role, {"StartAt": "Job", "States": {"Job": batch_task(job_queue, jd)}}, timeout=20)
+    assert desc["status"] == "SUCCEEDED", desc.get("cause")
