@@ -150,7 +150,7 @@ class LocalBatchRunner:
         self.start_mode = start_mode()  # may be changed while running: fork | exec
         self.started_by: Counter[str] = Counter()  # how job processes were started
         self._forkserver = None
-        if self.start_mode == "fork":
+        if self.uses_forkserver and self.start_mode == "fork":
             self._forkserver = WorkerForkServer(env=_host_environment(), cwd=self.work_dir)
 
     def set_injections(self, injections) -> None:
@@ -253,53 +253,70 @@ class LocalBatchRunner:
                 time.sleep(self.retry_delay_seconds)
 
     def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
+        """One attempt as Batch records it; how the "container" starts and ends is `_launch`,
+        `_await` and `_release` (subprocesses here, containers in `local.docker_batch`)."""
         env = self.job_environment(job, attempt)
-        argv = self.job_argv(job)
         log_path = self.log_dir / f"{job.job_name}-{job.job_id}-{attempt}.log"
         job.status = "STARTING"
         started = datetime.now()
         if attempt == 1:
             job.job_started_at = started
         record: dict[str, Any] = {
-            "container": {"logStreamName": job.log_stream_name, "taskArn": f"local:{job.job_id}:{attempt}"},
+            "container": {"logStreamName": job.log_stream_name, "taskArn": f"{self.task_prefix}:{job.job_id}:{attempt}"},
             "startedAt": unix_time_millis(started),
         }
         job.latest_attempt = None  # attempts are recorded here, one dict per attempt
         try:
-            proc = self._start_process(argv, env, log_path)
-        except OSError as err:
+            handle = self._launch(job, env, log_path)
+        except self.launch_errors as err:
             reason = f"CannotStartContainerError: {err}"
             record["container"].update(reason=reason)
             record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
             job.attempts.append(record)
             return None, reason
         with self._lock:
-            self._procs[job.job_id] = proc
             self._running += 1
             self.max_running = max(self.max_running, self._running)
         job.status = "RUNNING"
-        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
-        if target is not None:
-            threading.Thread(
-                target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
-                name=f"interrupt-{job.job_id}", daemon=True,
-            ).start()
         try:
-            code = self._wait(job, proc)
+            code, reason = self._await(job, handle, attempt, env, log_path)
         finally:
             with self._lock:
-                self._procs.pop(job.job_id, None)
                 self._running -= 1
-        reason = None
-        if code < 0:  # killed by a signal: report it as a container runtime does (128 + signal)
-            reason = f"Container killed by signal {signal.Signals(-code).name}"
-            code = 128 - code
+            self._release(job, handle)
         record["container"].update(exitCode=code, logFile=str(log_path))
         if reason:
             record["container"]["reason"] = reason
         record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason="Essential container in task exited")
         job.attempts.append(record)
         return code, reason
+
+    # -- the subprocess "container" ---------------------------------------------------------------------
+    task_prefix = "local"
+    launch_errors: tuple[type[BaseException], ...] = (OSError,)
+    uses_forkserver = True
+
+    def _launch(self, job: Any, env: dict[str, str], log_path: Path) -> Any:
+        proc = self._start_process(self.job_argv(job), env, log_path)
+        with self._lock:
+            self._procs[job.job_id] = proc
+        return proc
+
+    def _await(self, job: Any, proc: Any, attempt: int, env: dict[str, str], log_path: Path) -> tuple[int, str | None]:
+        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
+        if target is not None:
+            threading.Thread(
+                target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
+                name=f"interrupt-{job.job_id}", daemon=True,
+            ).start()
+        code = self._wait(job, proc)
+        if code < 0:  # killed by a signal: report it as a container runtime does (128 + signal)
+            return 128 - code, f"Container killed by signal {signal.Signals(-code).name}"
+        return code, None
+
+    def _release(self, job: Any, proc: Any) -> None:
+        with self._lock:
+            self._procs.pop(job.job_id, None)
 
     def _start_process(self, argv: list[str], env: dict[str, str], log_path: Path) -> Any:
         """The job's process in its own session, stdout and stderr to log_path: a fork of the warm

@@ -14,10 +14,7 @@ import logging
 import os
 import threading
 import time
-from datetime import datetime
 from typing import Any
-
-from moto.core.utils import unix_time_millis
 
 from local.batch_jobs import LocalBatchRunner
 
@@ -94,55 +91,34 @@ class DockerBatchRunner(LocalBatchRunner):
             except Exception as err:  # noqa: BLE001 - already gone
                 log.debug("container %s not stopped: %s", container.id, err)
 
-    def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
-        env = self.job_environment(job, attempt)
-        log_path = self.log_dir / f"{job.job_name}-{job.job_id}-{attempt}.log"
-        job.status = "STARTING"
-        started = datetime.now()
-        if attempt == 1:
-            job.job_started_at = started
-        record: dict[str, Any] = {
-            "container": {"logStreamName": job.log_stream_name, "taskArn": f"docker:{job.job_id}:{attempt}"},
-            "startedAt": unix_time_millis(started),
-        }
-        job.latest_attempt = None
+    # -- the container (LocalBatchRunner._run_attempt records the attempt around these) -------------
+    task_prefix = "docker"
+    launch_errors = (Exception,)  # image missing, engine error: Batch's CannotStartContainerError
+    uses_forkserver = False
+
+    def _launch(self, job: Any, env: dict[str, str], log_path) -> Any:
         vcpus = int(job._get_container_property("vcpus", 1) or 1)
         memory = int(job._get_container_property("memory", 512) or 512)
-        try:
-            container = self.client.containers.run(
-                self.image, command=self.job_argv(job), environment=env, network=self.network, detach=True,
-                labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m",
-            )
-        except Exception as err:  # noqa: BLE001 - image missing, engine error: Batch's CannotStartContainerError
-            reason = f"CannotStartContainerError: {err}"
-            record["container"].update(reason=reason)
-            record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
-            job.attempts.append(record)
-            return None, reason
+        container = self.client.containers.run(
+            self.image, command=self.job_argv(job), environment=env, network=self.network, detach=True,
+            labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m",
+        )
         with self._docker_lock:
             self._containers[job.job_id] = container
-        with self._lock:
-            self._running += 1
-            self.max_running = max(self.max_running, self._running)
-        job.status = "RUNNING"
-        try:
-            code, reason = self._wait_container(job, container)
-            log_path.write_bytes(container.logs(stdout=True, stderr=True))
-        finally:
-            with self._docker_lock:
-                self._containers.pop(job.job_id, None)
-            with self._lock:
-                self._running -= 1
-            try:
-                container.remove(force=True)
-            except Exception as err:  # noqa: BLE001 - removal is housekeeping
-                log.warning("container %s of job %s not removed: %s", container.id, job.job_id, err)
-        record["container"].update(exitCode=code, logFile=str(log_path))
-        if reason:
-            record["container"]["reason"] = reason
-        record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason="Essential container in task exited")
-        job.attempts.append(record)
+        return container
+
+    def _await(self, job: Any, container: Any, attempt: int, env: dict[str, str], log_path) -> tuple[int, str | None]:
+        code, reason = self._wait_container(job, container)
+        log_path.write_bytes(container.logs(stdout=True, stderr=True))
         return code, reason
+
+    def _release(self, job: Any, container: Any) -> None:
+        with self._docker_lock:
+            self._containers.pop(job.job_id, None)
+        try:
+            container.remove(force=True)
+        except Exception as err:  # noqa: BLE001 - removal is housekeeping
+            log.warning("container %s of job %s not removed: %s", container.id, job.job_id, err)
 
     def _wait_container(self, job: Any, container) -> tuple[int, str | None]:
         duration = job._get_attempt_duration()

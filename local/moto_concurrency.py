@@ -102,7 +102,8 @@ def _moto_modules_listed_once() -> None:
 
 
 class _PacedTime:
-    """The `time` module as the `.sync` poll loop sees it, with a `sleep` that paces all pollers."""
+    """The `time` module as the `.sync` poll loop sees it, with a `sleep` that paces all pollers and
+    still ends as soon as a Batch job stops."""
 
     def __init__(self, polls_per_second: float):
         import time
@@ -120,7 +121,9 @@ class _PacedTime:
             for ident in [i for i, t in self._last_poll.items() if t < cutoff]:
                 del self._last_poll[ident]
             pollers = len(self._last_poll)
-        self._time.sleep(max(seconds, pollers / self._rate))
+        from local.moto_patches import wait_for_job_stop
+
+        wait_for_job_stop(max(seconds, pollers / self._rate))  # a stopping job still ends the wait
 
     def __getattr__(self, name: str):
         return getattr(self._time, name)

@@ -104,19 +104,32 @@ def patch_batch_sync_normalisation() -> None:
     callback_task.time = _SyncWait()
 
 
-# A Batch job stopping wakes every `.sync` task waiting to check its job.
+# A Batch job stopping wakes every `.sync` task waiting to check its job. Stops are counted, so a
+# stop that happens while a task is checking (not waiting) is not missed: its next wait returns at once.
 _job_stopped = threading.Condition()
+_stops = [0]
+_seen = threading.local()
+
+
+def wait_for_job_stop(seconds: float) -> None:
+    """Wait up to `seconds`, or until a Batch job stops (at once if one stopped since this thread's
+    previous wait: it may be the job this thread is about to check)."""
+    with _job_stopped:
+        last = getattr(_seen, "stops", None)
+        if last == _stops[0]:
+            _job_stopped.wait_for(lambda: _stops[0] != last, timeout=seconds)
+        _seen.stops = _stops[0]
 
 
 class _SyncWait:
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        with _job_stopped:
-            _job_stopped.wait(timeout=seconds)
+    """The `time` module as the `.sync` loop sees it (`local.moto_concurrency` paces it further)."""
+
+    sleep = staticmethod(wait_for_job_stop)
 
 
 def _notify_job_stopped() -> None:
     with _job_stopped:
+        _stops[0] += 1
         _job_stopped.notify_all()
 
 
