@@ -23,9 +23,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from controller.core.events import execution_name
 from local.batch_jobs import FailureInjection
@@ -421,7 +422,7 @@ def duplicate_event(stack, sim, *, deliveries: int = 5, timeout: float = 600) ->
     manifest trigger see them exactly as an at-least-once delivery would bring them.
     """
     prefix, manifest = upload_dataset(stack, sim)
-    first_chrom = sorted(sim.chromosomes, key=lambda c: (len(c), c))[0]
+    first_chrom = min(sim.chromosomes, key=lambda c: (len(c), c))
     doc = variant(manifest, f"duplicate-{uuid.uuid4().hex[:8]}", chrList=[first_chrom])
     sqs, sns = stack.client("sqs"), stack.client("sns")
     res = stack.resources
