@@ -84,7 +84,11 @@ def blueprint(out_file: Path) -> None:
 
 
 def _report(result) -> None:
-    click.echo(f"workflow {result.workflow_id}: {result.status}")
+    counts: dict[str, int] = {}
+    for job in result.jobs:
+        counts[str(job.get("status"))] = counts.get(str(job.get("status")), 0) + 1
+    jobs = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no jobs"
+    click.echo(f"workflow {result.workflow_id}: {result.status} ({jobs}; {result.wall_seconds:.1f} s)")
     for note in result.notes:
         click.echo(f"note: {note}")
     if result.status == "REJECTED":
