@@ -80,6 +80,13 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalStack:
+        from local.heap import building_long_lived_state
+
+        # What starting builds (moto, service models, resources) lives as long as the stack.
+        with building_long_lived_state():
+            return self._start()
+
+    def _start(self) -> LocalStack:
         from local import moto_patches
         from local.blueprint import load_blueprint
         from local.resources import JobSettings, create_resources, default_scratch_dir

@@ -31,6 +31,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from local.heap import building_long_lived_state
+
 START_MODE_ENV = "GWAS_LOCAL_WORKER_START"  # fork (default where the OS can) | exec
 _READY = "ready"
 _START_TIMEOUT_S = 60.0
@@ -280,7 +282,8 @@ def _serve() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopped by EOF; job processes get their own signals
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    _warm()
+    with building_long_lived_state():
+        _warm()
     if threading.active_count() > 1:  # forking a process with threads could copy a held lock
         print(f"worker fork server: {threading.active_count()} threads after warming", file=sys.stderr)
     answers.write(json.dumps({_READY: True}) + "\n")
