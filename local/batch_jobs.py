@@ -120,8 +120,12 @@ class LocalBatchRunner:
         retry_delay_seconds: float = 0.0,
         extra_env: dict[str, str] | None = None,
         interruptions: list[FailureInjection] | tuple[FailureInjection, ...] = (),
+        file_system=None,
     ):
         self.endpoint = endpoint
+        # The local FSx file system (local.fsx) the jobs use as their mount, if any: what a job
+        # wrote is exported to S3 when its process ends, before Batch reports the attempt.
+        self.file_system = file_system
         self.region = region
         self.work_dir = Path(work_dir)
         self.log_dir = self.work_dir / "batch-logs"
@@ -284,6 +288,8 @@ class LocalBatchRunner:
             with self._lock:
                 self._running -= 1
             self._release(job, handle)
+        if self.file_system is not None:
+            self.file_system.export_changes()
         record["container"].update(exitCode=code, logFile=str(log_path))
         if reason:
             record["container"]["reason"] = reason

@@ -24,6 +24,8 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (f) Start-up: one botocore data loader per process, so every session shares the parsed models.
 (g) StopExecution wins: errors of states still running after the stop leave the execution ABORTED
     (moto let them turn it FAILED).
+(h) FSx data repository associations: S3 object events of the emulator also reach the local
+    file system (`local.fsx`), which imports (or removes) the object as auto-import does on AWS.
 """
 
 from __future__ import annotations
@@ -361,6 +363,44 @@ def patch_stop_wins() -> None:
     Environment.set_error = set_error
 
 
+# -- (h) S3 object events reach the local FSx file system ---------------------------------------------
+class ObjectEventListener(Protocol):
+    def object_event(self, event_name: str, bucket_name: str, key: Any) -> None:
+        """An object of `bucket_name` was created or removed (`event_name`: `s3:ObjectCreated:Put`, ...)."""
+
+
+_listener_lock = threading.Lock()
+_listener: ObjectEventListener | None = None
+
+
+def set_object_event_listener(listener: ObjectEventListener | None) -> None:
+    global _listener
+    with _listener_lock:
+        _listener = listener
+
+
+def patch_object_events() -> None:
+    """moto calls `notifications.send_event` for every object created (put, copy, completed
+    multipart upload) or removed, whether or not the bucket has a notification configuration:
+    the one place to see them all, as the associations of an FSx file system do on AWS."""
+    from moto.s3 import notifications
+
+    original = notifications.send_event
+    if getattr(original, "_gwas_object_events", False):
+        return
+
+    @functools.wraps(original)
+    def send_event(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        original(account_id, event_name, bucket, key)
+        with _listener_lock:
+            listener = _listener
+        if listener is not None and key is not None:
+            listener.object_event(str(getattr(event_name, "value", event_name)), bucket.name, key)
+
+    send_event._gwas_object_events = True
+    notifications.send_event = send_event
+
+
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -379,4 +419,5 @@ def apply_patches() -> None:
         patch_batch_jobs()
         patch_engine_clients()
         patch_stop_wins()
+        patch_object_events()
         _applied = True

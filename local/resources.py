@@ -32,8 +32,8 @@ HANDLERS = (
 LAMBDA_RUNTIME = "python3.12"
 MANIFEST_SUFFIX = "manifest.json"
 JOB_STEPS = ("step1", "step2")
-# The default shared-file-system layout (docs/ARCHITECTURE.md): specs carry these paths; a local
-# staging worker maps them under its scratch directory.
+# The shared-file-system layout on AWS (docs/ARCHITECTURE.md). Staging jobs keep it in their specs
+# and map it under their scratch directory; jobs on the local FSx file system use its directories.
 SHARED_MOUNTS = {"data": "/fsx/data", "results": "/fsx/results"}
 
 
@@ -64,9 +64,16 @@ class LocalNames:
 
 @dataclass
 class JobSettings:
-    """How local Batch jobs reach their data: staging through S3 into `scratch_dir`."""
+    """How local Batch jobs reach their data.
+
+    With `mounts` (bucket -> directory of the local FSx file system, `local.fsx`) the jobs' path
+    map names those directories and the worker runs in FSx mode, as on AWS. Without, the path map
+    keeps the `/fsx` layout, which does not exist here, and the worker stages through S3 into
+    `scratch_dir` (the worker image under Docker, or GWAS_LOCAL_PATH_MODE=staging).
+    """
 
     scratch_dir: str
+    mounts: dict[str, str] | None = None
     vcpus: int = 2
     memory_mib: int = 4096
     heartbeat_seconds: float = 5.0
@@ -209,7 +216,9 @@ def create_resources(
     for logical, table_name in (("workflow", names.workflow_table), ("jobStatus", names.job_table)):
         ddb.create_table(TableName=table_name, **blueprint.tables[logical])
 
-    path_map = {names.data_bucket: SHARED_MOUNTS["data"], names.results_bucket: SHARED_MOUNTS["results"]}
+    path_map = dict(jobs.mounts) if jobs.mounts else {
+        names.data_bucket: SHARED_MOUNTS["data"], names.results_bucket: SHARED_MOUNTS["results"]
+    }
     for extra in names.allowed_buckets:
         path_map.setdefault(extra, f"/fsx/{extra}")
 
@@ -231,10 +240,12 @@ def create_resources(
         "GWAS_JOB_VCPUS": str(jobs.vcpus),
         "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
         "GWAS_HEARTBEAT_SECONDS": str(jobs.heartbeat_seconds),
-        # No Lustre here: the worker stages its inputs from S3 and uploads its outputs.
-        "GWAS_PATH_MODE": "staging",
         "GWAS_SCRATCH_DIR": jobs.scratch_dir,
     }
+    if not jobs.mounts:
+        # No file system: the worker stages its inputs from S3 and uploads its outputs. (With the
+        # local FSx mounts the worker's default, auto, finds them and runs in FSx mode.)
+        job_env["GWAS_PATH_MODE"] = "staging"
     job_definition_arns = {}
     for step in JOB_STEPS:
         synthesized = blueprint.job_definitions[step]

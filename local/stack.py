@@ -1,9 +1,11 @@
 """`LocalStack`: the whole system on one machine, as a context manager.
 
 Starting it: the embedded emulator (`local.emulator`), the moto patches (`local.moto_patches`),
-a Batch job runner (worker subprocesses, or the worker image through Docker when
-`GWAS_LOCAL_BATCH=docker`), every resource of the stacks (`local.resources`) with the state
-machine CDK synthesizes (`local.blueprint`), and the manifest queue poller (`local.poller`).
+the FSx file system the jobs use as their mount (`local.fsx`; `GWAS_LOCAL_PATH_MODE=staging`
+makes them stage through S3 instead, as the worker image always does), a Batch job runner
+(worker subprocesses, or the worker image through Docker when `GWAS_LOCAL_BATCH=docker`), every
+resource of the stacks (`local.resources`) with the state machine CDK synthesizes
+(`local.blueprint`), and the manifest queue poller (`local.poller`).
 It exports the AWS endpoint, credentials and `GWAS_*` settings into this process's environment
 (the in-process Lambda handlers read them there) and restores the previous values on exit, and
 writes the local stack state file of docs/ARCHITECTURE.md so other commands can reach it.
@@ -19,13 +21,16 @@ import time
 from pathlib import Path
 from typing import Self
 
-from local.emulator import EMULATOR_CONFIG, REGION, Emulator
+from local.emulator import ACCOUNT_ID, EMULATOR_CONFIG, REGION, Emulator
 from local.state_file import default_state_file
 
 # Where clients outside this process reach the emulator, when not at its own address (a container's
 # published port, e.g. http://localhost:4566): written to the state file.
 ADVERTISED_ENDPOINT_ENV = "GWAS_LOCAL_ADVERTISED_ENDPOINT"
 BATCH_MODE_ENV = "GWAS_LOCAL_BATCH"
+# How local Batch jobs reach their data: fsx (the local FSx file system, local.fsx; subprocess jobs
+# only) or staging (through S3, as the worker image always does locally).
+PATH_MODE_ENV = "GWAS_LOCAL_PATH_MODE"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
@@ -48,12 +53,6 @@ class LocalStack:
     ):
         from local.resources import LocalNames
 
-        self._tmp = None
-        if work_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="gwas-local-")
-            work_dir = self._tmp.name
-        self.work_dir = Path(work_dir).resolve()
-        self.work_dir.mkdir(parents=True, exist_ok=True)
         self.names = names or LocalNames()
         self.concurrency = concurrency
         self.injections = list(injections)
@@ -67,6 +66,19 @@ class LocalStack:
         self.batch_mode = (batch_mode or os.environ.get(BATCH_MODE_ENV) or "subprocess").lower()
         if self.batch_mode not in ("subprocess", "docker"):
             raise ValueError(f"{BATCH_MODE_ENV}={self.batch_mode!r}: expected 'subprocess' or 'docker'")
+        path_mode = (os.environ.get(PATH_MODE_ENV) or ("fsx" if self.batch_mode == "subprocess" else "staging")).lower()
+        if path_mode not in ("fsx", "staging"):
+            raise ValueError(f"{PATH_MODE_ENV}={path_mode!r}: expected 'fsx' or 'staging'")
+        if path_mode == "fsx" and self.batch_mode != "subprocess":
+            raise ValueError(f"{PATH_MODE_ENV}=fsx needs subprocess Batch jobs: the worker image stages through S3")
+        self.path_mode = path_mode
+        self.fsx = None
+        self._tmp = None
+        if work_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gwas-local-")
+            work_dir = self._tmp.name
+        self.work_dir = Path(work_dir).resolve()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         self._blueprint = blueprint
         self.resources = None
         self.runner = None
@@ -119,13 +131,20 @@ class LocalStack:
             from local.lambda_runtime import FunctionLogs
 
             self.function_logs = FunctionLogs(self.work_dir / "lambda.log").__enter__()
+            if self.path_mode == "fsx":
+                from local.fsx import LocalFsx
+
+                self.fsx = LocalFsx.for_buckets(self.work_dir / "fsx", data_bucket=self.names.data_bucket,
+                                                results_bucket=self.names.results_bucket, account_id=ACCOUNT_ID)
+                moto_patches.set_object_event_listener(self.fsx)
             self.runner = self._make_runner()
             moto_patches.set_batch_runner(self.runner)
             self.resources = create_resources(
                 self.session(),
                 self.emulator.endpoint,
                 names=self.names,
-                jobs=JobSettings(scratch_dir=default_scratch_dir(self.work_dir)),
+                jobs=JobSettings(scratch_dir=default_scratch_dir(self.work_dir),
+                                 mounts=self.fsx.mounts() if self.fsx else None),
                 blueprint=blueprint,
             )
             self._export_env(self.resources.settings_env())
@@ -163,6 +182,7 @@ class LocalStack:
         return LocalBatchRunner(
             endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
             concurrency=self.concurrency, injections=self.injections, interruptions=self.interruptions,
+            file_system=self.fsx,
         )
 
     def stop(self) -> None:
@@ -175,6 +195,9 @@ class LocalStack:
             self.runner.shutdown()
             moto_patches.set_batch_runner(None)
             self.runner = None
+        if self.fsx is not None:
+            moto_patches.set_object_event_listener(None)
+            self.fsx = None
         if self.function_logs is not None:
             self.function_logs.__exit__(None, None, None)
             self.function_logs = None

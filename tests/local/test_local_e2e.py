@@ -71,7 +71,7 @@ def _local_path(shared: str, mounts: dict[str, Path]) -> str:
 
 
 def _rewrite(argv: list[str], mounts: dict[str, Path]) -> list[str]:
-    return [_local_path(a, mounts) if a.startswith("/fsx/") else a for a in argv]
+    return [_local_path(a, mounts) for a in argv]
 
 
 @pytest.mark.parametrize("trait", ["qt", "bt"])
@@ -87,6 +87,7 @@ def test_workflow_completes_and_equals_direct_regenie_py(trait, completed, datas
     s3 = stack.client("s3")
     for job in result.jobs:
         assert job["status"] == "SUCCEEDED", job
+        assert job["pathMode"] == "fsx", job  # the local FSx file system, no staging through S3
         statuses = [h["status"] for h in job["history"]]
         assert statuses[0] == "PENDING" and statuses[-1] == "SUCCEEDED" and "RUNNING" in statuses, statuses
     for job in step2:
@@ -98,8 +99,13 @@ def test_workflow_completes_and_equals_direct_regenie_py(trait, completed, datas
 
     # The same commands, run directly with regenie-py on the local files, give the same results.
     manifest = json.loads(Path(dataset.manifests[trait]).read_text())
-    data_prefix = "/fsx/data/" + manifest["s3Path"].split("/", 3)[3]
-    results_prefix = "/fsx/results/" + result.workflow["outputUri"].split("/", 3)[3]
+    # The jobs ran in FSx mode on the local file system: their argv names its directories.
+    path_map = stack.resources.path_map
+    assert path_map == stack.fsx.mounts() and all(Path(d).is_dir() for d in path_map.values())
+    data_bucket, data_key = manifest["s3Path"][5:].split("/", 1)
+    results_bucket, results_key = result.workflow["outputUri"][5:].split("/", 1)
+    data_prefix = f"{path_map[data_bucket]}/{data_key}"
+    results_prefix = f"{path_map[results_bucket]}/{results_key}"
     direct = tmp_path / "direct"
     mounts = {data_prefix: Path(dataset.out_dir), results_prefix: direct}
     for job in [jobs["step1"], *step2]:

@@ -86,7 +86,11 @@ def test_tables_and_job_definitions_follow_the_synthesized_app(stack):
             dict(r, action=r["action"].upper()) for r in bp.job_definitions[step]["evaluateOnExit"]
         ]
         env = {e["name"]: e["value"] for e in jd["containerProperties"]["environment"]}
-        assert env["GWAS_PATH_MODE"] == "staging" and env["GWAS_JOB_ATTEMPTS"] == str(jd["retryStrategy"]["attempts"])
+        assert env["GWAS_JOB_ATTEMPTS"] == str(jd["retryStrategy"]["attempts"])
+        # Jobs see the local FSx file system as their mount and pick FSx mode themselves, as on AWS
+        # (where the job definitions set no path mode either).
+        assert "GWAS_PATH_MODE" not in env
+        assert json.loads(env["GWAS_PATH_MAP"]) == stack.fsx.mounts() == stack.resources.path_map
 
 
 def test_lambdas_and_manifest_event_chain(stack):
