@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller.core.jobs import JOB_SPEC_ENV
-from controller.core.state import StatusStore, utc_now
+from controller.core.state import StatusStore, count_job_statuses, utc_now
 from controller.core.transitions import JOB_TERMINAL, workflow_transition_allowed
 
 # The forward path a workflow walks to COMPLETED when no worker reported the steps in between.
@@ -51,7 +51,7 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
         raise KeyError(f"workflow {workflow_id} not found")
     current = wf["status"]
     completed_at = utc_now()
-    stats = store.job_stats(workflow_id)
+    stats = count_job_statuses(jobs)  # every job is SUCCEEDED: no second read of the job table
     done_attrs = {"completedAt": completed_at, "jobStats": stats, "errorDetail": None, "failedJobs": None}
     while current != "COMPLETED":
         # Straight to COMPLETED when allowed; otherwise one step along the forward path.
@@ -63,20 +63,22 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
             if not target:
                 raise RuntimeError(f"workflow {workflow_id} is {current}; it cannot be marked COMPLETED")
         if not store.set_workflow_status(workflow_id, target, **(done_attrs if target == "COMPLETED" else {})):
-            now = (store.get_workflow(workflow_id) or {}).get("status")
-            if now == current:
+            wf = store.get_workflow(workflow_id) or {}
+            if wf.get("status") == current:
                 raise RuntimeError(f"workflow {workflow_id}: status change {current} -> {target} refused")
-            current = now or current
+            current = wf.get("status") or current
             continue
         current = target
-    final = store.get_workflow(workflow_id) or {}
+        if target == "COMPLETED":
+            wf = dict(wf, **done_attrs)
+    # `wf` is the record as this call left it, or as read after another writer completed it.
     return {
         "workflowId": workflow_id,
         "status": "COMPLETED",
         "jobCount": len(jobs),
         "jobStats": stats,
-        "outputUri": final.get("outputUri"),
-        "completedAt": final.get("completedAt", completed_at),
+        "outputUri": wf.get("outputUri"),
+        "completedAt": wf.get("completedAt", completed_at),
     }
 
 

@@ -572,10 +572,15 @@ class StatusStore:
 
     def job_stats(self, workflow_id: str) -> dict[str, int]:
         """Counts per status recomputed from the job table (the truth `jobStats` must equal)."""
-        counts = {s: 0 for s in JOB_STATUSES}
-        for job in self.iter_jobs(workflow_id):
-            counts[job["status"]] = counts.get(job["status"], 0) + 1
-        return counts
+        return count_job_statuses(self.iter_jobs(workflow_id))
+
+
+def count_job_statuses(jobs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """`jobStats` of these job records: a count for every job status."""
+    counts = {s: 0 for s in JOB_STATUSES}
+    for job in jobs:
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    return counts
 
 
 def create_tables(dynamodb_client, workflow_table: str, job_table: str) -> None:
