@@ -26,6 +26,8 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
     (moto let them turn it FAILED).
 (h) FSx data repository associations: S3 object events of the emulator also reach the local
     file system (`local.fsx`), which imports (or removes) the object as auto-import does on AWS.
+(i) Start-up: moto's EC2 models (imported by its Batch backend) read the instance-type offerings
+    of every region, 90 gzipped JSON files, when imported; they are read on first use instead.
 """
 
 from __future__ import annotations
@@ -401,6 +403,94 @@ def patch_object_events() -> None:
     notifications.send_event = send_event
 
 
+# -- (i) EC2 instance-type offerings read on first use -------------------------------------------------
+class _OfferingsByRegion(dict):
+    """`INSTANCE_TYPE_OFFERINGS[location_type]` (region -> offerings), filled on first read."""
+
+    def __init__(self, load: Callable[[], dict]):
+        super().__init__()
+        self._load: Callable[[], dict] | None = load
+        self._lock = threading.Lock()
+
+    def _filled(self) -> _OfferingsByRegion:
+        if self._load is not None:
+            with self._lock:
+                if self._load is not None:
+                    dict.update(self, self._load())
+                    self._load = None
+        return self
+
+    def __getitem__(self, region):
+        return dict.__getitem__(self._filled(), region)
+
+    def get(self, region, default=None):
+        return dict.get(self._filled(), region, default)
+
+    def __contains__(self, region) -> bool:
+        return dict.__contains__(self._filled(), region)
+
+    def __iter__(self):
+        return dict.__iter__(self._filled())
+
+    def __len__(self) -> int:
+        return dict.__len__(self._filled())
+
+    def keys(self):
+        return dict.keys(self._filled())
+
+    def values(self):
+        return dict.values(self._filled())
+
+    def items(self):
+        return dict.items(self._filled())
+
+
+def patch_lazy_instance_offerings() -> None:
+    """moto.ec2.models.instance_types reads `ec2/resources/instance_type_offerings/<type>/<region>`
+    for every location type and region at import (~0.1 s of every stack start); the local stack
+    never launches instances. While that module is imported, those files are not read; then each
+    location type's table reads its files the first time it is used (run_instances,
+    describe_instance_type_offerings, describe_spot_price_history look them up)."""
+    import sys
+
+    if "moto.ec2.models.instance_types" in sys.modules:
+        return  # imported before the patch: nothing left to save
+    import moto.utilities.utils as moto_utils
+
+    original = moto_utils.load_resource
+    deferred: dict[str, list[tuple[str, str]]] = {}
+
+    def load_resource(filename: str, *args, **kwargs):
+        parts = filename.split("/")
+        if "instance_type_offerings" in parts and not args and not kwargs:
+            location_type, data_file = parts[-2], parts[-1]
+            deferred.setdefault(location_type, []).append((data_file.split(".")[0], filename))
+            return []
+        return original(filename, *args, **kwargs)
+
+    moto_utils.load_resource = load_resource
+    try:
+        from moto.ec2.models import instance_types
+    finally:
+        moto_utils.load_resource = original
+    instance_types.load_resource = original
+
+    def loader(location_type: str, files: list[tuple[str, str]]) -> Callable[[], dict]:
+        def load() -> dict:
+            tables = {}
+            for region, filename in files:
+                offerings = original(filename)
+                for offering in offerings:
+                    offering["LocationType"] = location_type
+                tables[region] = offerings
+            return tables
+
+        return load
+
+    for location_type, files in deferred.items():
+        instance_types.INSTANCE_TYPE_OFFERINGS[location_type] = _OfferingsByRegion(loader(location_type, files))
+
+
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -413,6 +503,7 @@ def apply_patches() -> None:
             return
         check_moto_version()
         patch_shared_loader()  # first: the other patches import moto, which creates sessions
+        patch_lazy_instance_offerings()  # before anything imports moto.ec2
         patch_batch_sync_normalisation()
         patch_states_error_names()
         patch_lambda_invoke()

@@ -254,3 +254,31 @@ def test_a_stopping_batch_job_wakes_its_sync_task(aws, role, job_queue, batch_ru
     monkeypatch.setattr(callback_task, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 60)
     desc = run_state_machine(aws, role, {"StartAt": "Job", "States": {"Job": batch_task(job_queue, jd)}}, timeout=20)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
+
+
+def test_instance_type_offerings_are_read_on_first_use_and_unchanged(aws, emulator):
+    """(i): the EC2 API answers from the same files, read when first asked for."""
+    import gzip
+    from pathlib import Path
+
+    import moto
+    from moto.ec2.models.instance_types import INSTANCE_TYPE_OFFERINGS
+
+    from local.moto_patches import _OfferingsByRegion
+
+    assert all(isinstance(t, _OfferingsByRegion) for t in INSTANCE_TYPE_OFFERINGS.values())
+    source = Path(moto.__file__).parent / "ec2" / "resources" / "instance_type_offerings" / "availability-zone"
+    (region_file,) = [p for p in source.iterdir() if p.name.split(".")[0] == "us-east-1"]
+    raw = gzip.decompress(region_file.read_bytes()) if region_file.name.endswith(".gz") else region_file.read_bytes()
+    expected = {(o["InstanceType"], o["Location"]) for o in json.loads(raw)}
+
+    ec2 = aws.session.client("ec2", endpoint_url=aws.endpoint)
+    got, kwargs = set(), {"LocationType": "availability-zone"}
+    while True:
+        page = ec2.describe_instance_type_offerings(**kwargs)
+        got |= {(o["InstanceType"], o["Location"]) for o in page["InstanceTypeOfferings"]}
+        assert all(o["LocationType"] == "availability-zone" for o in page["InstanceTypeOfferings"])
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    assert got == expected and len(got) > 100
