@@ -26,8 +26,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from moto.core.utils import unix_time_millis
-
 from local.worker_forkserver import ForkServerError, WorkerForkServer, start_mode, worker_command
 
 WORKER_PROGRAM = "gwas-worker"
@@ -259,6 +257,8 @@ class LocalBatchRunner:
     def _run_attempt(self, job: Any, attempt: int) -> tuple[int | None, str | None]:
         """One attempt as Batch records it; how the "container" starts and ends is `_launch`,
         `_await` and `_release` (subprocesses here, containers in `local.docker_batch`)."""
+        from moto.core.utils import unix_time_millis  # (here: parsing --inject-failure must not import moto)
+
         env = self.job_environment(job, attempt)
         log_path = self.log_dir / f"{job.job_name}-{job.job_id}-{attempt}.log"
         job.status = "STARTING"

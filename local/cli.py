@@ -138,14 +138,21 @@ def run(source: Path, out_dir: Path, inject: tuple[str, ...], interrupt: tuple[s
 
 def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(), keep_running=False,
                 concurrency=None, work_dir=None, timeout=3600.0, progress=None) -> int:
-    from local.progress import ProgressView
-    from local.runner import RunError, run_workflow
-    from local.stack import LocalStack
+    from contextlib import ExitStack
 
-    # A stack started by `gwas local up` owns the state file; do not take it over.
-    write_state = not _live_stack_recorded()
-    with LocalStack(work_dir, concurrency=concurrency, injections=injections, interruptions=interruptions,
-                    write_state=write_state) as stack:
+    from local.heap import building_long_lived_state
+
+    with ExitStack() as running:
+        # Everything imported and built up to here lives as long as the command (local.heap).
+        with building_long_lived_state():
+            from local.progress import ProgressView
+            from local.runner import RunError, run_workflow
+            from local.stack import LocalStack
+
+            # A stack started by `gwas local up` owns the state file; do not take it over.
+            write_state = not _live_stack_recorded()
+            stack = running.enter_context(LocalStack(work_dir, concurrency=concurrency, injections=injections,
+                                                     interruptions=interruptions, write_state=write_state))
         try:
             with ProgressView(live=progress) as view:
                 result = run_workflow(stack, source, out_dir, timeout=timeout, display=view)
