@@ -223,6 +223,39 @@ def _chrom_sort(name: str) -> tuple:
     return (0, int(bare), "") if bare.isdigit() else (1, 0, bare)
 
 
+def _follow(stack, follower: Follower, collector: ResultCollector, manifest_uri: str, timeout: float,
+            poll_seconds: float, display) -> float | None:
+    """Refresh until the workflow ends; returns when its record was first seen (perf_counter)."""
+    workflow_id = follower.workflow_id
+    watch_started = time.monotonic()
+    deadline = watch_started + timeout
+    record_seen: float | None = None
+    while True:
+        follower.refresh()
+        if record_seen is None and follower.workflow is not None:
+            record_seen = time.perf_counter()
+        if follower.workflow is not None:
+            collector.job_outputs(follower.workflow.get("outputUri"), follower.jobs)
+        if display is not None:
+            display(follower)
+        if follower.done():
+            break
+        if follower.execution_ended_without_record():
+            raise RunError(
+                f"execution of workflow {workflow_id} ended {follower.execution_status} but the workflow record "
+                f"says {follower.status}: the error handler did not record the outcome"
+            )
+        if follower.workflow is None and time.monotonic() - watch_started > NO_RECORD_SECONDS:
+            raise RunError(
+                f"no workflow record {workflow_id} for {manifest_uri} after {NO_RECORD_SECONDS} s "
+                f"(last manifest trigger error: {stack.poller.last_error or 'none'})"
+            )
+        if time.monotonic() > deadline:
+            raise RunError(f"workflow {workflow_id} not finished after {timeout:.0f} s (status {follower.status})")
+        time.sleep(poll_seconds)
+    return record_seen
+
+
 def run_workflow(
     stack,
     source: Path,
@@ -250,30 +283,12 @@ def run_workflow(
         res.data_bucket, key, put.get("VersionId") or put["ETag"].strip('"'), experiment if isinstance(experiment, str) else None
     )
     follower = Follower(stack, workflow_id, manifest_uri)
-    watch_started = time.monotonic()
-    deadline = watch_started + timeout
-    record_seen: float | None = None
-    while True:
-        follower.refresh()
-        if record_seen is None and follower.workflow is not None:
-            record_seen = time.perf_counter()
-        if display is not None:
-            display(follower)
-        if follower.done():
-            break
-        if follower.execution_ended_without_record():
-            raise RunError(
-                f"execution of workflow {workflow_id} ended {follower.execution_status} but the workflow record "
-                f"says {follower.status}: the error handler did not record the outcome"
-            )
-        if follower.workflow is None and time.monotonic() - watch_started > NO_RECORD_SECONDS:
-            raise RunError(
-                f"no workflow record {workflow_id} for {manifest_uri} after {NO_RECORD_SECONDS} s "
-                f"(last manifest trigger error: {stack.poller.last_error or 'none'})"
-            )
-        if time.monotonic() > deadline:
-            raise RunError(f"workflow {workflow_id} not finished after {timeout:.0f} s (status {follower.status})")
-        time.sleep(poll_seconds)
+    collector = ResultCollector(s3, Path(out_dir) / "results")
+    try:
+        record_seen = _follow(stack, follower, collector, manifest_uri, timeout, poll_seconds, display)
+    except BaseException:
+        collector.close()
+        raise
 
     workflow, jobs = follower.final_records()
     result = RunResult(
@@ -288,7 +303,7 @@ def run_workflow(
         notes=notes,
     )
     finished = time.perf_counter()
-    export(stack, result)
+    export(stack, result, collector)
     done = time.perf_counter()
     result.wall_seconds = done - started
     seen = record_seen or finished
@@ -316,7 +331,78 @@ def _copy_local_logs(stack, dest: Path) -> None:
         shutil.copytree(work / "batch-logs", dest / "batch", dirs_exist_ok=True)
 
 
-def export(stack, result: RunResult) -> None:
+class ResultCollector:
+    """Copies a workflow's results from S3 to `dest_root`: each job's outputs as soon as its record
+    says SUCCEEDED (in the background, while later jobs run), then at the end whatever under the
+    output prefix is missing or changed (compared by ETag), so the copy always equals S3."""
+
+    def __init__(self, s3, dest_root: Path):
+        self.s3 = s3
+        self.dest_root = Path(dest_root)
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="collect")
+        self._pending: list = []
+        self._fetched: dict[str, str] = {}  # key -> ETag of the copy in dest_root
+        self._jobs_seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def job_outputs(self, output_uri: str | None, jobs: list[dict[str, Any]]) -> None:
+        """Start copying the outputs of jobs that have SUCCEEDED since the last call."""
+        if not output_uri:
+            return
+        bucket, prefix = _split(output_uri)
+        for job in jobs:
+            if job.get("status") != "SUCCEEDED" or job.get("jobId") in self._jobs_seen:
+                continue
+            self._jobs_seen.add(job.get("jobId"))
+            for out in job.get("outputs") or []:
+                uri = str(out.get("uri", ""))
+                if uri.startswith(output_uri) and len(uri) > len(output_uri):
+                    # An output may reach S3 a moment after the record (the file system exports it when
+                    # the job's process ends): a miss now is fetched by `finish`.
+                    self._pending.append(self._pool.submit(self._fetch, bucket, _split(uri)[1], prefix, True))
+
+    def _fetch(self, bucket: str, key: str, prefix: str, may_be_missing: bool = False) -> None:
+        from botocore.exceptions import ClientError
+
+        dest = self.dest_root / key[len(prefix):]
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # A plain GET per object: results are many small files, and download_file builds a
+            # transfer manager (with its own threads) for each one.
+            resp = self.s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if may_be_missing and err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return
+            raise
+        partial = dest.with_name(dest.name + ".part")
+        with open(partial, "wb") as fh:
+            fh.writelines(resp["Body"].iter_chunks(1 << 20))
+        partial.replace(dest)
+        with self._lock:
+            self._fetched[key] = resp["ETag"]
+
+    def finish(self, output_uri: str) -> list[Path]:
+        """Wait for the copies under way, then copy what is missing or changed; returns every file."""
+        for done in self._pending:
+            done.result()
+        self._pending.clear()
+        bucket, prefix = _split(output_uri)
+        listed: list[tuple[str, str]] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(prefix):]
+                if rel and not rel.endswith("/"):
+                    listed.append((obj["Key"], obj["ETag"]))
+        stale = [key for key, etag in listed if self._fetched.get(key) != etag]
+        for done in [self._pool.submit(self._fetch, bucket, key, prefix) for key in stale]:
+            done.result()
+        return [self.dest_root / key[len(prefix):] for key, _ in listed]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def export(stack, result: RunResult, collector: ResultCollector | None = None) -> None:
     """Results under out/results/, records as out/workflow.json, out/jobs.json (+ execution history),
     the local Lambda and Batch job logs under out/local-logs/."""
     out = result.out_dir
@@ -335,28 +421,9 @@ def export(stack, result: RunResult) -> None:
                 break
             kwargs["nextToken"] = page["nextToken"]
         (out / "execution-history.json").write_text(json.dumps(events, indent=1, default=str))
-    output_uri = result.workflow.get("outputUri")
-    if not output_uri:
-        return
-    bucket, prefix = _split(output_uri)
-    s3 = stack.client("s3")
-    dest_root = out / "results"
-    pairs: list[tuple[str, Path]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            rel = obj["Key"][len(prefix):]
-            if rel and not rel.endswith("/"):
-                pairs.append((obj["Key"], dest_root / rel))
-    for _, dest in pairs:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-    def fetch(pair: tuple[str, Path]) -> None:
-        # A plain GET per object: results are many small files, and download_file builds a
-        # transfer manager (with its own threads) for each one.
-        key, dest = pair
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        with open(dest, "wb") as fh:
-            fh.writelines(body.iter_chunks(1 << 20))
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(fetch, pairs))
-    result.result_files.extend(dest for _, dest in pairs)
+    collector = collector or ResultCollector(stack.client("s3"), out / "results")
+    try:
+        if result.workflow.get("outputUri"):
+            result.result_files.extend(collector.finish(result.workflow["outputUri"]))
+    finally:
+        collector.close()
