@@ -153,7 +153,8 @@ class LocalBatchRunner:
         self.started_by: Counter[str] = Counter()  # how job processes were started
         self._forkserver = None
         if self.uses_forkserver and self.start_mode == "fork":
-            self._forkserver = WorkerForkServer(env=_host_environment(), cwd=self.work_dir)
+            # With the jobs' AWS environment, the server builds the clients every job uses.
+            self._forkserver = WorkerForkServer(env={**_host_environment(), **self.aws_environment()}, cwd=self.work_dir)
 
     def set_injections(self, injections) -> None:
         """Replace the failure injections (each fires once per workflow job)."""
@@ -370,12 +371,8 @@ class LocalBatchRunner:
         for item in job._get_container_property("environment", []):
             env[item["name"]] = item["value"]
         env.update(self.extra_env)
+        env.update(self.aws_environment())
         env.update(
-            AWS_ENDPOINT_URL=self.endpoint,
-            AWS_ACCESS_KEY_ID="local",
-            AWS_SECRET_ACCESS_KEY="local",
-            AWS_DEFAULT_REGION=self.region,
-            AWS_REGION=self.region,
             AWS_BATCH_JOB_ID=job.job_id,
             AWS_BATCH_JOB_ATTEMPT=str(attempt),
             AWS_BATCH_JQ_NAME=job.job_queue.name,
@@ -389,6 +386,16 @@ class LocalBatchRunner:
             if target is not None:
                 self._interrupt_next[job.job_id] = target
         return env
+
+    def aws_environment(self) -> dict[str, str]:
+        """How a job reaches the AWS API: the emulator's endpoint, its region, dummy credentials."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+        }
 
     def job_argv(self, job: Any) -> list[str]:
         command = job._add_parameters_to_command(job._get_container_property("command", []) or [])

@@ -196,11 +196,15 @@ class WorkerForkServer:
 
 # -- the server process ---------------------------------------------------------------------------------
 def _warm() -> None:
-    """Import what every worker imports, and load the boto3 service models and rules it uses."""
+    """Import what every worker imports, and load the boto3 service models and rules it uses; with
+    an AWS environment (the jobs' endpoint and region), build the clients its jobs will use."""
     import boto3
 
     import worker.__main__  # noqa: F401
+    from worker.clients import prepare_clients
 
+    if os.environ.get("AWS_ENDPOINT_URL") and (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")):
+        prepare_clients(("s3", "dynamodb"), dict(os.environ))
     boto3.setup_default_session()
     for service in ("s3", "dynamodb"):
         # Explicit region, endpoint and keys: nothing is read from this process's environment or

@@ -50,6 +50,7 @@ from botocore.exceptions import BotoCoreError
 from controller.core.jobs import JobSpec
 from controller.core.state import StatusStore
 from worker import merge as merge_mode
+from worker.clients import aws_client
 from worker.engine import Engine, EngineProbe
 from worker.failures import RETRYABLE, ExitCode, WorkerFailure
 from worker.paths import (
@@ -84,16 +85,12 @@ class _Clients:
 
     def s3(self) -> S3Files:
         if self._s3 is None:
-            import boto3
-
-            self._s3 = S3Files(boto3.client("s3"))
+            self._s3 = S3Files(aws_client("s3"))
         return self._s3
 
     def dynamodb(self) -> Any:
         if self._ddb is None:
-            import boto3
-
-            self._ddb = boto3.client("dynamodb")
+            self._ddb = aws_client("dynamodb")
         return self._ddb
 
 
