@@ -28,6 +28,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
     file system (`local.fsx`), which imports (or removes) the object as auto-import does on AWS.
 (i) Start-up: moto's EC2 models (imported by its Batch backend) read the instance-type offerings
     of every region, 90 gzipped JSON files, when imported; they are read on first use instead.
+(j) Per request: the server listed moto's package directory twice (to tell a service name from a
+    host name) and inspected the response class's methods on every request; both are computed
+    once (a quarter of a small request's time in the emulator).
 """
 
 from __future__ import annotations
@@ -491,6 +494,34 @@ def patch_lazy_instance_offerings() -> None:
         instance_types.INSTANCE_TYPE_OFFERINGS[location_type] = _OfferingsByRegion(loader(location_type, files))
 
 
+# -- (j) per-request work done once --------------------------------------------------------------------
+def patch_request_dispatch() -> None:
+    """`backends.list_of_moto_modules()` lists moto's package directory (an `isdir` per entry) and
+    is called twice per request by the server's host dispatch; `method_names_from_class` runs
+    `inspect.getmembers` on the response class per request. Neither answer changes while the
+    process runs (the patches that add methods are applied before the server starts)."""
+    from moto import backends
+    from moto.core import responses
+
+    if getattr(backends.list_of_moto_modules, "_gwas_cached", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules():
+        return iter(modules)
+
+    list_of_moto_modules._gwas_cached = True
+    backends.list_of_moto_modules = list_of_moto_modules
+
+    original = responses.method_names_from_class
+
+    @functools.cache
+    def method_names_from_class(clazz) -> frozenset[str]:
+        return frozenset(original(clazz))
+
+    responses.method_names_from_class = method_names_from_class
+
+
 _applied = False
 _apply_lock = threading.Lock()
 
@@ -511,4 +542,5 @@ def apply_patches() -> None:
         patch_engine_clients()
         patch_stop_wins()
         patch_object_events()
+        patch_request_dispatch()
         _applied = True

@@ -282,3 +282,24 @@ def test_instance_type_offerings_are_read_on_first_use_and_unchanged(aws, emulat
             break
         kwargs["NextToken"] = page["NextToken"]
     assert got == expected and len(got) > 100
+
+
+def test_per_request_lookups_are_computed_once_with_the_same_answers(aws):
+    """(j): the host dispatch's module list and the response classes' method names."""
+    import inspect
+    import os
+
+    import moto
+    from moto import backends
+    from moto.core import responses
+    from moto.dynamodb.responses import DynamoHandler
+
+    root = os.path.dirname(moto.__file__)
+    expected = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("__"))
+    assert list(backends.list_of_moto_modules()) == expected
+    assert list(backends.list_of_moto_modules()) == expected  # an iterable each time, as before
+    names = responses.method_names_from_class(DynamoHandler)
+    assert names is responses.method_names_from_class(DynamoHandler)
+    assert names == {n for n, _ in inspect.getmembers(DynamoHandler, predicate=inspect.isfunction)}
+    assert "get_item" in names and "transact_write_items" in names
+    assert aws.s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200  # requests still dispatch
