@@ -357,23 +357,25 @@ class ResultCollector:
             for out in job.get("outputs") or []:
                 uri = str(out.get("uri", ""))
                 if uri.startswith(output_uri) and len(uri) > len(output_uri):
-                    # An output may reach S3 a moment after the record (the file system exports it when
-                    # the job's process ends): a miss now is fetched by `finish`.
-                    self._pending.append(self._pool.submit(self._fetch, bucket, _split(uri)[1], prefix, True))
+                    self._pending.append(self._pool.submit(self._fetch_early, bucket, _split(uri)[1], prefix))
 
-    def _fetch(self, bucket: str, key: str, prefix: str, may_be_missing: bool = False) -> None:
-        from botocore.exceptions import ClientError
+    def _fetch_early(self, bucket: str, key: str, prefix: str) -> None:
+        # An output may reach S3 a moment after the record says SUCCEEDED (the file system exports it
+        # when the job's process ends). Whatever is not copied now, for that or any other reason, is
+        # copied by `finish`, which fails the run if it cannot.
+        from botocore.exceptions import BotoCoreError, ClientError
 
+        try:
+            self._fetch(bucket, key, prefix)
+        except (BotoCoreError, ClientError, OSError):
+            pass
+
+    def _fetch(self, bucket: str, key: str, prefix: str) -> None:
         dest = self.dest_root / key[len(prefix):]
         dest.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            # A plain GET per object: results are many small files, and download_file builds a
-            # transfer manager (with its own threads) for each one.
-            resp = self.s3.get_object(Bucket=bucket, Key=key)
-        except ClientError as err:
-            if may_be_missing and err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return
-            raise
+        # A plain GET per object: results are many small files, and download_file builds a transfer
+        # manager (with its own threads) for each one.
+        resp = self.s3.get_object(Bucket=bucket, Key=key)
         partial = dest.with_name(dest.name + ".part")
         with open(partial, "wb") as fh:
             fh.writelines(resp["Body"].iter_chunks(1 << 20))
