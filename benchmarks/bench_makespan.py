@@ -76,7 +76,7 @@ def step2_makespan(variants: int, samples: int, traits: int, workers: int, vcpus
 
 def base_compute(variants: int, samples: int, traits: int, vcpus: int) -> float:
     """Step-2 compute of the whole genome on one worker (seconds), without per-job overhead."""
-    n, span, eff, util = step2_makespan(variants, samples, traits, 1, vcpus, None)
+    _jobs, span, eff, _util = step2_makespan(variants, samples, traits, 1, vcpus, None)
     return span * eff
 
 

@@ -118,7 +118,7 @@ def run(argv: list[str]) -> int:
     except OSError as e:
         log.write(f"ERROR: cannot read or write file {e.filename or ''}: {e.strerror or e}")
         return 1
-    except Exception as e:  # a defect: still regenie's convention (exit 1, ERROR: line), traceback on stderr
+    except Exception as e:  # noqa: BLE001 - a defect: still regenie's convention (exit 1, ERROR: line), traceback on stderr
         import traceback
 
         traceback.print_exc()

@@ -18,7 +18,7 @@ class RunLog:
         self._pending: list[str] = []
 
     def open(self, path: str) -> None:
-        self._file = open(path, "w")
+        self._file = open(path, "w")  # noqa: SIM115 - the log stays open until close()
         self.path = path
         for line in self._pending:
             self._file.write(line)

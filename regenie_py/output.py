@@ -14,7 +14,7 @@ def fmt(x: float) -> str:
         return "NA"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    return "%g" % x
+    return format(x, "g")
 
 
 def open_text_out(path: str, gz: bool) -> IO[str]:
@@ -35,7 +35,7 @@ def open_text_in(path: str) -> IO[str]:
 
 def fmt_vec(values, na_mask=None) -> str:
     """Space-joined 6-significant-digit numbers; `NA` where na_mask is True."""
-    out = ["%g" % v for v in values.tolist()]
+    out = [format(v, "g") for v in values.tolist()]
     if na_mask is not None:
         for i in na_mask.nonzero()[0].tolist():
             out[i] = "NA"

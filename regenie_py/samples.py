@@ -143,11 +143,10 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
             tok = row[c]
             if tok in NA_TOKENS:
                 continue
-            if opts.bt:
-                if tok not in ("0", "1") and _parse_float(tok, opts.pheno_file, traits[j], key) not in (0.0, 1.0):
-                    raise RegenieError(
-                        f"a phenotype value is not 0/1/NA for individual: FID={fid} IID={iid} Y={tok}"
-                    )
+            if opts.bt and tok not in ("0", "1") and _parse_float(tok, opts.pheno_file, traits[j], key) not in (0.0, 1.0):
+                raise RegenieError(
+                    f"a phenotype value is not 0/1/NA for individual: FID={fid} IID={iid} Y={tok}"
+                )
             Yg[i, j] = _parse_float(tok, opts.pheno_file, traits[j], key)
     has_pheno = eligible & (~np.isnan(Yg)).any(axis=1)
     log.write(f"   -number of phenotyped individuals  = {int(has_pheno.sum())}")

@@ -152,8 +152,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     log.write(f" * block size       : [{opts.bsize}]")
     log.write(f" * # blocks         : [{len(blocks)}] for {sum(b.size for b in blocks)} variants")
     log.write(f" * # CV folds       : [{N if use_loocv else opts.cv}]")
-    log.write(f" * ridge data_l0    : [ {J} : {' '.join('%g' % h for h in h2_0)} ]")
-    log.write(f" * ridge data_l1    : [ {len(h2_1)} : {' '.join('%g' % h for h in h2_1)} ]")
+    log.write(f" * ridge data_l0    : [ {J} : {' '.join(format(h, 'g') for h in h2_0)} ]")
+    log.write(f" * ridge data_l1    : [ {len(h2_1)} : {' '.join(format(h, 'g') for h in h2_1)} ]")
 
     # level-0 predictions go to disk (per trait, raw doubles, block after block) with --lowmem / --run-l0
     if opts.run_l0:
@@ -234,7 +234,7 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
             crit, mse, best, coef = fit
             for i, h in enumerate(h2_1):
                 mark = "<- min value" if i == best else ""
-                log.write(f"  {'%-5g' % h} : MSE = {'%g' % mse[i]}, -logLik/N = {'%g' % crit[i]}{mark}")
+                log.write(f"  {h:<5g} : MSE = {mse[i]:g}, -logLik/N = {crit[i]:g}{mark}")
         else:
             keep = np.ones(N, dtype=bool)
             y = ystar[:, p]
@@ -242,7 +242,7 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
                                     else ridge.level1_qt_kfold(W, y, taus, folds))
             for i, h in enumerate(h2_1):
                 mark = "<- min value" if i == best else ""
-                log.write(f"  {'%-5g' % h} : Rsq = {'%g' % rsq[i]}, MSE = {'%g' % mse[i]}{mark}")
+                log.write(f"  {h:<5g} : Rsq = {rsq[i]:g}, MSE = {mse[i]:g}{mark}")
         contrib = W * coef
         total = contrib.sum(axis=1)
         per_chr = contrib @ ind

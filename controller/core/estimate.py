@@ -50,7 +50,7 @@ class Prices:
     assumptions: list[str]
 
     @classmethod
-    def load(cls) -> "Prices":
+    def load(cls) -> Prices:
         raw = json.loads(resources.files("controller.core").joinpath("prices.json").read_text())
         return cls(
             asOf=raw["asOf"],

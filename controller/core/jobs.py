@@ -68,7 +68,7 @@ class PathMap(_Model):
                 return f"s3://{bucket}/{norm[len(r) + 1:]}"
         raise ValueError(f"{path} is under no mount of {sorted(self.mounts.values())}")
 
-    def rebased(self, new_root: str) -> "PathMap":
+    def rebased(self, new_root: str) -> PathMap:
         """The same mapping under another root (a worker's scratch directory when staging from S3)."""
         return PathMap(
             mounts={b: posixpath.join(new_root.rstrip("/"), m.strip("/")) for b, m in self.mounts.items()}

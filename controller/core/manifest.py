@@ -34,7 +34,7 @@ CHROM_RE = re.compile(r"^(chr)?([0-9]{1,3}|X|Y|XY|MT|M|PAR1|PAR2)$", re.IGNORECA
 
 def _relative_file(value: str) -> str:
     """A file name relative to `s3Path`: no absolute paths, no `..`, only safe characters."""
-    if value.startswith("/") or value.startswith("s3://"):
+    if value.startswith(("/", "s3://")):
         raise ValueError("must be a file name relative to s3Path, not an absolute path or URI")
     parts = value.split("/")
     if any(p in ("..", ".", "") for p in parts):

@@ -37,7 +37,7 @@ def _console_script() -> str:
 
 def run_engine(argv: list[str], capsys, subprocess_mode: bool) -> tuple[int, str]:
     if subprocess_mode:
-        proc = subprocess.run([_console_script(), *argv], capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([_console_script(), *argv], capture_output=True, text=True, timeout=300, check=False)
         return proc.returncode, proc.stdout
     code = main(argv)
     return code, capsys.readouterr().out
