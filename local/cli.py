@@ -52,7 +52,7 @@ def local_group() -> None:
               help="Address the emulator listens on (0.0.0.0 in a container).")
 @click.option("--port", type=int, default=0, show_default="a free port", help="Port of the emulator.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where jobs stage data and write logs (default: a temporary directory).")
+              help="Where the local FSx file system (fsx/), job scratch space and logs go (default: a temporary directory).")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
 def up(host: str, port: int, work_dir: Path | None, concurrency: int | None) -> None:
     """Start the local stack and keep it running until Ctrl-C; other commands reach it with --local."""
@@ -120,7 +120,7 @@ def _report(result) -> None:
 @click.option("--keep-running", is_flag=True, help="Keep the local stack up after the run (until Ctrl-C).")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where jobs stage data and write logs (default: a temporary directory).")
+              help="Where the local FSx file system (fsx/), job scratch space and logs go (default: a temporary directory).")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait for the workflow.")
 @click.option("--progress/--no-progress", default=None, help="Live job table (default: on a terminal).")
 def run(source: Path, out_dir: Path, inject: tuple[str, ...], interrupt: tuple[str, ...], keep_running: bool,

@@ -61,7 +61,11 @@ class LocalFsx:
         self.root = Path(root).resolve()
         self.associations = {a.bucket: a for a in associations}
         for assoc in self.associations.values():
-            assoc.directory.mkdir(parents=True, exist_ok=True)
+            # A new stack's buckets start empty, and so does its file system: files left in a reused
+            # work directory would otherwise be exported into the new results bucket.
+            if assoc.directory.exists():
+                shutil.rmtree(assoc.directory)
+            assoc.directory.mkdir(parents=True)
         self._account_id = account_id
         self._partition = partition
         # What the file system last wrote or exported, per bucket: key -> (mtime_ns, size).

@@ -123,7 +123,12 @@ def test_other_buckets_are_not_associated(stack, s3, tmp_path, emulator):
     assert not list((stack.work_dir / "fsx").rglob("a.txt"))
 
 
-def test_a_fresh_file_system_creates_its_directories(tmp_path):
+def test_a_new_file_system_starts_empty_like_its_buckets(tmp_path):
+    stale = tmp_path / "fsx" / "results" / "workflows" / "old" / "step1.loco"  # a reused work directory
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an earlier stack")
+    (tmp_path / "keep.txt").write_text("not under the file system")
     fsx = LocalFsx.for_buckets(tmp_path / "fsx", data_bucket="d", results_bucket="r", account_id="123456789012")
     assert (tmp_path / "fsx" / "data").is_dir() and (tmp_path / "fsx" / "results").is_dir()
+    assert not stale.exists() and (tmp_path / "keep.txt").exists()
     assert fsx.export_changes().exported == []
