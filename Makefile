@@ -14,7 +14,7 @@ setup: $(STAMP) bytecode
 # set (as on these machines) every process would compile them again at import (~0.1 s each, in every
 # local Batch job and regenie-py run too). compileall only rewrites what changed.
 bytecode: $(STAMP)
-	$(BIN)/python -m compileall -q controller local worker regenie_py
+	$(BIN)/python -m compileall -q controller genome local worker regenie_py
 
 $(STAMP): pyproject.toml infra/package.json
 	$(PYTHON) -m venv $(VENV)

@@ -1,6 +1,6 @@
 """Builds the one code asset every Lambda function uses, without Docker.
 
-The asset directory holds the `controller` package (copied fresh from the checkout) plus the
+The asset directory holds the `controller` and `genome` packages (copied fresh from the checkout) plus the
 third-party packages the handlers import, installed for Lambda's platform with pip's
 cross-platform flags (`--platform <manylinux tag> --only-binary=:all: --python-version 3.12
 --implementation cp`): compiled wheels such as pydantic-core and numpy match the runtime's ABI
@@ -16,7 +16,7 @@ ships manylinux_2_28 wheels only.
 The vendored packages are cached under `infra/.build/deps-<hash>`, keyed by a hash of their
 requirement specifiers in `pyproject.toml`, the Python version and the platform: pip runs once per
 change of those, not per synth. Assets are `infra/.build/asset-<hash>` with the hash covering the
-dependency key and every file of `controller/`; they are written to a temporary directory and
+dependency key and every file of `controller/` and `genome/`; they are written to a temporary directory and
 renamed into place, so concurrent synths never see half a directory.
 """
 
@@ -161,17 +161,25 @@ def _copy_package(src: Path, dest: Path) -> None:
         shutil.copy2(path, out)
 
 
+# The project's packages the handlers import: the controller and the genome rules it shares with the engine.
+HANDLER_PACKAGES = ("controller", "genome")
+
+
 def build_lambda_asset(
     python_version: str, *, vendor: bool = True, build_dir: Path = BUILD_DIR, package_dir: Path | None = None
 ) -> LambdaAsset:
-    """Directory for `lambda.Code.from_asset` holding `controller/` (+ vendored dependencies)."""
-    package_dir = package_dir or REPO_ROOT / "controller"
-    if not (package_dir / "__init__.py").is_file():
-        raise LambdaBundleError(f"{package_dir} is not a Python package (no __init__.py)")
+    """Directory for `lambda.Code.from_asset` holding `controller/`, `genome/` (+ vendored dependencies).
+
+    `package_dir` replaces the project's packages with one other package (tests)."""
+    package_dirs = [package_dir] if package_dir else [REPO_ROOT / name for name in HANDLER_PACKAGES]
+    for pkg in package_dirs:
+        if not (pkg / "__init__.py").is_file():
+            raise LambdaBundleError(f"{pkg} is not a Python package (no __init__.py)")
     deps = dependencies_dir(python_version, build_dir=build_dir) if vendor else None
     h = hashlib.sha256()
     h.update((deps.name if deps else "code-only").encode() + b"\0")
-    h.update(_tree_digest(package_dir).encode())
+    for pkg in package_dirs:
+        h.update(pkg.name.encode() + b"\0" + _tree_digest(pkg).encode())
     asset_hash = h.hexdigest()
     final = build_dir / f"asset-{asset_hash[:20]}"
     if final.is_dir():
@@ -182,7 +190,8 @@ def build_lambda_asset(
         if deps is not None:
             # Hard links: the vendored tree is immutable once published, and linking is instant.
             shutil.copytree(deps, tmp, dirs_exist_ok=True, copy_function=os.link)
-        _copy_package(package_dir, tmp)
+        for pkg in package_dirs:
+            _copy_package(pkg, tmp)
         _publish(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

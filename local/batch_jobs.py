@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from genome.chromosome import same_chromosome
 from local.worker_forkserver import ForkServerError, WorkerForkServer, start_mode, worker_command
 
 WORKER_PROGRAM = "gwas-worker"
@@ -72,12 +73,8 @@ class FailureInjection:
         if self.job_id is not None and spec.get("jobId") != self.job_id:
             return False
         if self.chromosome is not None:
-            return _chrom_key(str(spec.get("chromosome") or "")) == _chrom_key(self.chromosome)
+            return same_chromosome(str(spec.get("chromosome") or ""), self.chromosome)
         return True
-
-
-def _chrom_key(name: str) -> str:
-    return name[3:].upper() if name.lower().startswith("chr") else name.upper()
 
 
 def evaluate_on_exit(rules: list[dict[str, str]], exit_code: int | None, status_reason: str, reason: str) -> str:
@@ -140,7 +137,7 @@ class LocalBatchRunner:
         self._closed = False
         self.max_running = 0
         self._running = 0
-        # Rehearsals of bad days (local.resilience): SIGTERM mid-run, and holding new attempts.
+        # Rehearsals of bad days (tests/resilience/scenarios.py): SIGTERM mid-run, and holding new attempts.
         self.interruptions = list(interruptions)
         self.interrupted: list[dict[str, Any]] = []
         self._interrupt_next: dict[str, dict[str, Any]] = {}

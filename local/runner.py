@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.core.jobs import job_order
 from controller.core.manifest import is_manifest_key
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "REJECTED"}
@@ -185,7 +186,7 @@ class Follower:
             # updatedAt, in the same transaction): the jobs are read again only when it moved.
             as_of = (self.workflow.get("status"), self.workflow.get("updatedAt"))
             if as_of != self._jobs_as_of:
-                self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+                self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=job_order)
                 self._jobs_as_of = as_of
             if not arn and self.workflow.get("executionArn"):
                 self.refresh()
@@ -195,7 +196,7 @@ class Follower:
         do not move the workflow record)."""
         self.workflow = self.store.get_workflow(self.workflow_id)
         if self.workflow is not None:
-            self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=_job_order)
+            self.jobs = sorted(self.store.iter_jobs(self.workflow_id), key=job_order)
         return self.workflow, self.jobs
 
     @property
@@ -210,17 +211,6 @@ class Follower:
 
     def execution_ended_without_record(self) -> bool:
         return self.execution_status in ("FAILED", "TIMED_OUT", "ABORTED") and self.status not in TERMINAL
-
-
-def _job_order(job: dict[str, Any]) -> tuple:
-    step = job.get("stepNumber", 9)
-    step = 9 if step in (None, 0) else int(step)
-    return (step, _chrom_sort(str(job.get("chromosome") or "")), str(job.get("jobId")))
-
-
-def _chrom_sort(name: str) -> tuple:
-    bare = name[3:] if name.lower().startswith("chr") else name
-    return (0, int(bare), "") if bare.isdigit() else (1, 0, bare)
 
 
 def _follow(stack, follower: Follower, collector: ResultCollector, manifest_uri: str, timeout: float,

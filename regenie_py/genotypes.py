@@ -10,24 +10,33 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
+
+from genome.chromosome import Chromosome, ChromosomeError, regenie_code
 
 from .log import RegenieError
 from .output import open_text_in
 
 
+@lru_cache(maxsize=4096)
 def chrom_to_int(code: str, nauto: int = 22) -> int:
-    """regenie's chromosome coding: numbers as is, X/Y/XY/PAR* -> nauto + 1."""
-    c = code[3:] if code.lower().startswith("chr") else code
-    if c.isdigit():
-        v = int(c)
-        if v < 1:
-            raise RegenieError(f"unknown chromosome code '{code}'")
-        return v
-    if c.upper() in ("X", "Y", "XY", "PAR1", "PAR2"):
-        return nauto + 1
-    raise RegenieError(f"unknown chromosome code '{code}'")
+    """regenie's code of a chromosome name in a genotype file (`genome.chromosome`), or its error."""
+    value = regenie_code(code, nauto)
+    if value is None:
+        raise RegenieError(f"unknown chromosome code '{code}'")
+    return value
+
+
+def chrom_option_to_int(text: str, nauto: int = 22) -> int:
+    """regenie's code of a chromosome named on the command line (`--chr`, `--range`)."""
+    try:
+        code = Chromosome.from_user(text, nauto).code
+    except ChromosomeError:
+        raise RegenieError(f"unknown chromosome code '{text}'") from None
+    assert code is not None
+    return code
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import ridge
-from .genotypes import GenotypeSource, chrom_to_int, make_blocks, read_variant_list
+from .genotypes import GenotypeSource, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
 from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
@@ -35,11 +35,11 @@ def prepare_step2(opts, geno: GenotypeSource, log: RunLog) -> Step2Plan:
         ids = read_variant_list(opts.exclude)
         keep &= np.array([i not in ids for i in v.ids])
     if opts.chrs:
-        wanted = {chrom_to_int(c, opts.nauto) for c in opts.chrs}
+        wanted = {chrom_option_to_int(c, opts.nauto) for c in opts.chrs}
         keep &= np.isin(v.chrom, list(wanted))
     if opts.range:
         c, lo, hi = opts.range
-        keep &= (v.chrom == chrom_to_int(c, opts.nauto)) & (v.pos >= lo) & (v.pos <= hi)
+        keep &= (v.chrom == chrom_option_to_int(c, opts.nauto)) & (v.pos >= lo) & (v.pos <= hi)
     sel = np.nonzero(keep)[0]
     if sel.size == 0:
         raise RegenieError("no variant left to include in analysis.")

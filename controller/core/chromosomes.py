@@ -16,7 +16,6 @@ There is no fallback: an unreadable, empty or malformed file raises `DetectionEr
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import struct
 from collections import deque
@@ -28,13 +27,10 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from controller.core.variant_io import RangeReader, exists, local_copy, open_stream, read_fully
+from genome.chromosome import DEFAULT_NAUTO, Chromosome, label_of_code
 
 VariantFormat = Literal["bim", "pvar", "bgen"]
 
-REGENIE_SEX_CODE = 23  # regenie (default --nauto 22) reports X, Y, XY, PAR1 and PAR2 as 23
-_REGENIE_SEX_NAMES = ("X", "XY", "Y", "PAR1", "PAR2")
-_PLINK_NUMERIC_NAMES = {23: "X", 24: "Y", 25: "XY", 26: "MT"}
-_LEADING_DIGITS = re.compile(r"\d+")
 
 READ_CHUNK = 2 << 20  # bytes per vectorised text chunk: big enough to amortise numpy, small for RSS
 BGEN_RUN_FLUSH = 1 << 16
@@ -44,65 +40,6 @@ SCAN_THREADS = 2  # numpy releases the GIL: two chunks are scanned at once while
 
 class DetectionError(ValueError):
     """The variant file cannot be read or is malformed; the message names the file (and line)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# chromosome names
-# ---------------------------------------------------------------------------------------------
-
-
-def normalize_chromosome(name: str) -> str:
-    """One spelling per chromosome: no `chr` prefix (any case), upper case, PLINK numbers named.
-
-    `chr1`, `CHR1`, `01` -> `1`; `23`, `chrX`, `x` -> `X`; `24` -> `Y`; `25` -> `XY`; `26`, `M`, `chrM` -> `MT`.
-    """
-    text = name.strip()
-    if len(text) > 3 and text[:3].lower() == "chr":
-        text = text[3:]
-    upper = text.upper()
-    if upper.isdigit():
-        number = int(upper)
-        return _PLINK_NUMERIC_NAMES.get(number, str(number))
-    if upper == "M":
-        return "MT"
-    return upper
-
-
-def regenie_code(name: str, nauto: int = 22) -> int | None:
-    """The chromosome number regenie v4.1.2 gives a name as written in the file, or None if it rejects it.
-
-    Mirrors regenie's own rule: an optional lower-case `chr` prefix, then leading digits (1..nauto+1), or
-    one of X, XY, Y, PAR1, PAR2 (all nauto+1). regenie stops with "Unknown chromosome code" on anything else.
-    """
-    text = name.removeprefix("chr")
-    if text[:1].isdigit():
-        match = _LEADING_DIGITS.match(text)
-        assert match is not None
-        number = int(match.group())
-        return number if 1 <= number <= nauto + 1 else None
-    if text in _REGENIE_SEX_NAMES:
-        return nauto + 1
-    return None
-
-
-def code_label(code: int) -> str:
-    """The name of a regenie code in job ids and `--chr`-style labels: the number, or X for 23."""
-    return "X" if code == REGENIE_SEX_CODE else str(code)
-
-
-def chromosome_code(name: str) -> int:
-    """regenie's CHROM value for a chromosome name (X, Y, XY, PAR1, PAR2 -> 23).
-
-    Accepts user spellings too (`chrX`, `x`, `23`). Raises ValueError for names regenie cannot analyse.
-    """
-    code = regenie_code(name)
-    if code is None:
-        code = regenie_code(normalize_chromosome(name))
-    if code is None:
-        raise ValueError(
-            f"chromosome {name!r} has no regenie code (regenie accepts 1-23, X, Y, XY, PAR1, PAR2, optionally 'chr'-prefixed)"
-        )
-    return code
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +53,11 @@ class _Model(BaseModel):
 
 class ChromosomeInfo(_Model):
     name: str = Field(description="Chromosome as written in the file")
-    normalized: str = Field(description="Normalized name: no chr prefix, X/Y/XY/MT for 23-26")
+    normalized: str = Field(description="Normalized name: no chr prefix, X for nauto+1 (and Y/XY/MT for 24-26 in humans)")
     code: int | None = Field(description="regenie's chromosome code (CHROM column); None if regenie rejects the name")
+
+    def chromosome(self, nauto: int = DEFAULT_NAUTO) -> Chromosome:
+        return Chromosome(name=self.name, code=self.code, nauto=nauto)
     count: int = Field(ge=1, description="Number of variants")
     minPos: int
     maxPos: int
@@ -127,7 +67,7 @@ class VariantChunk(_Model):
     """A step-2 `--range` chunk: every variant with regenie code `code` and start <= position <= end."""
 
     code: int
-    chromosome: str = Field(description="Label of the code: the number, X for 23")
+    chromosome: str = Field(description="Label of the code: the number, X for nauto+1")
     index: int = Field(ge=1, description="1-based chunk number within the chromosome")
     start: int
     end: int
@@ -137,6 +77,7 @@ class VariantChunk(_Model):
 class Detection(_Model):
     format: VariantFormat
     source: str
+    nauto: int = Field(default=DEFAULT_NAUTO, description="Autosomes of the genome the codes were given for")
     chromosomes: list[ChromosomeInfo]
     total: int
     chunkSize: int | None = None
@@ -156,7 +97,7 @@ class Detection(_Model):
         return [c for c in self.chromosomes if c.code == code]
 
     def label(self, code: int) -> str:
-        return code_label(code)
+        return label_of_code(code, self.nauto)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,7 +154,8 @@ class _Tally:
     """Per-name count/min/max in first-seen order; optionally `--range` chunks, or the positions of
     some codes (the re-read of unsorted data)."""
 
-    def __init__(self, chunk_size: int | None = None, keep_codes: set[int] | None = None):
+    def __init__(self, chunk_size: int | None = None, keep_codes: set[int] | None = None, nauto: int = DEFAULT_NAUTO):
+        self.nauto = nauto
         self.stats: dict[bytes, list[int]] = {}
         self.chunker = _StreamChunker(chunk_size) if chunk_size else None
         self.keep_codes = keep_codes or set()
@@ -226,7 +168,7 @@ class _Tally:
 
     def code_of(self, name: bytes) -> int | None:
         if name not in self._codes:
-            self._codes[name] = regenie_code(name.decode("ascii", errors="replace"))
+            self._codes[name] = Chromosome.from_data(name.decode("ascii", errors="replace"), self.nauto).code
         return self._codes[name]
 
     def add_summary(self, name: bytes, count: int, lo: int, hi: int) -> None:
@@ -257,10 +199,9 @@ class _Tally:
                 name = raw.decode("ascii")
             except UnicodeDecodeError:
                 raise DetectionError(f"{source}: chromosome name {raw!r} is not ASCII") from None
+            chrom = Chromosome.from_data(name, self.nauto)
             out.append(
-                ChromosomeInfo(
-                    name=name, normalized=normalize_chromosome(name), code=regenie_code(name), count=count, minPos=lo, maxPos=hi
-                )
+                ChromosomeInfo(name=name, normalized=chrom.normalized, code=chrom.code, count=count, minPos=lo, maxPos=hi)
             )
         return out
 
@@ -290,7 +231,9 @@ def chunk_ranges(positions: np.ndarray, chunk_size: int) -> list[tuple[int, int,
     return out
 
 
-def _chunks_in_order(chromosomes: list[ChromosomeInfo], ranges: dict[int, list[tuple[int, int, int]]]) -> list[VariantChunk]:
+def _chunks_in_order(
+    chromosomes: list[ChromosomeInfo], ranges: dict[int, list[tuple[int, int, int]]], nauto: int
+) -> list[VariantChunk]:
     chunks = []
     seen: list[int] = []
     for info in chromosomes:
@@ -298,7 +241,8 @@ def _chunks_in_order(chromosomes: list[ChromosomeInfo], ranges: dict[int, list[t
             seen.append(info.code)
     for code in seen:
         for i, (start, end, count) in enumerate(ranges.get(code, []), start=1):
-            chunks.append(VariantChunk(code=code, chromosome=code_label(code), index=i, start=start, end=end, count=count))
+            label = label_of_code(code, nauto)
+            chunks.append(VariantChunk(code=code, chromosome=label, index=i, start=start, end=end, count=count))
     return chunks
 
 
@@ -740,8 +684,11 @@ def detect_chromosomes(
     s3_client: Any | None = None,
     bgi: str | None = None,
     chunk_size: int | None = None,
+    nauto: int = DEFAULT_NAUTO,
 ) -> Detection:
     """Chromosomes, counts and position ranges of a variant file (local path or s3:// URI).
+
+    Codes and labels are regenie's for a genome of `nauto` autosomes (`genome.chromosome`).
 
     For BGEN, `bgi` names the `.bgi` index to read instead of walking the file (pass it only when it
     exists; `find_bgi` checks). With `chunk_size`, the step-2 `--range` chunks are computed in the
@@ -753,7 +700,7 @@ def detect_chromosomes(
         raise DetectionError(f"{bgi}: a .bgi index belongs to a .bgen file, not {source}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    tally = _Tally(chunk_size=chunk_size)
+    tally = _Tally(chunk_size=chunk_size, nauto=nauto)
     _read(fmt, source, s3_client, bgi, tally)
     chromosomes = tally.chromosomes(source)
     if not chromosomes:
@@ -764,14 +711,15 @@ def detect_chromosomes(
         ranges = tally.chunker.finish()
         if tally.chunker.unsorted:
             # rare (regenie itself wants sorted files): re-read, keeping only the unsorted codes' positions
-            again = _Tally(keep_codes=set(tally.chunker.unsorted))
+            again = _Tally(keep_codes=set(tally.chunker.unsorted), nauto=nauto)
             _read(fmt, source, s3_client, bgi, again)
             for code in tally.chunker.unsorted:
                 ranges[code] = chunk_ranges(again.sorted_positions(code), chunk_size)
-        chunks = _chunks_in_order(chromosomes, ranges)
+        chunks = _chunks_in_order(chromosomes, ranges, nauto)
     return Detection(
         format=fmt,
         source=source,
+        nauto=nauto,
         chromosomes=chromosomes,
         total=sum(c.count for c in chromosomes),
         chunkSize=chunk_size,
@@ -816,12 +764,8 @@ __all__: list[str] = [
     "Detection",
     "DetectionError",
     "VariantChunk",
-    "chromosome_code",
     "chunk_ranges",
-    "code_label",
     "detect_chromosomes",
     "find_bgi",
-    "normalize_chromosome",
-    "regenie_code",
     "variant_format",
 ]

@@ -12,9 +12,12 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from genome.chromosome import label_sort_key
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
 
@@ -117,3 +120,11 @@ class WorkItem(_Model):
     specUri: str
     step: int
     chromosome: str | None = None
+
+
+def job_order(job: Mapping[str, Any]) -> tuple[int, tuple[int, int, str], str]:
+    """How jobs are listed: step 1 first, then step 2 by chromosome (labels in regenie's order), merge last."""
+    step = job.get("stepNumber", job.get("step"))
+    rank = 9 if step in (None, 0) else int(step)
+    label = str(job.get("chromosome") or "")
+    return (rank, label_sort_key(label) if label else (2, 0, ""), str(job.get("jobId")))

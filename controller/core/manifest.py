@@ -22,14 +22,17 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
+
+from genome.chromosome import DEFAULT_NAUTO, MAX_NAUTO, USER_SPELLING, Chromosome, ChromosomeError
 
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 SAFE_RELPATH_RE = re.compile(r"^[A-Za-z0-9._+-]+(/[A-Za-z0-9._+-]+)*$")
 SAFE_COLUMN_RE = re.compile(r"^[A-Za-z0-9_.+-]{1,100}$")
 SAFE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 S3_URI_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/([A-Za-z0-9._+=@,/-]*))?$")
-CHROM_RE = re.compile(r"^(chr)?([0-9]{1,3}|X|Y|XY|MT|M|PAR1|PAR2)$", re.IGNORECASE)
 
 
 def _relative_file(value: str) -> str:
@@ -60,7 +63,7 @@ def _s3_uri(value: str) -> str:
 
 def _chromosome(value: Any) -> str:
     text = str(value).strip()
-    if not CHROM_RE.match(text):
+    if not USER_SPELLING.match(text):
         raise ValueError(f"{text!r} is not a chromosome name (1-999, X, Y, XY, MT, optionally 'chr'-prefixed)")
     return text
 
@@ -76,8 +79,8 @@ RelativeFile = Annotated[str, AfterValidator(_relative_file)]
 ColumnName = Annotated[str, AfterValidator(_column)]
 ColumnList = Annotated[list[ColumnName], BeforeValidator(_split_list)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
-Chromosome = Annotated[str, BeforeValidator(_chromosome)]
-ChromosomeList = Annotated[list[Chromosome], BeforeValidator(_split_list)]
+ChromosomeName = Annotated[str, BeforeValidator(_chromosome)]
+ChromosomeList = Annotated[list[ChromosomeName], BeforeValidator(_split_list)]
 SafeId = Annotated[str, Field(pattern=SAFE_ID_RE.pattern)]
 
 
@@ -162,7 +165,14 @@ class AnalysisParams(_Strict):
     approx: bool = Field(default=False, description="bt only, with firth: the fast approximate Firth (--approx).")
     spa: bool = Field(default=False, description="bt only: saddle-point approximation below pThresh (--spa).")
     pThresh: float = Field(default=0.05, gt=0, le=1, description="P-value threshold for Firth/SPA (--pThresh).")
-    chr: Chromosome | None = Field(default=None, description="Step 2: test only this chromosome (--chr).")
+    nauto: int = Field(
+        default=DEFAULT_NAUTO,
+        ge=1,
+        le=MAX_NAUTO,
+        description="Number of autosomes (--nauto): codes 1..nauto are autosomes, nauto+1 (and X, Y, XY, PAR1, PAR2) "
+        "the sex chromosome.",
+    )
+    chr: ChromosomeName | None = Field(default=None, description="Step 2: test only this chromosome (--chr).")
     chrList: ChromosomeList | None = Field(default=None, description="Step 2: test only these chromosomes (--chrList).")
     step2ChunkSize: int | None = Field(
         default=None,
@@ -176,6 +186,18 @@ class AnalysisParams(_Strict):
         description="Split step 1 level 0 into this many parallel jobs (--split-l0/--run-l0/--run-l1).",
     )
     gz: bool = Field(default=False, description="Gzip .loco and .regenie outputs (--gz).")
+
+    @field_validator("chr", "chrList")
+    @classmethod
+    def _chromosomes_have_codes(cls, value: Any, info: ValidationInfo) -> Any:
+        # nauto is declared before chr/chrList, so it is validated (or failed) by now
+        nauto = info.data.get("nauto", DEFAULT_NAUTO)
+        for name in [value] if isinstance(value, str) else value or []:
+            try:
+                Chromosome.from_user(name, nauto)
+            except ChromosomeError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     def selected_chromosomes(self) -> list[str] | None:
         chosen: list[str] = []

@@ -20,15 +20,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
-from controller.core.chromosomes import (
-    ChromosomeInfo,
-    Detection,
-    chromosome_code,
-    code_label,
-    detect_chromosomes,
-    find_bgi,
-)
+from controller.core.chromosomes import ChromosomeInfo, Detection, detect_chromosomes, find_bgi
 from controller.core.manifest import Manifest
+from genome.chromosome import Chromosome, ChromosomeError, label_of_code
 
 Stage = Literal["step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
 
@@ -53,7 +47,7 @@ class PlannedJob(BaseModel):
     jobId: str
     step: Literal[0, 1, 2] = Field(description="regenie step; 0 for the merge job")
     stage: Stage
-    chromosome: str | None = Field(default=None, description="Chromosome label (regenie code; X for 23)")
+    chromosome: str | None = Field(default=None, description="Chromosome label (regenie code; X for nauto+1)")
     code: int | None = Field(default=None, description="regenie chromosome code")
     range: str | None = Field(default=None, description="regenie --range CODE:MIN-MAX")
     variantCount: int | None = None
@@ -157,9 +151,8 @@ def detect_for_manifest(
     inp = manifest.inputData
     source = where(inp.variant_file())
     bgi = find_bgi(source, s3_client=s3_client) if inp.format == "bgen" else None
-    return detect_chromosomes(
-        source, s3_client=s3_client, bgi=bgi, chunk_size=manifest.analysisParams.step2ChunkSize
-    )
+    params = manifest.analysisParams
+    return detect_chromosomes(source, s3_client=s3_client, bgi=bgi, chunk_size=params.step2ChunkSize, nauto=params.nauto)
 
 
 def _check_regenie_can_read(detection: Detection) -> None:
@@ -168,8 +161,9 @@ def _check_regenie_can_read(detection: Detection) -> None:
         names = ", ".join(f"{c.name!r} ({c.count} variants)" for c in rejected)
         raise PlanError(
             "inputData.filePrefix",
-            f"{detection.source} has chromosome(s) regenie cannot read: {names}. regenie accepts 1-23, X, Y, XY, "
-            "PAR1, PAR2 (optionally 'chr'-prefixed); remove the others from the genotype files",
+            f"{detection.source} has chromosome(s) regenie cannot read: {names}. For a genome of {detection.nauto} "
+            f"autosomes regenie accepts 1-{detection.nauto + 1}, X, Y, XY, PAR1, PAR2 (optionally 'chr'-prefixed); "
+            "set analysisParams.nauto for a genome with more autosomes, or remove the others from the genotype files",
         )
     codes = [c.code for c in detection.chromosomes]
     for (a, b) in itertools.pairwise(codes):
@@ -177,7 +171,8 @@ def _check_regenie_can_read(detection: Detection) -> None:
         if b < a:
             raise PlanError(
                 "inputData.filePrefix",
-                f"{detection.source}: chromosomes are not in ascending order ({code_label(a)} before {code_label(b)}); "
+                f"{detection.source}: chromosomes are not in ascending order ({detection.label(a)} before "
+                f"{detection.label(b)}); "
                 "regenie requires sorted genotype files",
             )
 
@@ -191,11 +186,11 @@ def _selected_codes(manifest: Manifest, detection: Detection) -> list[int]:
     chosen: list[int] = []
     for name in wanted:
         try:
-            code = chromosome_code(name)
-        except ValueError as err:
+            code = Chromosome.from_user(name, detection.nauto).code
+        except ChromosomeError as err:
             raise PlanError(field, str(err)) from None
         if code not in present:
-            listing = ", ".join(code_label(c) for c in present)
+            listing = ", ".join(detection.label(c) for c in present)
             raise PlanError(field, f"chromosome {name!r} is not in {detection.source} (present: {listing})")
         if code not in chosen:
             chosen.append(code)
@@ -239,10 +234,10 @@ def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], afte
     if not chunk_size:
         return [
             PlannedJob(
-                jobId=f"step2-chr{code_label(code)}",
+                jobId=f"step2-chr{label_of_code(code, detection.nauto)}",
                 step=2,
                 stage="step2",
-                chromosome=code_label(code),
+                chromosome=label_of_code(code, detection.nauto),
                 code=code,
                 variantCount=counts[code],
                 dependsOn=after,
@@ -259,7 +254,7 @@ def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], afte
     for chunk in detection.chunks:
         if chunk.code not in codes:
             continue
-        label = code_label(chunk.code)
+        label = detection.label(chunk.code)
         jobs.append(
             PlannedJob(
                 jobId=f"step2-chr{label}-c{chunk.index:04d}",

@@ -17,15 +17,7 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from controller.core import chromosomes
-from controller.core.chromosomes import (
-    DetectionError,
-    chromosome_code,
-    chunk_ranges,
-    detect_chromosomes,
-    find_bgi,
-    normalize_chromosome,
-    regenie_code,
-)
+from controller.core.chromosomes import DetectionError, chunk_ranges, detect_chromosomes, find_bgi
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "regenie-example"
 THREE_CHR = [("1", 50, 1, 50), ("2", 400, 51, 450), ("3", 50, 451, 500)]
@@ -126,41 +118,6 @@ def test_pvar_zst_and_bim_gz(example, tmp_path):
 
 
 # --- names ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "normalized", "code"),
-    [
-        ("1", "1", 1),
-        ("chr1", "1", 1),
-        ("CHR1", "1", None),  # regenie only strips a lower-case "chr"
-        ("01", "1", 1),
-        ("22", "22", 22),
-        ("23", "X", 23),
-        ("X", "X", 23),
-        ("chrX", "X", 23),
-        ("x", "X", None),
-        ("Y", "Y", 23),
-        ("24", "Y", None),
-        ("XY", "XY", 23),
-        ("PAR1", "PAR1", 23),
-        ("PAR2", "PAR2", 23),
-        ("MT", "MT", None),
-        ("chrM", "MT", None),
-        ("26", "MT", None),
-    ],
-)
-def test_names(name, normalized, code):
-    assert normalize_chromosome(name) == normalized
-    assert regenie_code(name) == code
-
-
-def test_chromosome_code_accepts_user_spellings():
-    assert chromosome_code("chrX") == 23
-    assert chromosome_code("x") == 23
-    assert chromosome_code("chr2") == 2
-    with pytest.raises(ValueError, match="MT"):
-        chromosome_code("MT")
 
 
 def test_chr_prefixed_bim(tmp_path):

@@ -25,10 +25,11 @@ def make_manifest(analysis=None, **top):
 
 
 def info(name, count, lo=1, hi=None, code=None):
-    from controller.core.chromosomes import normalize_chromosome, regenie_code
+    from genome.chromosome import Chromosome
 
+    chrom = Chromosome.from_data(name)
     return ChromosomeInfo(
-        name=name, normalized=normalize_chromosome(name), code=regenie_code(name), count=count, minPos=lo, maxPos=hi or lo + count
+        name=name, normalized=chrom.normalized, code=chrom.code, count=count, minPos=lo, maxPos=hi or lo + count
     )
 
 
@@ -73,8 +74,14 @@ def test_absent_chromosome_is_an_error_listing_present_ones():
         plan_jobs(make_manifest({"chrList": "2,5"}), DETECTION, workflow_id="w", output_uri=OUT)
     assert err.value.path == "analysisParams.chrList"
     assert "'5' is not in s3://gwas-data/exp/g.bim (present: 1, 2, 3, X)" in err.value.message
-    with pytest.raises(PlanError, match="analysisParams.chr: .*'MT'"):
-        plan_jobs(make_manifest({"chr": "MT"}), DETECTION, workflow_id="w", output_uri=OUT)
+    # a name with no regenie code is refused by the manifest itself, before any data is read
+    _, problems = check_manifest(
+        {"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
+         "inputData": {"format": "bed", "filePrefix": "g", "phenoFile": "p.txt"}, "analysisParams": {"chr": "MT"}},
+        ["gwas-data", "gwas-results"],
+    )
+    assert [p.path for p in problems] == ["analysisParams.chr"]
+    assert "'MT' has no regenie code" in problems[0].message
 
 
 def test_chromosomes_regenie_cannot_read_are_an_error():
