@@ -9,7 +9,10 @@ import pysam
 import pytest
 
 from controller.core import results
-from controller.core.results import ResultsError, chrom_sort_key, group_by_trait, merge_and_report
+from controller.core.results import ResultsError, group_by_trait, merge_and_report
+from controller.core.results import merge as results_merge
+from controller.core.results import rows as results_rows
+from genome.chromosome import results_sort_key as chrom_sort_key
 
 from .conftest import HEADER, write_chunks
 
@@ -51,7 +54,7 @@ def test_merged_file_is_bgzf_and_tabix_indexed(tmp_path):
 
 
 def test_gz_inputs_and_unsorted_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr(results, "_SORT_RUN_ROWS", 97)  # force several external-sort runs
+    monkeypatch.setattr(results_rows, "_SORT_RUN_ROWS", 97)  # force several external-sort runs
     syn = write_chunks(tmp_path / "in", gz=True, shuffle_within=True, traits=("Y1",))
     summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
     _, rows = _read_merged(tmp_path / "out" / "merged" / "Y1.regenie.gz")
@@ -228,8 +231,8 @@ def test_long_chromosomes_get_a_csi_index_and_position_zero_none(tmp_path):
 def test_unsorted_inputs_cost_one_extra_pass(tmp_path, monkeypatch):
     syn = write_chunks(tmp_path / "in", shuffle_within=True, traits=("Y1",))
     passes = []
-    real = results._merge_pass
-    monkeypatch.setattr(results, "_merge_pass", lambda *a, **k: passes.append(1) or real(*a, **k))
+    real = results_merge._merge_pass
+    monkeypatch.setattr(results_merge, "_merge_pass", lambda *a, **k: passes.append(1) or real(*a, **k))
     merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
     assert len(passes) == 2 and len(syn.files) == 12
 

@@ -1,0 +1,121 @@
+"""Manhattan and QQ plots (static PNGs, matplotlib), thinned so millions of variants draw quickly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from controller.core.results.stats import GENOME_WIDE_LOG10P, TraitStats
+from genome.chromosome import DEFAULT_NAUTO, results_label
+
+
+def _genome_x(chrom_idx: np.ndarray, pos: np.ndarray, n_chrom: int) -> tuple[np.ndarray, list[float], list[float]]:
+    """Cumulative x coordinate: chromosomes laid end to end in file order, with a small gap."""
+    span = np.zeros(n_chrom, dtype=np.float64)
+    low = np.zeros(n_chrom, dtype=np.float64)
+    for i in range(n_chrom):
+        sel = pos[chrom_idx == i]
+        if sel.size:
+            low[i], span[i] = sel.min(), max(sel.max() - sel.min(), 1)
+    gap = max(span.sum() * 0.004, 1.0)
+    offsets = np.concatenate([[0.0], np.cumsum(span + gap)[:-1]])
+    x = offsets[chrom_idx] + (pos - low[chrom_idx])
+    centres = list(offsets + span / 2)
+    bounds = list(offsets)
+    return x, centres, bounds
+
+
+def thin_points(x: np.ndarray, y: np.ndarray, keep_above: float, x_cells: int = 2000, y_cells: int = 200) -> np.ndarray:
+    """Indices of the points to draw: every point with y >= keep_above, and below it one point per
+    cell of an x_cells x y_cells grid (finer than the pixels of the figure), so a million
+    non-significant variants draw as the same picture from a few thousand markers."""
+    if x.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    strong = np.flatnonzero(y >= keep_above)
+    weak = np.flatnonzero(y < keep_above)
+    if weak.size <= 50_000:
+        return np.sort(np.concatenate([strong, weak]))
+    xr = float(x.max() - x.min()) or 1.0
+    yr = float(keep_above) or 1.0
+    cx = np.clip(((x[weak] - x.min()) / xr * (x_cells - 1)).astype(np.int64), 0, x_cells - 1)
+    cy = np.clip((y[weak] / yr * (y_cells - 1)).astype(np.int64), 0, y_cells - 1)
+    _, first = np.unique(cx * y_cells + cy, return_index=True)
+    return np.sort(np.concatenate([strong, weak[first]]))
+
+
+def _figure(width: float, height: float):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), dpi=110)
+
+
+def manhattan_png(
+    stats: TraitStats, path: str, *, threshold: float = GENOME_WIDE_LOG10P, nauto: int = DEFAULT_NAUTO
+) -> int:
+    """Writes the Manhattan plot; returns the number of points drawn."""
+    import matplotlib.pyplot as plt
+
+    chrom_idx, pos, log10p, _ = stats.arrays()
+    n_chrom = len(stats.chromosomes)
+    fig = _figure(12, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    drawn = 0
+    if pos.size:
+        x, centres, bounds = _genome_x(chrom_idx, pos, n_chrom)
+        y = log10p.astype(np.float64)
+        idx = thin_points(x, y, keep_above=min(2.0, threshold))
+        colours = np.where(chrom_idx[idx] % 2 == 0, "#1f4e79", "#7fa7cf")
+        ax.scatter(x[idx], y[idx], c=colours, s=4, linewidths=0, rasterized=True)
+        sig = idx[y[idx] >= threshold]
+        if sig.size:
+            ax.scatter(x[sig], y[sig], c="#c0392b", s=9, linewidths=0, rasterized=True, label="genome-wide significant")
+        drawn = int(idx.size)
+        ax.set_xticks(centres)
+        ax.set_xticklabels([results_label(c, nauto) for c in stats.chromosomes], fontsize=7 if n_chrom > 12 else 9)
+        ax.set_xlim(-bounds[1] * 0.01 if len(bounds) > 1 else -1, x.max() * 1.01 + 1)
+        ax.set_ylim(0, max(float(y.max()) * 1.08, threshold * 1.15))
+    ax.axhline(threshold, color="#c0392b", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("chromosome")
+    ax.set_ylabel("-log10(p)")
+    ax.set_title(f"{stats.trait}: Manhattan plot ({stats.tested:,} variants)")
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return drawn
+
+
+def qq_png(stats: TraitStats, path: str, lambda_gc: float | None) -> int:
+    import matplotlib.pyplot as plt
+
+    log10p = np.sort(stats.arrays()[2].astype(np.float64))[::-1]
+    n = log10p.size
+    fig = _figure(5, 5)
+    ax = fig.add_subplot(1, 1, 1)
+    drawn = 0
+    if n:
+        expected = -np.log10((np.arange(1, n + 1) - 0.5) / n)
+        idx = thin_points(expected, log10p, keep_above=2.0, x_cells=1500, y_cells=1500)
+        ax.scatter(expected[idx], log10p[idx], s=5, c="#1f4e79", linewidths=0, rasterized=True)
+        drawn = int(idx.size)
+        # 95% band of the expected order statistics: Beta(i, n - i + 1)
+        from scipy.stats import beta
+
+        ranks = np.unique(np.geomspace(1, n, num=min(n, 300)).astype(np.int64))
+        lo = -np.log10(beta.ppf(0.975, ranks, n - ranks + 1))
+        hi = -np.log10(beta.ppf(0.025, ranks, n - ranks + 1))
+        ax.fill_between(expected[ranks - 1], lo, hi, color="#bbbbbb", alpha=0.5, linewidth=0)
+        emax = float(expected[0]) * 1.05
+        ax.plot([0, emax], [0, emax], color="#c0392b", linewidth=0.8)
+        ax.set_xlim(0, emax)
+    ax.set_xlabel("expected -log10(p)")
+    ax.set_ylabel("observed -log10(p)")
+    label = f"lambda GC = {lambda_gc:.3f}" if lambda_gc is not None else "lambda GC = n/a"
+    ax.set_title(f"{stats.trait}: QQ plot ({label})", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return drawn
