@@ -156,10 +156,11 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
     """Plan a workflow without AWS: detect chromosomes and read headers from DIR, print every job and its argv."""
     from controller.core.chromosomes import DetectionError
     from controller.core.commands import build_job_specs
+    from controller.core.errors import InputDataError
     from controller.core.jobs import PathMap, Resources
-    from controller.core.phenotypes import check_columns
-    from controller.core.plan import PlanError, default_output_uri, detect_for_manifest, plan_jobs
+    from controller.core.plan import PlanError, default_output_uri
     from controller.core.settings import ControlSettings
+    from controller.core.usecases.planning import plan_workflow
 
     manifest, problems = _load_manifest(manifest_file, None)
     if problems:
@@ -169,22 +170,21 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
     def local(relative: str) -> str:
         return str(data_dir / relative)
 
-    traits, problems = check_columns(manifest, locate=local)
-    if problems:
-        _print_problems(manifest_file, problems)
-        sys.exit(1)
     settings = ControlSettings()
     workflow_id = workflow_id or f"plan-{manifest.experimentId}"
     output_uri = default_output_uri(manifest, workflow_id, settings.results_bucket)
     try:
-        detection = detect_for_manifest(manifest, locate=local)
-        job_plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits)
+        planned = plan_workflow(manifest, workflow_id=workflow_id, output_uri=output_uri, locate=local)
+    except InputDataError as e:
+        _print_problems(manifest_file, e.problems)
+        sys.exit(1)
     except DetectionError as e:
         err.print(f"[red]error[/]: {e}")
         sys.exit(1)
     except PlanError as e:
         _print_problems(manifest_file, [Problem(e.path, e.message)])
         sys.exit(1)
+    job_plan, traits, detection = planned.plan, planned.traits, planned.detection
 
     # The default shared-file-system layout, plus any bucket this manifest names that it lacks.
     path_map = settings.shared_paths()

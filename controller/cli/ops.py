@@ -18,16 +18,13 @@ from typing import Any
 import click
 
 from controller.cli.context import CliError, Context, aws_options
-from controller.core.transitions import JOB_TERMINAL, WORKFLOW_TERMINAL
+from controller.core.transitions import WORKFLOW_TERMINAL
 
 STATUS_STYLE = {
     "COMPLETED": "green", "SUCCEEDED": "green",
     "FAILED": "red", "REJECTED": "red", "CANCELLED": "yellow", "INTERRUPTED": "yellow",
     "RUNNING": "cyan", "RUNNING_STEP1": "cyan", "RUNNING_STEP2": "cyan", "MERGING": "cyan", "RERUNNING": "cyan",
 }
-# Jobs a rerun runs again: those that failed, and those that never ran (PENDING when an earlier
-# step failed). SUCCEEDED jobs are never rerun: their outputs are reused.
-RERUNNABLE = frozenset({"FAILED", "CANCELLED", "INTERRUPTED", "PENDING"})
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 
 
@@ -356,12 +353,9 @@ def list_workflows(status_: str | None, study: str | None, user: str | None, lim
 
 
 def _job_sort_key(job: dict[str, Any]) -> tuple:
-    from controller.core.results import chrom_sort_key
+    from controller.core.jobs import job_order
 
-    step = job.get("stepNumber")
-    step = 9 if step in (None, 0) else int(step)
-    chrom = str(job.get("chromosome") or "")
-    return (step, chrom_sort_key(chrom) if chrom else (2, 0, ""), job["jobId"])
+    return job_order(job)
 
 
 @click.command()
@@ -434,53 +428,6 @@ def logs(workflow_id: str, job_id: str, tail_lines: int, ctx: Context) -> None:
 # rerun, cancel
 
 
-def _chrom_aliases(c: str) -> set[str]:
-    pairs = {"23": "X", "24": "Y", "25": "XY", "26": "MT"}
-    c = c.strip()
-    out = {c, c.upper()}
-    for code, name in pairs.items():
-        if c.upper() in (code, name):
-            out |= {code, name}
-    if c.lower().startswith("chr"):
-        out |= _chrom_aliases(c[3:])
-    return out
-
-
-def select_rerun_jobs(jobs_: list[dict[str, Any]], *, failed: bool, chromosomes: tuple[str, ...]) -> list[str]:
-    """Job ids a rerun should run again. Succeeded jobs are never chosen: their outputs are reused."""
-    step2 = [j for j in jobs_ if j.get("stepNumber") == 2]
-    if failed:
-        chosen = [j for j in jobs_ if j.get("status") in RERUNNABLE]
-        if not chosen:
-            raise CliError("no failed, cancelled, interrupted or pending jobs: nothing to rerun")
-        return [j["jobId"] for j in sorted(chosen, key=_job_sort_key)]
-    known = sorted({str(j.get("chromosome")) for j in step2 if j.get("chromosome") is not None})
-    chosen = []
-    for c in chromosomes:
-        names = _chrom_aliases(c)
-        of_chrom = [j for j in step2 if str(j.get("chromosome")) in names]
-        if not of_chrom:
-            raise CliError(f"--chr {c}: no step-2 job for this chromosome (chromosomes: {' '.join(known) or 'none'})")
-        pending = [j for j in of_chrom if j.get("status") in RERUNNABLE]
-        if not pending:
-            states = ", ".join(sorted({str(j.get('status')) for j in of_chrom}))
-            raise CliError(f"--chr {c}: its {len(of_chrom)} job(s) are {states}; only failed, cancelled or "
-                           "interrupted jobs are rerun")
-        chosen += pending
-    return [j["jobId"] for j in sorted({j["jobId"]: j for j in chosen}.values(), key=_job_sort_key)]
-
-
-def next_rerun_name(workflow_id: str, executions: list[str]) -> tuple[str, int]:
-    from controller.core.events import rerun_execution_name
-
-    names = [a.rsplit(":", 1)[-1] for a in executions]
-    n = 1
-    for name in names:
-        if name.startswith(workflow_id + "-r") and name[len(workflow_id) + 2:].isdigit():
-            n = max(n, int(name[len(workflow_id) + 2:]) + 1)
-    return rerun_execution_name(workflow_id, n), n
-
-
 @click.command()
 @click.argument("workflow_id")
 @click.option("--failed", is_flag=True, help="Rerun every job that failed, was cancelled or interrupted, or never ran.")
@@ -494,44 +441,20 @@ def rerun(workflow_id: str, failed: bool, chromosomes: tuple[str, ...], watch: b
 
     Succeeded jobs are not run again: step 2 reuses the step-1 predictions, the merge reuses the
     chromosomes that succeeded. The workflow becomes COMPLETED when all of its jobs have succeeded."""
-    from botocore.exceptions import ClientError
+    from controller.core.aws import StepFunctionsExecutions
+    from controller.core.errors import RerunError
+    from controller.core.usecases.rerun import start_rerun
 
-    from controller.core.payloads import RerunRequest, WorkflowInput
-
-    if failed == bool(chromosomes):
-        raise CliError("give exactly one of --failed or --chr C [--chr C ...]")
-    wf = _workflow(ctx, workflow_id)
-    if wf.get("status") not in ("FAILED", "CANCELLED"):
-        raise CliError(f"workflow {workflow_id} is {wf.get('status')}: only FAILED or CANCELLED workflows can be rerun")
-    for field in ("manifestUri", "parameters", "createdAt"):
-        if not wf.get(field):
-            raise CliError(f"workflow {workflow_id} has no {field} on its record: it cannot be rerun")
-    job_ids = select_rerun_jobs(ctx.store().list_jobs(workflow_id), failed=failed, chromosomes=chromosomes)
-    payload = WorkflowInput(
-        workflowId=workflow_id,
-        manifestUri=wf["manifestUri"],
-        manifest=wf["parameters"],
-        submittedAt=wf["createdAt"],
-        rerun=RerunRequest(jobIds=job_ids),
-    )
-    sfn = ctx.client("stepfunctions")
-    executions = list(wf.get("executions") or ([wf["executionArn"]] if wf.get("executionArn") else []))
-    name, n = next_rerun_name(workflow_id, executions)
-    for _ in range(20):
-        try:
-            resp = sfn.start_execution(stateMachineArn=ctx.need("state_machine_arn"), name=name,
-                                       input=payload.model_dump_json())
-            break
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-                raise
-            # someone else started this rerun number: take the next one
-            from controller.core.events import rerun_execution_name
-
-            n += 1
-            name = rerun_execution_name(workflow_id, n)
-    else:
-        raise CliError(f"could not find a free rerun execution name for {workflow_id}")
+    _workflow(ctx, workflow_id)  # a missing workflow names the table it was looked up in
+    try:
+        started = start_rerun(
+            ctx.store(), StepFunctionsExecutions(ctx.client("stepfunctions")),
+            state_machine_arn=ctx.need("state_machine_arn"), workflow_id=workflow_id,
+            failed=failed, chromosomes=chromosomes,
+        )
+    except RerunError as err:
+        raise CliError(str(err)) from None
+    name, job_ids, resp = started.name, started.job_ids, {"executionArn": started.execution_arn}
     console = _console()
     console.print(f"rerun [bold]{_t(name)}[/bold] of {_t(workflow_id)}: {len(job_ids)} job(s): {_t(', '.join(job_ids))}")
     console.print(f"execution: {_t(resp['executionArn'])}")
@@ -561,42 +484,21 @@ def _await_rerun_start(ctx: Context, workflow_id: str, execution_arn: str, inter
 @aws_options("workflow_table", "job_table")
 def cancel(workflow_id: str, reason: str, ctx: Context) -> None:
     """Stop a workflow: stop its executions, terminate its Batch jobs, mark jobs and workflow CANCELLED."""
-    from botocore.exceptions import ClientError
+    from controller.core.aws import BatchJobControl, StepFunctionsExecutions
+    from controller.core.errors import CancelError
+    from controller.core.usecases.cancel import cancel_workflow
 
-    wf = _workflow(ctx, workflow_id)
-    if wf.get("status") in WORKFLOW_TERMINAL:
-        raise CliError(f"workflow {workflow_id} is already {wf.get('status')}: nothing to cancel")
-    store = ctx.store()
+    _workflow(ctx, workflow_id)
     console = _console()
-    sfn = ctx.client("stepfunctions")
-    arns = list(dict.fromkeys(list(wf.get("executions") or []) + ([wf["executionArn"]] if wf.get("executionArn") else [])))
-    stopped = 0
-    for arn in arns:
-        try:
-            if sfn.describe_execution(executionArn=arn)["status"] != "RUNNING":
-                continue
-            sfn.stop_execution(executionArn=arn, error="Cancelled", cause=reason[:32768])
-            stopped += 1
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
-                raise
-    batch = ctx.client("batch")
-    terminated = cancelled = 0
-    for job in store.list_jobs(workflow_id):
-        if job.get("status") in JOB_TERMINAL:
-            continue
-        if job.get("batchJobId"):
-            try:
-                batch.terminate_job(jobId=job["batchJobId"], reason=reason[:1024])
-                terminated += 1
-            except ClientError as err:
-                console.print(f"[yellow]could not terminate Batch job {_t(job['batchJobId'])} of {_t(job['jobId'])}: "
-                              f"{_t(err.response.get('Error', {}).get('Message', err))}[/yellow]")
-        if store.set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
-            cancelled += 1
-    if not store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason,
-                                     completedAt=datetime.now(UTC).isoformat().replace("+00:00", "Z")):
-        now = store.get_workflow(workflow_id) or {}
-        raise CliError(f"workflow {workflow_id} became {now.get('status')} before it could be cancelled")
+    try:
+        outcome = cancel_workflow(
+            ctx.store(), StepFunctionsExecutions(ctx.client("stepfunctions")), BatchJobControl(ctx.client("batch")),
+            workflow_id, reason=reason,
+        )
+    except CancelError as err:
+        raise CliError(str(err)) from None
+    for warning in outcome.warnings:
+        console.print(f"[yellow]{_t(warning)}[/yellow]")
+    stopped, terminated, cancelled = outcome.stopped, outcome.terminated, outcome.cancelled
     console.print(f"workflow {_t(workflow_id)}: {_styled('CANCELLED')}; stopped {stopped} execution(s), "
                   f"terminated {terminated} Batch job(s), cancelled {cancelled} job record(s)")

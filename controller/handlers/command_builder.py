@@ -5,8 +5,9 @@ stay in S3 at `<outputUri>jobs/<jobId>.json`. Above `GWAS_STEP2_INLINE_MAX` step
 items go to `<outputUri>step2-items.json` for the Distributed Map and `$.plan.step2` is empty,
 keeping the execution payload small at genome scale.
 
-On a rerun, only the named jobs that are failed, cancelled or interrupted are reset to PENDING
-(the merge job too, so the merged results are rebuilt); succeeded jobs keep their results.
+On a rerun, `controller.core.usecases.rerun.reset_for_rerun` resets the named jobs that failed,
+were cancelled or interrupted to PENDING (the merge job too, so the merged results are rebuilt);
+succeeded jobs keep their results.
 
 A split step 1 (`analysisParams.step1SplitJobs`) is returned as `$.plan.step1Split`: the state
 machine runs the split job, the level-0 jobs side by side, then the level-1 job. Rerunning any
@@ -19,12 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.core.commands import build_job_specs
+from controller.core.errors import WorkflowNotActive
 from controller.core.jobs import JobSpec, Resources, WorkItem
 from controller.core.manifest import Manifest
 from controller.core.outcomes import batch_job_name
 from controller.core.payloads import BuildResult, S3Location, Step1Split, WorkflowState
 from controller.core.plan import JobPlan
 from controller.core.settings import ControlSettings
+from controller.core.usecases.rerun import reset_for_rerun
 from controller.handlers._common import (
     logger,
     read_json,
@@ -34,7 +37,6 @@ from controller.handlers._common import (
     status_store,
     write_json,
 )
-from controller.handlers.job_calculator import WorkflowNotActive
 
 
 def _work_item(workflow_id: str, spec: JobSpec, spec_uri: str) -> WorkItem:
@@ -98,26 +100,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     step2_ids = [j.jobId for j in plan.step2]
 
     if state.rerun is not None:
-        named = list(dict.fromkeys(state.rerun.jobIds))
-        unknown = [j for j in named if j not in items]
-        if unknown:
-            raise ValueError(f"rerun names job(s) not in the plan of {workflow_id}: {', '.join(unknown)}")
-        if any(j in step1_ids for j in named):
-            named = list(dict.fromkeys(step1_ids + named))  # step 1 reruns as a whole chain
-        reset = store.reset_jobs_for_rerun(workflow_id, named + [plan.merge.jobId])
-        statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
-        selected = [j for j in named if statuses.get(j) == "PENDING"]
-        run_step1 = bool(step1_ids) and any(j in selected for j in step1_ids)
-        if run_step1:
-            # New predictions invalidate every step-2 result that used the old ones.
-            step2_ids = [j for j in step2_ids if statuses.get(j) != "SUCCEEDED" or j in selected]
-            extra = [j for j in step2_ids if j not in selected]
-            store.reset_jobs_for_rerun(workflow_id, extra)
-            statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
-            step2_ids = [j for j in step2_ids if statuses.get(j) == "PENDING"]
-        else:
-            step2_ids = [j for j in step2_ids if j in selected]
-        logger.info("rerun: jobs reset", extra={"reset": reset, "step2": len(step2_ids), "runStep1": run_step1})
+        rerun = reset_for_rerun(store, workflow_id, plan, state.rerun.jobIds)
+        run_step1, step2_ids = rerun.run_step1, rerun.step2_ids
+        logger.info("rerun: jobs reset", extra={"reset": rerun.reset, "step2": len(step2_ids), "runStep1": run_step1})
     else:
         run_step1 = bool(step1_ids)
 

@@ -1,4 +1,4 @@
-"""CalculateJobs: detect the chromosomes in the data, read the traits, plan the jobs, store plan.json.
+"""CalculateJobs: plan the workflow's jobs (columns -> chromosomes -> plan) and store plan.json.
 
 Detection streams the variant file from S3 (a BGEN's .bgi index is used when present); nothing is
 downloaded whole and there is no default chromosome list: a detection error fails the workflow
@@ -10,33 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.chromosomes import detect_chromosomes, find_bgi
+from controller.core.errors import WorkflowNotActive
 from controller.core.manifest import Manifest
 from controller.core.payloads import CalcResult, WorkflowState
-from controller.core.phenotypes import check_columns
-from controller.core.plan import JobPlan, plan_jobs
+from controller.core.plan import JobPlan
+from controller.core.usecases.planning import chromosome_labels, plan_workflow
 from controller.handlers._common import client, logger, read_json, settings, start, status_store, write_json
-
-
-class InputDataError(ValueError):
-    """The data named by the manifest cannot be used (columns missing, unreadable headers)."""
-
-
-class WorkflowNotActive(RuntimeError):
-    """The workflow was cancelled or ended while this step was about to run."""
-
-
-def _chromosomes(plan: JobPlan) -> list[str]:
-    seen: list[str] = []
-    for job in plan.step2:
-        if job.chromosome is not None and job.chromosome not in seen:
-            seen.append(job.chromosome)
-    return seen
 
 
 def _result(plan_uri: str, plan: JobPlan, run_step1: bool) -> dict[str, Any]:
     return CalcResult(
-        planUri=plan_uri, jobCount=len(plan.jobs()), chromosomes=_chromosomes(plan), runStep1=run_step1
+        planUri=plan_uri, jobCount=len(plan.jobs()), chromosomes=chromosome_labels(plan), runStep1=run_step1
     ).model_dump()
 
 
@@ -61,31 +45,22 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise WorkflowNotActive(f"workflow {workflow_id} is {current}; jobs are not calculated")
 
     manifest = Manifest.model_validate(state.manifest)
-    s3 = client("s3")
-    variant_uri = manifest.data_uri(manifest.inputData.variant_file())
-    bgi = find_bgi(variant_uri, s3_client=s3) if manifest.inputData.format == "bgen" else None
-    detection = detect_chromosomes(
-        variant_uri, s3_client=s3, bgi=bgi, chunk_size=manifest.analysisParams.step2ChunkSize
-    )
-    traits, problems = check_columns(manifest, s3_client=s3)
-    if problems:
-        raise InputDataError("; ".join(str(p) for p in problems))
-    plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=state.workflow.outputUri, traits=traits)
+    planned = plan_workflow(manifest, workflow_id=workflow_id, output_uri=state.workflow.outputUri, s3_client=client("s3"))
+    plan = planned.plan
     write_json(plan_uri, plan.model_dump_json(indent=1))
     result = _result(plan_uri, plan, run_step1=bool(plan.step1Jobs))
     store.update_workflow(
         workflow_id,
         chromosomes=result["chromosomes"],
-        variantCount=detection.total,
-        traits=traits,
+        variantCount=planned.detection.total,
+        traits=planned.traits,
         planUri=plan_uri,
     )
     logger.info(
         "jobs planned",
         extra={
-            "variantSource": variant_uri,
-            "bgi": bgi,
-            "variants": detection.total,
+            "variantSource": planned.detection.source,
+            "variants": planned.detection.total,
             "chromosomes": result["chromosomes"],
             "jobCount": result["jobCount"],
         },

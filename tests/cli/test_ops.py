@@ -122,14 +122,22 @@ def test_rerun_failed_starts_a_named_execution_with_only_the_failed_jobs(aws, ru
 
 
 def test_rerun_by_chromosome_and_refusals(aws, run):
+    # the plan labels regenie's code 23 (X, Y, XY, PAR1, PAR2 alike) X
     make_workflow(aws.store, "wf-c", status="FAILED",
-                  jobs={"step2-chr1": "SUCCEEDED", "step2-chr23": "FAILED", "step2-chr5": "FAILED"})
-    res = run("rerun", "wf-c", "--chr", "X", "--local")
+                  jobs={"step2-chr1": "SUCCEEDED", "step2-chrX": "FAILED", "step2-chr5": "FAILED"})
+    for n, spelling in enumerate(("X", "Y", "chrX", "23"), start=1):
+        res = run("rerun", "wf-c", "--chr", spelling, "--local")
+        assert res.exit_code == 0, res.output
+        assert _executions(aws)[f"wf-c-r{n}"]["rerun"]["jobIds"] == ["step2-chrX"]
+        aws.store.update_workflow("wf-c", executions=[f"arn:aws:states:us-east-1:1:execution:m:wf-c-r{n}"])
+    res = run("rerun", "wf-c", "--chr", "2", "--chr", "5", "--local")
+    assert res.exit_code == 1 and "--chr 2: no step-2 job" in res.output, res.output
+    res = run("rerun", "wf-c", "--chr", "05", "--chr", "X", "--local")
     assert res.exit_code == 0, res.output
-    assert _executions(aws)["wf-c-r1"]["rerun"]["jobIds"] == ["step2-chr23"]
+    assert _executions(aws)["wf-c-r5"]["rerun"]["jobIds"] == ["step2-chr5", "step2-chrX"]
     for args, message in (
         (("--chr", "1"), "--chr 1: its 1 job(s) are SUCCEEDED"),
-        (("--chr", "7"), "--chr 7: no step-2 job for this chromosome (chromosomes: 1 23 5)"),
+        (("--chr", "7"), "--chr 7: no step-2 job for this chromosome (chromosomes: 1 5 X)"),
         ((), "give exactly one of --failed or --chr"),
         (("--failed", "--chr", "5"), "give exactly one of --failed or --chr"),
     ):

@@ -7,10 +7,10 @@ import json
 import pytest
 
 from controller.core.chromosomes import DetectionError
+from controller.core.errors import InputDataError
 from controller.core.jobs import JobSpec
 from controller.core.payloads import BuildResult
 from controller.handlers import command_builder, error_handler, job_calculator, workflow_init
-from controller.handlers.job_calculator import InputDataError
 from tests.handlers.conftest import DATA, RESULTS, bed_manifest
 
 SUBMITTED = "2026-11-25T10:00:00.000Z"

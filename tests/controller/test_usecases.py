@@ -1,0 +1,56 @@
+"""The use-case layer's pure rules (the AWS-backed halves run in tests/handlers and tests/cli)."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.core.errors import RerunError
+from controller.core.usecases.rerun import next_rerun_number, select_rerun_jobs, workflow_nauto
+
+JOBS = [
+    {"jobId": "step1", "stepNumber": 1, "status": "SUCCEEDED"},
+    {"jobId": "step2-chr2", "stepNumber": 2, "chromosome": "2", "status": "FAILED"},
+    {"jobId": "step2-chr10", "stepNumber": 2, "chromosome": "10", "status": "INTERRUPTED"},
+    {"jobId": "step2-chrX-c0001", "stepNumber": 2, "chromosome": "X", "status": "SUCCEEDED"},
+    {"jobId": "step2-chrX-c0002", "stepNumber": 2, "chromosome": "X", "status": "CANCELLED"},
+    {"jobId": "merge", "stepNumber": 0, "status": "PENDING"},
+]
+
+
+def test_failed_selects_every_unfinished_job_in_listing_order():
+    assert select_rerun_jobs(JOBS, failed=True, chromosomes=()) == [
+        "step2-chr2", "step2-chr10", "step2-chrX-c0002", "merge"
+    ]
+
+
+@pytest.mark.parametrize("spelling", ["X", "x", "chrX", "Y", "XY", "PAR1", "23"])
+def test_every_spelling_of_the_sex_chromosome_selects_its_jobs(spelling):
+    assert select_rerun_jobs(JOBS, failed=False, chromosomes=(spelling,)) == ["step2-chrX-c0002"]
+
+
+def test_chromosomes_of_a_genome_with_more_autosomes():
+    dog = [{"jobId": "step2-chr23", "stepNumber": 2, "chromosome": "23", "status": "FAILED"},
+           {"jobId": "step2-chrX", "stepNumber": 2, "chromosome": "X", "status": "FAILED"}]
+    assert select_rerun_jobs(dog, failed=False, chromosomes=("23",), nauto=38) == ["step2-chr23"]
+    assert select_rerun_jobs(dog, failed=False, chromosomes=("39",), nauto=38) == ["step2-chrX"]
+    assert select_rerun_jobs(dog, failed=False, chromosomes=("X",), nauto=38) == ["step2-chrX"]
+
+
+def test_refusals_say_why():
+    with pytest.raises(RerunError, match="exactly one of"):
+        select_rerun_jobs(JOBS, failed=True, chromosomes=("2",))
+    with pytest.raises(RerunError, match=r"--chr 7: no step-2 job .*\(chromosomes: 2 10 X\)"):
+        select_rerun_jobs(JOBS, failed=False, chromosomes=("7",))
+    ok = [dict(j, status="SUCCEEDED") for j in JOBS]
+    with pytest.raises(RerunError, match="nothing to rerun"):
+        select_rerun_jobs(ok, failed=True, chromosomes=())
+    with pytest.raises(RerunError, match="--chr X: its 2 job"):
+        select_rerun_jobs(ok, failed=False, chromosomes=("X",))
+
+
+def test_rerun_numbers_and_the_genome_of_a_record():
+    arns = ["arn:aws:states:r:1:execution:m:wf", "arn:aws:states:r:1:execution:m:wf-r3"]
+    assert next_rerun_number("wf", arns) == 4
+    assert next_rerun_number("wf", arns[:1]) == 1
+    assert workflow_nauto({"parameters": {"analysisParams": {"nauto": 38}}}) == 38
+    assert workflow_nauto({}) == 22
