@@ -19,6 +19,10 @@ Keys of `arns` (resources are found by their `gwas:resourceKey` metadata, see
 `required_keys(which)` lists the keys a definition actually references. Any token that cannot be
 resolved raises `UnresolvedTokenError` naming the token and the stack it came from.
 
+`manifest_events_from_templates()` returns how manifest uploads reach the trigger (queue attributes,
+redrive, raw delivery, event source mapping, the bucket notification), so the local stack builds the
+same path.
+
 `table_schemas()` returns the key schema, attribute definitions and GSIs of both DynamoDB tables
 from the synthesized Database stack, ready for boto3's `create_table`.
 
@@ -240,3 +244,47 @@ def table_schemas_from_templates(templates: dict[str, dict[str, Any]]) -> dict[T
             ]
         out[name] = copy.deepcopy(schema)
     return out  # type: ignore[return-value]
+
+
+def manifest_events_from_templates(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """How manifest uploads reach the manifest trigger, as the synthesized stacks wire them.
+
+    `queue`/`deadLetterQueue`: SQS attributes (boto3's `create_queue` names, string values);
+    `maxReceiveCount`; `rawMessageDelivery`; `batchSize` and `reportBatchItemFailures` of the event
+    source mapping; `bucketNotifications`: the data bucket's S3 notification configuration
+    (boto3's `put_bucket_notification_configuration` shape, topic ARNs left out).
+    """
+    _, _, queue = _find(templates, "queue:manifest")
+    _, _, dlq = _find(templates, "queue:manifestDeadLetter")
+    _, _, subscription = _find(templates, "subscription:manifestQueue")
+    _, _, mapping = _find(templates, "eventSourceMapping:manifestTrigger")
+
+    def attributes(props: dict[str, Any]) -> dict[str, str]:
+        out = {}
+        for name in ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "DelaySeconds"):
+            if name in props:
+                out[name] = str(props[name])
+        return out
+
+    redrive = queue["Properties"].get("RedrivePolicy") or {}
+    notifications: list[dict[str, Any]] = []
+    for tpl in templates.values():
+        for res in tpl.get("Resources", {}).values():
+            if res.get("Type") != "Custom::S3BucketNotifications":
+                continue
+            config = res["Properties"].get("NotificationConfiguration", {})
+            for topic in config.get("TopicConfigurations", []):
+                rules = topic.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+                notifications.append(
+                    {"Events": list(topic["Events"]), "FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
+                )
+    mapping_props = mapping["Properties"]
+    return {
+        "queue": attributes(queue["Properties"]),
+        "deadLetterQueue": attributes(dlq["Properties"]),
+        "maxReceiveCount": int(redrive.get("maxReceiveCount", 0)) or None,
+        "rawMessageDelivery": bool(subscription["Properties"].get("RawMessageDelivery", False)),
+        "batchSize": int(mapping_props.get("BatchSize", 10)),
+        "reportBatchItemFailures": "ReportBatchItemFailures" in (mapping_props.get("FunctionResponseTypes") or []),
+        "bucketNotifications": notifications,
+    }

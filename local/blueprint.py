@@ -25,7 +25,7 @@ CACHE_ENV = "GWAS_LOCAL_CACHE"
 # A blueprint file exported with `gwas local blueprint --out FILE` (e.g. mounted into the compose
 # harness, which has no node runtime to synthesize with): used as is, no synthesis.
 FILE_ENV = "GWAS_LOCAL_BLUEPRINT"
-BLUEPRINT_FORMAT = 2
+BLUEPRINT_FORMAT = 3
 _PLACEHOLDER = "@@{}@@"
 
 
@@ -40,6 +40,7 @@ class Blueprint:
     arn_keys: list[str]
     job_definitions: dict[str, dict[str, Any]]  # step1/step2 -> retry strategy, timeout, env names
     tables: dict[str, dict[str, Any]]  # workflow/jobStatus -> create_table arguments without TableName
+    manifest_events: dict[str, Any]  # queues, redrive, raw delivery, event source mapping, bucket notification
     source_digest: str = ""
 
     def _resolve(self, template: str, arns: dict[str, str]) -> dict[str, Any]:
@@ -204,6 +205,7 @@ def build() -> dict[str, Any]:
         "arn_keys": sorted(keys),
         "job_definitions": jobs,
         "tables": definition.table_schemas_from_templates(templates),
+        "manifest_events": definition.manifest_events_from_templates(templates),
     }
 
 

@@ -30,7 +30,6 @@ HANDLERS = (
     "cleanup",
 )
 LAMBDA_RUNTIME = "python3.12"
-MANIFEST_SUFFIX = "manifest.json"
 JOB_STEPS = ("step1", "step2")
 # The shared-file-system layout on AWS (docs/ARCHITECTURE.md). Staging jobs keep it in their specs
 # and map it under their scratch directory; jobs on the local FSx file system use its directories.
@@ -188,26 +187,31 @@ def create_resources(
     # Manifest events: S3 -> SNS -> SQS (+ DLQ), as the storage and queue-processing stacks wire them.
     manifest_topic = sns.create_topic(Name=names.manifest_topic)["TopicArn"]
     notification_topic = sns.create_topic(Name=names.notification_topic)["TopicArn"]
-    dlq_url = sqs.create_queue(QueueName=names.manifest_dlq)["QueueUrl"]
+    # Queues, redrive, raw delivery and the bucket notification exactly as the synthesized stacks declare them.
+    events = blueprint.manifest_events
+    dlq_url = sqs.create_queue(QueueName=names.manifest_dlq, Attributes=events["deadLetterQueue"])["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=names.manifest_queue,
-        Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
-        },
-    )["QueueUrl"]
+    queue_attributes = dict(events["queue"])
+    if events["maxReceiveCount"]:
+        queue_attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(events["maxReceiveCount"])}
+        )
+    queue_url = sqs.create_queue(QueueName=names.manifest_queue, Attributes=queue_attributes)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=manifest_topic, Protocol="sqs", Endpoint=queue_arn)
+    sns.subscribe(
+        TopicArn=manifest_topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true" if events["rawMessageDelivery"] else "false"},
+    )
+    if not events["bucketNotifications"]:
+        raise RuntimeError("the synthesized storage stack sends no manifest notification; the local stack cannot either")
     s3.put_bucket_notification_configuration(
         Bucket=names.data_bucket,
         NotificationConfiguration={
             "TopicConfigurations": [
-                {
-                    "TopicArn": manifest_topic,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "suffix", "Value": MANIFEST_SUFFIX}]}},
-                }
+                {"TopicArn": manifest_topic, "Events": n["Events"], "Filter": {"Key": {"FilterRules": n["FilterRules"]}}}
+                for n in events["bucketNotifications"]
             ]
         },
     )

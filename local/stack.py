@@ -158,6 +158,7 @@ class LocalStack:
                 queue_arn=self.resources.manifest_queue_arn,
                 function_name=self.resources.function_arns["manifest_trigger"],
                 region=REGION,
+                batch_size=blueprint.manifest_events["batchSize"],
             ).start()
             if self.write_state:
                 self._write_state_file()

@@ -22,6 +22,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import InfraConfig
+from infra.factories.resource_keys import tag_resource
 from infra.factories.secure import secure_queue
 
 MAX_RECEIVE_COUNT = 5
@@ -52,7 +53,11 @@ class QueueProcessingStack(Stack):
             retention_period=Duration.days(4),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=MAX_RECEIVE_COUNT, queue=self.dead_letter_queue),
         )
-        manifest_topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        subscription = manifest_topic.add_subscription(subscriptions.SqsSubscription(self.queue, raw_message_delivery=True))
+        # The local stack builds its queues, subscription and poller from these (local.blueprint).
+        tag_resource(self.queue, "queue:manifest")
+        tag_resource(self.dead_letter_queue, "queue:manifestDeadLetter")
+        tag_resource(subscription, "subscription:manifestQueue")
 
         consume = iam.Policy(
             self,
@@ -79,6 +84,7 @@ class QueueProcessingStack(Stack):
             batch_size=BATCH_SIZE,
             report_batch_item_failures=True,
         )
+        tag_resource(self.event_source, "eventSourceMapping:manifestTrigger")
         # Lambda checks the role's queue permissions when the mapping is created.
         self.event_source.node.add_dependency(consume)
 

@@ -181,3 +181,38 @@ def test_gwas_local_run_reports_a_rejected_manifest(tmp_path):
     assert "analysisParams.step1BlockSize" in proc.stderr
     workflow = json.loads((tmp_path / "out" / "workflow.json").read_text())
     assert workflow["status"] == "REJECTED" and workflow["errors"]
+
+
+def test_manifest_path_is_the_synthesized_one(stack):
+    """Queues, redrive, raw delivery, the poller's batch and the bucket notification: read back from the
+    emulator and compared with the CloudFormation templates themselves, so the two cannot drift."""
+    from infra.definition import synthesized_templates
+
+    templates = synthesized_templates()
+    resources = {lid: r for tpl in templates.values() for lid, r in tpl["Resources"].items()}
+    by_type = lambda t: [r for r in resources.values() if r["Type"] == t]
+    queues = {r["Metadata"]["gwas:resourceKey"]: r["Properties"] for r in by_type("AWS::SQS::Queue")}
+    res = stack.resources
+    sqs = stack.client("sqs")
+    for key, url in (("queue:manifest", res.manifest_queue_url), ("queue:manifestDeadLetter", res.dlq_url)):
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        want = queues[key]
+        assert attrs["VisibilityTimeout"] == str(want["VisibilityTimeout"]), key
+        assert attrs["MessageRetentionPeriod"] == str(want["MessageRetentionPeriod"]), key
+    redrive = json.loads(sqs.get_queue_attributes(QueueUrl=res.manifest_queue_url,
+                                                  AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"])
+    assert int(redrive["maxReceiveCount"]) == queues["queue:manifest"]["RedrivePolicy"]["maxReceiveCount"]
+    (subscription,) = by_type("AWS::SNS::Subscription")
+    sns = stack.client("sns")
+    (sub,) = sns.list_subscriptions_by_topic(TopicArn=res.manifest_topic_arn)["Subscriptions"]
+    raw = sns.get_subscription_attributes(SubscriptionArn=sub["SubscriptionArn"])["Attributes"].get("RawMessageDelivery")
+    assert raw == str(subscription["Properties"]["RawMessageDelivery"]).lower() == "true"
+    (mapping,) = by_type("AWS::Lambda::EventSourceMapping")
+    assert stack.poller.batch_size == mapping["Properties"]["BatchSize"]
+    (notifications,) = by_type("Custom::S3BucketNotifications")
+    (want_topic,) = notifications["Properties"]["NotificationConfiguration"]["TopicConfigurations"]
+    (got_topic,) = stack.client("s3").get_bucket_notification_configuration(Bucket=res.data_bucket)["TopicConfigurations"]
+    assert got_topic["Events"] == want_topic["Events"]
+    assert [(r["Name"].lower(), r["Value"]) for r in got_topic["Filter"]["Key"]["FilterRules"]] == [
+        (r["Name"].lower(), r["Value"]) for r in want_topic["Filter"]["Key"]["FilterRules"]
+    ]
