@@ -3,7 +3,7 @@
     python benchmarks/bench_resilience.py [--manifests 100] [--chunks 1000] [--concurrency 4]
                                           [--only 6,5,1,2,4,3] [--json figures.jsonl]
 
-Scenarios (local/resilience.py), each through the whole production path (S3 -> SNS -> SQS ->
+Scenarios (tests/resilience/scenarios.py), each through the whole production path (S3 -> SNS -> SQS ->
 manifest trigger -> synthesized state machine -> Lambdas -> worker subprocesses -> DynamoDB):
 
   1 sigterm_retry        a step-2 worker SIGTERMed mid-run -> INTERRUPTED, retried (exit 75), COMPLETED
@@ -70,9 +70,9 @@ def main() -> int:
     ap.add_argument("--work-dir", type=Path, default=None)
     args = ap.parse_args()
 
-    from local import resilience as R
     from local.blueprint import load_blueprint
     from local.stack import LocalStack
+    from tests.resilience import scenarios as R
 
     load_blueprint()  # cached cdk synth; not part of any figure
     order = [int(x) for x in args.only.split(",") if x.strip()]

@@ -1,7 +1,7 @@
 """Concurrency defects of moto 5.2.5's server that the local stack hits under load, fixed.
 
 The embedded emulator serves every request on its own thread, with no isolation between them.
-Both defects were found by `local.resilience` (racing status writers; a thousand-job Map):
+Both defects were found by the resilience scenarios (`tests/resilience/scenarios.py`) (racing status writers; a thousand-job Map):
 
 (a) DynamoDB: TransactWriteItems takes a deep copy of every table it names and, when the
     transaction is cancelled (a failed condition, which is how `StatusStore` detects a race),

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _find_shared() -> Path | None:
     env = os.environ.get("GWAS_SHARED_DIR")
     candidates = [Path(env)] if env else []
-    candidates += [REPO_ROOT.parent / "shared", Path("/work/shared")]
+    candidates.append(REPO_ROOT.parent / "shared")  # CI lays shared/ beside the checkout
     for c in candidates:
         if (c / "regenie-example" / "example.bed").exists():
             return c

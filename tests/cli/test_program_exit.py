@@ -1,5 +1,5 @@
 """The `gwas` program (controller.cli.main:main) exits with the command's status and output intact,
-though it skips the interpreter's module teardown."""
+as a normal interpreter exit (no private shutdown calls, no os._exit)."""
 
 from __future__ import annotations
 

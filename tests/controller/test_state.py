@@ -135,7 +135,9 @@ def test_rerun_reset(store):
     store.set_job_status("wf", "step2-chr0", "FAILED", errorDetail="exit 70", exitCode=70)
     store.set_job_status("wf", "step2-chr1", "RUNNING")
     store.set_job_status("wf", "step2-chr1", "SUCCEEDED")
-    assert not store.set_job_status("wf", "step2-chr1", "PENDING") or True
+    # SUCCEEDED is terminal: only the rerun reset may leave FAILED/CANCELLED/INTERRUPTED, never SUCCEEDED
+    assert store.set_job_status("wf", "step2-chr1", "PENDING") is False
+    assert store.get_job("wf", "step2-chr1")["status"] == "SUCCEEDED"
     reset = store.reset_jobs_for_rerun("wf", ["step2-chr0", "step2-chr1"])
     assert reset == ["step2-chr0"]
     job = store.get_job("wf", "step2-chr0")

@@ -26,7 +26,7 @@ def stack(emulator, tmp_path_factory):
 @pytest.fixture(scope="session")
 def small(tmp_path_factory):
     """200 samples x 300 variants on 3 chromosomes (the data of most scenarios)."""
-    from local.resilience import simulate
+    from tests.resilience.scenarios import simulate
 
     return simulate(tmp_path_factory.mktemp("data") / "small", samples=SAMPLES, variants=300, chromosomes=3)
 
@@ -34,7 +34,7 @@ def small(tmp_path_factory):
 @pytest.fixture()
 def fresh_dataset(tmp_path_factory):
     """A dataset of its own (its own S3 prefix): for scenarios that damage or load the data."""
-    from local.resilience import simulate
+    from tests.resilience.scenarios import simulate
 
     def make(name: str, *, variants: int, chromosomes: int):
         return simulate(tmp_path_factory.mktemp("data") / name, samples=SAMPLES, variants=variants, chromosomes=chromosomes)

@@ -1,6 +1,6 @@
 """The resilience suite on the local stack: every scenario through the production path (S3 ->
 SNS -> SQS -> manifest trigger -> synthesized state machine -> Lambdas -> worker subprocesses),
-asserting on the figures local/resilience.py returns."""
+asserting on the figures tests/resilience/scenarios.py returns."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from local import resilience as R
+from tests.resilience import scenarios as R
 
 from .conftest import FULL
 
