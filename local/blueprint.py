@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-CACHE_ENV = "GWAS_LOCAL_CACHE"
+from local.settings import env_name, local_settings
+
+CACHE_ENV = env_name("cache")
 # A blueprint file exported with `gwas local blueprint --out FILE` (e.g. mounted into the compose
 # harness, which has no node runtime to synthesize with): used as is, no synthesis.
-FILE_ENV = "GWAS_LOCAL_BLUEPRINT"
+FILE_ENV = env_name("blueprint")
 BLUEPRINT_FORMAT = 3
 _PLACEHOLDER = "@@{}@@"
 
@@ -101,7 +103,7 @@ def source_digest() -> str:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get(CACHE_ENV) or os.path.join(
+    base = local_settings().cache or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "gwas-local"
     )
     path = Path(base)
@@ -111,7 +113,7 @@ def cache_dir() -> Path:
 
 def load_blueprint(*, rebuild: bool = False) -> Blueprint:
     """The cached blueprint for the current infra sources; synthesizes it when absent or stale."""
-    given = os.environ.get(FILE_ENV)
+    given = local_settings().blueprint
     if given and not rebuild:
         path = Path(given)
         if not path.is_file():

@@ -11,18 +11,18 @@ definition names a command, and the AWS endpoint is the emulator's address on th
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import Any
 
 from local.batch_jobs import LocalBatchRunner
+from local.settings import env_name, local_settings
 
 log = logging.getLogger(__name__)
 
-IMAGE_ENV = "GWAS_LOCAL_WORKER_IMAGE"
-NETWORK_ENV = "GWAS_LOCAL_DOCKER_NETWORK"
-JOB_ENDPOINT_ENV = "GWAS_LOCAL_JOB_ENDPOINT"
+IMAGE_ENV = env_name("worker_image")
+NETWORK_ENV = env_name("docker_network")
+JOB_ENDPOINT_ENV = env_name("job_endpoint")
 DEFAULT_IMAGE = "gwas-worker:local"
 _LABEL = "gwas-local.batch-job-id"
 _HOST_ONLY_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")
@@ -53,9 +53,9 @@ class DockerBatchRunner(LocalBatchRunner):
         super().__init__(endpoint=endpoint, region=region, work_dir=work_dir, concurrency=concurrency,
                          injections=injections, **kwargs)
         self.client = client or docker_client()
-        self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
-        self.network = network or os.environ.get(NETWORK_ENV) or None
-        self.job_endpoint = job_endpoint or os.environ.get(JOB_ENDPOINT_ENV) or endpoint
+        self.image = image or local_settings().worker_image or DEFAULT_IMAGE
+        self.network = network or local_settings().docker_network or None
+        self.job_endpoint = job_endpoint or local_settings().job_endpoint or endpoint
         self._containers: dict[str, Any] = {}
         self._docker_lock = threading.Lock()
 

@@ -18,17 +18,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.settings import ControlSettings
+from controller.handlers.catalog import HANDLERS as HANDLER_CATALOG
 from local.emulator import ACCOUNT_ID, REGION
+from worker.settings import WorkerSettings
 
-HANDLERS = (
-    "manifest_trigger",
-    "workflow_init",
-    "job_calculator",
-    "command_builder",
-    "success_handler",
-    "error_handler",
-    "cleanup",
-)
+HANDLERS = tuple(HANDLER_CATALOG)  # the handlers the Lambda stack deploys (controller.handlers.catalog)
 LAMBDA_RUNTIME = "python3.12"
 JOB_STEPS = ("step1", "step2")
 # The shared-file-system layout on AWS (docs/ARCHITECTURE.md). Staging jobs keep it in their specs
@@ -101,22 +96,20 @@ class LocalResources:
     path_map: dict[str, str]
 
     def settings_env(self) -> dict[str, str]:
-        """The GWAS_* environment of the Lambdas and the CLI (docs/ARCHITECTURE.md, Settings)."""
-        env = {
-            "GWAS_WORKFLOW_TABLE": self.workflow_table,
-            "GWAS_JOB_TABLE": self.job_table,
-            "GWAS_DATA_BUCKET": self.data_bucket,
-            "GWAS_RESULTS_BUCKET": self.results_bucket,
-            "GWAS_ALLOWED_BUCKETS": ",".join([self.data_bucket, self.results_bucket, *self.names.allowed_buckets]),
-            "GWAS_STATE_MACHINE_ARN": self.state_machine_arn,
-            "GWAS_NOTIFICATION_TOPIC_ARN": self.notification_topic_arn,
-            "GWAS_PATH_MAP": json.dumps(self.path_map, sort_keys=True),
-            "GWAS_JOB_QUEUE_ARN": self.job_queue_arn,
-            "GWAS_MANIFEST_QUEUE_URL": self.manifest_queue_url,
-        }
-        if self.cleanup_state_machine_arn:
-            env["GWAS_CLEANUP_STATE_MACHINE_ARN"] = self.cleanup_state_machine_arn
-        return env
+        """The GWAS_* environment of the Lambdas and the CLI (controller.core.settings.ControlSettings)."""
+        return ControlSettings.environment(
+            workflow_table=self.workflow_table,
+            job_table=self.job_table,
+            data_bucket=self.data_bucket,
+            results_bucket=self.results_bucket,
+            allowed_buckets=[self.data_bucket, self.results_bucket, *self.names.allowed_buckets],
+            state_machine_arn=self.state_machine_arn,
+            cleanup_state_machine_arn=self.cleanup_state_machine_arn or None,
+            notification_topic_arn=self.notification_topic_arn,
+            path_map=self.path_map,
+            job_queue_arn=self.job_queue_arn,
+            manifest_queue_url=self.manifest_queue_url,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,24 +229,27 @@ def create_resources(
         computeEnvironmentOrder=[{"order": 1, "computeEnvironment": ce_arn}],
     )["jobQueueArn"]
     job_env = {
-        "GWAS_WORKFLOW_TABLE": names.workflow_table,
-        "GWAS_JOB_TABLE": names.job_table,
-        "GWAS_DATA_BUCKET": names.data_bucket,
-        "GWAS_RESULTS_BUCKET": names.results_bucket,
-        "GWAS_PATH_MAP": json.dumps(path_map, sort_keys=True),
-        "GWAS_JOB_VCPUS": str(jobs.vcpus),
-        "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
-        "GWAS_HEARTBEAT_SECONDS": str(jobs.heartbeat_seconds),
-        "GWAS_SCRATCH_DIR": jobs.scratch_dir,
-    }
-    if not jobs.mounts:
+        **ControlSettings.environment(
+            workflow_table=names.workflow_table,
+            job_table=names.job_table,
+            data_bucket=names.data_bucket,
+            results_bucket=names.results_bucket,
+            path_map=path_map,
+            job_vcpus=jobs.vcpus,
+            job_memory_mib=jobs.memory_mib,
+        ),
         # No file system: the worker stages its inputs from S3 and uploads its outputs. (With the
         # local FSx mounts the worker's default, auto, finds them and runs in FSx mode.)
-        job_env["GWAS_PATH_MODE"] = "staging"
+        **WorkerSettings.environment(
+            heartbeat_seconds=jobs.heartbeat_seconds,
+            scratch_dir=jobs.scratch_dir,
+            path_mode=None if jobs.mounts else "staging",
+        ),
+    }
     job_definition_arns = {}
     for step in JOB_STEPS:
         synthesized = blueprint.job_definitions[step]
-        env = dict(job_env, GWAS_JOB_ATTEMPTS=str(synthesized["attempts"]))
+        env = {**job_env, **WorkerSettings.environment(job_attempts=synthesized["attempts"])}
         # Every variable the deployed job definition sets must be set here too (AWS_* come from the runner).
         unset = [n for n in synthesized["environmentNames"] if n not in env and not n.startswith("AWS_")]
         if unset:
@@ -291,32 +287,31 @@ def create_resources(
     # The state machine ARNs are known before creation, so the Lambdas can name them in their env.
     sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{names.state_machine}"
     cleanup_arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{names.cleanup_state_machine}"
-    lambda_env = {
-        "GWAS_WORKFLOW_TABLE": names.workflow_table,
-        "GWAS_JOB_TABLE": names.job_table,
-        "GWAS_DATA_BUCKET": names.data_bucket,
-        "GWAS_RESULTS_BUCKET": names.results_bucket,
-        "GWAS_ALLOWED_BUCKETS": ",".join([names.data_bucket, names.results_bucket, *names.allowed_buckets]),
-        "GWAS_STATE_MACHINE_ARN": sm_arn,
-        "GWAS_NOTIFICATION_TOPIC_ARN": notification_topic,
-        "GWAS_PATH_MAP": json.dumps(path_map, sort_keys=True),
-        "GWAS_JOB_VCPUS": str(jobs.vcpus),
-        "GWAS_JOB_MEMORY_MIB": str(jobs.memory_mib),
-    }
-    if blueprint.cleanup_template is not None:
-        lambda_env["GWAS_CLEANUP_STATE_MACHINE_ARN"] = cleanup_arn
+    lambda_env = ControlSettings.environment(
+        workflow_table=names.workflow_table,
+        job_table=names.job_table,
+        data_bucket=names.data_bucket,
+        results_bucket=names.results_bucket,
+        allowed_buckets=[names.data_bucket, names.results_bucket, *names.allowed_buckets],
+        state_machine_arn=sm_arn,
+        cleanup_state_machine_arn=cleanup_arn if blueprint.cleanup_template is not None else None,
+        notification_topic_arn=notification_topic,
+        path_map=path_map,
+        job_vcpus=jobs.vcpus,
+        job_memory_mib=jobs.memory_mib,
+    )
     code = _empty_zip()
     function_arns = {}
-    for handler in HANDLERS:
+    for handler, info in HANDLER_CATALOG.items():
         function_arns[handler] = lam.create_function(
             FunctionName=names.function_name(handler),
             Runtime=LAMBDA_RUNTIME,
             Role=role_arn,
-            Handler=f"controller.handlers.{handler}.handler",
+            Handler=info.entry_point,
             Code={"ZipFile": code},
-            Timeout=900 if handler in ("job_calculator", "command_builder") else 300,
-            MemorySize=1024,
-            Environment={"Variables": lambda_env},
+            Timeout=info.timeout_seconds,
+            MemorySize=info.memory_mib,
+            Environment={"Variables": {**lambda_env, "POWERTOOLS_SERVICE_NAME": info.service_name}},
         )["FunctionArn"]
     partial["function_arns"] = function_arns
 

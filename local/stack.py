@@ -22,15 +22,16 @@ from pathlib import Path
 from typing import Self
 
 from local.emulator import ACCOUNT_ID, EMULATOR_CONFIG, REGION, Emulator
+from local.settings import env_name, local_settings
 from local.state_file import default_state_file
 
 # Where clients outside this process reach the emulator, when not at its own address (a container's
 # published port, e.g. http://localhost:4566): written to the state file.
-ADVERTISED_ENDPOINT_ENV = "GWAS_LOCAL_ADVERTISED_ENDPOINT"
-BATCH_MODE_ENV = "GWAS_LOCAL_BATCH"
+ADVERTISED_ENDPOINT_ENV = env_name("advertised_endpoint")
+BATCH_MODE_ENV = env_name("batch")
 # How local Batch jobs reach their data: fsx (the local FSx file system, local.fsx; subprocess jobs
 # only) or staging (through S3, as the worker image always does locally).
-PATH_MODE_ENV = "GWAS_LOCAL_PATH_MODE"
+PATH_MODE_ENV = env_name("path_mode")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
@@ -63,10 +64,10 @@ class LocalStack:
         self.emulator: Emulator | None = None
         self.host = host
         self.port = port
-        self.batch_mode = (batch_mode or os.environ.get(BATCH_MODE_ENV) or "subprocess").lower()
+        self.batch_mode = (batch_mode or local_settings().batch or "subprocess").lower()
         if self.batch_mode not in ("subprocess", "docker"):
             raise ValueError(f"{BATCH_MODE_ENV}={self.batch_mode!r}: expected 'subprocess' or 'docker'")
-        path_mode = (os.environ.get(PATH_MODE_ENV) or ("fsx" if self.batch_mode == "subprocess" else "staging")).lower()
+        path_mode = (local_settings().path_mode or ("fsx" if self.batch_mode == "subprocess" else "staging")).lower()
         if path_mode not in ("fsx", "staging"):
             raise ValueError(f"{PATH_MODE_ENV}={path_mode!r}: expected 'fsx' or 'staging'")
         if path_mode == "fsx" and self.batch_mode != "subprocess":
@@ -284,7 +285,7 @@ class LocalStack:
         self._saved_env.clear()
 
     def _write_state_file(self) -> None:
-        advertised = os.environ.get(ADVERTISED_ENDPOINT_ENV)
+        advertised = local_settings().advertised_endpoint
         env = self.env()
         if advertised:
             env["AWS_ENDPOINT_URL"] = advertised

@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-STATE_ENV = "GWAS_LOCAL_STATE"
+from local.settings import env_name, local_settings
+
+STATE_ENV = env_name("state")
 
 
 class NoLocalStack(FileNotFoundError):
@@ -17,7 +19,7 @@ class NoLocalStack(FileNotFoundError):
 
 
 def default_state_file() -> Path:
-    return Path(os.environ.get(STATE_ENV) or Path.home() / ".gwas" / "local-stack.json").expanduser()
+    return Path(local_settings().state or Path.home() / ".gwas" / "local-stack.json").expanduser()
 
 
 def pid_alive(pid: int) -> bool:

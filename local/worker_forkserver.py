@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from local.heap import building_long_lived_state
+from local.settings import env_name, local_settings
 
-START_MODE_ENV = "GWAS_LOCAL_WORKER_START"  # fork (default where the OS can) | exec
+START_MODE_ENV = env_name("worker_start")  # fork (default where the OS can) | exec
 _READY = "ready"
 _START_TIMEOUT_S = 60.0
 
@@ -46,7 +47,7 @@ def worker_command(argv: list[str]) -> list[str] | None:
 
 
 def start_mode() -> str:
-    mode = (os.environ.get(START_MODE_ENV) or ("fork" if hasattr(os, "fork") else "exec")).lower()
+    mode = (local_settings().worker_start or ("fork" if hasattr(os, "fork") else "exec")).lower()
     if mode not in ("fork", "exec"):
         raise ValueError(f"{START_MODE_ENV}={mode!r}: expected 'fork' or 'exec'")
     if mode == "fork" and not hasattr(os, "fork"):

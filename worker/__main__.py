@@ -156,11 +156,7 @@ class Worker:
             heartbeatAt=_now(),
             pathMode=mode,
             # what a previous attempt recorded no longer describes this one
-            failureClass=None,
-            errorDetail=None,
-            exitCode=None,
-            logTail=None,
-            finishedAt=None,
+            remove=("failureClass", "errorDetail", "exitCode", "logTail", "finishedAt"),
         )
         if not accepted:
             return self._refused_running()

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from controller.core.aws import RETRY_CONFIG
+
 _clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _lock = threading.Lock()
 
@@ -32,7 +34,7 @@ def aws_client(service: str) -> Any:
         if key not in _clients:
             import boto3
 
-            _clients[key] = boto3.client(service)
+            _clients[key] = boto3.client(service, config=RETRY_CONFIG)
         return _clients[key]
 
 
@@ -47,7 +49,7 @@ def prepare_clients(services: Iterable[str], env: Mapping[str, str]) -> None:
     os.environ.update(env)
     try:
         session = boto3.session.Session()
-        built = {service: session.client(service) for service in services}
+        built = {service: session.client(service, config=RETRY_CONFIG) for service in services}
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from controller.core.settings import EnvironmentContract
 
 PathMode = Literal["auto", "fsx", "staging"]
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(EnvironmentContract):
     model_config = SettingsConfigDict(env_prefix="GWAS_", extra="ignore", populate_by_name=True)
 
     job_spec: str | None = Field(

@@ -36,9 +36,11 @@ class JobStatus:
     def current(self) -> dict[str, Any] | None:
         return self._call("reading the job record", lambda: self.store.get_job(self.workflow_id, self.job_id))
 
-    def set(self, status: str, **attrs: Any) -> bool:
+    def set(self, status: str, *, remove: tuple[str, ...] = (), **attrs: Any) -> bool:
+        """Record `status`; False when the record refuses it (another attempt or writer got there first)."""
         return self._call(
-            f"recording {status}", lambda: self.store.set_job_status(self.workflow_id, self.job_id, status, **attrs)
+            f"recording {status}",
+            lambda: self.store.try_set_job_status(self.workflow_id, self.job_id, status, remove=remove, **attrs),
         )
 
     def heartbeat(self) -> bool:

@@ -19,13 +19,19 @@ from typing import Any
 
 import click
 
+from controller.core.settings import ControlSettings
+
+# resource (a ControlSettings field) -> CloudFormation output key of the deployed stacks
+_OUTPUT_KEYS = {
+    "workflow_table": "WorkflowTableName",
+    "job_table": "JobStatusTableName",
+    "data_bucket": "DataBucketName",
+    "results_bucket": "ResultsBucketName",
+    "state_machine_arn": "StateMachineArn",
+}
 # resource -> (CloudFormation output key, GWAS_* variable, option name)
 RESOURCES: dict[str, tuple[str, str, str]] = {
-    "workflow_table": ("WorkflowTableName", "GWAS_WORKFLOW_TABLE", "--workflow-table"),
-    "job_table": ("JobStatusTableName", "GWAS_JOB_TABLE", "--job-table"),
-    "data_bucket": ("DataBucketName", "GWAS_DATA_BUCKET", "--data-bucket"),
-    "results_bucket": ("ResultsBucketName", "GWAS_RESULTS_BUCKET", "--results-bucket"),
-    "state_machine_arn": ("StateMachineArn", "GWAS_STATE_MACHINE_ARN", "--state-machine-arn"),
+    name: (output, ControlSettings.env_name(name), "--" + name.replace("_", "-")) for name, output in _OUTPUT_KEYS.items()
 }
 
 

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from controller.core.usecases.ports import BatchJobError, ExecutionAlreadyExists
+
+# Throttling and transient errors are retried by botocore itself (standard mode: exponential backoff
+# with jitter, throttling codes such as ThrottlingException and ProvisionedThroughputExceededException);
+# the core adds no second retry loop on top. Only optimistic-concurrency conflicts are re-decided by
+# `StatusStore` (it re-reads the record).
+RETRY_CONFIG = Config(retries={"mode": "standard", "max_attempts": 10})
 
 
 def _code(err: ClientError) -> str:

@@ -25,7 +25,7 @@ class CancelError(RuntimeError):
     """A workflow cannot be cancelled (already ended, or it ended while being cancelled)."""
 
 
-class TransitionRefused(RuntimeError):
+class TransitionRefused(Exception):
     """A guarded status change was refused: the record is not in a status the change may start from."""
 
     def __init__(self, kind: str, key: str, target: str, current: str | None):

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core.errors import TransitionRefused
 from controller.core.jobs import JOB_SPEC_ENV
 from controller.core.state import StatusStore, count_job_statuses, utc_now
 from controller.core.transitions import JOB_TERMINAL, workflow_transition_allowed
@@ -52,7 +53,8 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
     current = wf["status"]
     completed_at = utc_now()
     stats = count_job_statuses(jobs)  # every job is SUCCEEDED: no second read of the job table
-    done_attrs = {"completedAt": completed_at, "jobStats": stats, "errorDetail": None, "failedJobs": None}
+    done_attrs: dict[str, Any] = {"completedAt": completed_at, "jobStats": stats}
+    done_removed = ("errorDetail", "failedJobs")
     while current != "COMPLETED":
         # Straight to COMPLETED when allowed; otherwise one step along the forward path.
         if workflow_transition_allowed(current, "COMPLETED"):
@@ -62,15 +64,20 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
             target = next((t for t in later if workflow_transition_allowed(current, t)), "")
             if not target:
                 raise RuntimeError(f"workflow {workflow_id} is {current}; it cannot be marked COMPLETED")
-        if not store.set_workflow_status(workflow_id, target, **(done_attrs if target == "COMPLETED" else {})):
+        try:
+            if target == "COMPLETED":
+                store.set_workflow_status(workflow_id, target, remove=done_removed, **done_attrs)
+            else:
+                store.set_workflow_status(workflow_id, target)
+        except TransitionRefused as refused:
+            if refused.current == current:
+                raise RuntimeError(f"workflow {workflow_id}: status change {current} -> {target} refused") from None
             wf = store.get_workflow(workflow_id) or {}
-            if wf.get("status") == current:
-                raise RuntimeError(f"workflow {workflow_id}: status change {current} -> {target} refused")
-            current = wf.get("status") or current
+            current = refused.current or current
             continue
         current = target
         if target == "COMPLETED":
-            wf = dict(wf, **done_attrs)
+            wf = {k: v for k, v in dict(wf, **done_attrs).items() if k not in done_removed}
     # `wf` is the record as this call left it, or as read after another writer completed it.
     return {
         "workflowId": workflow_id,
@@ -165,7 +172,7 @@ def close_unfinished_jobs(
             attrs["failureClass"] = "batch"
         else:
             target, attrs["errorDetail"] = "CANCELLED", f"not run: the workflow stopped ({cause.detail})"
-        if store.set_job_status(workflow_id, job_id, target, **attrs):
+        if store.try_set_job_status(workflow_id, job_id, target, **attrs):
             changed[job_id] = target
     return changed
 

@@ -1,9 +1,16 @@
-"""Resource names and defaults, read from `GWAS_*` environment variables (see docs/ARCHITECTURE.md)."""
+"""The `GWAS_*` environment contract: one pydantic-settings model per reader, each able to emit it.
+
+`ControlSettings` is what the Lambdas and the CLI read (resource names, defaults); the worker's own
+variables are `worker.settings.WorkerSettings`, the local harness's `local.settings.LocalSettings`.
+Every writer of these variables (the CDK stacks for Lambdas and job definitions, the local stack,
+the CLI's resource discovery) takes the names from here with `env_name` and the values through
+`environment(...)`, so a variable is spelled in one place. docs/ARCHITECTURE.md (Settings) lists them.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,20 +18,58 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from controller.core.jobs import PathMap
 
 
-class ControlSettings(BaseSettings):
+class EnvironmentContract(BaseSettings):
+    """Settings read from environment variables `<prefix><FIELD>`, and the writer's side of them."""
+
     model_config = SettingsConfigDict(env_prefix="GWAS_", extra="ignore")
 
-    workflow_table: str = "GwasWorkflowTable"
-    job_table: str = "GwasJobStatusTable"
-    data_bucket: str = "gwas-data"
-    results_bucket: str = "gwas-results"
-    allowed_buckets: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    state_machine_arn: str | None = None
-    notification_topic_arn: str | None = None
-    path_map: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
-    step2_inline_max: int = 500
-    job_vcpus: int = 2
-    job_memory_mib: int = 4096
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        if field not in cls.model_fields:
+            raise KeyError(f"{cls.__name__} has no setting {field!r}")
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @classmethod
+    def environment(cls, **values: Any) -> dict[str, str]:
+        """`{VARIABLE: text}` for the given settings (field name -> value); None values are left out.
+
+        Values may be CDK tokens: strings pass through unchanged, lists are comma-joined and dicts
+        JSON-encoded (a JSON string already encoded, e.g. by `Stack.to_json_string`, is passed as is)."""
+        out: dict[str, str] = {}
+        for field, value in values.items():
+            name = cls.env_name(field)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                out[name] = "true" if value else "false"
+            elif isinstance(value, list | tuple):
+                out[name] = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                out[name] = json.dumps(value, sort_keys=True)
+            else:
+                out[name] = str(value)
+        return out
+
+
+class ControlSettings(EnvironmentContract):
+    workflow_table: str = Field(default="GwasWorkflowTable", description="DynamoDB workflow table")
+    job_table: str = Field(default="GwasJobStatusTable", description="DynamoDB job status table")
+    data_bucket: str = Field(default="gwas-data", description="S3 bucket of input data and manifests")
+    results_bucket: str = Field(default="gwas-results", description="S3 bucket of results")
+    allowed_buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated buckets a manifest may name (data, results, extras)"
+    )
+    state_machine_arn: str | None = Field(default=None, description="the workflow state machine")
+    cleanup_state_machine_arn: str | None = Field(default=None, description="the cleanup state machine")
+    notification_topic_arn: str | None = Field(default=None, description="SNS topic for outcomes and rejections")
+    job_queue_arn: str | None = Field(default=None, description="the Batch job queue")
+    manifest_queue_url: str | None = Field(default=None, description="the SQS queue of manifest uploads")
+    path_map: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description='JSON {"bucket": "/fsx/data", ...}: the FSx data repository associations'
+    )
+    step2_inline_max: int = Field(default=500, description="above this many step-2 jobs the Distributed Map is used")
+    job_vcpus: int = Field(default=2, description="default job vCPUs (recorded in specs; --threads default)")
+    job_memory_mib: int = Field(default=4096, description="default job memory (MiB)")
 
     @field_validator("allowed_buckets", mode="before")
     @classmethod

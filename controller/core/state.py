@@ -21,6 +21,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from controller.core.errors import TransitionRefused
+from controller.core.records import JobRecord, WorkflowRecord, checked_attributes
 from controller.core.transitions import (
     JOB_STATUSES,
     job_sources,
@@ -93,7 +95,9 @@ def _error_code(err: ClientError) -> str:
 def _default_client():
     import boto3
 
-    return boto3.client("dynamodb")
+    from controller.core.aws import RETRY_CONFIG
+
+    return boto3.client("dynamodb", config=RETRY_CONFIG)
 
 
 class _Update:
@@ -202,8 +206,11 @@ class StatusStore:
         return True
 
     def create_workflow(self, workflow_id: str, *, status: str, created_at: str | None = None, **attrs: Any) -> bool:
-        """Insert a workflow record; False (and nothing written) when the workflow already exists."""
+        """Insert a workflow record; False (and nothing written) when the workflow already exists.
+
+        `attrs` are `WorkflowRecord` attributes (checked; None values are not written)."""
         workflow_sources(status)  # validates the name
+        attrs, _ = checked_attributes(WorkflowRecord, attrs)
         if self._created_at_of(workflow_id) is not None:
             return False
         created = created_at or utc_now()
@@ -228,45 +235,61 @@ class StatusStore:
         item = self._latest_workflow_item(workflow_id, attributes)
         return None if item is None else deserialize_item(item)
 
-    def set_workflow_status(self, workflow_id: str, status: str, **attrs: Any) -> bool:
-        """Move a workflow to `status` if its current status allows it; False when refused."""
+    def set_workflow_status(
+        self, workflow_id: str, status: str, *, remove: Sequence[str] = (), **attrs: Any
+    ) -> str:
+        """Move a workflow to `status` if its current status allows it; returns the status it left.
+
+        `attrs` are `WorkflowRecord` attributes set with it, `remove` those deleted. Raises
+        TransitionRefused (with the current status) when the change is not allowed."""
         sources = workflow_sources(status)
+        values, removed = checked_attributes(WorkflowRecord, attrs, remove=remove)
         if not sources:
-            return False
+            current = (self.get_workflow(workflow_id, ["status"]) or {}).get("status")
+            raise TransitionRefused("workflow", workflow_id, status, current)
         upd = _Update()
         now = utc_now()
         upd.set("status", status)
         upd.set("updatedAt", now)
-        for attr, value in attrs.items():
-            if value is None:
-                upd.remove(attr)
-            else:
-                upd.set(attr, value)
+        for attr, value in values.items():
+            upd.set(attr, value)
+        for attr in removed:
+            upd.remove(attr)
         condition = f"attribute_exists(workflowId) AND {upd.status_in(sources)}"
         try:
-            self.client.update_item(
+            resp = self.client.update_item(
                 TableName=self.workflow_table,
                 Key=self._workflow_key(workflow_id),
                 UpdateExpression=upd.expression(),
                 ConditionExpression=condition,
                 ExpressionAttributeNames=upd.names,
                 ExpressionAttributeValues=upd.values,
+                ReturnValues="UPDATED_OLD",
             )
         except ClientError as err:
             if _error_code(err) == "ConditionalCheckFailedException":
-                return False
+                current = (self.get_workflow(workflow_id, ["status"]) or {}).get("status")
+                raise TransitionRefused("workflow", workflow_id, status, current) from None
             raise
+        return str(resp.get("Attributes", {}).get("status", {}).get("S", ""))
+
+    def try_set_workflow_status(self, workflow_id: str, status: str, *, remove: Sequence[str] = (), **attrs: Any) -> bool:
+        """`set_workflow_status` for writers that lose a race on purpose: False instead of the error."""
+        try:
+            self.set_workflow_status(workflow_id, status, remove=remove, **attrs)
+        except TransitionRefused:
+            return False
         return True
 
-    def update_workflow(self, workflow_id: str, **attrs: Any) -> None:
-        """Set attributes that are not a status change (e.g. chromosomes, executions)."""
+    def update_workflow(self, workflow_id: str, *, remove: Sequence[str] = (), **attrs: Any) -> None:
+        """Set (and `remove`) `WorkflowRecord` attributes that are not a status change (e.g. chromosomes)."""
+        values, removed = checked_attributes(WorkflowRecord, attrs, remove=remove)
         upd = _Update()
         upd.set("updatedAt", utc_now())
-        for attr, value in attrs.items():
-            if value is None:
-                upd.remove(attr)
-            else:
-                upd.set(attr, value)
+        for attr, value in values.items():
+            upd.set(attr, value)
+        for attr in removed:
+            upd.remove(attr)
         self.client.update_item(
             TableName=self.workflow_table,
             Key=self._workflow_key(workflow_id),
@@ -353,6 +376,9 @@ class StatusStore:
         def put(job: dict[str, Any]) -> bool:
             if not job.get("jobId"):
                 raise ValueError("every job needs a jobId")
+            fields = {k: v for k, v in job.items() if k != "jobId"}
+            fields, _ = checked_attributes(JobRecord, fields)
+            job = {"jobId": job["jobId"], **fields}
             item = {
                 "runCount": 1,
                 **job,
@@ -421,13 +447,24 @@ class StatusStore:
         status: str,
         *,
         expected: str | Iterable[str] | None = None,
+        remove: Sequence[str] = (),
         **attrs: Any,
-    ) -> bool:
-        """Move a job to `status` if allowed (and, with `expected`, only from those statuses).
+    ) -> str:
+        """Move a job to `status` if allowed (and, with `expected`, only from those statuses); returns
+        the status it left. `attrs` are `JobRecord` attributes set with it, `remove` those deleted.
 
-        False when refused: unknown job, disallowed transition, or current status not `expected`.
+        Raises TransitionRefused (with the current status, None for an unknown job) when refused:
+        unknown job, disallowed transition, or current status not `expected`.
         """
-        return self._transition(workflow_id, job_id, status, expected=expected, attrs=attrs)
+        return self._transition(workflow_id, job_id, status, expected=expected, attrs=attrs, clear=remove)
+
+    def try_set_job_status(self, workflow_id: str, job_id: str, status: str, **kwargs: Any) -> bool:
+        """`set_job_status` for writers that lose a race on purpose: False instead of the error."""
+        try:
+            self.set_job_status(workflow_id, job_id, status, **kwargs)
+        except TransitionRefused:
+            return False
+        return True
 
     def _transition(
         self,
@@ -439,8 +476,10 @@ class StatusStore:
         attrs: dict[str, Any],
         increment_run_count: bool = False,
         clear: Iterable[str] = (),
-    ) -> bool:
+    ) -> str:
         job_sources(status)  # validates the name
+        values, removed = checked_attributes(JobRecord, attrs, remove=[c for c in clear if c not in attrs])
+        key = f"{workflow_id}/{job_id}"
         wanted = {expected} if isinstance(expected, str) else (set(expected) if expected is not None else None)
         workflow_key = self._workflow_key(workflow_id)
         for attempt in range(_MAX_TX_ATTEMPTS):
@@ -452,12 +491,10 @@ class StatusStore:
                 ExpressionAttributeNames={"#s": "status"},
             ).get("Item")
             if current_item is None:
-                return False
+                raise TransitionRefused("job", key, status, None)
             current = current_item["status"]["S"]
-            if wanted is not None and current not in wanted:
-                return False
-            if not job_transition_allowed(current, status):
-                return False
+            if (wanted is not None and current not in wanted) or not job_transition_allowed(current, status):
+                raise TransitionRefused("job", key, status, current)
 
             now = utc_now()
             job = _Update()
@@ -468,14 +505,10 @@ class StatusStore:
                 f"{history} = list_append(if_not_exists({history}, {job.value([])}), "
                 f"{job.value([{'status': status, 'at': now}])})"
             )
-            for attr, value in attrs.items():
-                if value is None:
-                    job.remove(attr)
-                else:
-                    job.set(attr, value)
-            for attr in clear:
-                if attr not in attrs:
-                    job.remove(attr)
+            for attr, value in values.items():
+                job.set(attr, value)
+            for attr in removed:
+                job.remove(attr)
             if increment_run_count:
                 rc = job.name("runCount")
                 job.set_expr(f"{rc} = if_not_exists({rc}, {job.value(1)}) + {job.value(1)}")
@@ -514,14 +547,15 @@ class StatusStore:
                 )
             try:
                 self.client.transact_write_items(TransactItems=items)
-                return True
+                return current
             except ClientError as err:
                 code = _error_code(err)
                 reasons = [r.get("Code") for r in err.response.get("CancellationReasons", []) or []]
                 if code == "TransactionCanceledException" and reasons and reasons[0] == "ConditionalCheckFailed":
                     continue  # the job moved since we read it: re-read and re-decide
-                if code in ("TransactionCanceledException", "TransactionConflictException", "ThrottlingException",
-                            "ProvisionedThroughputExceededException", "TransactionInProgressException"):
+                # Another transaction touched the same items (the workflow's jobStats): re-read and
+                # re-decide after a short jittered pause. Throttling is botocore's to retry (RETRY_CONFIG).
+                if code in ("TransactionCanceledException", "TransactionConflictException"):
                     time.sleep(min(0.5, 0.01 * (2 ** attempt)) * random.random())
                     continue
                 raise
@@ -558,16 +592,19 @@ class StatusStore:
             raise KeyError(f"workflow {workflow_id} has no job(s) {', '.join(missing)}")
         reset = []
         for job_id in job_ids:
-            if self._transition(
-                workflow_id,
-                job_id,
-                "PENDING",
-                expected=None,
-                attrs={},
-                increment_run_count=True,
-                clear=_RERUN_CLEARED,
-            ):
-                reset.append(job_id)
+            try:
+                self._transition(
+                    workflow_id,
+                    job_id,
+                    "PENDING",
+                    expected=None,
+                    attrs={},
+                    increment_run_count=True,
+                    clear=_RERUN_CLEARED,
+                )
+            except TransitionRefused:
+                continue  # SUCCEEDED (reused) or PENDING already
+            reset.append(job_id)
         return reset
 
     def job_stats(self, workflow_id: str) -> dict[str, int]:

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from controller.core.aws import RETRY_CONFIG
 from controller.core.settings import ControlSettings
 from controller.core.state import StatusStore
 
@@ -35,7 +36,7 @@ def client(service: str):
         if key not in _clients:
             if not _session:
                 _session.append(boto3.session.Session())
-            _clients[key] = _session[0].client(service, region_name=region)
+            _clients[key] = _session[0].client(service, region_name=region, config=RETRY_CONFIG)
         return _clients[key]
 
 

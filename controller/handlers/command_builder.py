@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from controller.core.commands import build_job_specs
-from controller.core.errors import WorkflowNotActive
+from controller.core.errors import TransitionRefused, WorkflowNotActive
 from controller.core.jobs import JobSpec, Resources, WorkItem
 from controller.core.manifest import Manifest
 from controller.core.outcomes import batch_job_name
@@ -116,9 +116,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         location = S3Location(Bucket=bucket, Key=key)
 
     target = "RUNNING_STEP1" if run_step1 else "RUNNING_STEP2"
-    if not store.set_workflow_status(workflow_id, target):
-        current = (store.get_workflow(workflow_id) or {}).get("status")
-        raise WorkflowNotActive(f"workflow {workflow_id} is {current}; its jobs are not started")
+    try:
+        store.set_workflow_status(workflow_id, target)
+    except TransitionRefused as refused:
+        raise WorkflowNotActive(f"workflow {workflow_id} is {refused.current}; its jobs are not started") from None
 
     split = len(step1_ids) > 1
     step1_split = None

@@ -59,8 +59,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failed = failed_job_ids(store, workflow_id)
     detail = root_cause(store, workflow_id, failed, cause.detail)
     stats = store.job_stats(workflow_id)
-    recorded = store.set_workflow_status(
-        workflow_id, "FAILED", errorDetail=detail, failedJobs=failed, completedAt=None
+    recorded = store.try_set_workflow_status(
+        workflow_id, "FAILED", errorDetail=detail, failedJobs=failed, remove=("completedAt",)
     )
     final = store.get_workflow(workflow_id) or {}
     if not recorded:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.errors import WorkflowNotActive
+from controller.core.errors import TransitionRefused, WorkflowNotActive
 from controller.core.manifest import Manifest
 from controller.core.payloads import CalcResult, WorkflowState
 from controller.core.plan import JobPlan
@@ -40,9 +40,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("rerun: reusing the existing plan", extra={"planUri": plan_uri})
         return _result(plan_uri, plan, run_step1=False)
 
-    if not store.set_workflow_status(workflow_id, "CALCULATING_JOBS"):
-        current = (store.get_workflow(workflow_id) or {}).get("status")
-        raise WorkflowNotActive(f"workflow {workflow_id} is {current}; jobs are not calculated")
+    try:
+        store.set_workflow_status(workflow_id, "CALCULATING_JOBS")
+    except TransitionRefused as refused:
+        raise WorkflowNotActive(f"workflow {workflow_id} is {refused.current}; jobs are not calculated") from None
 
     manifest = Manifest.model_validate(state.manifest)
     planned = plan_workflow(manifest, workflow_id=workflow_id, output_uri=state.workflow.outputUri, s3_client=client("s3"))

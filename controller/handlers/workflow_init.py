@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core.errors import TransitionRefused
 from controller.core.manifest import Manifest
 from controller.core.payloads import InitEvent, InitResult, WorkflowInput
 from controller.core.plan import default_output_uri
@@ -48,13 +49,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         executions = list(existing.get("executions") or [])
         if execution_arn and execution_arn not in executions:
             executions.append(execution_arn)
-        if not store.set_workflow_status(
-            workflow_id, "RERUNNING", executionArn=execution_arn or existing.get("executionArn"),
-            executions=executions, rerunJobIds=wf_input.rerun.jobIds, errorDetail=None, failedJobs=None,
-        ):
-            raise WorkflowConflict(
-                f"workflow {workflow_id} is {existing['status']}: only FAILED or CANCELLED workflows can be rerun"
+        try:
+            store.set_workflow_status(
+                workflow_id, "RERUNNING", executionArn=execution_arn or existing.get("executionArn"),
+                executions=executions, rerunJobIds=wf_input.rerun.jobIds, remove=("errorDetail", "failedJobs"),
             )
+        except TransitionRefused as refused:
+            raise WorkflowConflict(
+                f"workflow {workflow_id} is {refused.current}: only FAILED or CANCELLED workflows can be rerun"
+            ) from None
         logger.info("workflow rerun initialised", extra={"jobIds": wf_input.rerun.jobIds})
         return InitResult(
             workflowId=workflow_id, createdAt=existing["createdAt"], outputUri=existing["outputUri"]

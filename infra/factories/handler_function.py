@@ -17,6 +17,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from controller.handlers.catalog import HANDLERS as HANDLER_CATALOG
+from controller.handlers.catalog import HandlerInfo
 from infra.config import InfraConfig
 from infra.factories.nag import PARTITION, Ack, acknowledge, regex
 from infra.factories.resource_keys import tag_resource
@@ -26,25 +28,28 @@ from infra.lambda_bundle import LambdaAsset, build_lambda_asset
 
 @dataclass(frozen=True)
 class HandlerSpec:
-    name: str
-    memory_mib: int
-    timeout: Duration
-    description: str
+    """A handler of `controller.handlers.catalog` with its timeout as a CDK Duration."""
+
+    info: HandlerInfo
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def memory_mib(self) -> int:
+        return self.info.memory_mib
+
+    @property
+    def timeout(self) -> Duration:
+        return Duration.seconds(self.info.timeout_seconds)
+
+    @property
+    def description(self) -> str:
+        return self.info.description
 
 
-HANDLERS: dict[str, HandlerSpec] = {
-    s.name: s
-    for s in (
-        HandlerSpec("manifest_trigger", 512, Duration.seconds(60), "validates uploaded manifests and starts workflows"),
-        HandlerSpec("workflow_init", 256, Duration.seconds(30), "creates the workflow record"),
-        # Streams .bim/.pvar/.bgen indexes from S3 to find chromosomes: the slowest handler.
-        HandlerSpec("job_calculator", 1769, Duration.minutes(15), "detects chromosomes and plans the jobs"),
-        HandlerSpec("command_builder", 1024, Duration.minutes(5), "writes one JobSpec per job"),
-        HandlerSpec("success_handler", 256, Duration.seconds(60), "closes a completed workflow"),
-        HandlerSpec("error_handler", 256, Duration.seconds(60), "records a failed workflow"),
-        HandlerSpec("cleanup", 512, Duration.minutes(5), "reconciles stale workflows and jobs"),
-    )
-}
+HANDLERS: dict[str, HandlerSpec] = {name: HandlerSpec(info) for name, info in HANDLER_CATALOG.items()}
 
 # Everything `controller.core.state.StatusStore` does on a table: guarded updates and transactions.
 STATE_ACTIONS = [
@@ -100,13 +105,13 @@ class HandlerFunction(Construct):
             "Function",
             runtime=lambda_.Runtime(config.lambdaRuntime, lambda_.RuntimeFamily.PYTHON),
             architecture=lambda_.Architecture.X86_64,
-            handler=f"controller.handlers.{spec.name}.handler",
+            handler=spec.info.entry_point,
             code=code,
             role=self.role,
             memory_size=spec.memory_mib,
             timeout=spec.timeout,
             description=spec.description,
-            environment={**environment, "POWERTOOLS_SERVICE_NAME": f"gwas-{spec.name}"},
+            environment={**environment, "POWERTOOLS_SERVICE_NAME": spec.info.service_name},
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
         )

@@ -23,6 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from controller.core.settings import ControlSettings
 from infra.config import InfraConfig, InfraConfigError
 from infra.factories.nag import PARTITION, Ack, acknowledge, regex
 from infra.factories.resource_keys import tag_resource
@@ -154,11 +155,13 @@ class ComputeStack(Stack):
         self.job_role = self._job_role(config, data_bucket, results_bucket, workflow_table, job_table)
         self.job_log_group = log_group(self, "JobLogGroup", config)
         environment = {
-            "GWAS_WORKFLOW_TABLE": workflow_table.table_name,
-            "GWAS_JOB_TABLE": job_table.table_name,
-            "GWAS_DATA_BUCKET": data_bucket.bucket_name,
-            "GWAS_RESULTS_BUCKET": results_bucket.bucket_name,
-            "GWAS_PATH_MAP": path_map_json(self, data_bucket, results_bucket),
+            **ControlSettings.environment(
+                workflow_table=workflow_table.table_name,
+                job_table=job_table.table_name,
+                data_bucket=data_bucket.bucket_name,
+                results_bucket=results_bucket.bucket_name,
+                path_map=path_map_json(self, data_bucket, results_bucket),
+            ),
             "AWS_DEFAULT_REGION": self.region,
         }
         self.job_definitions = {

@@ -17,6 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from controller.core.settings import ControlSettings
 from infra.config import InfraConfig
 from infra.factories.handler_function import HANDLERS, HandlerFunction, lambda_code
 from infra.factories.nag import ACCOUNT, PARTITION, REGION, Ack, acknowledge, regex
@@ -49,19 +50,19 @@ class LambdaStack(Stack):
         allow_service_to_publish(self.notification_key, "events.amazonaws.com")
         self.state_machine_arn = self._state_machine_arn(config, "workflow")
 
-        environment = {
-            "GWAS_WORKFLOW_TABLE": workflow_table.table_name,
-            "GWAS_JOB_TABLE": job_table.table_name,
-            "GWAS_DATA_BUCKET": data_bucket.bucket_name,
-            "GWAS_RESULTS_BUCKET": results_bucket.bucket_name,
-            "GWAS_ALLOWED_BUCKETS": ",".join(config.allowedBuckets),
-            "GWAS_STATE_MACHINE_ARN": self.state_machine_arn,
-            "GWAS_NOTIFICATION_TOPIC_ARN": self.notification_topic.topic_arn,
-            "GWAS_PATH_MAP": path_map_json(self, data_bucket, results_bucket),
-            "GWAS_STEP2_INLINE_MAX": str(config.step2InlineMax),
-            "GWAS_JOB_VCPUS": str(config.jobVcpus),
-            "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),
-        }
+        environment = ControlSettings.environment(
+            workflow_table=workflow_table.table_name,
+            job_table=job_table.table_name,
+            data_bucket=data_bucket.bucket_name,
+            results_bucket=results_bucket.bucket_name,
+            allowed_buckets=list(config.allowedBuckets),
+            state_machine_arn=self.state_machine_arn,
+            notification_topic_arn=self.notification_topic.topic_arn,
+            path_map=path_map_json(self, data_bucket, results_bucket),
+            step2_inline_max=config.step2InlineMax,
+            job_vcpus=config.jobVcpus,
+            job_memory_mib=config.jobMemoryMiB,
+        )
         code = lambda_code(config)
         self.functions: dict[str, HandlerFunction] = {
             name: HandlerFunction(

@@ -11,6 +11,8 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from controller.core.errors import TransitionRefused
+from controller.core.records import UnknownAttribute
 from controller.core.state import StatusStore, create_tables
 from controller.core.transitions import JOB_TERMINAL
 
@@ -59,12 +61,12 @@ def test_create_workflow_once_with_floats_and_lookup_by_id(store):
 
 
 def test_get_workflow_can_read_only_some_attributes(store):
-    store.create_workflow("wf-p", status="RUNNING_STEP1", parameters={"pThresh": 0.05}, manifest={"big": "x" * 1000})
+    store.create_workflow("wf-p", status="RUNNING_STEP1", parameters={"big": "x" * 1000})
     fresh = StatusStore(WF, JOBS, dynamodb_client=store.client)
     part = fresh.get_workflow("wf-p", attributes=["status", "updatedAt", "jobStats"])  # `status` is a reserved word
     assert set(part) == {"workflowId", "createdAt", "status", "updatedAt", "jobStats"} - {"workflowId"}
     assert part["status"] == "RUNNING_STEP1"
-    assert fresh.get_workflow("wf-p")["manifest"] == {"big": "x" * 1000}
+    assert fresh.get_workflow("wf-p")["parameters"] == {"big": "x" * 1000}
     assert fresh.get_workflow("nope", attributes=["status"]) is None
     assert fresh.set_workflow_status("wf-p", "RUNNING_STEP2")  # the sort key was learnt from the partial read
 
@@ -72,19 +74,42 @@ def test_get_workflow_can_read_only_some_attributes(store):
 def test_workflow_transitions_are_guarded(store):
     store.create_workflow("wf", status="INITIALIZED")
     assert store.set_workflow_status("wf", "CALCULATING_JOBS")
-    assert not store.set_workflow_status("wf", "INITIALIZED")
+    refused(store.set_workflow_status, "wf", "INITIALIZED")
     assert store.set_workflow_status("wf", "RUNNING_STEP2", chromosomes=["1", "2"])
     assert store.set_workflow_status("wf", "FAILED", errorDetail="boom")
-    assert not store.set_workflow_status("wf", "COMPLETED")
-    assert not store.set_workflow_status("wf", "RUNNING_STEP2")
+    refused(store.set_workflow_status, "wf", "COMPLETED")
+    refused(store.set_workflow_status, "wf", "RUNNING_STEP2")
     assert store.get_workflow("wf")["status"] == "FAILED"
     assert store.set_workflow_status("wf", "RERUNNING")
     assert store.set_workflow_status("wf", "RUNNING_STEP2")
     assert store.set_workflow_status("wf", "COMPLETED", completedAt="2026-01-01T00:00:00Z")
-    assert not store.set_workflow_status("wf", "RERUNNING")
-    assert not store.set_workflow_status("missing", "FAILED") if False else True
+    refused(store.set_workflow_status, "wf", "RERUNNING")
     with pytest.raises(KeyError):
         store.set_workflow_status("missing", "FAILED")
+
+
+def refused(write, *args, **kwargs) -> TransitionRefused:
+    """The write is refused with TransitionRefused naming the current status."""
+    with pytest.raises(TransitionRefused) as err:
+        write(*args, **kwargs)
+    return err.value
+
+
+def test_writes_are_checked_against_the_record_schema(store):
+    store.create_workflow("wf-s", status="INITIALIZED")
+    with pytest.raises(UnknownAttribute, match="WorkflowRecord.chromosome is not an attribute"):
+        store.update_workflow("wf-s", chromosome=["1"])
+    with pytest.raises(UnknownAttribute, match="jobCount"):
+        store.update_workflow("wf-s", jobCount="many")
+    with pytest.raises(UnknownAttribute, match="set by the store"):
+        store.update_workflow("wf-s", recordType="other")
+    store.update_workflow("wf-s", errorDetail="x", note=None)  # None: not given
+    assert "note" not in store.get_workflow("wf-s")
+    store.update_workflow("wf-s", remove=("errorDetail",))
+    assert "errorDetail" not in store.get_workflow("wf-s")
+    assert store.set_workflow_status("wf-s", "CALCULATING_JOBS") == "INITIALIZED"  # the status it left
+    err = refused(store.set_workflow_status, "wf-s", "INITIALIZED")
+    assert (err.kind, err.key, err.target, err.current) == ("workflow", "wf-s", "INITIALIZED", "CALCULATING_JOBS")
 
 
 def _jobs(n):
@@ -110,13 +135,13 @@ def test_job_transitions_history_and_late_running_refused(store):
     assert store.set_job_status("wf", j, "RUNNING", attempt=1, host="h1")
     assert store.heartbeat("wf", j)
     assert store.set_job_status("wf", j, "SUCCEEDED", expected="RUNNING", wallSeconds=1.5)
-    assert not store.set_job_status("wf", j, "RUNNING")  # late retry
-    assert not store.set_job_status("wf", j, "FAILED")
+    refused(store.set_job_status, "wf", j, "RUNNING")  # late retry
+    refused(store.set_job_status, "wf", j, "FAILED")
     assert not store.heartbeat("wf", j)
     job = store.get_job("wf", j)
     assert job["status"] == "SUCCEEDED" and job["wallSeconds"] == 1.5 and job["host"] == "h1"
     assert [h["status"] for h in job["history"]] == ["PENDING", "RUNNING", "SUCCEEDED"]
-    assert not store.set_job_status("wf", "nope", "RUNNING")
+    refused(store.set_job_status, "wf", "nope", "RUNNING")
     stats = store.get_workflow("wf")["jobStats"]
     assert stats["SUCCEEDED"] == 1 and stats["RUNNING"] == 0 and stats["PENDING"] == 0
 
@@ -124,7 +149,7 @@ def test_job_transitions_history_and_late_running_refused(store):
 def test_expected_guard(store):
     store.create_workflow("wf", status="INITIALIZED")
     store.put_jobs("wf", _jobs(1))
-    assert not store.set_job_status("wf", "step2-chr0", "RUNNING", expected="SUBMITTED")
+    refused(store.set_job_status, "wf", "step2-chr0", "RUNNING", expected="SUBMITTED")
     assert store.set_job_status("wf", "step2-chr0", "RUNNING", expected=["PENDING", "SUBMITTED"])
 
 
@@ -136,7 +161,7 @@ def test_rerun_reset(store):
     store.set_job_status("wf", "step2-chr1", "RUNNING")
     store.set_job_status("wf", "step2-chr1", "SUCCEEDED")
     # SUCCEEDED is terminal: only the rerun reset may leave FAILED/CANCELLED/INTERRUPTED, never SUCCEEDED
-    assert store.set_job_status("wf", "step2-chr1", "PENDING") is False
+    assert refused(store.set_job_status, "wf", "step2-chr1", "PENDING").current == "SUCCEEDED"
     assert store.get_job("wf", "step2-chr1")["status"] == "SUCCEEDED"
     reset = store.reset_jobs_for_rerun("wf", ["step2-chr0", "step2-chr1"])
     assert reset == ["step2-chr0"]
@@ -154,7 +179,7 @@ def test_rejection_recorded_with_errors(store):
     assert store.record_rejection("rej-1", manifest_uri="s3://b/m.json", problems=problems, experiment_id="e1")
     wf = store.get_workflow("rej-1")
     assert wf["status"] == "REJECTED" and wf["errors"] == problems and wf["manifestUri"] == "s3://b/m.json"
-    assert not store.set_workflow_status("rej-1", "INITIALIZED")
+    refused(store.set_workflow_status, "rej-1", "INITIALIZED")
 
 
 def test_list_workflows_by_index(store):
@@ -205,7 +230,7 @@ def test_200_concurrent_job_updates_keep_counters_exact(store, atomic_requests):
     ops = [(job_id, status) for job_id, pair in pairs.items() for status in pair]
     random.Random(7).shuffle(ops)
     with ThreadPoolExecutor(max_workers=16) as pool:
-        accepted = list(pool.map(lambda op: store.set_job_status("wf", *op), ops))
+        accepted = list(pool.map(lambda op: store.try_set_job_status("wf", *op), ops))
     assert len(ops) == 200
 
     truth = store.job_stats("wf")

@@ -498,7 +498,7 @@ def concurrent_status(stack, *, jobs: int = 100, writers: int = 16, seed: int = 
     def write(op):
         if not hasattr(local, "store"):
             local.store = stack.status_store()
-        return local.store.set_job_status(wid, *op)
+        return local.store.try_set_job_status(wid, *op)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=writers) as pool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.core.errors import CancelError
+from controller.core.errors import CancelError, TransitionRefused
 from controller.core.state import StatusStore, utc_now
 from controller.core.transitions import JOB_TERMINAL, WORKFLOW_TERMINAL
 from controller.core.usecases.ports import BatchJobError, BatchJobs, Executions
@@ -44,9 +44,10 @@ def cancel_workflow(
                 outcome.terminated += 1
             except BatchJobError as err:
                 outcome.warnings.append(f"could not terminate Batch job {job['batchJobId']} of {job['jobId']}: {err}")
-        if store.set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
+        if store.try_set_job_status(workflow_id, job["jobId"], "CANCELLED", errorDetail=reason):
             outcome.cancelled += 1
-    if not store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason, completedAt=utc_now()):
-        now = store.get_workflow(workflow_id) or {}
-        raise CancelError(f"workflow {workflow_id} became {now.get('status')} before it could be cancelled")
+    try:
+        store.set_workflow_status(workflow_id, "CANCELLED", errorDetail=reason, completedAt=utc_now())
+    except TransitionRefused as refused:
+        raise CancelError(f"workflow {workflow_id} became {refused.current} before it could be cancelled") from None
     return outcome

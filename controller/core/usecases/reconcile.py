@@ -85,6 +85,6 @@ def close_ended_workflow(store: StatusStore, workflow_id: str, ended: str, execu
     attrs: dict[str, Any] = {"errorDetail": cause.detail, "note": note}
     if target == "FAILED":
         attrs["failedJobs"] = failed_job_ids(store, workflow_id)
-    if store.set_workflow_status(workflow_id, target, **attrs):
+    if store.try_set_workflow_status(workflow_id, target, **attrs):
         return target
     return None
