@@ -21,9 +21,7 @@ def _cell(text: str) -> str:
 
 
 def settings_table() -> str:
-    from controller.core.settings import ControlSettings
-    from local.settings import LocalSettings
-    from worker.settings import WorkerSettings
+    from controller.core.settings import ControlSettings, LocalSettings, WorkerSettings
 
     rows = ["| variable | read by | meaning |", "|---|---|---|"]
     for model, reader in ((ControlSettings, "Lambdas, CLI"), (WorkerSettings, "worker"), (LocalSettings, "local harness")):

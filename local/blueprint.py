@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.settings import env_name, local_settings
+from controller.core.settings import LocalSettings, local_settings
 
-CACHE_ENV = env_name("cache")
+CACHE_ENV = LocalSettings.env_name("cache")
 # A blueprint file exported with `gwas local blueprint --out FILE` (e.g. mounted into the compose
 # harness, which has no node runtime to synthesize with): used as is, no synthesis.
-FILE_ENV = env_name("blueprint")
+FILE_ENV = LocalSettings.env_name("blueprint")
 BLUEPRINT_FORMAT = 3
 _PLACEHOLDER = "@@{}@@"
 

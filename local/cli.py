@@ -21,7 +21,7 @@ def _injections(values: tuple[str, ...], option: str = "--inject-failure"):
 
 
 def _live_stack_recorded() -> bool:
-    from local.state_file import read_state_file
+    from controller.core.local_state import read_state_file
 
     try:
         read_state_file()
@@ -140,10 +140,10 @@ def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(),
                 concurrency=None, work_dir=None, timeout=3600.0, progress=None) -> int:
     from contextlib import ExitStack
 
-    from local.heap import building_long_lived_state
+    from controller.core.heap import building_long_lived_state
 
     with ExitStack() as running:
-        # Everything imported and built up to here lives as long as the command (local.heap).
+        # Everything imported and built up to here lives as long as the command (controller.core.heap).
         with building_long_lived_state():
             from local.progress import ProgressView
             from local.runner import RunError, run_workflow
@@ -182,12 +182,13 @@ def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(),
 def demo(out_dir: Path, samples: int, variants: int, chromosomes: int, seed: int, trait: str,
          inject: tuple[str, ...], progress: bool | None) -> None:
     """Simulate a small GWAS dataset and run the whole workflow on it locally (no AWS, no Docker)."""
+    from controller.core.manifest import check_manifest
     from regenie_py.simulate import simulate_dataset
 
     data_dir = out_dir / "data"
     click.echo(f"simulating {samples} samples x {variants} variants on {chromosomes} chromosomes in {data_dir}")
     sim = simulate_dataset(data_dir, samples=samples, variants=variants, chromosomes=chromosomes, seed=seed,
-                           formats=("bed",))
+                           formats=("bed",), check_manifest=lambda doc: check_manifest(doc)[1])
     manifest = sim.manifests[trait]
     run_dir = out_dir / f"run-{trait}"
     code = run_locally(manifest, run_dir, injections=_injections(inject), progress=progress)

@@ -15,14 +15,14 @@ import threading
 import time
 from typing import Any
 
+from controller.core.settings import LocalSettings, local_settings
 from local.batch_jobs import LocalBatchRunner
-from local.settings import env_name, local_settings
 
 log = logging.getLogger(__name__)
 
-IMAGE_ENV = env_name("worker_image")
-NETWORK_ENV = env_name("docker_network")
-JOB_ENDPOINT_ENV = env_name("job_endpoint")
+IMAGE_ENV = LocalSettings.env_name("worker_image")
+NETWORK_ENV = LocalSettings.env_name("docker_network")
+JOB_ENDPOINT_ENV = LocalSettings.env_name("job_endpoint")
 DEFAULT_IMAGE = "gwas-worker:local"
 _LABEL = "gwas-local.batch-job-id"
 _HOST_ONLY_VARS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV", "SYSTEMROOT", "TZ")

@@ -18,12 +18,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.core.settings import ControlSettings
-from controller.handlers.catalog import HANDLERS as HANDLER_CATALOG
+from controller.core.handler_catalog import HANDLERS as HANDLER_CATALOG
+from controller.core.settings import ControlSettings, WorkerSettings
 from local.emulator import ACCOUNT_ID, REGION
-from worker.settings import WorkerSettings
 
-HANDLERS = tuple(HANDLER_CATALOG)  # the handlers the Lambda stack deploys (controller.handlers.catalog)
+HANDLERS = tuple(HANDLER_CATALOG)  # the handlers the Lambda stack deploys (controller.core.handler_catalog)
 LAMBDA_RUNTIME = "python3.12"
 JOB_STEPS = ("step1", "step2")
 # The shared-file-system layout on AWS (docs/ARCHITECTURE.md). Staging jobs keep it in their specs

@@ -21,17 +21,17 @@ import time
 from pathlib import Path
 from typing import Self
 
+from controller.core.local_state import default_state_file
+from controller.core.settings import LocalSettings, local_settings
 from local.emulator import ACCOUNT_ID, EMULATOR_CONFIG, REGION, Emulator
-from local.settings import env_name, local_settings
-from local.state_file import default_state_file
 
 # Where clients outside this process reach the emulator, when not at its own address (a container's
 # published port, e.g. http://localhost:4566): written to the state file.
-ADVERTISED_ENDPOINT_ENV = env_name("advertised_endpoint")
-BATCH_MODE_ENV = env_name("batch")
+ADVERTISED_ENDPOINT_ENV = LocalSettings.env_name("advertised_endpoint")
+BATCH_MODE_ENV = LocalSettings.env_name("batch")
 # How local Batch jobs reach their data: fsx (the local FSx file system, local.fsx; subprocess jobs
 # only) or staging (through S3, as the worker image always does locally).
-PATH_MODE_ENV = env_name("path_mode")
+PATH_MODE_ENV = LocalSettings.env_name("path_mode")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
 
@@ -93,7 +93,7 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> LocalStack:
-        from local.heap import building_long_lived_state
+        from controller.core.heap import building_long_lived_state
 
         # What starting builds (moto, service models, resources) lives as long as the stack.
         with building_long_lived_state():

@@ -60,7 +60,9 @@ def _softplus_expit(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return softplus, np.where(eta >= 0, inv, e * inv)
 
 
-def _penalised(X: np.ndarray, y: np.ndarray, eta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+def _penalised(
+    X: np.ndarray, y: np.ndarray, eta: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
     """Penalised log-likelihood, fitted p, weights and the Cholesky factor of X'WX (None if singular)."""
     softplus, p = _softplus_expit(eta)
     w = p * (1.0 - p)

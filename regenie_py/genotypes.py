@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -99,9 +100,9 @@ class BedSource(GenotypeSource):
         from bed_reader import open_bed
 
         for ext in ("bed", "bim", "fam"):
-            p = f"{prefix}.{ext}"
-            if not os.path.exists(p) and not (ext != "bed" and os.path.exists(p + ".gz")):
-                raise RegenieError(f"file {p} doesn't exist for option --bed")
+            path = f"{prefix}.{ext}"
+            if not os.path.exists(path) and not (ext != "bed" and os.path.exists(path + ".gz")):
+                raise RegenieError(f"file {path} doesn't exist for option --bed")
         bim = f"{prefix}.bim" if os.path.exists(f"{prefix}.bim") else f"{prefix}.bim.gz"
         fam = f"{prefix}.fam" if os.path.exists(f"{prefix}.fam") else f"{prefix}.fam.gz"
         self.paths = (f"{prefix}.bed", bim, fam)
@@ -173,7 +174,7 @@ class PgenSource(GenotypeSource):
                                  np.array(alt, dtype=object))
         self._pgenlib = pgenlib
         self._prefix = prefix
-        self._reader = None
+        self._reader: Any = None  # a pgenlib.PgenReader once the samples are known
 
     def set_samples(self, idx):
         super().set_samples(idx)

@@ -171,14 +171,18 @@ def expand_names(text: str) -> list[str]:
     return names
 
 
-def _int(name: str, val: str) -> int:
+def _int(name: str, val: str | None) -> int:
+    if val is None:
+        raise RegenieError(f"option '{name}' needs a value")
     try:
         return int(val)
     except ValueError:
         raise RegenieError(f"Argument \u2018{val}\u2019 failed to parse for option '{name}'") from None
 
 
-def _float(name: str, val: str) -> float:
+def _float(name: str, val: str | None) -> float:
+    if val is None:
+        raise RegenieError(f"option '{name}' needs a value")
     try:
         return float(val)
     except ValueError:

@@ -182,7 +182,7 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         for j, raw in enumerate(cat_raw):
             cov_ok &= np.array([v is not None for v in raw])
         for j, raw in enumerate(cat_raw):
-            levels = sorted({raw[i] for i in np.nonzero(cov_ok & has_pheno)[0] if raw[i] is not None})
+            levels = sorted({str(raw[i]) for i in np.nonzero(cov_ok & has_pheno)[0] if raw[i] is not None})
             if len(levels) > opts.max_cat_levels:
                 raise RegenieError(
                     f"too many categories for covariate '{opts.cat_covars[j]}' ({len(levels)} > "

@@ -7,7 +7,7 @@ Writes, from one seed:
 * `phenotype_qt.txt` (Y1: causal variants + covariates + noise, Y2: covariates + noise, a null trait),
   `phenotype_bt.txt` (liability-threshold versions of both), `covariates.txt` (AGE, SEX, PC1..);
 * `causal.tsv` (the causal variants and their effects) and two manifests, `manifest.json` (qt) and
-  `bt.manifest.json` (bt), that pass `controller.core.manifest.check_manifest`.
+  `bt.manifest.json` (bt), checked by the caller's `check_manifest` (the workflow system's).
 
 Genotype model: each haplotype is a latent Gaussian AR(1) process along the chromosome (the
 `ld` coefficient between neighbouring variants), thresholded at the variant's ALT frequency, so
@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import click
 import numpy as np
@@ -32,6 +33,8 @@ from scipy.signal import lfilter
 from scipy.stats import norm
 
 from regenie_py.writers import MISSING, Sample, VariantBlock, open_writers
+
+ManifestCheck = Callable[[dict[str, Any]], list[Any]]
 
 # GRCh38 autosome lengths (bp), chromosome 1..22, for --human-like layouts.
 HUMAN_CHROMOSOME_LENGTHS = (
@@ -172,9 +175,7 @@ def _manifest_block_sizes(n_variants: int, n_chromosomes: int) -> tuple[int, int
     return step1, step2
 
 
-def _manifests(spec: SimulationSpec, out_dir: Path) -> dict[str, dict]:
-    from controller.core.manifest import check_manifest
-
+def _manifests(spec: SimulationSpec, out_dir: Path, check: ManifestCheck | None) -> dict[str, dict]:
     name = _sanitize(out_dir.resolve().name)
     s3_path = spec.s3_path or f"s3://gwas-data/simulated/{name}/"
     step1, step2 = _manifest_block_sizes(spec.variants, spec.chromosomes)
@@ -211,7 +212,7 @@ def _manifests(spec: SimulationSpec, out_dir: Path) -> dict[str, dict]:
         },
     }
     for fname, doc in docs.items():
-        _, problems = check_manifest(doc)
+        problems = check(doc) if check is not None else []
         if problems:
             raise ValueError(f"{fname}: generated manifest is invalid: " + "; ".join(map(str, problems)))
     return docs
@@ -242,7 +243,10 @@ def simulate_dataset(
     missing_rate: float = 0.0,
     n_pcs: int = 4,
     s3_path: str | None = None,
+    check_manifest: ManifestCheck | None = None,
 ) -> SimulationResult:
+    """Simulate a study into `out_dir`. `check_manifest(doc) -> problems` validates the manifests
+    before any large write (the workflow system passes its own check; the engine does not know it)."""
     spec = SimulationSpec(
         samples=samples,
         variants=variants,
@@ -261,7 +265,7 @@ def simulate_dataset(
     )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    manifests = _manifests(spec, out)  # validated before any large write
+    manifests = _manifests(spec, out, check_manifest)  # validated before any large write
 
     meta_rng, geno_rng, miss_rng, covar_rng, pheno_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(spec.seed).spawn(5)
@@ -411,55 +415,9 @@ def simulate_dataset(
     )
 
 
-def _parse_formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+def parse_formats(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
     formats = tuple(v.strip().lower() for v in value.split(",") if v.strip())
     bad = [f for f in formats if f not in ("bed", "pgen", "bgen")]
     if bad or not formats:
         raise click.BadParameter(f"{value!r}: give a comma-separated subset of bed,pgen,bgen")
     return formats
-
-
-@click.command("simulate")
-@click.option("--samples", type=int, required=True, help="Number of samples.")
-@click.option("--variants", type=int, required=True, help="Number of variants (all chromosomes together).")
-@click.option("--chromosomes", type=int, required=True, help=f"Number of chromosomes (1-{MAX_CHROMOSOMES}).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output directory.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed: same seed, same files.")
-@click.option("--causal", type=int, default=10, show_default=True, help="Number of causal variants.")
-@click.option("--h2", type=float, default=0.4, show_default=True, help="QT variance explained by causal variants.")
-@click.option("--prevalence", type=float, default=0.3, show_default=True, help="Fraction of cases in the binary traits.")
-@click.option("--ld", type=float, default=0.3, show_default=True, help="Latent correlation of neighbouring variants.")
-@click.option("--missing-rate", type=float, default=0.0, show_default=True, help="Fraction of missing genotype calls.")
-@click.option("--formats", default="bed,pgen,bgen", show_default=True, callback=_parse_formats,
-              help="Genotype formats to write; the first is named in the manifests.")
-@click.option("--human-like", is_flag=True, help="Spread variants in proportion to human (GRCh38) chromosome lengths.")
-@click.option("--prefix", default="sim", show_default=True, help="Genotype file prefix.")
-@click.option("--s3-path", default=None, help="s3Path for the manifests (default s3://gwas-data/simulated/<dirname>/).")
-def simulate_command(
-    samples: int, variants: int, chromosomes: int, out_dir: Path, seed: int, causal: int, h2: float,
-    prevalence: float, ld: float, missing_rate: float, formats: tuple[str, ...], human_like: bool, prefix: str,
-    s3_path: str | None,
-) -> None:
-    """Simulate genotypes (BED, PGEN, BGEN), phenotypes, covariates and manifests with known causal variants."""
-    from pydantic import ValidationError
-
-    try:
-        result = simulate_dataset(
-            out_dir, samples=samples, variants=variants, chromosomes=chromosomes, seed=seed, causal=causal,
-            prefix=prefix, chromosome_sizes="human" if human_like else None, formats=formats, h2=h2,
-            prevalence=prevalence, ld=ld, missing_rate=missing_rate, s3_path=s3_path,
-        )
-    except ValidationError as err:
-        messages = [f"--{'-'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in err.errors()]
-        raise click.UsageError("; ".join(m.replace("--missing_rate", "--missing-rate") for m in messages)) from None
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
-    click.echo(
-        f"Simulated {result.n_samples} samples x {result.n_variants} variants on {len(result.chromosomes)} "
-        f"chromosomes into {result.out_dir}"
-    )
-    for fmt, paths in result.files.items():
-        click.echo(f"  {fmt}: " + ", ".join(p.name for p in paths))
-    click.echo(f"  causal variants: {len(result.causal)} (causal.tsv); bt cases: {result.case_counts}")
-    for kind, path in result.manifests.items():
-        click.echo(f"  {kind} manifest: {path}")

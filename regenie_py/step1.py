@@ -125,8 +125,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
             sel = _variants_of_snplist(f"{jobs[j - 1][0]}.snplist", geno)
             job_files = [(jobs[j - 1][0], jobs[j - 1][1])]
         else:
-            sel = np.concatenate([_variants_of_snplist(f"{p}.snplist", geno) for p, _nb, _nv in jobs])
-            job_files = [(p, nb) for p, nb, _nv in jobs]
+            sel = np.concatenate([_variants_of_snplist(f"{prefix}.snplist", geno) for prefix, _nb, _nv in jobs])
+            job_files = [(prefix, nb) for prefix, nb, _nv in jobs]
     else:
         sel = select_step1_variants(opts, geno, log)
         m_total = sel.size
@@ -137,8 +137,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
 
     if opts.run_l1:
         blocks = []
-        for p, _nb in job_files:
-            blocks += make_blocks(geno.variants.chrom, _variants_of_snplist(f"{p}.snplist", geno), opts.bsize)
+        for split_prefix, _nb in job_files:
+            blocks += make_blocks(geno.variants.chrom, _variants_of_snplist(f"{split_prefix}.snplist", geno), opts.bsize)
     else:
         blocks = make_blocks(geno.variants.chrom, sel, opts.bsize)
     block_chrom = [int(geno.variants.chrom[b[0]]) for b in blocks]
@@ -191,6 +191,7 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
                     with open(l0_paths[p], "ab") as fh:
                         np.ascontiguousarray(w[:, :, p].T).tofile(fh)
             else:
+                assert W_mem is not None
                 W_mem[:, :, bi * J:(bi + 1) * J] = np.transpose(w, (2, 0, 1))
             log.write(f" block [{bi + 1}] : {vidx.size} snps  {t.ms()}")
         if pool is not None:
@@ -265,10 +266,10 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     if not opts.keep_l0:
         for pth in l0_paths:
             _unlink(pth)
-        for p, _nb in job_files:
+        for split_prefix, _nb in job_files:
             for j in range(P):
-                _unlink(f"{p}_l0_Y{j + 1}")
-            _unlink(f"{p}.snplist")
+                _unlink(f"{split_prefix}_l0_Y{j + 1}")
+            _unlink(f"{split_prefix}.snplist")
 
 
 def _unlink(path: str) -> None:

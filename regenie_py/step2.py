@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -170,14 +172,9 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                   f"p-values less than {opts.p_thresh:g}")
     if opts.spa:
         log.write(f" * using SPA correction for logistic regression p-values less than {opts.p_thresh:g}")
-    firth = spa = None
-    try:
-        if opts.firth:
-            from . import firth
-        if opts.spa:
-            from . import spa
-    except ImportError as e:  # pragma: no cover - both modules ship with the package
-        raise RegenieError(f"{'Firth' if opts.firth else 'SPA'} correction is unavailable: {e}") from None
+    # the correction modules (scipy-heavy) are imported only when a run asks for them
+    firth: Any = importlib.import_module("regenie_py.firth") if opts.firth else None
+    spa: Any = importlib.import_module("regenie_py.spa") if opts.spa else None
 
     masks = S.observed
     # per-trait quantities that do not depend on the chromosome
@@ -193,7 +190,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     n_corrected = 0
     n_failed = 0
     try:
-        chrom_state: dict[int, list] = {}
+        chrom_state: dict[int, list[Any] | None] = {}
         blocks_by_chr: dict[int, int] = {}
         for b in plan.blocks:
             c = int(v.chrom[b[0]])
@@ -225,6 +222,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     n_ignored += int((~ok).sum())
                     info = None
                     if geno.has_dosages:
+                        assert G2 is not None  # readers with dosages return E[g^2]
                         G2p = G2 if full else G2[m]
                         # IMPUTE info over the samples with genotype probabilities (missing ones carry NaN)
                         obs = ~np.isnan(G2p)
@@ -310,7 +308,7 @@ def _chromosome_state(opts, S: AnalysisSamples, locos, qt_state, c: int, log: Ru
     """Per trait, what the tests of chromosome c need (LOCO offset, null models)."""
     N, P = S.Y.shape
     k = S.ncov
-    state: dict[int, list] = {}
+    state: dict[int, list[Any] | None] = {}
     if not opts.ignore_pred:
         log.write("   -reading loco predictions for the chromosome...done")
     for p in range(P):

@@ -45,11 +45,11 @@ class Sample:
 class VariantBlock:
     """Consecutive variants in file order, with their genotypes (ALT counts, -9 missing)."""
 
-    chrom: Sequence[str]
+    chrom: Sequence[str] | np.ndarray
     pos: np.ndarray
-    ids: Sequence[str]
-    ref: Sequence[str]
-    alt: Sequence[str]
+    ids: Sequence[str] | np.ndarray
+    ref: Sequence[str] | np.ndarray
+    alt: Sequence[str] | np.ndarray
     genotypes: np.ndarray  # int8, shape (n_variants, n_samples)
 
     def __post_init__(self) -> None:

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.core.settings import ControlSettings
-from local.settings import LocalSettings
-from worker.settings import WorkerSettings
+from controller.core.settings import ControlSettings, LocalSettings, WorkerSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -48,6 +48,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from controller.core.jobs import JobSpec
+from controller.core.settings import WorkerSettings
 from controller.core.state import StatusStore
 from worker import merge as merge_mode
 from worker.clients import aws_client
@@ -65,7 +66,6 @@ from worker.paths import (
 from worker.resume import MARKER, build_marker, completed_in_s3, completed_on_mount, write_marker
 from worker.runner import Interruption, JobLog, classify, run_engine
 from worker.s3io import S3Files
-from worker.settings import WorkerSettings
 from worker.spec_loader import SpecError, load_spec
 from worker.status import Heartbeat, JobStatus
 

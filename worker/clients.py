@@ -34,7 +34,8 @@ def aws_client(service: str) -> Any:
         if key not in _clients:
             import boto3
 
-            _clients[key] = boto3.client(service, config=RETRY_CONFIG)
+            make: Any = boto3.client  # the service is a runtime name, not one of the stubs' literals
+            _clients[key] = make(service, config=RETRY_CONFIG)
         return _clients[key]
 
 
@@ -48,7 +49,7 @@ def prepare_clients(services: Iterable[str], env: Mapping[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
     try:
-        session = boto3.session.Session()
+        session: Any = boto3.session.Session()
         built = {service: session.client(service, config=RETRY_CONFIG) for service in services}
     finally:
         os.environ.clear()

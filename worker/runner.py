@@ -173,6 +173,7 @@ def classify(result: RunResult) -> WorkerFailure | None:
         detail = errors or f"engine {_describe_exit(result.returncode)} (out of memory)"
         return WorkerFailure("out_of_memory", detail)
     if result.errors:
-        cls = "input" if any(_INPUT_ERROR.search(e[len("ERROR:"):]) for e in result.errors) else "engine"
-        return WorkerFailure(cls, errors)
+        if any(_INPUT_ERROR.search(e[len("ERROR:"):]) for e in result.errors):
+            return WorkerFailure("input", errors)
+        return WorkerFailure("engine", errors)
     return WorkerFailure("engine", f"engine {_describe_exit(result.returncode)} without an ERROR: message")

@@ -40,13 +40,13 @@ class CliError(click.ClickException):
 
 
 def local_state_path() -> Path:
-    from local.state_file import default_state_file
+    from controller.core.local_state import default_state_file
 
     return default_state_file()
 
 
 def read_local_state(path: Path | None = None) -> dict[str, Any]:
-    from local.state_file import NoLocalStack, read_state_file
+    from controller.core.local_state import NoLocalStack, read_state_file
 
     try:
         return read_state_file(path)

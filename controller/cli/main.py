@@ -16,7 +16,7 @@ COMMANDS: dict[str, str] = {
     "schema": "controller.cli.manifest_cmds:schema",
     "chromosomes": "controller.cli.manifest_cmds:chromosomes",
     "plan": "controller.cli.manifest_cmds:plan",
-    "simulate": "regenie_py.simulate:simulate_command",
+    "simulate": "controller.cli.simulate_cmd:simulate_command",
     "submit": "controller.cli.ops:submit",
     "status": "controller.cli.ops:status",
     "list": "controller.cli.ops:list_workflows",

@@ -185,7 +185,7 @@ def submit(data_dir: Path, manifest_path: Path | None, wait: bool, timeout: int,
     if problems or manifest is None:
         raise CliError(f"{manifest_file}: " + "; ".join(str(p) for p in problems))
 
-    from controller.handlers.manifest_trigger import referenced_files
+    from controller.core.manifest import referenced_files
 
     missing = []
     for field, uri in referenced_files(manifest):

@@ -310,8 +310,8 @@ def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, Chunk
     if len(seps) % nf:
         return None
     n_lines = len(seps) // nf
-    seps = seps.reshape(n_lines, nf)
-    ends = seps[:, -1]
+    grid = seps.reshape(n_lines, nf)
+    ends = grid[:, -1]
     # every line: nf-1 delimiters then its line end. With one line end per line, the last separator of
     # each group being a line end and no control byte below tab, the others are all delimiters.
     if body[ends].min() != 10 or n_lines != np.count_nonzero(body == 10) or (body < 9).any():
@@ -321,8 +321,8 @@ def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, Chunk
     starts[1:] = ends[:-1] + 1
 
     # positions: the digits of field pos_col, read as (up to) two right-aligned 8-byte words
-    field_start = starts if layout.pos_col == 0 else seps[:, layout.pos_col - 1] + 1
-    field_end = np.ascontiguousarray(seps[:, layout.pos_col])
+    field_start = starts if layout.pos_col == 0 else grid[:, layout.pos_col - 1] + 1
+    field_end = np.ascontiguousarray(grid[:, layout.pos_col])
     lengths = field_end - field_start
     if int(lengths.max()) > 16:
         return None
@@ -341,7 +341,7 @@ def _scan_chunk_fast(padded: bytearray, layout: _TextLayout) -> tuple[int, Chunk
 
     # chromosome runs: compare each line's first field with the previous line's, byte by byte
     # (names are short: a gather per byte is cheaper than building 8-byte keys)
-    name_len = seps[:, 0] - starts
+    name_len = grid[:, 0] - starts
     changed = name_len[1:] != name_len[:-1]
     shortest = int(name_len.min())
     last_index = len(body) - 1

@@ -320,9 +320,11 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
     """Cross-field rules, checked on the raw document so they are reported with field errors."""
     problems: list[Problem] = []
     g = raw.get
-    inp = g("inputData") if isinstance(g("inputData"), dict) else {}
-    ana = g("analysisParams") if isinstance(g("analysisParams"), dict) else {}
-    out = g("outputParams") if isinstance(g("outputParams"), dict) else {}
+    def section(name: str) -> dict[str, Any]:
+        value = g(name)
+        return value if isinstance(value, dict) else {}
+
+    inp, ana, out = section("inputData"), section("analysisParams"), section("outputParams")
 
     trait = ana.get("traitType", "qt")
     if trait != "bt":
@@ -417,3 +419,17 @@ def is_manifest_key(key: str) -> bool:
     """Only `manifest.json` or `<anything>.manifest.json` start a workflow."""
     name = key.rsplit("/", 1)[-1]
     return name == "manifest.json" or (name.endswith(".manifest.json") and len(name) > len(".manifest.json"))
+
+
+def referenced_files(manifest: Manifest) -> list[tuple[str, str]]:
+    """(JSON path, s3 URI) of every object the workflow needs. A BGEN .bgi index is optional."""
+    inp = manifest.inputData
+    out: list[tuple[str, str]] = [("inputData.filePrefix", manifest.data_uri(f)) for f in inp.genotype_files()
+                                  if f != inp.sampleFile]
+    for field in ("sampleFile", "phenoFile", "covarFile", "keepFile", "removeFile", "extractFile", "excludeFile"):
+        value = getattr(inp, field)
+        if value:
+            out.append((f"inputData.{field}", manifest.data_uri(value)))
+    if manifest.step1PredList:
+        out.append(("step1PredList", manifest.step1PredList))
+    return out

@@ -136,7 +136,9 @@ _STORE_OWNED = {
 
 @lru_cache(maxsize=256)
 def _adapter(model: type[_Record], name: str) -> TypeAdapter[Any]:
-    return TypeAdapter(model.model_fields[name].annotation)
+    annotation = model.model_fields[name].annotation
+    assert annotation is not None
+    return TypeAdapter(annotation)
 
 
 def checked_attributes(

@@ -1,7 +1,9 @@
 """The `GWAS_*` environment contract: one pydantic-settings model per reader, each able to emit it.
 
-`ControlSettings` is what the Lambdas and the CLI read (resource names, defaults); the worker's own
-variables are `worker.settings.WorkerSettings`, the local harness's `local.settings.LocalSettings`.
+`ControlSettings` is what the Lambdas and the CLI read (resource names, defaults); `WorkerSettings`
+the worker's own variables (Batch sets `AWS_BATCH_JOB_ID` and `AWS_BATCH_JOB_ATTEMPT` itself; the job
+definition carries the `GWAS_*` values and the state machine passes `GWAS_JOB_SPEC` as a container
+override); `LocalSettings` the local harness's `GWAS_LOCAL_*` variables.
 Every writer of these variables (the CDK stacks for Lambdas and job definitions, the local stack,
 the CLI's resource discovery) takes the names from here with `env_name` and the values through
 `environment(...)`, so a variable is spelled in one place. docs/ARCHITECTURE.md (Settings) lists them.
@@ -10,9 +12,9 @@ the CLI's resource discovery) takes the names from here with `env_name` and the 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from controller.core.jobs import PathMap
@@ -94,3 +96,71 @@ class ControlSettings(EnvironmentContract):
     def shared_paths(self) -> PathMap:
         mounts = dict(self.path_map) or {self.data_bucket: "/fsx/data", self.results_bucket: "/fsx/results"}
         return PathMap(mounts=mounts)
+
+
+PathMode = Literal["auto", "fsx", "staging"]
+
+
+class WorkerSettings(EnvironmentContract):
+    model_config = SettingsConfigDict(env_prefix="GWAS_", extra="ignore", populate_by_name=True)
+
+    job_spec: str | None = Field(
+        default=None, description="s3:// URI, local path or inline JSON of the JobSpec (GWAS_JOB_SPEC)"
+    )
+    regenie_binary: str | None = Field(
+        default=None, description="engine to run; default `regenie` on PATH, else `regenie-py`"
+    )
+    scratch_dir: str | None = Field(
+        default=None, description="staging directory when no FSx mount holds the inputs (default: system temp)"
+    )
+    path_mode: PathMode = Field(
+        default="auto",
+        description="auto: FSx when the mounts of the job's buckets exist, else staging; fsx / staging force one",
+    )
+    heartbeat_seconds: float = Field(default=60.0, gt=0, description="interval of the RUNNING heartbeat")
+    job_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="attempts of the Batch retry strategy; a retryable failure before the last attempt "
+        "is recorded INTERRUPTED (so the retry may set RUNNING) instead of FAILED. Unset: every "
+        "retryable failure is recorded INTERRUPTED, because a FAILED record would refuse the retry",
+    )
+    inject_failure: bool = Field(default=False, description="rehearsal: fail this attempt without running")
+    batch_job_id: str | None = Field(
+        default=None, validation_alias=AliasChoices("AWS_BATCH_JOB_ID", "batch_job_id")
+    )
+    batch_job_attempt: int = Field(
+        default=1, ge=1, validation_alias=AliasChoices("AWS_BATCH_JOB_ATTEMPT", "batch_job_attempt")
+    )
+
+
+class LocalSettings(EnvironmentContract):
+    model_config = SettingsConfigDict(env_prefix="GWAS_LOCAL_", extra="ignore")
+
+    state: str | None = Field(
+        default=None, description="state file of the running local stack (default ~/.gwas/local-stack.json)"
+    )
+    batch: str | None = Field(default=None, description="how Batch jobs run: subprocess (default) or docker")
+    path_mode: str | None = Field(
+        default=None, description="fsx (default with subprocess jobs: the local FSx file system) or staging (via S3)"
+    )
+    worker_start: str | None = Field(
+        default=None, description="subprocess jobs start as forks of a warm worker (fork, default) or afresh (exec)"
+    )
+    worker_image: str | None = Field(default=None, description="docker jobs: the worker image (default gwas-worker:local)")
+    docker_network: str | None = Field(default=None, description="docker jobs: the network to attach (default: none)")
+    job_endpoint: str | None = Field(
+        default=None, description="docker jobs: the emulator endpoint as a container reaches it (default: the stack's)"
+    )
+    advertised_endpoint: str | None = Field(
+        default=None, description="the endpoint written to the state file for other processes (compose: the service name)"
+    )
+    cache: str | None = Field(default=None, description="cache directory of synthesized blueprints (default ~/.cache/gwas-local)")
+    blueprint: str | None = Field(
+        default=None, description="a blueprint file exported with `gwas local blueprint --out FILE`, used without synthesis"
+    )
+
+
+def local_settings() -> LocalSettings:
+    """Read afresh on each call (cheap), so a test or a shell that changes the environment is seen at once."""
+    return LocalSettings()

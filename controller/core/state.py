@@ -77,7 +77,7 @@ def _from_dynamo(value: Any) -> Any:
 
 
 def serialize(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(_to_dynamo(value))
+    return dict(_serializer.serialize(_to_dynamo(value)))
 
 
 def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +243,7 @@ class StatusStore:
         `attrs` are `WorkflowRecord` attributes set with it, `remove` those deleted. Raises
         TransitionRefused (with the current status) when the change is not allowed."""
         sources = workflow_sources(status)
-        values, removed = checked_attributes(WorkflowRecord, attrs, remove=remove)
+        values, removed = checked_attributes(WorkflowRecord, attrs, remove=list(remove))
         if not sources:
             current = (self.get_workflow(workflow_id, ["status"]) or {}).get("status")
             raise TransitionRefused("workflow", workflow_id, status, current)
@@ -283,7 +283,7 @@ class StatusStore:
 
     def update_workflow(self, workflow_id: str, *, remove: Sequence[str] = (), **attrs: Any) -> None:
         """Set (and `remove`) `WorkflowRecord` attributes that are not a status change (e.g. chromosomes)."""
-        values, removed = checked_attributes(WorkflowRecord, attrs, remove=remove)
+        values, removed = checked_attributes(WorkflowRecord, attrs, remove=list(remove))
         upd = _Update()
         upd.set("updatedAt", utc_now())
         for attr, value in values.items():

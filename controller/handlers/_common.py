@@ -36,7 +36,8 @@ def client(service: str):
         if key not in _clients:
             if not _session:
                 _session.append(boto3.session.Session())
-            _clients[key] = _session[0].client(service, region_name=region, config=RETRY_CONFIG)
+            session: Any = _session[0]  # the service is a runtime name, not one of the stubs' literals
+            _clients[key] = session.client(service, region_name=region, config=RETRY_CONFIG)
         return _clients[key]
 
 

@@ -22,7 +22,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from controller.core.events import S3ObjectRef, execution_name, object_refs
-from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key
+from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key, referenced_files
 from controller.core.payloads import WorkflowInput
 from controller.core.phenotypes import check_columns
 from controller.core.settings import ControlSettings
@@ -48,20 +48,6 @@ def _read_manifest(ref: S3ObjectRef) -> bytes | None:
             logger.warning("manifest object is gone; nothing to start", extra={"manifestUri": ref.uri})
             return None
         raise
-
-
-def referenced_files(manifest: Manifest) -> list[tuple[str, str]]:
-    """(JSON path, s3 URI) of every object the workflow needs. A BGEN .bgi index is optional."""
-    inp = manifest.inputData
-    out: list[tuple[str, str]] = [("inputData.filePrefix", manifest.data_uri(f)) for f in inp.genotype_files()
-                                  if f != inp.sampleFile]
-    for field in ("sampleFile", "phenoFile", "covarFile", "keepFile", "removeFile", "extractFile", "excludeFile"):
-        value = getattr(inp, field)
-        if value:
-            out.append((f"inputData.{field}", manifest.data_uri(value)))
-    if manifest.step1PredList:
-        out.append(("step1PredList", manifest.step1PredList))
-    return out
 
 
 def missing_file_problems(manifest: Manifest) -> list[Problem]:
@@ -231,4 +217,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         finally:
             logger.remove_keys(["messageId", "workflowId", "manifestUri"])
 
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    response = process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return dict(response)

@@ -17,8 +17,8 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from controller.handlers.catalog import HANDLERS as HANDLER_CATALOG
-from controller.handlers.catalog import HandlerInfo
+from controller.core.handler_catalog import HANDLERS as HANDLER_CATALOG
+from controller.core.handler_catalog import HandlerInfo
 from infra.config import InfraConfig
 from infra.factories.nag import PARTITION, Ack, acknowledge, regex
 from infra.factories.resource_keys import tag_resource
@@ -28,7 +28,7 @@ from infra.lambda_bundle import LambdaAsset, build_lambda_asset
 
 @dataclass(frozen=True)
 class HandlerSpec:
-    """A handler of `controller.handlers.catalog` with its timeout as a CDK Duration."""
+    """A handler of `controller.core.handler_catalog` with its timeout as a CDK Duration."""
 
     info: HandlerInfo
 

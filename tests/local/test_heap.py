@@ -1,4 +1,4 @@
-"""local.heap: no collection runs while long-lived state is built; garbage made afterwards is still
+"""controller.core.heap: no collection runs while long-lived state is built; garbage made afterwards is still
 collected; a caller's own collector setting is kept. Observed through `gc.callbacks` (the public
 hook every collection calls) in fresh interpreters, so the test process's collector is not involved."""
 
@@ -10,7 +10,7 @@ import sys
 
 SCRIPT = r"""
 import gc, json, weakref
-from local.heap import building_long_lived_state
+from controller.core.heap import building_long_lived_state
 
 collections = []
 gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info["generation"]))

@@ -31,7 +31,7 @@ def stack(emulator, tmp_path_factory):
 
 
 def test_state_file_describes_the_running_stack(stack):
-    from local.state_file import read_state_file
+    from controller.core.local_state import read_state_file
 
     state = read_state_file(stack.state_file)
     assert state["endpoint"] == stack.endpoint
@@ -46,7 +46,7 @@ def test_state_file_describes_the_running_stack(stack):
 
 
 def test_read_state_file_without_a_stack_names_the_command(tmp_path):
-    from local.state_file import read_state_file
+    from controller.core.local_state import read_state_file
 
     with pytest.raises(FileNotFoundError, match="gwas local up"):
         read_state_file(tmp_path / "none.json")

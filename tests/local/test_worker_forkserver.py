@@ -138,7 +138,7 @@ def test_the_server_does_not_run_threads_it_would_fork():
     """Warming must not start threads: a fork copies only the forking thread, and a lock another
     thread held would stay locked in every job."""
     warmed = subprocess.run(
-        [sys.executable, "-c", "import local.worker_forkserver as f, threading; f._warm(); print(threading.active_count())"],
+        [sys.executable, "-c", "import worker.forkserver as f, threading; f._warm(); print(threading.active_count())"],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
     )
     assert warmed.stdout.strip() == "1"

@@ -30,7 +30,7 @@ class MergedTrait:
 def _bgzf_writer(path: str):
     from pysam.libcbgzf import BGZFile
 
-    return BGZFile(path, "wb")
+    return BGZFile(path, "wb", index=None)
 
 
 def merge_trait(

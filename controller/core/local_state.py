@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from local.settings import env_name, local_settings
+from controller.core.settings import LocalSettings, local_settings
 
-STATE_ENV = env_name("state")
+STATE_ENV = LocalSettings.env_name("state")
 
 
 class NoLocalStack(FileNotFoundError):
