@@ -77,6 +77,36 @@ class FailureInjection:
         return True
 
 
+# -- moto's Batch Job, read and written here only (both runners go through these) -----------------
+def job_command(job: Any) -> list[str]:
+    """The container command of the job definition with the job's parameters substituted."""
+    return list(job._add_parameters_to_command(job._get_container_property("command", []) or []))
+
+
+def job_resources(job: Any) -> tuple[int, int]:
+    """(vCPUs, memory MiB) of the job's container."""
+    return int(job._get_container_property("vcpus", 1) or 1), int(job._get_container_property("memory", 512) or 512)
+
+
+def job_definition_environment(job: Any) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in job._get_container_property("environment", [])}
+
+
+def attempt_deadline(job: Any) -> float | None:
+    """time.monotonic() by which the attempt must end (the job definition's attempt timeout), or None."""
+    duration = job._get_attempt_duration()
+    return time.monotonic() + duration if duration else None
+
+
+def request_stop(job: Any, reason: str) -> None:
+    """Mark the job as stopping (TerminateJob, an attempt timeout): no further attempt runs."""
+    job.stop = True
+    job.job_stopped_reason = reason
+
+
+ATTEMPT_TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+
+
 def evaluate_on_exit(rules: list[dict[str, str]], exit_code: int | None, status_reason: str, reason: str) -> str:
     """Batch's retry decision for one failed attempt: the first matching rule's action; RETRY if none.
 
@@ -187,8 +217,7 @@ class LocalBatchRunner:
         thread.start()
 
     def terminate(self, job: Any, reason: str) -> None:
-        job.stop = True
-        job.job_stopped_reason = reason
+        request_stop(job, reason)
         with self._lock:
             proc = self._procs.get(job.job_id)
         if proc is not None and proc.poll() is None:
@@ -344,16 +373,14 @@ class LocalBatchRunner:
         return proc
 
     def _wait(self, job: Any, proc: subprocess.Popen) -> int:
-        duration = job._get_attempt_duration()
-        deadline = time.monotonic() + duration if duration else None
+        deadline = attempt_deadline(job)
         while True:
             try:
                 return proc.wait(timeout=_POLL_SECONDS)
             except subprocess.TimeoutExpired:
                 pass
             if deadline is not None and time.monotonic() > deadline:
-                job.job_stopped_reason = "Job attempt duration exceeded timeout"
-                job.stop = True
+                request_stop(job, ATTEMPT_TIMEOUT_REASON)
                 _signal_group(proc, signal.SIGTERM)
                 deadline = None
                 try:
@@ -365,8 +392,7 @@ class LocalBatchRunner:
     # -- what the "container" gets -------------------------------------------------------------------
     def job_environment(self, job: Any, attempt: int) -> dict[str, str]:
         env = _host_environment()
-        for item in job._get_container_property("environment", []):
-            env[item["name"]] = item["value"]
+        env.update(job_definition_environment(job))
         env.update(self.extra_env)
         env.update(self.aws_environment())
         env.update(
@@ -395,7 +421,7 @@ class LocalBatchRunner:
         }
 
     def job_argv(self, job: Any) -> list[str]:
-        command = job._add_parameters_to_command(job._get_container_property("command", []) or [])
+        command = job_command(job)
         if not command or command[0] == WORKER_PROGRAM:
             # The image's entrypoint is the worker; run it with this interpreter (no PATH lookup).
             return [sys.executable, "-m", "worker", *command[1:]]

@@ -16,7 +16,14 @@ import time
 from typing import Any
 
 from controller.core.settings import LocalSettings, local_settings
-from local.batch_jobs import LocalBatchRunner
+from local.batch_jobs import (
+    ATTEMPT_TIMEOUT_REASON,
+    LocalBatchRunner,
+    attempt_deadline,
+    job_command,
+    job_resources,
+    request_stop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +77,10 @@ class DockerBatchRunner(LocalBatchRunner):
         return env
 
     def job_argv(self, job: Any) -> list[str] | None:
-        command = job._add_parameters_to_command(job._get_container_property("command", []) or [])
-        return list(command) or None  # None: the image's entrypoint (gwas-worker)
+        return job_command(job) or None  # None: the image's entrypoint (gwas-worker)
 
     def terminate(self, job: Any, reason: str) -> None:
-        job.stop = True
-        job.job_stopped_reason = reason
+        request_stop(job, reason)
         with self._docker_lock:
             container = self._containers.get(job.job_id)
         if container is not None:
@@ -97,8 +102,7 @@ class DockerBatchRunner(LocalBatchRunner):
     uses_forkserver = False
 
     def _launch(self, job: Any, env: dict[str, str], log_path) -> Any:
-        vcpus = int(job._get_container_property("vcpus", 1) or 1)
-        memory = int(job._get_container_property("memory", 512) or 512)
+        vcpus, memory = job_resources(job)
         container = self.client.containers.run(
             self.image, command=self.job_argv(job), environment=env, network=self.network, detach=True,
             labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m",
@@ -121,8 +125,7 @@ class DockerBatchRunner(LocalBatchRunner):
             log.warning("container %s of job %s not removed: %s", container.id, job.job_id, err)
 
     def _wait_container(self, job: Any, container) -> tuple[int, str | None]:
-        duration = job._get_attempt_duration()
-        deadline = time.monotonic() + duration if duration else None
+        deadline = attempt_deadline(job)
         while True:
             container.reload()
             if container.status in ("exited", "dead"):
@@ -130,8 +133,7 @@ class DockerBatchRunner(LocalBatchRunner):
                 reason = "OutOfMemoryError: Container killed due to memory usage" if state.get("OOMKilled") else None
                 return int(state.get("ExitCode", -1)), reason
             if deadline is not None and time.monotonic() > deadline:
-                job.job_stopped_reason = "Job attempt duration exceeded timeout"
-                job.stop = True
+                request_stop(job, ATTEMPT_TIMEOUT_REASON)
                 container.stop(timeout=10)
                 deadline = None
             time.sleep(0.2)

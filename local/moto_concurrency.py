@@ -18,12 +18,9 @@ Both defects were found by the resilience scenarios (`tests/resilience/scenarios
     during iteration", an HTTP 500 that fails the `.sync` task of a Map iteration). The Step
     Functions engine polls DescribeJobs for every running `.sync` task, so a thousand-job Map
     spent most of the stack's CPU there. The jobs asked for are looked up by id (or ARN).
-(c) Request routing: for every request the server lists the moto package directory and stats each
-    entry (about 150 system calls) while holding the one lock all requests share, so concurrent
-    requests queue behind file-system calls. The listing is of installed code that cannot change
-    while the process runs: it is computed once.
+(c) (Request routing listed once: this is patch (j) of local.moto_patches.)
 (d) `.sync` task polling: every running `batch:submitJob.sync` task polls DescribeJobs on its own
-    fixed interval (0.05 s locally, see `local.moto_patches`), so a Map with 40 iterations in
+    fixed interval (`SYNC_POLL_SECONDS`, 0.1 s locally, see `local.moto_patches`), so a Map with 40 iterations in
     flight sent 800 requests a second to this process (signing, serving, parsing: about a core of
     CPU), while most of those jobs were only waiting for a Batch slot. The poll loop's sleep is
     paced so that all pollers together stay under `SYNC_POLLS_PER_SECOND`: a few pollers keep the
@@ -36,30 +33,15 @@ import functools
 import threading
 from typing import Any
 
+from local.moto_patches import SYNC_POLL_SECONDS, wait_for_job_stop
+from local.patching import replace
+
 _lock = threading.RLock()
-_applied = False
 SYNC_POLLS_PER_SECOND = 40.0
 _ACTIVE_WINDOW_SECONDS = 2.0
 
 
-def apply() -> None:
-    """Idempotent."""
-    global _applied
-    with _lock:
-        if _applied:
-            return
-        from local.moto_patches import check_moto_version
-
-        check_moto_version()
-        _atomic_dynamodb_requests()
-        _item_level_transaction_rollback()
-        _describe_jobs_by_id()
-        _moto_modules_listed_once()
-        _paced_sync_polling()
-        _applied = True
-
-
-def _atomic_dynamodb_requests() -> None:
+def atomic_dynamodb_requests() -> None:
     from moto.dynamodb.responses import DynamoHandler
 
     original = DynamoHandler.call_action
@@ -69,10 +51,10 @@ def _atomic_dynamodb_requests() -> None:
         with _lock:
             return original(self)
 
-    DynamoHandler.call_action = call_action
+    replace(DynamoHandler, "call_action", call_action)
 
 
-def _describe_jobs_by_id() -> None:
+def describe_jobs_by_id() -> None:
     from moto.batch.models import BatchBackend
 
     def describe_jobs(self, jobs: list[str] | None) -> list[dict[str, Any]]:
@@ -91,14 +73,7 @@ def _describe_jobs_by_id() -> None:
                 found.setdefault(job.job_id, job)
         return [job.describe() for job in found.values()]
 
-    BatchBackend.describe_jobs = describe_jobs
-
-
-def _moto_modules_listed_once() -> None:
-    from moto import backends
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules
+    replace(BatchBackend, "describe_jobs", describe_jobs)
 
 
 class _PacedTime:
@@ -121,7 +96,6 @@ class _PacedTime:
             for ident in [i for i, t in self._last_poll.items() if t < cutoff]:
                 del self._last_poll[ident]
             pollers = len(self._last_poll)
-        from local.moto_patches import wait_for_job_stop
 
         wait_for_job_stop(max(seconds, pollers / self._rate))  # a stopping job still ends the wait
 
@@ -129,12 +103,15 @@ class _PacedTime:
         return getattr(self._time, name)
 
 
-def _paced_sync_polling() -> None:
+def paced_sync_polling() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback_task,
     )
 
-    callback_task.time = _PacedTime(SYNC_POLLS_PER_SECOND)
+    replace(callback_task, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", SYNC_POLL_SECONDS)
+    # The engine's only use of `time` there is the wait between `.sync` checks: the pacing sleep
+    # also ends as soon as a Batch job stops (moto_patches.wait_for_job_stop).
+    replace(callback_task, "time", _PacedTime(SYNC_POLLS_PER_SECOND))
 
 
 class _TablesNotCopied:
@@ -162,7 +139,7 @@ class _TablesNotCopied:
         return getattr(self._copy, name)
 
 
-def _item_level_transaction_rollback() -> None:
+def item_level_transaction_rollback() -> None:
     from moto.dynamodb import models
     from moto.dynamodb.exceptions import MockValidationException, TransactionCanceledException
 
@@ -202,5 +179,5 @@ def _item_level_transaction_rollback() -> None:
                     self.put_item(table_name, attrs)
             raise
 
-    models.copy = _TablesNotCopied()
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    replace(models, "copy", _TablesNotCopied())
+    replace(models.DynamoDBBackend, "transact_write_items", transact_write_items)

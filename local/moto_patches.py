@@ -1,4 +1,8 @@
-"""Fixes and extensions of moto 5.2.5 that make the local flow behave like AWS.
+"""Fixes and extensions of moto 5.2.5 that make the local flow behave like AWS: the registry.
+
+`registry()` lists every patch once (these and the concurrency fixes (k)-(n) of
+`local.moto_concurrency`), with the moto behaviour it replaces and the test that fails without it;
+`local.patching` applies each once and refuses two patches replacing the same attribute.
 
 Each patch replaces one moto internal, so the moto version is pinned (pyproject `local` extra)
 and asserted here: on another version `apply_patches` refuses with a clear message instead of
@@ -17,10 +21,8 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (d) Batch jobs are handed to a job runner (`local.batch_jobs.LocalBatchRunner`: real worker
     subprocesses; `local.docker_batch.DockerBatchRunner`: the worker image) instead of being
     marked SUCCEEDED without running anything.
-(e) Short local waits: the engine polls `.sync` tasks every 0.5 s; locally every 0.1 s, and a Batch
-    job that stops wakes the waiting tasks at once (no busy-polling of the emulator, which shares
-    the CPU with the jobs). And the engine builds a new boto3 client for every task (tens of milliseconds each); clients are
-    thread-safe, so one per service and region is reused.
+(e) The engine builds a new boto3 client for every task (tens of milliseconds each); clients are
+    thread-safe, so one per service and region is reused. (Its `.sync` waits: patch (n).)
 (f) Start-up: one botocore data loader per process, so every session shares the parsed models.
 (g) StopExecution wins: errors of states still running after the stop leave the execution ABORTED
     (moto let them turn it FAILED).
@@ -28,6 +30,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
     file system (`local.fsx`), which imports (or removes) the object as auto-import does on AWS.
 (i) Start-up: moto's EC2 models (imported by its Batch backend) read the instance-type offerings
     of every region, 90 gzipped JSON files, when imported; they are read on first use instead.
+(k)-(n) Concurrency and polling under load: see `local.moto_concurrency` (atomic DynamoDB requests,
+    item-level transaction rollback, DescribeJobs by id, `.sync` polling every `SYNC_POLL_SECONDS`
+    paced across pollers and woken at once by a stopping Batch job).
 (j) Per request: the server listed moto's package directory twice (to tell a service name from a
     host name) and inspected the response class's methods on every request; both are computed
     once (a quarter of a small request's time in the emulator).
@@ -39,6 +44,8 @@ import functools
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from local.patching import Patch, apply_all, replace
 
 MOTO_VERSION = "5.2.5"
 SYNC_POLL_SECONDS = 0.1
@@ -99,16 +106,8 @@ def patch_batch_sync_normalisation() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_batch as batch_task,
     )
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_callback as callback_task,
-    )
-
-    batch_task.StateTaskServiceBatch._normalise_parameters = _normalise_parameters
-    batch_task.StateTaskServiceBatch._normalise_response = _normalise_response
-    callback_task._DELAY_SECONDS_SYNC_CONDITION_CHECK = SYNC_POLL_SECONDS
-    # The engine's only use of `time` there is the wait between `.sync` checks: it now also ends
-    # as soon as a Batch job stops (see `_job_stopped`), so a task does not wait out the interval.
-    callback_task.time = _SyncWait()
+    replace(batch_task.StateTaskServiceBatch, "_normalise_parameters", _normalise_parameters)
+    replace(batch_task.StateTaskServiceBatch, "_normalise_response", _normalise_response)
 
 
 # A Batch job stopping wakes every `.sync` task waiting to check its job. Stops are counted, so a
@@ -126,12 +125,6 @@ def wait_for_job_stop(seconds: float) -> None:
         if last == _stops[0]:
             _job_stopped.wait_for(lambda: _stops[0] != last, timeout=seconds)
         _seen.stops = _stops[0]
-
-
-class _SyncWait:
-    """The `time` module as the `.sync` loop sees it (`local.moto_concurrency` paces it further)."""
-
-    sleep = staticmethod(wait_for_job_stop)
 
 
 def _notify_job_stopped() -> None:
@@ -172,8 +165,8 @@ def patch_states_error_names() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branches_decl
 
     # Both modules call the name `CustomErrorName(...)` on an error taken from a failed sub-program.
-    iteration_worker.CustomErrorName = error_name_for
-    branches_decl.CustomErrorName = error_name_for
+    replace(iteration_worker, "CustomErrorName", error_name_for)
+    replace(branches_decl, "CustomErrorName", error_name_for)
 
 
 # -- (c) Lambda invoke -> controller handler in-process ---------------------------------------------
@@ -186,7 +179,7 @@ def patch_lambda_invoke() -> None:
         fn = self.get_function(function_name, qualifier)
         return invoke_function(fn, body, headers, response_headers)
 
-    LambdaSimpleBackend.invoke = invoke
+    replace(LambdaSimpleBackend, "invoke", invoke)
 
 
 # -- (d) Batch jobs -> a job runner ------------------------------------------------------------------
@@ -228,7 +221,7 @@ def patch_batch_jobs() -> None:
         self.backend._jobs[job.job_id] = job
         _current_runner().start(self.backend, job)
 
-    BatchSimpleBackend._mark_job_as_finished = mark_started
+    replace(BatchSimpleBackend, "_mark_job_as_finished", mark_started)
 
     original_terminate = BatchBackend.terminate_job
 
@@ -238,7 +231,7 @@ def patch_batch_jobs() -> None:
         if job is not None and job.stop:
             _current_runner().terminate(job, reason)
 
-    BatchBackend.terminate_job = terminate_job
+    replace(BatchBackend, "terminate_job", terminate_job)
 
     original_mark_stopped = Job._mark_stopped
 
@@ -246,7 +239,7 @@ def patch_batch_jobs() -> None:
         original_mark_stopped(self, success=success)
         _notify_job_stopped()
 
-    Job._mark_stopped = mark_stopped
+    replace(Job, "_mark_stopped", mark_stopped)
     if hasattr(BatchBackend, "cancel_job"):
         original_cancel = BatchBackend.cancel_job
 
@@ -256,7 +249,7 @@ def patch_batch_jobs() -> None:
             if job is not None and job.stop:  # moto cancels only jobs that have not started
                 _current_runner().terminate(job, reason)
 
-        BatchBackend.cancel_job = cancel_job
+        replace(BatchBackend, "cancel_job", cancel_job)
 
     # moto's describe() drops the container's exit code and reason; real Batch reports both, and the
     # error handler reads them from the task's cause.
@@ -272,7 +265,7 @@ def patch_batch_jobs() -> None:
             container["reason"] = reason
         return result
 
-    Job.describe = describe
+    replace(Job, "describe", describe)
 
 
 # -- (e) one engine client per service ----------------------------------------------------------------
@@ -312,9 +305,9 @@ def patch_engine_clients() -> None:
     for module in modules:
         if getattr(module, "boto_client_for", None) is not original:
             raise MotoVersionError(f"{module.__name__} no longer imports boto_client_for")
-    boto_client.boto_client_for = boto_client_for
+    replace(boto_client, "boto_client_for", boto_client_for)
     for module in modules:
-        module.boto_client_for = boto_client_for
+        replace(module, "boto_client_for", boto_client_for)
 
 
 # -- (f) one botocore data loader per process ---------------------------------------------------------
@@ -341,7 +334,7 @@ def patch_shared_loader() -> None:
             return loaders[search_path_string]
 
     create_loader._gwas_shared = True
-    botocore.session.create_loader = create_loader
+    replace(botocore.session, "create_loader", create_loader)
 
 
 # -- (g) a stopped execution stays stopped --------------------------------------------------------------
@@ -365,7 +358,7 @@ def patch_stop_wins() -> None:
                 original(self, error)
 
     set_error._gwas_stop_wins = True
-    Environment.set_error = set_error
+    replace(Environment, "set_error", set_error)
 
 
 # -- (h) S3 object events reach the local FSx file system ---------------------------------------------
@@ -403,7 +396,7 @@ def patch_object_events() -> None:
             listener.object_event(str(getattr(event_name, "value", event_name)), bucket.name, key)
 
     send_event._gwas_object_events = True
-    notifications.send_event = send_event
+    replace(notifications, "send_event", send_event)
 
 
 # -- (i) EC2 instance-type offerings read on first use -------------------------------------------------
@@ -511,7 +504,7 @@ def patch_request_dispatch() -> None:
         return iter(modules)
 
     list_of_moto_modules._gwas_cached = True
-    backends.list_of_moto_modules = list_of_moto_modules
+    replace(backends, "list_of_moto_modules", list_of_moto_modules)
 
     original = responses.method_names_from_class
 
@@ -519,28 +512,52 @@ def patch_request_dispatch() -> None:
     def method_names_from_class(clazz) -> frozenset[str]:
         return frozenset(original(clazz))
 
-    responses.method_names_from_class = method_names_from_class
+    replace(responses, "method_names_from_class", method_names_from_class)
 
 
-_applied = False
-_apply_lock = threading.Lock()
+def registry() -> list[Patch]:
+    """Every patch of the local emulator, in the order they are applied (each exactly once)."""
+    from local import moto_concurrency as conc
+
+    return [
+        # first: the other patches import moto, which creates botocore sessions
+        Patch("f", "shared botocore loader", "every session parses the service models again",
+              "tests/local/test_moto_patches.py::test_per_request_lookups_are_computed_once_with_the_same_answers", patch_shared_loader),
+        # before anything imports moto.ec2
+        Patch("i", "lazy EC2 instance-type offerings", "moto reads 90 gzipped JSON files when moto.ec2 is imported",
+              "tests/local/test_moto_patches.py::test_instance_type_offerings_are_read_on_first_use_and_unchanged", patch_lazy_instance_offerings),
+        Patch("a", "batch:submitJob.sync casing", "the ASL/botocore casing normalisation is an empty stub "
+              "(States.Runtime: 'JobName')", "tests/local/test_moto_patches.py::test_batch_submit_job_sync_runs_and_normalises",
+              patch_batch_sync_normalisation),
+        Patch("b", "States.* error names out of Map/Parallel", "a States.TaskFailed of an iteration becomes "
+              "States.Runtime", "tests/local/test_moto_patches.py::test_map_iteration_failure_keeps_states_error_name", patch_states_error_names),
+        Patch("c", "Lambda Invoke runs the handler in-process", "moto runs no code for a zip function",
+              "tests/local/test_moto_patches.py::test_lambda_invoke_routes_to_handler_in_process", patch_lambda_invoke),
+        Patch("d", "Batch jobs run", "moto marks every job SUCCEEDED without running it",
+              "tests/local/test_moto_patches.py::test_batch_failure_reports_real_exit_code_without_retry", patch_batch_jobs),
+        Patch("e", "one engine client per service", "a new boto3 client for every task state",
+              "tests/local/test_moto_patches.py::test_batch_jobs_of_a_map_run_in_parallel", patch_engine_clients),
+        Patch("g", "StopExecution wins", "errors of states still running turn a stopped execution FAILED",
+              "tests/local/test_moto_patches.py::test_stopping_an_execution_inside_a_map_aborts_it", patch_stop_wins),
+        Patch("h", "S3 object events reach the local FSx", "no data repository associations",
+              "tests/local/test_fsx.py::test_created_objects_are_on_the_file_system_when_the_call_returns",
+              patch_object_events),
+        Patch("j", "per-request lookups once", "the package directory is listed and methods inspected per request",
+              "tests/local/test_moto_patches.py::test_per_request_lookups_are_computed_once_with_the_same_answers", patch_request_dispatch),
+        Patch("k", "atomic DynamoDB requests", "concurrent requests interleave inside one DynamoDB call",
+              "tests/resilience/test_moto_concurrency.py::test_concurrent_writes_survive_cancelled_transactions", conc.atomic_dynamodb_requests),
+        Patch("l", "item-level transaction rollback", "a cancelled transaction restores deep copies of whole "
+              "tables, erasing other requests' writes", "tests/resilience/test_moto_concurrency.py::test_cancelled_transaction_restores_only_the_items_it_named",
+              conc.item_level_transaction_rollback),
+        Patch("m", "DescribeJobs by id", "DescribeJobs walks every job and fails while SubmitJob adds one",
+              "tests/resilience/test_resilience.py::test_chunked_step2_through_the_distributed_map",
+              conc.describe_jobs_by_id),
+        Patch("n", "paced .sync polling, woken by a stopping job", "every .sync task polls DescribeJobs every "
+              "0.5 s on its own", "tests/local/test_moto_patches.py::test_a_stopping_batch_job_wakes_its_sync_task", conc.paced_sync_polling),
+    ]
 
 
 def apply_patches() -> None:
-    """Apply every patch once per process (idempotent)."""
-    global _applied
-    with _apply_lock:
-        if _applied:
-            return
-        check_moto_version()
-        patch_shared_loader()  # first: the other patches import moto, which creates sessions
-        patch_lazy_instance_offerings()  # before anything imports moto.ec2
-        patch_batch_sync_normalisation()
-        patch_states_error_names()
-        patch_lambda_invoke()
-        patch_batch_jobs()
-        patch_engine_clients()
-        patch_stop_wins()
-        patch_object_events()
-        patch_request_dispatch()
-        _applied = True
+    """Apply every patch of `registry()` once per process (idempotent)."""
+    check_moto_version()
+    apply_all(registry())

@@ -106,9 +106,6 @@ class LocalStack:
 
         t0 = time.perf_counter()
         moto_patches.apply_patches()
-        from local import moto_concurrency
-
-        moto_concurrency.apply()
         blueprint = self._blueprint or load_blueprint()
         self.timings["blueprint"] = time.perf_counter() - t0
         try:

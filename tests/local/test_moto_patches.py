@@ -4,6 +4,7 @@ real-Lambda-shaped errors, and Batch jobs as real subprocesses with Batch's retr
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -303,3 +304,37 @@ def test_per_request_lookups_are_computed_once_with_the_same_answers(aws):
     assert names == {n for n, _ in inspect.getmembers(DynamoHandler, predicate=inspect.isfunction)}
     assert "get_item" in names and "transact_write_items" in names
     assert aws.s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200  # requests still dispatch
+
+
+def test_the_registry_names_each_patch_once_with_a_test_that_exists():
+    from local.moto_patches import registry
+
+    root = Path(__file__).resolve().parents[2]
+    patches = registry()
+    assert len({p.key for p in patches}) == len(patches)
+    for patch in patches:
+        path, _, name = patch.test.partition("::")
+        assert f"def {name}(" in (root / path).read_text(), patch.test
+        assert patch.replaces
+
+
+def test_a_second_patch_of_the_same_attribute_is_refused():
+    from types import SimpleNamespace
+
+    from local.patching import Patch, PatchConflict, apply_all, replace
+
+    owner = SimpleNamespace(attr=1)
+    first = Patch("t1", "first", "x", "t", lambda: replace(owner, "attr", 2))
+    second = Patch("t2", "second", "x", "t", lambda: replace(owner, "attr", 3))
+    apply_all([first])
+    with pytest.raises(PatchConflict, match="replaced by patch"):
+        apply_all([second])
+    assert owner.attr == 2
+
+
+def test_every_patched_attribute_has_one_owner(emulator):
+    from local.patching import owners
+
+    owned = owners()
+    assert any(k.endswith("StateTaskServiceBatch._normalise_parameters") for k in owned)
+    assert sum(1 for k in owned if k.endswith("state_task_service_callback.time")) == 1

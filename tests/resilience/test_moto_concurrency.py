@@ -1,4 +1,4 @@
-"""The emulator fixes of local/moto_concurrency.py, on a bare emulator (no stack)."""
+"""The emulator fixes of local/moto_concurrency.py (patches k-n of the registry), on a bare emulator."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from botocore.exceptions import ClientError
 
 @pytest.fixture(scope="module")
 def ddb(emulator):
-    """A table of its own on the session's emulator (tests/conftest.py), with the fixes applied."""
-    from local import moto_concurrency
+    """A table of its own on the session's emulator (tests/conftest.py applies every patch)."""
     from local.emulator import REGION
 
-    moto_concurrency.apply()
     client = boto3.client("dynamodb", endpoint_url=emulator.endpoint, region_name=REGION,
                           aws_access_key_id="local", aws_secret_access_key="local")
     name = f"resilience-{uuid.uuid4().hex[:8]}"
