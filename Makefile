@@ -34,7 +34,9 @@ synth: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/hadolint docker/Dockerfile
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/hadolint docker/Dockerfile docker/local.Dockerfile
 
 clean:
 	rm -rf $(VENV) infra/node_modules infra/cdk.out

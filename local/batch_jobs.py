@@ -270,7 +270,7 @@ class LocalBatchRunner:
                 job.job_stopped_reason = status_reason
                 job._mark_stopped(success=True)
                 return
-            decision = "EXIT" if job.stop else evaluate_on_exit(rules, exit_code, status_reason, container_reason)
+            decision = "EXIT" if job.stop else evaluate_on_exit(rules, exit_code, status_reason or "", container_reason or "")
             if decision != "RETRY" or attempt == max_attempts:
                 job.exit_code = exit_code
                 job.container_reason = container_reason
@@ -300,11 +300,11 @@ class LocalBatchRunner:
         try:
             handle = self._launch(job, env, log_path)
         except self.launch_errors as err:
-            reason = f"CannotStartContainerError: {err}"
-            record["container"].update(reason=reason)
-            record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=reason)
+            cannot_start = f"CannotStartContainerError: {err}"
+            record["container"].update(reason=cannot_start)
+            record.update(stoppedAt=unix_time_millis(datetime.now()), statusReason=cannot_start)
             job.attempts.append(record)
-            return None, reason
+            return None, cannot_start
         with self._lock:
             self._running += 1
             self.max_running = max(self.max_running, self._running)
@@ -330,7 +330,9 @@ class LocalBatchRunner:
     uses_forkserver = True
 
     def _launch(self, job: Any, env: dict[str, str], log_path: Path) -> Any:
-        proc = self._start_process(self.job_argv(job), env, log_path)
+        argv = self.job_argv(job)
+        assert argv is not None
+        proc = self._start_process(argv, env, log_path)
         with self._lock:
             self._procs[job.job_id] = proc
         return proc
@@ -357,9 +359,9 @@ class LocalBatchRunner:
         worker_args = worker_command(argv)
         if self.start_mode == "fork" and self._forkserver is not None and worker_args is not None:
             try:
-                proc = self._forkserver.spawn(worker_args, env=env, cwd=self.work_dir, log_path=log_path)
+                forked = self._forkserver.spawn(worker_args, env=env, cwd=self.work_dir, log_path=log_path)
                 self.started_by["fork"] += 1
-                return proc
+                return forked
             except ForkServerError as err:
                 # Same program either way; the exec start is only slower. Said in the job's log.
                 with open(log_path, "a", encoding="utf-8") as log:
@@ -420,7 +422,9 @@ class LocalBatchRunner:
             "AWS_REGION": self.region,
         }
 
-    def job_argv(self, job: Any) -> list[str]:
+    def job_argv(self, job: Any) -> list[str] | None:
+        """The job's command; a subprocess job always has one (the Docker runner returns None for the
+        image's entrypoint)."""
         command = job_command(job)
         if not command or command[0] == WORKER_PROGRAM:
             # The image's entrypoint is the worker; run it with this interpreter (no PATH lookup).

@@ -61,8 +61,9 @@ def up(host: str, port: int, work_dir: Path | None, concurrency: int | None) -> 
     with LocalStack(work_dir, host=host, port=port, concurrency=concurrency) as stack:
         click.echo(f"local stack running at {stack.endpoint}")
         click.echo(f"state file: {stack.state_file}")
-        click.echo(f"upload data and a manifest to s3://{stack.resources.data_bucket}/ to start a workflow, e.g.")
-        click.echo(f"  AWS_ENDPOINT_URL={stack.endpoint} aws s3 cp DATA_DIR s3://{stack.resources.data_bucket}/my-study/ --recursive")
+        bucket = stack.require_resources().data_bucket
+        click.echo(f"upload data and a manifest to s3://{bucket}/ to start a workflow, e.g.")
+        click.echo(f"  AWS_ENDPOINT_URL={stack.endpoint} aws s3 cp DATA_DIR s3://{bucket}/my-study/ --recursive")
         for name, value in sorted(stack.env().items()):
             click.echo(f"  export {name}={value}")
         _wait_for_interrupt("press Ctrl-C to stop")

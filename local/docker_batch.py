@@ -10,6 +10,7 @@ definition names a command, and the AWS endpoint is the emulator's address on th
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import time
@@ -42,7 +43,8 @@ class DockerUnavailable(RuntimeError):
 def docker_client():
     """A Docker API client, or DockerUnavailable naming why (no engine, no permission)."""
     try:
-        import docker
+        # (by module name: mypy would take the repository's docker/ folder for the package)
+        docker: Any = importlib.import_module("docker")
     except ImportError as err:
         raise DockerUnavailable("the 'docker' package is not installed: pip install -e '.[docker]'") from err
     try:

@@ -80,7 +80,7 @@ class Emulator:
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> Emulator:
+    def start(self) -> Self:
         global _active
         with _active_lock:
             if _active is not None:

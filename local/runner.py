@@ -341,9 +341,10 @@ class ResultCollector:
             return
         bucket, prefix = _split(output_uri)
         for job in jobs:
-            if job.get("status") != "SUCCEEDED" or job.get("jobId") in self._jobs_seen:
+            job_id = str(job.get("jobId"))
+            if job.get("status") != "SUCCEEDED" or job_id in self._jobs_seen:
                 continue
-            self._jobs_seen.add(job.get("jobId"))
+            self._jobs_seen.add(job_id)
             for out in job.get("outputs") or []:
                 uri = str(out.get("uri", ""))
                 if uri.startswith(output_uri) and len(uri) > len(output_uri):

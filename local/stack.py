@@ -18,8 +18,17 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
+
+if TYPE_CHECKING:
+    from controller.core.state import StatusStore
+    from local.batch_jobs import LocalBatchRunner
+    from local.fsx import LocalFsx
+    from local.lambda_runtime import FunctionLogs
+    from local.poller import ManifestQueuePoller
+    from local.resources import LocalResources
 
 from controller.core.local_state import default_state_file
 from controller.core.settings import LocalSettings, local_settings
@@ -73,7 +82,7 @@ class LocalStack:
         if path_mode == "fsx" and self.batch_mode != "subprocess":
             raise ValueError(f"{PATH_MODE_ENV}=fsx needs subprocess Batch jobs: the worker image stages through S3")
         self.path_mode = path_mode
-        self.fsx = None
+        self.fsx: LocalFsx | None = None
         self._tmp = None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="gwas-local-")
@@ -81,25 +90,25 @@ class LocalStack:
         self.work_dir = Path(work_dir).resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._blueprint = blueprint
-        self.resources = None
-        self.runner = None
-        self.poller = None
-        self.function_logs = None
+        self.resources: LocalResources | None = None
+        self.runner: LocalBatchRunner | None = None
+        self.poller: ManifestQueuePoller | None = None
+        self.function_logs: FunctionLogs | None = None
         self._saved_env: dict[str, str | None] = {}
         self.timings: dict[str, float] = {}
-        self._session = None
+        self._session: Any = None
         self._clients: dict[tuple[str, str], object] = {}
         self._client_lock = threading.RLock()
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> LocalStack:
+    def start(self) -> Self:
         from controller.core.heap import building_long_lived_state
 
         # What starting builds (moto, service models, resources) lives as long as the stack.
         with building_long_lived_state():
             return self._start()
 
-    def _start(self) -> LocalStack:
+    def _start(self) -> Self:
         from local import moto_patches
         from local.blueprint import load_blueprint
         from local.resources import JobSettings, create_resources, default_scratch_dir
@@ -137,7 +146,7 @@ class LocalStack:
                 moto_patches.set_object_event_listener(self.fsx)
             self.runner = self._make_runner()
             moto_patches.set_batch_runner(self.runner)
-            self.resources = create_resources(
+            self.resources = resources = create_resources(
                 self.session(),
                 self.emulator.endpoint,
                 names=self.names,
@@ -145,16 +154,16 @@ class LocalStack:
                                  mounts=self.fsx.mounts() if self.fsx else None),
                 blueprint=blueprint,
             )
-            self._export_env(self.resources.settings_env())
+            self._export_env(resources.settings_env())
             self.timings["resources"] = time.perf_counter() - t0
             from local.poller import ManifestQueuePoller
 
             self.poller = ManifestQueuePoller(
                 self.session(),
                 self.emulator.endpoint,
-                queue_url=self.resources.manifest_queue_url,
-                queue_arn=self.resources.manifest_queue_arn,
-                function_name=self.resources.function_arns["manifest_trigger"],
+                queue_url=resources.manifest_queue_url,
+                queue_arn=resources.manifest_queue_arn,
+                function_name=resources.function_arns["manifest_trigger"],
                 region=REGION,
                 batch_size=blueprint.manifest_events["batchSize"],
             ).start()
@@ -173,13 +182,13 @@ class LocalStack:
             from local.docker_batch import DockerBatchRunner
 
             return DockerBatchRunner(
-                endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
+                endpoint=self.endpoint, region=REGION, work_dir=self.work_dir,
                 concurrency=self.concurrency, injections=self.injections,
             )
         from local.batch_jobs import LocalBatchRunner
 
         return LocalBatchRunner(
-            endpoint=self.emulator.endpoint, region=REGION, work_dir=self.work_dir,
+            endpoint=self.endpoint, region=REGION, work_dir=self.work_dir,
             concurrency=self.concurrency, injections=self.injections, interruptions=self.interruptions,
             file_system=self.fsx,
         )
@@ -223,6 +232,11 @@ class LocalStack:
             raise RuntimeError("the local stack is not running")
         return self.emulator.endpoint
 
+    def require_resources(self) -> LocalResources:
+        if self.resources is None:
+            raise RuntimeError("the local stack is not running")
+        return self.resources
+
     def env(self) -> dict[str, str]:
         """Everything a process needs to use this stack: endpoint, region, credentials, GWAS_* names."""
         if self.resources is None:
@@ -258,13 +272,14 @@ class LocalStack:
                 self._clients[key] = session.client(service, endpoint_url=self.endpoint, region_name=REGION)
             return self._clients[key]
 
-    def status_store(self):
+    def status_store(self) -> StatusStore:
         from controller.core.state import StatusStore
 
-        return StatusStore(self.resources.workflow_table, self.resources.job_table, dynamodb_client=self.client("dynamodb"))
+        res = self.require_resources()
+        return StatusStore(res.workflow_table, res.job_table, dynamodb_client=self.client("dynamodb"))
 
     # -- environment and state file -----------------------------------------------------------------
-    def _export_env(self, values: dict[str, str | None]) -> None:
+    def _export_env(self, values: Mapping[str, str | None]) -> None:
         for name, value in values.items():
             if name not in self._saved_env:
                 self._saved_env[name] = os.environ.get(name)

@@ -73,7 +73,7 @@ class ForkedWorker:
 
     def wait(self, timeout: float | None = None) -> int:
         if not self._ended.wait(timeout):
-            raise subprocess.TimeoutExpired(f"job process {self.pid}", timeout)
+            raise subprocess.TimeoutExpired(f"job process {self.pid}", timeout or 0.0)
         assert self.returncode is not None
         return self.returncode
 

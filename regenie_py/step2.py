@@ -235,6 +235,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     extra = np.array(["NA"] * len(vidx), dtype=object)
                     if not opts.bt:
                         e, sig_e, sig_y = st
+                        assert QtG is not None  # computed for quantitative traits
                         if full:
                             # ‖g − QQᵀg‖² and eᵀ(g − QQᵀg) without forming the residual (k x b products only)
                             gg = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
@@ -304,7 +305,9 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     log.write(f"Number of ignored tests due to low MAC : {n_ignored}")
 
 
-def _chromosome_state(opts, S: AnalysisSamples, locos, qt_state, c: int, log: RunLog) -> dict[int, list]:
+def _chromosome_state(
+    opts, S: AnalysisSamples, locos, qt_state, c: int, log: RunLog
+) -> dict[int, list[Any] | None]:
     """Per trait, what the tests of chromosome c need (LOCO offset, null models)."""
     N, P = S.Y.shape
     k = S.ncov
