@@ -95,6 +95,7 @@ class AnalysisSamples:
     X: np.ndarray                  # N x c design (intercept + covariates + dummies)
     Q: np.ndarray                  # N x k orthonormal basis of span(X)
     ncov: int                      # k
+    n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
 
 
 def covariate_basis(X: np.ndarray) -> np.ndarray:
@@ -223,5 +224,5 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     return AnalysisSamples(
         ids=[geno_ids[i] for i in idx], geno_index=idx, trait_names=list(traits),
         trait_index=list(range(1, len(traits) + 1)), Y=Y, observed=observed, X=X, Q=Q,
-        ncov=Q.shape[1],
+        ncov=Q.shape[1], n_genotyped=int(eligible.sum()),
     )

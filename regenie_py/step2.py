@@ -205,7 +205,14 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             t = Timer()
             for vidx in _sub_blocks(block, COMPUTE_CHUNK):
                 G, G2 = geno.read(vidx)
+                # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
+                # are mean-imputed for the test itself, over every analysed sample)
+                missing = np.isnan(G)
+                any_missing = bool(missing.any())
                 G = ridge.impute_mean(G)
+                # regenie keeps a variant with at most half its analysed samples non-zero sparse, and
+                # then (quantitative traits with missing values only) approximates G'G (see below)
+                sparse = np.count_nonzero(G, axis=0) <= 0.5 * (S.n_genotyped or G.shape[0])
                 QtG = Q.T @ G if not opts.bt else None
                 for p in range(P):
                     st = chrom_state[p]
@@ -214,9 +221,15 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     m = masks[:, p]
                     full = bool(m.all())
                     Gp = G if full else G[m]
-                    n = Gp.shape[0]
-                    s = Gp.sum(axis=0)
-                    freq = s / (2.0 * n)
+                    if any_missing:
+                        called = ~(missing if full else missing[m])
+                        n = called.sum(axis=0)
+                        s = np.where(called, Gp, 0.0).sum(axis=0)
+                    else:
+                        n = np.full(Gp.shape[1], Gp.shape[0])
+                        s = Gp.sum(axis=0)
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        freq = s / (2.0 * n)
                     mac = np.minimum(s, 2.0 * n - s)
                     ok = mac >= opts.min_mac
                     n_ignored += int((~ok).sum())
@@ -244,6 +257,15 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                             Rt = (G - Q @ QtG) * m[:, None]
                             gg = np.einsum("ij,ij->j", Rt, Rt)
                             eg = e @ Rt
+                            if sparse.any():
+                                # regenie's sparse-genotype path residualises G once over all analysed
+                                # samples and takes ‖m(g − QQᵀg)‖² as ‖mg‖² − 2(Qᵀmg)·(Qᵀg) + ‖Qᵀg‖²
+                                # (exact when Qᵀm Q = I, i.e. for traits without missing values)
+                                sp = np.nonzero(sparse)[0]
+                                Gm = G[:, sp] * m[:, None]
+                                QtGm = Q.T @ Gm
+                                gg[sp] = (np.einsum("ij,ij->j", Gm, Gm) - 2 * np.einsum("ij,ij->j", QtGm, QtG[:, sp])
+                                          + np.einsum("ij,ij->j", QtG[:, sp], QtG[:, sp]))
                         with np.errstate(divide="ignore", invalid="ignore"):
                             T = eg / (sig_e * np.sqrt(gg))
                             beta = sig_y * eg / gg
@@ -365,5 +387,5 @@ def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, lo
         head = f"{v.chrom[vi]} {v.pos[vi]} {v.ids[vi]} {v.allele0[vi]} {v.allele1[vi]} {fmt(freq[j])} "
         if w.with_info:
             head += f"{fmt(info[j])} "
-        lines.append(f"{head}{n} ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
+        lines.append(f"{head}{int(n[j])} ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
     w.fh.write("".join(lines))

@@ -17,6 +17,10 @@ class WorkflowNotActive(RuntimeError):
     """The workflow was cancelled or ended while a step was about to run."""
 
 
+class WorkflowConflict(RuntimeError):
+    """The workflow id is taken by another execution, or cannot be rerun from its status."""
+
+
 class RerunError(ValueError):
     """A rerun cannot be started: the message says what the operator asked for and why it is refused."""
 

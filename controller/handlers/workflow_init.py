@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.errors import TransitionRefused
+from controller.core.errors import TransitionRefused, WorkflowConflict
 from controller.core.manifest import Manifest
 from controller.core.payloads import InitEvent, InitResult, WorkflowInput
 from controller.core.plan import default_output_uri
 from controller.core.settings import ControlSettings
 from controller.handlers._common import logger, settings, start, status_store
-
-
-class WorkflowConflict(RuntimeError):
-    """The workflow id is taken by another execution, or cannot be rerun from its status."""
 
 
 def output_uri(manifest: Manifest, workflow_id: str, cfg: ControlSettings) -> str:

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from controller.core.errors import WorkflowConflict
 from controller.core.outcomes import JobsNotSucceeded
 from controller.handlers import cleanup, error_handler, success_handler, workflow_init
 from tests.handlers.conftest import DATA, RESULTS, bed_manifest
@@ -47,7 +48,7 @@ def test_init_creates_record_and_is_retry_safe(aws, context):
     assert wf["executionArn"].endswith(":x") and wf["executions"] == [wf["executionArn"]]
     assert wf["parameters"]["inputData"]["format"] == "bed"
     assert init(aws, context) == result  # retried invocation
-    with pytest.raises(workflow_init.WorkflowConflict):
+    with pytest.raises(WorkflowConflict):
         init(aws, context, arn="arn:aws:states:us-east-1:123456789012:execution:gwas-workflow:other")
     assert [w["workflowId"] for w in aws.store.list_workflows(study="STUDY_A")] == [wid]
 
@@ -61,7 +62,7 @@ def test_init_rerun_only_from_failed_or_cancelled(aws, context):
     init(aws, context)
     wid = "EXP_001-0123456789abcdef"
     rerun = {"jobIds": ["step2-chr2"]}
-    with pytest.raises(workflow_init.WorkflowConflict, match="INITIALIZED"):
+    with pytest.raises(WorkflowConflict, match="INITIALIZED"):
         init(aws, context, arn="arn:r1", rerun=rerun)
     aws.store.set_workflow_status(wid, "FAILED", errorDetail="x", failedJobs=["step2-chr2"])
     out = init(aws, context, arn="arn:r1", rerun=rerun)
