@@ -7,7 +7,8 @@ capped at `maxstep` and halved until the penalised likelihood does not decrease,
 
 * `fit_null_firth`: covariates only (X = orthonormal covariate basis, offset = LOCO prediction),
   once per chromosome and trait.
-* `firth_test(approx=False)`: the full model X + g against that null; CHISQ = 2 (l*_full - l*_null).
+* `firth_test(approx=False)`: the full model X + g against the null of the same design with g's
+  effect fixed at 0 (started from the covariate-only null); CHISQ = 2 (l*_full - l*_null).
 * `firth_test(approx=True)`: covariate effects fixed at the null Firth estimate; a one-parameter
   Firth model with offset X b_null + LOCO for the covariate-residualised genotype
   g~ = g - X (X'WX)^{-1} X'W g (W from the null logistic model, as in the score test);
@@ -79,9 +80,19 @@ def _penalised(
 
 
 def _fit(
-    X: np.ndarray, y: np.ndarray, offset: np.ndarray, start: np.ndarray, *, maxiter: int, maxstep: float
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    start: np.ndarray,
+    *,
+    maxiter: int,
+    maxstep: float,
+    free: np.ndarray | None = None,
 ) -> _Fit:
+    """Maximise the penalised likelihood of design X over the coefficients `free` selects (all by
+    default); the others stay at `start`. The penalty is always that of the whole design."""
     coef = start.astype(float).copy()
+    sel = np.ones(X.shape[1], dtype=bool) if free is None else np.asarray(free, dtype=bool)
     pll, p, w, chol = _penalised(X, y, X @ coef + offset)
     if chol is None:
         return _Fit(coef, -np.inf, np.full((X.shape[1],) * 2, np.nan), False)
@@ -90,11 +101,17 @@ def _fit(
         # Hat values h_i = w_i x_i' (X'WX)^{-1} x_i, through the Cholesky factor.
         half = np.linalg.solve(chol, (X * np.sqrt(w)[:, None]).T)
         h = (half * half).sum(axis=0)
-        score = X.T @ (y - p + h * (0.5 - p))
+        score = (X.T @ (y - p + h * (0.5 - p)))[sel]
         if np.abs(score).max() < SCORE_TOL:
             converged = True
             break
-        step = np.linalg.solve(chol.T, np.linalg.solve(chol, score))
+        if sel.all():
+            free_step = np.linalg.solve(chol.T, np.linalg.solve(chol, score))
+        else:
+            info = chol @ chol.T
+            free_step = np.linalg.solve(info[np.ix_(sel, sel)], score)
+        step = np.zeros_like(coef)
+        step[sel] = free_step
         biggest = np.abs(step).max()
         if biggest > maxstep:
             step *= maxstep / biggest
@@ -111,7 +128,7 @@ def _fit(
         # Out of iterations: accept only if the score is already small by regenie's tolerance.
         half = np.linalg.solve(chol, (X * np.sqrt(w)[:, None]).T)
         h = (half * half).sum(axis=0)
-        converged = bool(np.abs(X.T @ (y - p + h * (0.5 - p))).max() < TOL)
+        converged = bool(np.abs((X.T @ (y - p + h * (0.5 - p)))[sel]).max() < TOL)
     info_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(X.shape[1])))
     return _Fit(coef, pll, info_inv, converged and np.isfinite(coef).all())
 
@@ -241,9 +258,16 @@ def firth_test(
         used = gt != 0
         return _fit_one(gt[used], y[used], (offset + X @ null_beta)[used])
     else:
+        # The null is the full design with the variant's effect fixed at 0 (its penalty includes g),
+        # as regenie and logistf compute the likelihood ratio; the covariate-only null inflates it.
         design = np.column_stack([X, g])
-        null_pll, *_ = _penalised(X, y, offset + X @ null_beta)
-        fit = _fit(design, y, offset, np.append(null_beta, 0.0), maxiter=NITER, maxstep=MAXSTEP)
+        free = np.ones(design.shape[1], dtype=bool)
+        free[-1] = False
+        null = _fit(design, y, offset, np.append(null_beta, 0.0), maxiter=NITER, maxstep=MAXSTEP, free=free)
+        if not null.converged:
+            return failed
+        null_pll = null.loglik
+        fit = _fit(design, y, offset, null.coef, maxiter=NITER, maxstep=MAXSTEP)
     chisq = 2.0 * (fit.loglik - null_pll)
     beta = float(fit.coef[-1])
     se = float(np.sqrt(fit.info_inv[-1, -1]))

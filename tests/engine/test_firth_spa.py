@@ -189,7 +189,9 @@ def _penalised_loglik(X, y, offset, beta):
     return y @ eta - np.logaddexp(0, eta).sum() + 0.5 * np.linalg.slogdet(info)[1]
 
 
-def test_exact_firth_is_the_penalised_maximum():
+def test_exact_firth_is_the_penalised_likelihood_ratio():
+    """The null of the exact test is the full design (covariates and g) with g's effect fixed at 0,
+    as regenie and logistf define it: its penalty includes g. (A covariate-only null inflates CHISQ.)"""
     Q, g, y, offset = _data()
     null = fit_null_firth(Q, y, offset)
     res = firth_test(g, Q, y, offset, approx=False, null_beta=null)
@@ -197,11 +199,14 @@ def test_exact_firth_is_the_penalised_maximum():
     full_design = np.column_stack([Q, g])
     best_full = optimize.minimize(lambda b: -_penalised_loglik(full_design, y, offset, b), np.zeros(4), method="BFGS",
                                   options={"gtol": 1e-9})
-    best_null = optimize.minimize(lambda b: -_penalised_loglik(Q, y, offset, b), np.zeros(3), method="BFGS",
-                                  options={"gtol": 1e-9})
+    best_null = optimize.minimize(lambda b: -_penalised_loglik(full_design, y, offset, np.append(b, 0.0)), np.zeros(3),
+                                  method="BFGS", options={"gtol": 1e-9})
+    covariates_only = optimize.minimize(lambda b: -_penalised_loglik(Q, y, offset, b), np.zeros(3), method="BFGS",
+                                        options={"gtol": 1e-9})
     assert res.beta == pytest.approx(best_full.x[-1], rel=1e-5)
-    assert null == pytest.approx(best_null.x, rel=1e-5, abs=1e-7)
+    assert null == pytest.approx(covariates_only.x, rel=1e-5, abs=1e-7)  # the starting point of the null fit
     assert res.chisq == pytest.approx(2 * (best_null.fun - best_full.fun), rel=1e-5)
+    assert res.chisq < 2 * (covariates_only.fun - best_full.fun)  # the old, inflated definition
     p = expit(full_design @ best_full.x + offset)
     unpenalised_info = full_design.T @ (full_design * (p * (1 - p))[:, None])
     assert res.se == pytest.approx(np.sqrt(np.linalg.inv(unpenalised_info)[-1, -1]), rel=1e-4)
