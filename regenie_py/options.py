@@ -25,12 +25,13 @@ SUPPORTED: dict[str, str] = {
     "threads": "value", "use-relative-path": "flag", "force-qt": "flag", "split-l0": "value",
     "run-l0": "value", "run-l1": "value", "keep-l0": "flag", "nauto": "value", "force-step1": "flag",
     "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
+    "cc12": "flag", "apply-rint": "flag",
 }
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
 # regenie v4.1.2 options this engine does not implement (rejected with a clear message).
 UNSUPPORTED = {
-    "t2e", "eventColList", "cc12", "apply-rint", "strict", "force-impute", "setl0", "setl1",
+    "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "write-null-firth", "use-null-firth", "compute-all", "test", "no-split",
     "write-samples", "print-pheno", "htp", "af-cc", "minINFO", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
@@ -88,6 +89,8 @@ class Options(BaseModel):
     firth: bool = False
     approx: bool = False
     firth_se: bool = False
+    cc12: bool = Field(default=False, description="--cc12: binary traits coded 1 (control) / 2 (case)")
+    rint: bool = Field(default=False, description="--apply-rint: rank-inverse normal transform of QTs")
     spa: bool = False
     p_thresh: float = 0.05
     gz: bool = False
@@ -295,7 +298,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         keep=[f for f in (vals.get("keep") or "").split(",") if f],
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
-        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), spa=flag("spa"),
+        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), cc12=flag("cc12"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),

@@ -98,6 +98,14 @@ class AnalysisSamples:
     n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
 
 
+def rank_inverse_normal(values: np.ndarray) -> np.ndarray:
+    """regenie's RINT: ties get their average rank r; the value is Φ⁻¹((r − 3/8) / (n + 1/4))."""
+    from scipy.stats import norm, rankdata
+
+    ranks = rankdata(values, method="average")
+    return norm.ppf((ranks - 0.375) / (values.size + 0.25))
+
+
 def covariate_basis(X: np.ndarray) -> np.ndarray:
     """Orthonormal basis of span(X) from the eigen-decomposition of XᵀX (rank-revealing, as regenie)."""
     d, V = np.linalg.eigh(X.T @ X)
@@ -144,11 +152,13 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
             tok = row[c]
             if tok in NA_TOKENS:
                 continue
-            if opts.bt and tok not in ("0", "1") and _parse_float(tok, opts.pheno_file, traits[j], key) not in (0.0, 1.0):
-                raise RegenieError(
-                    f"a phenotype value is not 0/1/NA for individual: FID={fid} IID={iid} Y={tok}"
-                )
-            Yg[i, j] = _parse_float(tok, opts.pheno_file, traits[j], key)
+            value = _parse_float(tok, opts.pheno_file, traits[j], key)
+            if opts.bt and opts.cc12:
+                value -= 1.0  # 1/2 coding (--cc12): controls 1, cases 2
+            if opts.bt and value not in (0.0, 1.0):
+                coding = "1/2/NA" if opts.cc12 else "0/1/NA"
+                raise RegenieError(f"a phenotype value is not {coding} for individual: FID={fid} IID={iid} Y={tok}")
+            Yg[i, j] = value
     has_pheno = eligible & (~np.isnan(Yg)).any(axis=1)
     log.write(f"   -number of phenotyped individuals  = {int(has_pheno.sum())}")
 
@@ -203,6 +213,10 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     log.write(f" * number of individuals used in analysis = {idx.size}")
     Y = Yg[idx]
     observed = ~np.isnan(Y)
+    if opts.rint:
+        log.write("   -applying RINT to all phenotypes")
+        for j in range(Y.shape[1]):
+            Y[observed[:, j], j] = rank_inverse_normal(Y[observed[:, j], j])
     X = np.column_stack([np.ones(idx.size), Cg[idx]] + [d[idx] for d in dummy_blocks])
     Q = covariate_basis(X)
 

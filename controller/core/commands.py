@@ -27,6 +27,7 @@ from controller.core.plan import (
     scratch_prefix_uri,
     split_prefix_uri,
 )
+from genome.chromosome import DEFAULT_NAUTO
 
 REGENIE_DEFAULT_MIN_MAC = 5.0
 REGENIE_DEFAULT_P_THRESH = 0.05
@@ -91,7 +92,16 @@ class CommandContext:
         return args
 
     def trait_arg(self) -> list[str]:
-        return ["--bt"] if self.manifest.analysisParams.traitType == "bt" else ["--qt"]
+        """The trait type and the phenotype and genome options both steps must share."""
+        p = self.manifest.analysisParams
+        args = ["--bt"] if p.traitType == "bt" else ["--qt"]
+        if p.traitType == "bt" and p.cc12:
+            args.append("--cc12")
+        if p.traitType == "qt" and p.applyRint:
+            args.append("--apply-rint")
+        if p.nauto != DEFAULT_NAUTO:
+            args += ["--nauto", str(p.nauto)]
+        return args
 
     def tail_args(self, job: PlannedJob) -> list[str]:
         args = ["--threads", str(self.threads)]

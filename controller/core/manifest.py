@@ -172,6 +172,10 @@ class AnalysisParams(_Strict):
         description="Number of autosomes (--nauto): codes 1..nauto are autosomes, nauto+1 (and X, Y, XY, PAR1, PAR2) "
         "the sex chromosome.",
     )
+    cc12: bool = Field(default=False, description="bt only: binary traits coded 1 = control, 2 = case (--cc12).")
+    applyRint: bool = Field(
+        default=False, description="qt only: rank-inverse normal transform of the traits in both steps (--apply-rint)."
+    )
     chr: ChromosomeName | None = Field(default=None, description="Step 2: test only this chromosome (--chr).")
     chrList: ChromosomeList | None = Field(default=None, description="Step 2: test only these chromosomes (--chrList).")
     step2ChunkSize: int | None = Field(
@@ -328,9 +332,11 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
 
     trait = ana.get("traitType", "qt")
     if trait != "bt":
-        for opt in ("firth", "spa", "approx"):
+        for opt in ("firth", "spa", "approx", "cc12"):
             if ana.get(opt) is True:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} applies to binary traits only (traitType 'bt')"))
+    elif ana.get("applyRint") is True:
+        problems.append(Problem("analysisParams.applyRint", "applyRint applies to quantitative traits only (traitType 'qt')"))
     if ana.get("approx") is True and ana.get("firth") is not True:
         problems.append(Problem("analysisParams.approx", "approx needs firth: true"))
     if ana.get("firth") is True and ana.get("spa") is True:

@@ -288,3 +288,38 @@ def test_step_argv_helpers(example):
     assert "--chr" in step2_argv(m, plan, "step2-chr3", path_map=PATHS, threads=2)
     with pytest.raises(ValueError, match="not a step-2 job"):
         step2_argv(m, plan, "step1-l0-1", path_map=PATHS, threads=2)
+
+
+def test_phenotype_and_genome_options_reach_both_steps(example):
+    m = manifest({**BED3, **BT}, {"traitType": "bt", "cc12": True})
+    plan = _plan(example, m)
+    for job in ("step1", plan.step2[0].jobId):
+        argv = job_argv(m, plan, job, path_map=PATHS, threads=2)
+        assert "--cc12" in argv and "--apply-rint" not in argv and "--nauto" not in argv
+    m = manifest({**BED3, **QT}, {"applyRint": True})
+    plan = _plan(example, m)
+    for job in ("step1", plan.step2[0].jobId):
+        assert "--apply-rint" in job_argv(m, plan, job, path_map=PATHS, threads=2)
+
+
+def test_more_autosomes_pass_nauto_and_label_x():
+    from controller.core.chromosomes import ChromosomeInfo, Detection
+    from genome.chromosome import Chromosome
+
+    names = [*(str(i) for i in range(1, 39)), "X"]
+    chroms = []
+    for i, name in enumerate(names):
+        c = Chromosome.from_data(name, 38)
+        chroms.append(ChromosomeInfo(name=name, normalized=c.normalized, code=c.code, count=10,
+                                     minPos=i * 100 + 1, maxPos=i * 100 + 10))
+    detection = Detection(format="bim", source="s3://gwas-data/exp/g.bim", nauto=38, chromosomes=chroms,
+                          total=10 * len(names))
+    m = manifest({**BED3, **QT}, {"nauto": 38})
+    plan = plan_jobs(m, detection, workflow_id="wf-1", output_uri=OUT)
+    assert len(plan.step2) == 39 and plan.step2[-1].jobId == "step2-chrX" and plan.step2[-1].code == 39
+    argv = options(job_argv(m, plan, "step2-chrX", path_map=PATHS, threads=2))
+    assert argv["--nauto"] == ["38"] and argv["--chr"] == ["39"]
+    _, problems = check_manifest({"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
+                                  "inputData": {"format": "bed", "filePrefix": "g", "phenoFile": "p.txt"},
+                                  "analysisParams": {"cc12": True, "applyRint": False}}, ["gwas-data"])
+    assert [p.path for p in problems] == ["analysisParams.cc12"]

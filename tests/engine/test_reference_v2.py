@@ -23,10 +23,10 @@ SUPPORTED = {
     "s1_qt_array", "s1_bt_array", "s1_qt_dog",
     "s2_qt_imp_chr1", "s2_qt_bed_missing_calls", "s2_qt_bed_na_ignorepred", "s2_qt_dog",
     "s2_bt_imp_chr1_firth_approx",
+    "s1_qt_array_rint", "s2_qt_bed_rint", "s2_bt_bed_cc12_ignorepred",
 }
 NOT_YET = {
-    "s1_qt_array_rint": "--apply-rint", "s2_qt_bed_rint": "--apply-rint",
-    "s2_bt_bed_cc12_ignorepred": "--cc12", "s2_bt_bed_firth_exact": "exact Firth's SE (CHISQ agrees since the null-model fix; the printed SE does not yet)",
+    "s2_bt_bed_firth_exact": "exact Firth's SE (CHISQ agrees since the null-model fix; the printed SE does not yet)",
     "s2_qt_bed_condition": "--condition-list", "s2_qt_bed_interaction_V1": "--interaction",
     "g_qt_burden_max": "gene-based tests", "g_qt_vc_skat_acato": "gene-based tests",
 }
