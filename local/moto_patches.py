@@ -558,6 +558,13 @@ def registry() -> list[Patch]:
     ]
 
 
+def patches_applied() -> bool:
+    """Whether `apply_patches` ran in this process (Batch jobs then need a runner: `set_batch_runner`)."""
+    from local.patching import is_applied
+
+    return is_applied("d")
+
+
 def apply_patches() -> None:
     """Apply every patch of `registry()` once per process (idempotent)."""
     check_moto_version()

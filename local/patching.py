@@ -59,6 +59,11 @@ def apply_all(patches: Sequence[Patch]) -> None:
             _applied.add(patch.key)
 
 
+def is_applied(key: str) -> bool:
+    """Whether the patch with this key has been applied in this process."""
+    return key in _applied
+
+
 def owners() -> dict[str, str]:
     """`module.Owner.attribute` -> the patch that replaced it (for tests and debugging)."""
     return {f"{where}.{name}": patch for (_, name), (patch, where) in _owners.items()}

@@ -171,7 +171,7 @@ class _HoldingRunner:
 @pytest.fixture
 def batch_runner():
     patches = pytest.importorskip("local.moto_patches")
-    if not getattr(patches, "_applied", False):
+    if not patches.patches_applied():
         yield None  # plain moto runs Batch jobs itself
         return
     runner = _HoldingRunner()
