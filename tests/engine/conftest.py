@@ -32,9 +32,12 @@ def parse_commands(path: Path) -> list[ReferenceCase]:
     return cases
 
 
-def map_args(args: list[str], example_dir: Path, work: Path, pred: Path | None = None) -> list[str]:
-    """Rewrites the recorded paths: inputs -> the example folder, `out/...` -> the test's work dir,
-    and `--pred` -> the given pred list (when given)."""
+def map_args(
+    args: list[str], example_dir: Path, work: Path, pred: Path | None = None, data_dirs: tuple[str, ...] = ()
+) -> list[str]:
+    """Rewrites the recorded paths: inputs -> the example folder (and `<name>/...` for each of
+    `data_dirs` -> that folder beside it), `out/...` -> the test's work dir, and `--pred` -> the
+    given pred list (when given)."""
     out: list[str] = []
     prev = None
     for a in args:
@@ -42,6 +45,8 @@ def map_args(args: list[str], example_dir: Path, work: Path, pred: Path | None =
             out.append(str(pred))
         elif a.startswith("regenie-example/"):
             out.append(str(example_dir / a[len("regenie-example/"):]))
+        elif a.split("/", 1)[0] in data_dirs:
+            out.append(str(example_dir / a))
         elif a.startswith("out/"):
             out.append(str(work / a[len("out/"):]))
         else:

@@ -17,7 +17,7 @@ import pytest
 from regenie_py.cli import main
 
 from .compare import compare_loco, compare_regenie
-from .conftest import parse_commands
+from .conftest import map_args, parse_commands
 
 SUPPORTED = {
     "s1_qt_array", "s1_bt_array", "s1_qt_dog",
@@ -50,23 +50,6 @@ def _cases() -> dict:
 CASES = _cases()
 
 
-def _argv(args: list[str], root: Path, work: Path, pred: Path | None) -> list[str]:
-    out, prev = [], None
-    for a in args:
-        if prev == "--pred" and pred is not None:
-            out.append(str(pred))
-        elif a.startswith(("cohort/", "dog/")):
-            out.append(str(root / a))
-        elif a.startswith("regenie-example/"):
-            out.append(str(root / a[len("regenie-example/"):]))
-        elif a.startswith("out/"):
-            out.append(str(work / a[len("out/"):]))
-        else:
-            out.append(a)
-        prev = a
-    return out
-
-
 def test_every_case_is_run_or_says_what_it_needs():
     if not CASES:
         pytest.skip("../shared/regenie-example/reference-v2 is not present beside the checkout")
@@ -92,7 +75,7 @@ def test_matches_regenie(name, tmp_path):
         pred = tmp_path / listed.name
         pred.write_text("\n".join(lines) + "\n")
     (tmp_path / name).mkdir()
-    assert main(_argv(case.args, root, tmp_path, pred)) == 0
+    assert main(map_args(case.args, root, tmp_path, pred=pred, data_dirs=("cohort", "dog"))) == 0
     if case.step == 1:
         refs = sorted(ref_dir.glob("*.loco*"))
         assert refs

@@ -173,6 +173,20 @@ def _summary(reports: Sequence[TraitReport], files: dict[str, str], title: str, 
     return {"title": title, "threshold": threshold, "traits": traits, "files": files}
 
 
+def _report_with_summary(
+    merged: Sequence[MergedTrait], report_dir: str, *, title: str, threshold: float, input_count: int, nauto: int
+) -> dict:
+    """The report of `merged` in `report_dir`, and its summary.json; returns the summary."""
+    reports, files = write_report(merged, report_dir, title=title, threshold=threshold, input_count=input_count,
+                                  nauto=nauto)
+    summary = _summary(reports, files, title, threshold)
+    summary_path = os.path.join(report_dir, "summary.json")
+    files["summary"] = summary_path
+    with open(summary_path, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
 def merge_and_report(
     step2_files: list[str],
     out_dir: str,
@@ -194,16 +208,8 @@ def merge_and_report(
         merge_trait(t, files, os.path.join(merged_dir, f"{t}.regenie.gz"), threshold=threshold, top_n=top_n)
         for t, files in groups.items()
     ]
-    report_dir = os.path.join(out_dir, "report")
-    reports, files = write_report(
-        merged, report_dir, title=title, threshold=threshold, input_count=len(step2_files), nauto=nauto
-    )
-    summary = _summary(reports, files, title, threshold)
-    summary_path = os.path.join(report_dir, "summary.json")
-    files["summary"] = summary_path
-    with open(summary_path, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    return summary
+    return _report_with_summary(merged, os.path.join(out_dir, "report"), title=title, threshold=threshold,
+                                input_count=len(step2_files), nauto=nauto)
 
 
 def merge_files(step2_files: list[str], out_dir: str, *, prefix: str | None = None) -> list[MergedTrait]:
@@ -232,12 +238,5 @@ def report_files(
         if progress:
             progress(t)
         merged.append(merge_trait(t, fs, None, threshold=threshold, top_n=top_n))
-    reports, out = write_report(
-        merged, out_dir, title=title, threshold=threshold, input_count=len(files), nauto=nauto
-    )
-    summary = _summary(reports, out, title, threshold)
-    summary_path = os.path.join(out_dir, "summary.json")
-    out["summary"] = summary_path
-    with open(summary_path, "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    return summary
+    return _report_with_summary(merged, out_dir, title=title, threshold=threshold, input_count=len(files),
+                                nauto=nauto)
