@@ -239,7 +239,9 @@ class Worker:
             f"merging {len(files)} step-2 file(s) (prefix {prefix!r}) into {paths.local_root}/merged and /report"
         )
         start = time.monotonic()
-        summary = merge_mode.merge_and_report(files, paths.local_root, title=self.spec.workflowId, prefix=prefix)
+        summary = merge_mode.merge_and_report(
+            files, paths.local_root, title=self.spec.workflowId, prefix=prefix, nauto=self.spec.nauto
+        )
         traits = summary.get("traits") if isinstance(summary, dict) else None
         self.log.worker_line(f"merge done: {len(traits) if isinstance(traits, (list, dict)) else '?'} trait(s)")
         import resource

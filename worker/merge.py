@@ -97,7 +97,7 @@ def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files])
     return next(iter(prefixes))
 
 
-def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str) -> dict[str, Any]:
+def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str, nauto: int) -> dict[str, Any]:
     """Call the results module (controller.core.results) that merges, plots and writes the report."""
     try:
         from controller.core.results import merge_and_report as merge_fn
@@ -105,4 +105,4 @@ def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str) 
         raise WorkerFailure(
             "engine", f"controller.core.results.merge_and_report is not available in this build: {err}"
         ) from err
-    return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix)
+    return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix, nauto=nauto)

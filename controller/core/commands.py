@@ -254,6 +254,7 @@ def build_job_specs(
                 workflowTable=workflow_table,
                 jobTable=job_table,
                 mergeOf=list(job.dependsOn) if job.stage == "merge" else [],
+                nauto=manifest.analysisParams.nauto,
             )
         )
     return specs

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from genome.chromosome import label_sort_key
+from genome.chromosome import DEFAULT_NAUTO, label_sort_key
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
 
@@ -109,6 +109,9 @@ class JobSpec(_Model):
     jobTable: str
     mergeOf: list[str] = Field(
         default_factory=list, description="merge job only: jobIds whose outputs are merged"
+    )
+    nauto: int = Field(
+        default=DEFAULT_NAUTO, description="autosomes of the genome (regenie --nauto): labels X in the merged report"
     )
 
 
