@@ -25,7 +25,7 @@ SUPPORTED: dict[str, str] = {
     "threads": "value", "use-relative-path": "flag", "force-qt": "flag", "split-l0": "value",
     "run-l0": "value", "run-l1": "value", "keep-l0": "flag", "nauto": "value", "force-step1": "flag",
     "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
-    "cc12": "flag", "apply-rint": "flag",
+    "cc12": "flag", "apply-rint": "flag", "minINFO": "value",
 }
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
@@ -33,7 +33,7 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 UNSUPPORTED = {
     "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "write-null-firth", "use-null-firth", "compute-all", "test", "no-split",
-    "write-samples", "print-pheno", "htp", "af-cc", "minINFO", "minCaseCount", "par-region",
+    "write-samples", "print-pheno", "htp", "af-cc", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "condition-list",
@@ -86,6 +86,7 @@ class Options(BaseModel):
     keep: list[str] = Field(default_factory=list)
     remove: list[str] = Field(default_factory=list)
     min_mac: float = 5.0
+    min_info: float | None = Field(default=None, description="--minINFO: skip dosage variants with a lower info score")
     firth: bool = False
     approx: bool = False
     firth_se: bool = False
@@ -298,6 +299,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         keep=[f for f in (vals.get("keep") or "").split(",") if f],
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
+        min_info=_float("minINFO", vals["minINFO"]) if "minINFO" in vals else None,
         firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), cc12=flag("cc12"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,

@@ -167,6 +167,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     log.write(f" * block size       : [{opts.bsize}]")
     log.write(f" * # blocks         : [{len(plan.blocks)}]")
     log.write(f" * using minimum MAC of {opts.min_mac:g} (variants with lower MAC are ignored)")
+    if opts.min_info is not None:
+        log.write(f" * using minimum imputation info score of {opts.min_info:g} (variants with lower info score are ignored)")
     if opts.firth:
         log.write(f" * using {'fast ' if opts.approx else ''}Firth correction for logistic regression "
                   f"p-values less than {opts.p_thresh:g}")
@@ -213,6 +215,9 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                 # regenie keeps a variant with at most half its analysed samples non-zero sparse, and
                 # then (quantitative traits with missing values only) approximates G'G (see below)
                 sparse = np.count_nonzero(G, axis=0) <= 0.5 * (S.n_genotyped or G.shape[0])
+                # --minINFO drops the whole variant when the info over all analysed samples is low
+                low_info_all = (_impute_info(G, G2) < opts.min_info
+                                if opts.min_info is not None and geno.has_dosages and G2 is not None else None)
                 QtG = Q.T @ G if not opts.bt else None
                 for p in range(P):
                     st = chrom_state[p]
@@ -245,6 +250,11 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                         denom = 2.0 * n_obs * f_obs * (1.0 - f_obs)
                         with np.errstate(divide="ignore", invalid="ignore"):
                             info = np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
+                    if info is not None and opts.min_info is not None:
+                        # ... and a trait's test when that trait's info score is below it
+                        low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
+                        n_ignored += int(low.sum())
+                        ok &= ~low
                     extra = np.array(["NA"] * len(vidx), dtype=object)
                     if not opts.bt:
                         e, sig_e, sig_y = st
@@ -324,7 +334,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     if opts.firth or opts.spa:
         log.write(f"\nNumber of tests with {'Firth' if opts.firth else 'SPA'} correction : {n_corrected}")
         log.write(f"Number of failed tests : ({n_failed}/{n_corrected})")
-    log.write(f"Number of ignored tests due to low MAC : {n_ignored}")
+    reason = "low MAC or info score" if opts.min_info is not None else "low MAC"
+    log.write(f"Number of ignored tests due to {reason} : {n_ignored}")
 
 
 def _chromosome_state(
@@ -378,6 +389,17 @@ def _chromosome_state(
         if opts.firth:
             log.write("   -fitting null Firth logistic regression on binary phenotypes...done")
     return state
+
+
+def _impute_info(G: np.ndarray, G2: np.ndarray) -> np.ndarray:
+    """IMPUTE info per variant over the samples with genotype probabilities (missing ones are NaN in G2)."""
+    obs = ~np.isnan(G2)
+    n_obs = obs.sum(axis=0)
+    f = np.where(obs, G, 0.0).sum(axis=0) / np.maximum(2.0 * n_obs, 1.0)
+    var_sum = np.where(obs, G2 - G * G, 0.0).sum(axis=0)
+    denom = 2.0 * n_obs * f * (1.0 - f)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
 
 
 def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra) -> None:

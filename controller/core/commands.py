@@ -156,6 +156,8 @@ class CommandContext:
                 args += ["--pThresh", _number(p.pThresh)]
         if p.minMAC != REGENIE_DEFAULT_MIN_MAC:
             args += ["--minMAC", _number(p.minMAC)]
+        if p.minINFO is not None:
+            args += ["--minINFO", _number(p.minINFO)]
         args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest))]
         if job.range:
             args += ["--range", job.range]

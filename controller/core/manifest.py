@@ -172,6 +172,9 @@ class AnalysisParams(_Strict):
         description="Number of autosomes (--nauto): codes 1..nauto are autosomes, nauto+1 (and X, Y, XY, PAR1, PAR2) "
         "the sex chromosome.",
     )
+    minINFO: float | None = Field(
+        default=None, ge=0, le=1, description="Step 2, dosage inputs: skip variants with a lower imputation info score (--minINFO)."
+    )
     cc12: bool = Field(default=False, description="bt only: binary traits coded 1 = control, 2 = case (--cc12).")
     applyRint: bool = Field(
         default=False, description="qt only: rank-inverse normal transform of the traits in both steps (--apply-rint)."

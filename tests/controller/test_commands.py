@@ -296,10 +296,12 @@ def test_phenotype_and_genome_options_reach_both_steps(example):
     for job in ("step1", plan.step2[0].jobId):
         argv = job_argv(m, plan, job, path_map=PATHS, threads=2)
         assert "--cc12" in argv and "--apply-rint" not in argv and "--nauto" not in argv
-    m = manifest({**BED3, **QT}, {"applyRint": True})
+    m = manifest({**BED3, **QT}, {"applyRint": True, "minINFO": 0.8})
     plan = _plan(example, m)
     for job in ("step1", plan.step2[0].jobId):
         assert "--apply-rint" in job_argv(m, plan, job, path_map=PATHS, threads=2)
+    assert options(job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2))["--minINFO"] == ["0.8"]
+    assert "--minINFO" not in job_argv(m, plan, "step1", path_map=PATHS, threads=2)
 
 
 def test_more_autosomes_pass_nauto_and_label_x():

@@ -87,3 +87,35 @@ def test_matches_regenie(name, tmp_path):
         for ref in refs:
             problems = compare_regenie(tmp_path / name / ref.name, ref, rel=1e-3, corrected_rel=1e-2)
             assert problems == [], problems[:10]
+
+
+def test_min_info_drops_what_the_real_binary_drops(tmp_path):
+    """--minINFO (not among the recorded cases): the real regenie v4.1.2 in ../shared/tools and regenie-py
+    on the same imputed BGEN; rows, values and the count of ignored tests must agree."""
+    import subprocess
+
+    root = _shared()
+    binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
+    if binary is None or not binary.exists() or "s2_qt_imp_chr1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    case = CASES["s2_qt_imp_chr1"]
+    listed = Path(case.args[case.args.index("--pred") + 1])
+    pred = tmp_path / "pred.list"
+    pred.write_text("".join(
+        f"{t} {root / 'reference-v2' / p[len(_REF_OUT):]}\n"
+        for t, p in (line.split() for line in (root / "reference-v2" / listed.parts[1] / listed.name).read_text().splitlines())
+    ))
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ours").mkdir()
+    args = [*case.args[: case.args.index("--out")], "--minINFO", "0.95"]
+    real = map_args([*args, "--out", "out/real/mi"], root, tmp_path, pred=pred, data_dirs=("cohort", "dog"))
+    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    ours = map_args([*args, "--out", "out/ours/mi"], root, tmp_path, pred=pred, data_dirs=("cohort", "dog"))
+    assert main(ours) == 0
+    for trait in ("Y1", "Y2", "Y3"):
+        assert compare_regenie(tmp_path / "ours" / f"mi_{trait}.regenie", tmp_path / "real" / f"mi_{trait}.regenie") == []
+    def ignored(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.startswith("Number of ignored tests")]
+
+    assert ignored((tmp_path / "ours" / "mi.log").read_text()) == ignored(proc.stdout) != []
