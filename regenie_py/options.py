@@ -25,7 +25,7 @@ SUPPORTED: dict[str, str] = {
     "threads": "value", "use-relative-path": "flag", "force-qt": "flag", "split-l0": "value",
     "run-l0": "value", "run-l1": "value", "keep-l0": "flag", "nauto": "value", "force-step1": "flag",
     "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
-    "cc12": "flag", "apply-rint": "flag", "minINFO": "value",
+    "cc12": "flag", "apply-rint": "flag", "minINFO": "value", "af-cc": "flag",
 }
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
@@ -33,7 +33,7 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 UNSUPPORTED = {
     "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "write-null-firth", "use-null-firth", "compute-all", "test", "no-split",
-    "write-samples", "print-pheno", "htp", "af-cc", "minCaseCount", "par-region",
+    "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "condition-list",
@@ -90,6 +90,7 @@ class Options(BaseModel):
     firth: bool = False
     approx: bool = False
     firth_se: bool = False
+    af_cc: bool = Field(default=False, description="--af-cc: case and control frequencies and counts (bt)")
     cc12: bool = Field(default=False, description="--cc12: binary traits coded 1 (control) / 2 (case)")
     rint: bool = Field(default=False, description="--apply-rint: rank-inverse normal transform of QTs")
     spa: bool = False
@@ -300,7 +301,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
         min_info=_float("minINFO", vals["minINFO"]) if "minINFO" in vals else None,
-        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), cc12=flag("cc12"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
+        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),

@@ -95,12 +95,14 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
 
 
 class _TraitWriter:
-    def __init__(self, path: str, gz: bool, with_info: bool):
+    def __init__(self, path: str, gz: bool, with_info: bool, case_control: bool = False):
         self.path = path
         self.fh = open_text_out(path, gz)
-        cols = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ " + ("INFO " if with_info else "")
-        self.fh.write(cols + "N TEST BETA SE CHISQ LOG10P EXTRA\n")
+        cols = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ " + ("A1FREQ_CASES A1FREQ_CONTROLS " if case_control else "")
+        cols += ("INFO " if with_info else "") + "N " + ("N_CASES N_CONTROLS " if case_control else "")
+        self.fh.write(cols + "TEST BETA SE CHISQ LOG10P EXTRA\n")
         self.with_info = with_info
+        self.case_control = case_control
 
     def close(self) -> None:
         self.fh.close()
@@ -186,7 +188,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
         ystar, _r, sigma_y = ridge.residualize_scale_pheno(Q, y0, masks.astype(np.float64))
         qt_state = [(ystar[:, p], sigma_y[p]) for p in range(P)]
 
-    writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, geno.has_dosages)
+    writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, geno.has_dosages,
+                            case_control=opts.bt and opts.af_cc)
                for name in S.trait_names]
     n_ignored = 0
     n_corrected = 0
@@ -236,6 +239,15 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     with np.errstate(divide="ignore", invalid="ignore"):
                         freq = s / (2.0 * n)
                     mac = np.minimum(s, 2.0 * n - s)
+                    cc = None
+                    if writers[p].case_control:
+                        # --af-cc: frequencies and counts of the cases and the controls with a call
+                        case = (S.Y[m, p] == 1)[:, None]
+                        with_call = called if any_missing else np.ones(Gp.shape, dtype=bool)
+                        n_case = (with_call & case).sum(axis=0)
+                        s_case = np.where(with_call & case, Gp, 0.0).sum(axis=0)
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            cc = (s_case / (2.0 * n_case), (s - s_case) / (2.0 * (n - n_case)), n_case, n - n_case)
                     ok = mac >= opts.min_mac
                     n_ignored += int((~ok).sum())
                     info = None
@@ -323,7 +335,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                                     extra[j] = "TEST_FAIL"
                                     chisq[j] = np.nan
                                     log10p[j] = np.nan
-                    _write_rows(writers[p], v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra)
+                    _write_rows(writers[p], v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra, cc)
             log.write(f" block [{bi + 1}/{len(plan.blocks)}] : done {t.ms()}")
     finally:
         for w in writers:
@@ -402,12 +414,15 @@ def _impute_info(G: np.ndarray, G2: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
 
 
-def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra) -> None:
+def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None) -> None:
     lines = []
     for j in np.nonzero(ok)[0]:
         vi = vidx[j]
         head = f"{v.chrom[vi]} {v.pos[vi]} {v.ids[vi]} {v.allele0[vi]} {v.allele1[vi]} {fmt(freq[j])} "
+        if cc is not None:
+            head += f"{fmt(cc[0][j])} {fmt(cc[1][j])} "
         if w.with_info:
             head += f"{fmt(info[j])} "
-        lines.append(f"{head}{int(n[j])} ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
+        counts = f"{int(n[j])} " + (f"{int(cc[2][j])} {int(cc[3][j])} " if cc is not None else "")
+        lines.append(f"{head}{counts}ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
     w.fh.write("".join(lines))

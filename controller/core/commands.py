@@ -154,6 +154,8 @@ class CommandContext:
                 args.append("--spa")
             if (p.firth or p.spa) and p.pThresh != REGENIE_DEFAULT_P_THRESH:
                 args += ["--pThresh", _number(p.pThresh)]
+            if p.afCC:
+                args.append("--af-cc")
         if p.minMAC != REGENIE_DEFAULT_MIN_MAC:
             args += ["--minMAC", _number(p.minMAC)]
         if p.minINFO is not None:

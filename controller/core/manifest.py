@@ -175,6 +175,9 @@ class AnalysisParams(_Strict):
     minINFO: float | None = Field(
         default=None, ge=0, le=1, description="Step 2, dosage inputs: skip variants with a lower imputation info score (--minINFO)."
     )
+    afCC: bool = Field(
+        default=False, description="bt only, step 2: allele frequencies and counts in cases and controls (--af-cc)."
+    )
     cc12: bool = Field(default=False, description="bt only: binary traits coded 1 = control, 2 = case (--cc12).")
     applyRint: bool = Field(
         default=False, description="qt only: rank-inverse normal transform of the traits in both steps (--apply-rint)."
@@ -335,7 +338,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
 
     trait = ana.get("traitType", "qt")
     if trait != "bt":
-        for opt in ("firth", "spa", "approx", "cc12"):
+        for opt in ("firth", "spa", "approx", "cc12", "afCC"):
             if ana.get(opt) is True:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} applies to binary traits only (traitType 'bt')"))
     elif ana.get("applyRint") is True:

@@ -291,8 +291,10 @@ def test_step_argv_helpers(example):
 
 
 def test_phenotype_and_genome_options_reach_both_steps(example):
-    m = manifest({**BED3, **BT}, {"traitType": "bt", "cc12": True})
+    m = manifest({**BED3, **BT}, {"traitType": "bt", "cc12": True, "afCC": True})
     plan = _plan(example, m)
+    assert "--af-cc" in job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2)
+    assert "--af-cc" not in job_argv(m, plan, "step1", path_map=PATHS, threads=2)
     for job in ("step1", plan.step2[0].jobId):
         argv = job_argv(m, plan, job, path_map=PATHS, threads=2)
         assert "--cc12" in argv and "--apply-rint" not in argv and "--nauto" not in argv

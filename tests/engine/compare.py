@@ -25,7 +25,8 @@ def _num(x: str) -> float:
 
 def compare_regenie(ours: Path, ref: Path, rel: float = 1e-3, corrected_rel: float = 1e-2) -> list[str]:
     """Problems found (empty = equal within tolerance): same rows in order, same N, A1FREQ 1e-4 abs,
-    BETA/SE/CHISQ/LOG10P `rel` relative (rows corrected by Firth/SPA: `corrected_rel`)."""
+    BETA/SE/CHISQ/LOG10P `rel` relative (rows corrected by Firth/SPA: `corrected_rel`); with --af-cc
+    N_CASES/N_CONTROLS exactly and the case/control frequencies 1e-4 abs."""
     h1, r1 = read_regenie(ours)
     h2, r2 = read_regenie(ref)
     problems: list[str] = []
@@ -36,10 +37,12 @@ def compare_regenie(ours: Path, ref: Path, rel: float = 1e-3, corrected_rel: flo
     col = {n: i for i, n in enumerate(h1)}
     for a, b in zip(r1, r2):
         vid = a[col["ID"]]
-        if a[col["N"]] != b[col["N"]]:
-            problems.append(f"{vid}: N {a[col['N']]} != {b[col['N']]}")
-        if abs(_num(a[col["A1FREQ"]]) - _num(b[col["A1FREQ"]])) > 1e-4:
-            problems.append(f"{vid}: A1FREQ {a[col['A1FREQ']]} != {b[col['A1FREQ']]}")
+        for name in ("N", "N_CASES", "N_CONTROLS"):
+            if name in col and a[col[name]] != b[col[name]]:
+                problems.append(f"{vid}: {name} {a[col[name]]} != {b[col[name]]}")
+        for name in ("A1FREQ", "A1FREQ_CASES", "A1FREQ_CONTROLS"):
+            if name in col and abs(_num(a[col[name]]) - _num(b[col[name]])) > 1e-4:
+                problems.append(f"{vid}: {name} {a[col[name]]} != {b[col[name]]}")
         if a[col["EXTRA"]] != b[col["EXTRA"]]:
             problems.append(f"{vid}: EXTRA {a[col['EXTRA']]} != {b[col['EXTRA']]}")
         if "INFO" in col and abs(_num(a[col["INFO"]]) - _num(b[col["INFO"]])) > 1e-3:

@@ -119,3 +119,29 @@ def test_min_info_drops_what_the_real_binary_drops(tmp_path):
         return [line.strip() for line in text.splitlines() if line.startswith("Number of ignored tests")]
 
     assert ignored((tmp_path / "ours" / "mi.log").read_text()) == ignored(proc.stdout) != []
+
+
+def test_af_cc_columns_equal_the_real_binary(tmp_path):
+    """--af-cc: A1FREQ_CASES, A1FREQ_CONTROLS, N_CASES, N_CONTROLS as the real regenie v4.1.2 writes them."""
+    import subprocess
+
+    root = _shared()
+    binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
+    if binary is None or not binary.exists() or "s2_bt_imp_chr1_firth_approx" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    listed = Path(CASES["s2_bt_imp_chr1_firth_approx"].args[CASES["s2_bt_imp_chr1_firth_approx"].args.index("--pred") + 1])
+    pred = tmp_path / "pred.list"
+    pred.write_text("".join(
+        f"{t} {root / 'reference-v2' / p[len(_REF_OUT):]}\n"
+        for t, p in (line.split() for line in (root / "reference-v2" / listed.parts[1] / listed.name).read_text().splitlines())
+    ))
+    common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--bt", "--af-cc", "--threads", "2"]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ours").mkdir()
+    real = map_args([*common, "--out", "out/real/cc"], root, tmp_path, pred=pred, data_dirs=("cohort",))
+    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert main(map_args([*common, "--out", "out/ours/cc"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
+    assert compare_regenie(tmp_path / "ours" / "cc_B2.regenie", tmp_path / "real" / "cc_B2.regenie") == []
