@@ -253,15 +253,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     info = None
                     if geno.has_dosages:
                         assert G2 is not None  # readers with dosages return E[g^2]
-                        G2p = G2 if full else G2[m]
-                        # IMPUTE info over the samples with genotype probabilities (missing ones carry NaN)
-                        obs = ~np.isnan(G2p)
-                        n_obs = obs.sum(axis=0)
-                        f_obs = np.where(obs, Gp, 0.0).sum(axis=0) / np.maximum(2.0 * n_obs, 1.0)
-                        var_sum = np.where(obs, G2p - Gp * Gp, 0.0).sum(axis=0)
-                        denom = 2.0 * n_obs * f_obs * (1.0 - f_obs)
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            info = np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
+                        info = _impute_info(Gp, G2 if full else G2[m])  # over this trait's samples
                     if info is not None and opts.min_info is not None:
                         # ... and a trait's test when that trait's info score is below it
                         low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
