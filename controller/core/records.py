@@ -1,8 +1,7 @@
 """The records of the two DynamoDB tables: `WorkflowRecord` and `JobRecord`, the single schema of each.
 
 `StatusStore` checks every attribute it writes against these models (an unknown name or a value of
-the wrong type is an error naming it, before anything is written) and reads records back through
-them. The DynamoDB section of docs/ARCHITECTURE.md is generated from them (`python docs/tables.py`).
+the wrong type is an error naming it, before anything is written); reads still return plain dicts. The DynamoDB section of docs/ARCHITECTURE.md is generated from them (`python docs/tables.py`).
 
 Writing: a keyword argument sets an attribute; `None` means "not given" (nothing written); removing
 an attribute is explicit, with `remove=("errorDetail", ...)`.
@@ -23,14 +22,8 @@ class UnknownAttribute(ValueError):
 
 
 class _Record(BaseModel):
-    # Reads tolerate attributes written by older versions; writes are checked field by field.
+    # Records written by older versions may carry other attributes; writes are checked field by field.
     model_config = ConfigDict(extra="allow")
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = getattr(self, name, None)
-        if value is None and self.model_extra:
-            value = self.model_extra.get(name)
-        return default if value is None else value
 
 
 class StatusChange(BaseModel):
