@@ -62,13 +62,17 @@ def _softplus_expit(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _penalised(
-    X: np.ndarray, y: np.ndarray, eta: np.ndarray
+    X: np.ndarray, y: np.ndarray, eta: np.ndarray, unit_info: np.ndarray | None = None
 ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Penalised log-likelihood, fitted p, weights and the Cholesky factor of X'WX (None if singular)."""
+    """Penalised log-likelihood, fitted p, weights and the Cholesky factor of X'WX (None if singular).
+
+    `unit_info` is added to X'WX: the rows of samples the trait does not observe, with weight 1."""
     softplus, p = _softplus_expit(eta)
     w = p * (1.0 - p)
     loglik = float(y @ eta - softplus.sum())
     info = X.T @ (X * w[:, None])
+    if unit_info is not None:
+        info = info + unit_info
     try:
         chol = np.linalg.cholesky(info)
     except np.linalg.LinAlgError:
@@ -88,12 +92,17 @@ def _fit(
     maxiter: int,
     maxstep: float,
     free: np.ndarray | None = None,
+    unit_info: np.ndarray | None = None,
 ) -> _Fit:
     """Maximise the penalised likelihood of design X over the coefficients `free` selects (all by
-    default); the others stay at `start`. The penalty is always that of the whole design."""
+    default); the others stay at `start`. The penalty is always that of the whole design.
+
+    `unit_info` (U'U of the design rows of the samples whose trait value is missing) enters the
+    information matrix with weight 1, as regenie's exact Firth fit has it: its weights are 1 for
+    those samples, which thereby count in the penalty and in the printed SE, never in the score."""
     coef = start.astype(float).copy()
     sel = np.ones(X.shape[1], dtype=bool) if free is None else np.asarray(free, dtype=bool)
-    pll, p, w, chol = _penalised(X, y, X @ coef + offset)
+    pll, p, w, chol = _penalised(X, y, X @ coef + offset, unit_info)
     if chol is None:
         return _Fit(coef, -np.inf, np.full((X.shape[1],) * 2, np.nan), False)
     converged = False
@@ -117,7 +126,7 @@ def _fit(
             step *= maxstep / biggest
         for _ in range(MAX_HALVINGS):
             new = coef + step
-            new_pll, new_p, new_w, new_chol = _penalised(X, y, X @ new + offset)
+            new_pll, new_p, new_w, new_chol = _penalised(X, y, X @ new + offset, unit_info)
             if new_chol is not None and new_pll >= pll - 1e-12:
                 break
             step *= 0.5
@@ -229,13 +238,15 @@ def firth_test(
     approx: bool,
     null_beta: np.ndarray | None,
     p_hat: np.ndarray | None = None,
+    unobserved: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FirthResult:
     """Firth likelihood-ratio test of the variant `g` (mean-imputed ALLELE1 dosage).
 
     `null_beta` is `fit_null_firth(X, y, offset)` (computed here when None); `p_hat` the fitted
     probabilities of the unpenalised null logistic model (approx only; computed here when None).
     ok=False when a fit fails to converge or the likelihood ratio is negative: the caller reports
-    TEST_FAIL.
+    TEST_FAIL. `unobserved` (exact test only): the covariate rows and genotypes of the analysed
+    samples whose trait value is missing; see `_fit`.
     """
     failed = FirthResult(np.nan, np.nan, np.nan, False)
     if null_beta is None:
@@ -261,13 +272,18 @@ def firth_test(
         # The null is the full design with the variant's effect fixed at 0 (its penalty includes g),
         # as regenie and logistf compute the likelihood ratio; the covariate-only null inflates it.
         design = np.column_stack([X, g])
+        unit_info = None
+        if unobserved is not None and len(unobserved[1]):
+            rows = np.column_stack([unobserved[0], unobserved[1]])
+            unit_info = rows.T @ rows
         free = np.ones(design.shape[1], dtype=bool)
         free[-1] = False
-        null = _fit(design, y, offset, np.append(null_beta, 0.0), maxiter=NITER, maxstep=MAXSTEP, free=free)
+        null = _fit(design, y, offset, np.append(null_beta, 0.0), maxiter=NITER, maxstep=MAXSTEP, free=free,
+                    unit_info=unit_info)
         if not null.converged:
             return failed
         null_pll = null.loglik
-        fit = _fit(design, y, offset, null.coef, maxiter=NITER, maxstep=MAXSTEP)
+        fit = _fit(design, y, offset, null.coef, maxiter=NITER, maxstep=MAXSTEP, unit_info=unit_info)
     chisq = 2.0 * (fit.loglik - null_pll)
     beta = float(fit.coef[-1])
     se = float(np.sqrt(fit.info_inv[-1, -1]))

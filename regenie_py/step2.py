@@ -292,6 +292,12 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                         U = Gp.T @ (y - phat)
                         XWG = XW_T @ Gp
                         Z = np.linalg.solve(L, XWG) if L is not None else XWG
+                        # regenie residualises a dense genotype on the covariates before the score
+                        # (its sparse ones are not): that removes the null fit's own score residual
+                        # Xᵀ(y − p), non-zero up to its stopping tolerance, from U
+                        dense = ~sparse
+                        if L is not None and dense.any():
+                            U[dense] -= Z[:, dense].T @ np.linalg.solve(L, X.T @ (y - phat))
                         V = np.einsum("i,ij,ij->j", wts, Gp, Gp) - np.einsum("ij,ij->j", Z, Z)
                         with np.errstate(divide="ignore", invalid="ignore"):
                             T = U / np.sqrt(V)
@@ -306,8 +312,11 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                                 g = Gp[:, j]
                                 if opts.firth:
                                     # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
+                                    # exact Firth: regenie's information matrix also holds the samples
+                                    # without a trait value (weight 1)
+                                    unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
                                     r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
-                                                         p_hat=phat)
+                                                         p_hat=phat, unobserved=unobs)
                                     res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                                     if res_ok:
                                         beta[j] = r.beta
@@ -369,7 +378,7 @@ def _chromosome_state(
         X = S.Q[m]
         y = S.Y[m, p]
         offset = loco[m]
-        _b, phat, conv = ridge.logistic_null(X, y, offset)
+        _b, phat, conv = ridge.logistic_null_as_regenie(X, y, offset)
         if not conv:
             log.write(f"WARNING: logistic regression did not converge for phenotype '{S.trait_names[p]}'.")
             state[p] = None

@@ -4,8 +4,7 @@ The cases of that set's COMMANDS.md that regenie-py implements today run here (i
 `dog/` and `regenie-example/` beside it; step-2 cases read the reference .loco files, so step 2 is
 compared on its own), with the tolerances of the engine issue: .loco within 1e-4 absolute; BETA, SE,
 CHISQ and LOG10P within 1e-3 relative (1e-2 on Firth/SPA-corrected rows); N exactly; A1FREQ and INFO
-within 1e-4. The other cases (cc12, exact Firth, RINT, conditional, interaction and gene-based
-tests) are listed in NOT_YET with what they need.
+within 1e-4. The other cases are listed in NOT_YET with what they need.
 """
 
 from __future__ import annotations
@@ -22,11 +21,10 @@ from .conftest import map_args, parse_commands
 SUPPORTED = {
     "s1_qt_array", "s1_bt_array", "s1_qt_dog",
     "s2_qt_imp_chr1", "s2_qt_bed_missing_calls", "s2_qt_bed_na_ignorepred", "s2_qt_dog",
-    "s2_bt_imp_chr1_firth_approx",
+    "s2_bt_imp_chr1_firth_approx", "s2_bt_bed_firth_exact",
     "s1_qt_array_rint", "s2_qt_bed_rint", "s2_bt_bed_cc12_ignorepred",
 }
 NOT_YET = {
-    "s2_bt_bed_firth_exact": "exact Firth's SE (CHISQ agrees since the null-model fix; the printed SE does not yet)",
     "s2_qt_bed_condition": "--condition-list", "s2_qt_bed_interaction_V1": "--interaction",
     "g_qt_burden_max": "gene-based tests", "g_qt_vc_skat_acato": "gene-based tests",
 }
