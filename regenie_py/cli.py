@@ -59,7 +59,7 @@ def _check_files(opts) -> None:
     if opts.covar_file:
         checks.append((opts.covar_file, "covarFile"))
     for opt, files in (("keep", opts.keep), ("remove", opts.remove), ("extract", opts.extract),
-                       ("exclude", opts.exclude)):
+                       ("exclude", opts.exclude), ("condition-list", [opts.condition_list] if opts.condition_list else [])):
         checks += [(f, opt) for f in files]
     for path, opt in checks:
         if not os.path.exists(path):
@@ -144,12 +144,22 @@ def _dispatch(opts, log: RunLog) -> None:
 
             split_l0(opts, geno, log)
             return
+        conditioning: list[str] = []
         if opts.step == 2:
             from .step2 import prepare_step2
 
-            plan = prepare_step2(opts, geno, log)  # variant selection first: empty -> error before reading phenotypes
+            if opts.condition_list:
+                from .condition import check_listed_variants
+
+                conditioning = check_listed_variants(opts, geno)
+            # variant selection first: empty -> error before reading phenotypes
+            plan = prepare_step2(opts, geno, log, leave_out=set(conditioning))
         S = load_samples(opts, geno.sample_ids, log)
         geno.set_samples(S.geno_index)
+        if conditioning:
+            from .condition import add_condition_covariates
+
+            S = add_condition_covariates(opts, geno, S, conditioning, log)
         if opts.step == 1:
             from .step1 import run_step1
 

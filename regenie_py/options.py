@@ -26,6 +26,8 @@ SUPPORTED: dict[str, str] = {
     "run-l0": "value", "run-l1": "value", "keep-l0": "flag", "nauto": "value", "force-step1": "flag",
     "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
     "cc12": "flag", "apply-rint": "flag", "minINFO": "value", "af-cc": "flag",
+    "condition-list": "value", "condition-file": "value", "condition-file-sample": "value",
+    "max-condition-vars": "value",
 }
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
@@ -36,8 +38,7 @@ UNSUPPORTED = {
     "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
-    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "condition-list",
-    "condition-file", "anno-file", "set-list", "mask-def", "aaf-bins", "build-mask", "vc-tests",
+    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "anno-file", "set-list", "mask-def", "aaf-bins", "build-mask", "vc-tests",
     "joint", "skat-params", "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "extract-sets",
     "exclude-sets", "extract-setlist", "exclude-setlist", "aaf-file", "singleton-carrier",
     "set-singletons", "skip-test", "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
@@ -105,6 +106,11 @@ class Options(BaseModel):
     keep_l0: bool = False
     nauto: int = 22
     force_step1: bool = False
+    condition_list: str | None = Field(default=None, description="--condition-list: variants added as covariates")
+    condition_file: tuple[Literal["bed", "pgen", "bgen"], str] | None = Field(
+        default=None, description="--condition-file FORMAT,FILE: the genotype file holding them")
+    condition_file_sample: str | None = None
+    max_condition_vars: int = 10000
     raw: list[tuple[str, str | None]] = Field(default_factory=list, description="options as given, for the log")
 
 
@@ -283,6 +289,16 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         raise RegenieError("--pThresh must be in (0,1].")
     threads = _int("threads", vals["threads"]) if "threads" in vals else 1
     out = vals["out"] or ""
+    condition_file = None
+    if "condition-file" in vals:
+        fmt_, _, path = (vals["condition-file"] or "").partition(",")
+        if not path or "," in path:
+            raise RegenieError("invalid option input for --condition-file")
+        if fmt_ not in ("bed", "pgen", "bgen"):
+            raise RegenieError("invalid file format for --condition-file (either bed/bge/pgen)")
+        condition_file = (fmt_, path)
+        if "condition-list" not in vals:
+            raise RegenieError("must use --condition-list if using --condition-file.")
 
     return Options(
         step=step, out=out, bed=vals.get("bed"), pgen=vals.get("pgen"), bgen=vals.get("bgen"),
@@ -306,5 +322,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),
         nauto=_int("nauto", vals["nauto"]) if "nauto" in vals else 22, force_step1=flag("force-step1"),
+        condition_list=vals.get("condition-list"), condition_file=condition_file,
+        condition_file_sample=vals.get("condition-file-sample"),
+        max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
         raw=pairs,
     )

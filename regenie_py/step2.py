@@ -26,15 +26,18 @@ class Step2Plan:
     blocks: list[np.ndarray]
 
 
-def prepare_step2(opts, geno: GenotypeSource, log: RunLog) -> Step2Plan:
-    """Variant selection (extract/exclude, --chr/--chrList, --range) and blocks; empty -> regenie's error."""
+def prepare_step2(opts, geno: GenotypeSource, log: RunLog, leave_out: frozenset[str] | set[str] = frozenset()) -> Step2Plan:
+    """Variant selection (extract/exclude, --chr/--chrList, --range) and blocks; empty -> regenie's error.
+
+    `leave_out`: IDs never tested (the --condition-list variants, which regenie adds to --exclude)."""
     v = geno.variants
     keep = np.ones(len(v), dtype=bool)
     if opts.extract:
         ids = read_variant_list(opts.extract)
         keep &= np.array([i in ids for i in v.ids])
-    if opts.exclude:
-        ids = read_variant_list(opts.exclude)
+    if opts.exclude or leave_out:
+        ids = read_variant_list(opts.exclude) | set(leave_out)
+        log.write("   -removing variants specified by --exclude")
         keep &= np.array([i not in ids for i in v.ids])
     if opts.chrs:
         wanted = {chrom_option_to_int(c, opts.nauto) for c in opts.chrs}
@@ -45,7 +48,7 @@ def prepare_step2(opts, geno: GenotypeSource, log: RunLog) -> Step2Plan:
     sel = np.nonzero(keep)[0]
     if sel.size == 0:
         raise RegenieError("no variant left to include in analysis.")
-    if opts.extract or opts.exclude or opts.chrs or opts.range:
+    if opts.extract or opts.exclude or leave_out or opts.chrs or opts.range:
         log.write(f"   -number of variants remaining in the analysis = {sel.size}")
     return Step2Plan(make_blocks(v.chrom, sel, opts.bsize))
 

@@ -22,10 +22,10 @@ SUPPORTED = {
     "s1_qt_array", "s1_bt_array", "s1_qt_dog",
     "s2_qt_imp_chr1", "s2_qt_bed_missing_calls", "s2_qt_bed_na_ignorepred", "s2_qt_dog",
     "s2_bt_imp_chr1_firth_approx", "s2_bt_bed_firth_exact",
-    "s1_qt_array_rint", "s2_qt_bed_rint", "s2_bt_bed_cc12_ignorepred",
+    "s1_qt_array_rint", "s2_qt_bed_rint", "s2_bt_bed_cc12_ignorepred", "s2_qt_bed_condition",
 }
 NOT_YET = {
-    "s2_qt_bed_condition": "--condition-list", "s2_qt_bed_interaction_V1": "--interaction",
+    "s2_qt_bed_interaction_V1": "--interaction",
     "g_qt_burden_max": "gene-based tests", "g_qt_vc_skat_acato": "gene-based tests",
 }
 _REF_OUT = "/tmp/refdata/out/"  # where the reference runs wrote their outputs (in their _pred.list files)
@@ -46,6 +46,26 @@ def _cases() -> dict:
 
 
 CASES = _cases()
+
+
+def _reference_pred_list(tmp_path: Path, case_name: str) -> Path:
+    """The case's recorded _pred.list, pointing at the reference .loco files beside it."""
+    root = _shared()
+    assert root is not None
+    case = CASES[case_name]
+    listed = Path(case.args[case.args.index("--pred") + 1])
+    pred = tmp_path / "pred.list"
+    pred.write_text("".join(
+        f"{t} {root / 'reference-v2' / p[len(_REF_OUT):]}\n"
+        for t, p in (line.split() for line in (root / "reference-v2" / listed.parts[1] / listed.name).read_text().splitlines())
+    ))
+    return pred
+
+
+def _real_binary() -> Path | None:
+    root = _shared()
+    binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
+    return binary if binary is not None and binary.exists() else None
 
 
 def test_every_case_is_run_or_says_what_it_needs():
@@ -92,17 +112,11 @@ def test_min_info_drops_what_the_real_binary_drops(tmp_path):
     on the same imputed BGEN; rows, values and the count of ignored tests must agree."""
     import subprocess
 
-    root = _shared()
-    binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
-    if binary is None or not binary.exists() or "s2_qt_imp_chr1" not in CASES:
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
         pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
     case = CASES["s2_qt_imp_chr1"]
-    listed = Path(case.args[case.args.index("--pred") + 1])
-    pred = tmp_path / "pred.list"
-    pred.write_text("".join(
-        f"{t} {root / 'reference-v2' / p[len(_REF_OUT):]}\n"
-        for t, p in (line.split() for line in (root / "reference-v2" / listed.parts[1] / listed.name).read_text().splitlines())
-    ))
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     (tmp_path / "real").mkdir()
     (tmp_path / "ours").mkdir()
     args = [*case.args[: case.args.index("--out")], "--minINFO", "0.95"]
@@ -123,16 +137,10 @@ def test_af_cc_columns_equal_the_real_binary(tmp_path):
     """--af-cc: A1FREQ_CASES, A1FREQ_CONTROLS, N_CASES, N_CONTROLS as the real regenie v4.1.2 writes them."""
     import subprocess
 
-    root = _shared()
-    binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
-    if binary is None or not binary.exists() or "s2_bt_imp_chr1_firth_approx" not in CASES:
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_bt_imp_chr1_firth_approx" not in CASES:
         pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
-    listed = Path(CASES["s2_bt_imp_chr1_firth_approx"].args[CASES["s2_bt_imp_chr1_firth_approx"].args.index("--pred") + 1])
-    pred = tmp_path / "pred.list"
-    pred.write_text("".join(
-        f"{t} {root / 'reference-v2' / p[len(_REF_OUT):]}\n"
-        for t, p in (line.split() for line in (root / "reference-v2" / listed.parts[1] / listed.name).read_text().splitlines())
-    ))
+    pred = _reference_pred_list(tmp_path, "s2_bt_imp_chr1_firth_approx")
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
               "--pred", "x", "--bsize", "400", "--bt", "--af-cc", "--threads", "2"]
@@ -143,3 +151,45 @@ def test_af_cc_columns_equal_the_real_binary(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert main(map_args([*common, "--out", "out/ours/cc"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
     assert compare_regenie(tmp_path / "ours" / "cc_B2.regenie", tmp_path / "real" / "cc_B2.regenie") == []
+
+
+def test_condition_file_equals_the_real_binary(tmp_path):
+    """--condition-list with --condition-file (the conditioning variants' dosages from the imputed BGEN,
+    the tests on the hard calls), a binary trait with exact Firth: the real regenie v4.1.2 and
+    regenie-py, row for row."""
+    import subprocess
+
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_bed_condition" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
+    common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--bt", "--firth", "--pThresh", "0.01", "--chr", "1",
+              "--condition-list", "cohort/condition_chr1.txt", "--condition-file", "bgen,cohort/imp_chr1.bgen",
+              "--condition-file-sample", "cohort/imp_chr1.sample", "--threads", "2"]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ours").mkdir()
+    real = map_args([*common, "--out", "out/real/c"], root, tmp_path, pred=pred, data_dirs=("cohort",))
+    real = [a.replace("bgen,cohort/", f"bgen,{root}/cohort/") for a in real]
+    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    ours = map_args([*common, "--out", "out/ours/c"], root, tmp_path, pred=pred, data_dirs=("cohort",))
+    ours = [a.replace("bgen,cohort/", f"bgen,{root}/cohort/") for a in ours]
+    assert main(ours) == 0
+    for trait in ("B1", "B2"):
+        assert compare_regenie(tmp_path / "ours" / f"c_{trait}.regenie", tmp_path / "real" / f"c_{trait}.regenie",
+                               rel=1e-3, corrected_rel=1e-2) == []
+
+
+def test_condition_list_names_what_is_missing(tmp_path):
+    root = _shared()
+    if root is None or "s2_qt_bed_condition" not in CASES:
+        pytest.skip("../shared/regenie-example/reference-v2 is not present beside the checkout")
+    listed = tmp_path / "cond.txt"
+    listed.write_text("1:43869777\nnot_a_variant\n")
+    args = map_args(["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1",
+                     "--ignore-pred", "--bsize", "400", "--qt", "--condition-list", str(listed), "--out", "out/c"],
+                    root, tmp_path, data_dirs=("cohort",))
+    assert main(args) == 1
+    assert "1 of the variants could not be found in the genotype file" in (tmp_path / "c.log").read_text()
