@@ -51,6 +51,9 @@ class Variants:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, idx: np.ndarray) -> Variants:
+        return Variants(self.chrom[idx], self.pos[idx], self.ids[idx], self.allele0[idx], self.allele1[idx])
+
 
 class GenotypeSource:
     kind = ""

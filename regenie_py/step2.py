@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import ridge
-from .genotypes import GenotypeSource, chrom_option_to_int, make_blocks, read_variant_list
+from .genotypes import GenotypeSource, Variants, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
 from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
@@ -194,9 +194,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, geno.has_dosages,
                             case_control=opts.bt and opts.af_cc)
                for name in S.trait_names]
-    n_ignored = 0
-    n_corrected = 0
-    n_failed = 0
+    tester = _ChunkTester(opts, S, writers, geno.has_dosages, firth, spa)
     try:
         chrom_state: dict[int, list[Any] | None] = {}
         blocks_by_chr: dict[int, int] = {}
@@ -213,133 +211,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             t = Timer()
             for vidx in _sub_blocks(block, COMPUTE_CHUNK):
                 G, G2 = geno.read(vidx)
-                # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
-                # are mean-imputed for the test itself, over every analysed sample)
-                missing = np.isnan(G)
-                any_missing = bool(missing.any())
-                G = ridge.impute_mean(G)
-                # regenie keeps a variant with at most half its analysed samples non-zero sparse, and
-                # then (quantitative traits with missing values only) approximates G'G (see below)
-                sparse = np.count_nonzero(G, axis=0) <= 0.5 * (S.n_genotyped or G.shape[0])
-                # --minINFO drops the whole variant when the info over all analysed samples is low
-                low_info_all = (_impute_info(G, G2) < opts.min_info
-                                if opts.min_info is not None and geno.has_dosages and G2 is not None else None)
-                QtG = Q.T @ G if not opts.bt else None
-                for p in range(P):
-                    st = chrom_state[p]
-                    if st is None:
-                        continue
-                    m = masks[:, p]
-                    full = bool(m.all())
-                    Gp = G if full else G[m]
-                    if any_missing:
-                        called = ~(missing if full else missing[m])
-                        n = called.sum(axis=0)
-                        s = np.where(called, Gp, 0.0).sum(axis=0)
-                    else:
-                        n = np.full(Gp.shape[1], Gp.shape[0])
-                        s = Gp.sum(axis=0)
-                    with np.errstate(divide="ignore", invalid="ignore"):
-                        freq = s / (2.0 * n)
-                    mac = np.minimum(s, 2.0 * n - s)
-                    cc = None
-                    if writers[p].case_control:
-                        # --af-cc: frequencies and counts of the cases and the controls with a call
-                        case = (S.Y[m, p] == 1)[:, None]
-                        with_call = called if any_missing else np.ones(Gp.shape, dtype=bool)
-                        n_case = (with_call & case).sum(axis=0)
-                        s_case = np.where(with_call & case, Gp, 0.0).sum(axis=0)
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            cc = (s_case / (2.0 * n_case), (s - s_case) / (2.0 * (n - n_case)), n_case, n - n_case)
-                    ok = mac >= opts.min_mac
-                    n_ignored += int((~ok).sum())
-                    info = None
-                    if geno.has_dosages:
-                        assert G2 is not None  # readers with dosages return E[g^2]
-                        info = _impute_info(Gp, G2 if full else G2[m])  # over this trait's samples
-                    if info is not None and opts.min_info is not None:
-                        # ... and a trait's test when that trait's info score is below it
-                        low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
-                        n_ignored += int(low.sum())
-                        ok &= ~low
-                    extra = np.array(["NA"] * len(vidx), dtype=object)
-                    if not opts.bt:
-                        e, sig_e, sig_y = st
-                        assert QtG is not None  # computed for quantitative traits
-                        if full:
-                            # ‖g − QQᵀg‖² and eᵀ(g − QQᵀg) without forming the residual (k x b products only)
-                            gg = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
-                            eg = e @ G - (Q.T @ e) @ QtG
-                        else:
-                            Rt = (G - Q @ QtG) * m[:, None]
-                            gg = np.einsum("ij,ij->j", Rt, Rt)
-                            eg = e @ Rt
-                            if sparse.any():
-                                # regenie's sparse-genotype path residualises G once over all analysed
-                                # samples and takes ‖m(g − QQᵀg)‖² as ‖mg‖² − 2(Qᵀmg)·(Qᵀg) + ‖Qᵀg‖²
-                                # (exact when Qᵀm Q = I, i.e. for traits without missing values)
-                                sp = np.nonzero(sparse)[0]
-                                Gm = G[:, sp] * m[:, None]
-                                QtGm = Q.T @ Gm
-                                gg[sp] = (np.einsum("ij,ij->j", Gm, Gm) - 2 * np.einsum("ij,ij->j", QtGm, QtG[:, sp])
-                                          + np.einsum("ij,ij->j", QtG[:, sp], QtG[:, sp]))
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            T = eg / (sig_e * np.sqrt(gg))
-                            beta = sig_y * eg / gg
-                            se = sig_y * sig_e / np.sqrt(gg)
-                        chisq = T * T
-                        log10p = _log10p(chisq)
-                    else:
-                        X, y, offset, phat, wts, L, null_beta = st
-                        XW_T = (X * wts[:, None]).T
-                        U = Gp.T @ (y - phat)
-                        XWG = XW_T @ Gp
-                        Z = np.linalg.solve(L, XWG) if L is not None else XWG
-                        # regenie residualises a dense genotype on the covariates before the score
-                        # (its sparse ones are not): that removes the null fit's own score residual
-                        # Xᵀ(y − p), non-zero up to its stopping tolerance, from U
-                        dense = ~sparse
-                        if L is not None and dense.any():
-                            U[dense] -= Z[:, dense].T @ np.linalg.solve(L, X.T @ (y - phat))
-                        V = np.einsum("i,ij,ij->j", wts, Gp, Gp) - np.einsum("ij,ij->j", Z, Z)
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            T = U / np.sqrt(V)
-                            beta = U / V
-                            se = 1.0 / np.sqrt(V)
-                        chisq = T * T
-                        log10p = _log10p(chisq)
-                        if opts.firth or opts.spa:
-                            need = np.nonzero(ok & (log10p > -math.log10(opts.p_thresh)))[0]
-                            for j in need:
-                                n_corrected += 1
-                                g = Gp[:, j]
-                                if opts.firth:
-                                    # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
-                                    # exact Firth: regenie's information matrix also holds the samples
-                                    # without a trait value (weight 1)
-                                    unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
-                                    r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
-                                                         p_hat=phat, unobserved=unobs)
-                                    res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
-                                    if res_ok:
-                                        beta[j] = r.beta
-                                        chisq[j] = r.chisq
-                                        se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
-                                        log10p[j] = _log10p(np.array([r.chisq]))[0]
-                                else:
-                                    pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
-                                    res_ok = bool(res_ok) and 0.0 < pval <= 1.0
-                                    if res_ok:
-                                        chisq[j] = _chisq_of_p(pval)
-                                        se[j] = 1.0 / math.sqrt(V[j])
-                                        beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
-                                        log10p[j] = -math.log10(pval)
-                                if not res_ok:
-                                    n_failed += 1
-                                    extra[j] = "TEST_FAIL"
-                                    chisq[j] = np.nan
-                                    log10p[j] = np.nan
-                    _write_rows(writers[p], v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra, cc)
+                tester.test(v.subset(vidx), G, G2, chrom_state)
             log.write(f" block [{bi + 1}/{len(plan.blocks)}] : done {t.ms()}")
     finally:
         for w in writers:
@@ -348,10 +220,157 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     for w in writers:
         log.write(f"* [{w.path}]")
     if opts.firth or opts.spa:
-        log.write(f"\nNumber of tests with {'Firth' if opts.firth else 'SPA'} correction : {n_corrected}")
-        log.write(f"Number of failed tests : ({n_failed}/{n_corrected})")
+        log.write(f"\nNumber of tests with {'Firth' if opts.firth else 'SPA'} correction : {tester.n_corrected}")
+        log.write(f"Number of failed tests : ({tester.n_failed}/{tester.n_corrected})")
     reason = "low MAC or info score" if opts.min_info is not None else "low MAC"
-    log.write(f"Number of ignored tests due to {reason} : {n_ignored}")
+    log.write(f"Number of ignored tests due to {reason} : {tester.n_ignored}")
+
+
+class _ChunkTester:
+    """Tests a chunk of genotype columns (variants or burden masks) for every trait and writes their rows."""
+
+    def __init__(self, opts, S: AnalysisSamples, writers: list[_TraitWriter], with_info: bool, firth: Any, spa: Any):
+        self.opts, self.S, self.writers, self.with_info = opts, S, writers, with_info
+        self.firth, self.spa = firth, spa
+        self.n_ignored = self.n_corrected = self.n_failed = 0
+
+    def test(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None, chrom_state: dict[int, list[Any] | None],
+             mac_floor: float | None = None) -> None:
+        """`mac_floor`: the MAC filter (None: --minMAC); burden masks below it were dropped already."""
+        opts, S, writers, firth, spa = self.opts, self.S, self.writers, self.firth, self.spa
+        P, Q, masks = S.Y.shape[1], S.Q, S.observed
+        min_mac = opts.min_mac if mac_floor is None else mac_floor
+        n_ignored = n_corrected = n_failed = 0
+        # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
+        # are mean-imputed for the test itself, over every analysed sample)
+        missing = np.isnan(G)
+        any_missing = bool(missing.any())
+        G = ridge.impute_mean(G)
+        # regenie keeps a variant with at most half its analysed samples non-zero sparse, and
+        # then (quantitative traits with missing values only) approximates G'G (see below)
+        sparse = np.count_nonzero(G, axis=0) <= 0.5 * (S.n_genotyped or G.shape[0])
+        # --minINFO drops the whole variant when the info over all analysed samples is low
+        low_info_all = (_impute_info(G, G2) < opts.min_info
+                        if opts.min_info is not None and self.with_info and G2 is not None else None)
+        QtG = Q.T @ G if not opts.bt else None
+        for p in range(P):
+            st = chrom_state[p]
+            if st is None:
+                continue
+            m = masks[:, p]
+            full = bool(m.all())
+            Gp = G if full else G[m]
+            if any_missing:
+                called = ~(missing if full else missing[m])
+                n = called.sum(axis=0)
+                s = np.where(called, Gp, 0.0).sum(axis=0)
+            else:
+                n = np.full(Gp.shape[1], Gp.shape[0])
+                s = Gp.sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                freq = s / (2.0 * n)
+            mac = np.minimum(s, 2.0 * n - s)
+            cc = None
+            if writers[p].case_control:
+                # --af-cc: frequencies and counts of the cases and the controls with a call
+                case = (S.Y[m, p] == 1)[:, None]
+                with_call = called if any_missing else np.ones(Gp.shape, dtype=bool)
+                n_case = (with_call & case).sum(axis=0)
+                s_case = np.where(with_call & case, Gp, 0.0).sum(axis=0)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    cc = (s_case / (2.0 * n_case), (s - s_case) / (2.0 * (n - n_case)), n_case, n - n_case)
+            ok = mac >= min_mac
+            n_ignored += int((~ok).sum())
+            info = None
+            if self.with_info:
+                assert G2 is not None  # readers with dosages return E[g^2]
+                info = _impute_info(Gp, G2 if full else G2[m])  # over this trait's samples
+            if info is not None and opts.min_info is not None:
+                # ... and a trait's test when that trait's info score is below it
+                low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
+                n_ignored += int(low.sum())
+                ok &= ~low
+            extra = np.array(["NA"] * G.shape[1], dtype=object)
+            if not opts.bt:
+                e, sig_e, sig_y = st
+                assert QtG is not None  # computed for quantitative traits
+                if full:
+                    # ‖g − QQᵀg‖² and eᵀ(g − QQᵀg) without forming the residual (k x b products only)
+                    gg = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
+                    eg = e @ G - (Q.T @ e) @ QtG
+                else:
+                    Rt = (G - Q @ QtG) * m[:, None]
+                    gg = np.einsum("ij,ij->j", Rt, Rt)
+                    eg = e @ Rt
+                    if sparse.any():
+                        # regenie's sparse-genotype path residualises G once over all analysed
+                        # samples and takes ‖m(g − QQᵀg)‖² as ‖mg‖² − 2(Qᵀmg)·(Qᵀg) + ‖Qᵀg‖²
+                        # (exact when Qᵀm Q = I, i.e. for traits without missing values)
+                        sp = np.nonzero(sparse)[0]
+                        Gm = G[:, sp] * m[:, None]
+                        QtGm = Q.T @ Gm
+                        gg[sp] = (np.einsum("ij,ij->j", Gm, Gm) - 2 * np.einsum("ij,ij->j", QtGm, QtG[:, sp])
+                                  + np.einsum("ij,ij->j", QtG[:, sp], QtG[:, sp]))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    T = eg / (sig_e * np.sqrt(gg))
+                    beta = sig_y * eg / gg
+                    se = sig_y * sig_e / np.sqrt(gg)
+                chisq = T * T
+                log10p = _log10p(chisq)
+            else:
+                X, y, offset, phat, wts, L, null_beta = st
+                XW_T = (X * wts[:, None]).T
+                U = Gp.T @ (y - phat)
+                XWG = XW_T @ Gp
+                Z = np.linalg.solve(L, XWG) if L is not None else XWG
+                # regenie residualises a dense genotype on the covariates before the score
+                # (its sparse ones are not): that removes the null fit's own score residual
+                # Xᵀ(y − p), non-zero up to its stopping tolerance, from U
+                dense = ~sparse
+                if L is not None and dense.any():
+                    U[dense] -= Z[:, dense].T @ np.linalg.solve(L, X.T @ (y - phat))
+                V = np.einsum("i,ij,ij->j", wts, Gp, Gp) - np.einsum("ij,ij->j", Z, Z)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    T = U / np.sqrt(V)
+                    beta = U / V
+                    se = 1.0 / np.sqrt(V)
+                chisq = T * T
+                log10p = _log10p(chisq)
+                if opts.firth or opts.spa:
+                    need = np.nonzero(ok & (log10p > -math.log10(opts.p_thresh)))[0]
+                    for j in need:
+                        n_corrected += 1
+                        g = Gp[:, j]
+                        if opts.firth:
+                            # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
+                            # exact Firth: regenie's information matrix also holds the samples
+                            # without a trait value (weight 1)
+                            unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
+                            r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
+                                                 p_hat=phat, unobserved=unobs)
+                            res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
+                            if res_ok:
+                                beta[j] = r.beta
+                                chisq[j] = r.chisq
+                                se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
+                                log10p[j] = _log10p(np.array([r.chisq]))[0]
+                        else:
+                            pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
+                            res_ok = bool(res_ok) and 0.0 < pval <= 1.0
+                            if res_ok:
+                                chisq[j] = _chisq_of_p(pval)
+                                se[j] = 1.0 / math.sqrt(V[j])
+                                beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
+                                log10p[j] = -math.log10(pval)
+                        if not res_ok:
+                            n_failed += 1
+                            extra[j] = "TEST_FAIL"
+                            chisq[j] = np.nan
+                            log10p[j] = np.nan
+            _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc)
+        self.n_ignored += n_ignored
+        self.n_corrected += n_corrected
+        self.n_failed += n_failed
 
 
 def _chromosome_state(
@@ -418,10 +437,10 @@ def _impute_info(G: np.ndarray, G2: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
 
 
-def _write_rows(w: _TraitWriter, v, vidx, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None) -> None:
+def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None) -> None:
     lines = []
     for j in np.nonzero(ok)[0]:
-        vi = vidx[j]
+        vi = j
         head = f"{v.chrom[vi]} {v.pos[vi]} {v.ids[vi]} {v.allele0[vi]} {v.allele1[vi]} {fmt(freq[j])} "
         if cc is not None:
             head += f"{fmt(cc[0][j])} {fmt(cc[1][j])} "
