@@ -28,7 +28,11 @@ SUPPORTED: dict[str, str] = {
     "cc12": "flag", "apply-rint": "flag", "minINFO": "value", "af-cc": "flag",
     "condition-list": "value", "condition-file": "value", "condition-file-sample": "value",
     "max-condition-vars": "value",
+    "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
+    "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
+    "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value",
 }
+VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
 # regenie v4.1.2 options this engine does not implement (rejected with a clear message).
@@ -38,14 +42,13 @@ UNSUPPORTED = {
     "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
-    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "anno-file", "set-list", "mask-def", "aaf-bins", "build-mask", "vc-tests",
-    "joint", "skat-params", "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "extract-sets",
-    "exclude-sets", "extract-setlist", "exclude-setlist", "aaf-file", "singleton-carrier",
-    "set-singletons", "skip-test", "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
+    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "joint", "skat-params",
+    "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
+    "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
     "firth-se-approx", "tpheno-file", "tpheno-indexCol", "tpheno-ignoreCols", "gwas-condtl", "write-null-spa",
-    "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "vc-maxAAF",
-    "vc-MACthr", "apply-rerint", "apply-rerint-cov", "minMAC-burden", "check-burden-files", "strict-check-burden",
+    "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "vc-MACthr", "apply-rerint", "apply-rerint-cov",
+    "minMAC-burden", "check-burden-files", "strict-check-burden",
     "no-condtl", "force-condtl", "force-ltco", "forcen", "sample-pairs", "test-l0", "select-l0", "write-l0-pred",
     "mcc", "mcc-apply", "mcc-skew", "mcc-thr", "bgen-cohort",
 }
@@ -111,6 +114,22 @@ class Options(BaseModel):
         default=None, description="--condition-file FORMAT,FILE: the genotype file holding them")
     condition_file_sample: str | None = None
     max_condition_vars: int = 10000
+    anno_file: str | None = Field(default=None, description="--anno-file: variant, set, category")
+    set_list: str | None = None
+    mask_def: str | None = None
+    aaf_bins: list[str] = Field(default_factory=list)
+    build_mask: Literal["max", "sum", "comphet"] = "max"
+    singleton_carrier: bool = False
+    extract_sets: list[str] = Field(default_factory=list)
+    exclude_sets: list[str] = Field(default_factory=list)
+    extract_setlist: list[str] = Field(default_factory=list)
+    exclude_setlist: list[str] = Field(default_factory=list)
+    vc_tests: list[str] = Field(default_factory=list, description="--vc-tests: skat, skato, skato-acat, acatv, acato")
+    vc_max_aaf: float = 1.0
+
+    @property
+    def gene_based(self) -> bool:
+        return self.anno_file is not None
     raw: list[tuple[str, str | None]] = Field(default_factory=list, description="options as given, for the log")
 
 
@@ -289,6 +308,20 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         raise RegenieError("--pThresh must be in (0,1].")
     threads = _int("threads", vals["threads"]) if "threads" in vals else 1
     out = vals["out"] or ""
+    if any(k in vals for k in ("anno-file", "mask-def", "set-list")):
+        if step != 2:
+            raise RegenieError("gene-based tests (--anno-file, --set-list, --mask-def) are step 2 options.")
+        if not ("anno-file" in vals and "mask-def" in vals):
+            raise RegenieError("must use --anno-file with --mask-def.")
+        if "set-list" not in vals:
+            raise RegenieError("must specify --set-list with --anno-file.")
+    build_mask = vals.get("build-mask") or "max"
+    if build_mask not in ("max", "sum", "comphet"):
+        raise RegenieError(f"unrecognized argument for option --build-mask (={build_mask}).")
+    vc_tests = [t for t in (vals.get("vc-tests") or "").split(",") if t]
+    for t in vc_tests:
+        if t not in VC_TESTS:
+            raise RegenieError(f"unrecognized VC test: '{t}' (accepted=skat/skato/skato-acat/acatv/acato)")
     condition_file = None
     if "condition-file" in vals:
         fmt_, _, path = (vals["condition-file"] or "").partition(",")
@@ -324,6 +357,14 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         nauto=_int("nauto", vals["nauto"]) if "nauto" in vals else 22, force_step1=flag("force-step1"),
         condition_list=vals.get("condition-list"), condition_file=condition_file,
         condition_file_sample=vals.get("condition-file-sample"),
+        anno_file=vals.get("anno-file"), set_list=vals.get("set-list"), mask_def=vals.get("mask-def"),
+        aaf_bins=[t for t in (vals.get("aaf-bins") or "").split(",") if t], build_mask=build_mask,  # type: ignore[arg-type]
+        singleton_carrier=flag("singleton-carrier"),
+        extract_sets=[f for f in (vals.get("extract-sets") or "").split(",") if f],
+        exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],
+        extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
+        exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
+        vc_tests=vc_tests, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
         max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
         raw=pairs,
     )

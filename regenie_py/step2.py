@@ -13,6 +13,7 @@ import numpy as np
 from . import ridge
 from .genotypes import GenotypeSource, Variants, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
+from .masks import MaskDesign, build_masks, mask_design
 from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
@@ -24,6 +25,7 @@ COMPUTE_CHUNK = 128
 @dataclass
 class Step2Plan:
     blocks: list[np.ndarray]
+    design: MaskDesign | None = None  # gene-based runs: the sets and masks to test instead of variants
 
 
 def prepare_step2(opts, geno: GenotypeSource, log: RunLog, leave_out: frozenset[str] | set[str] = frozenset()) -> Step2Plan:
@@ -39,8 +41,12 @@ def prepare_step2(opts, geno: GenotypeSource, log: RunLog, leave_out: frozenset[
         ids = read_variant_list(opts.exclude) | set(leave_out)
         log.write("   -removing variants specified by --exclude")
         keep &= np.array([i not in ids for i in v.ids])
-    if opts.chrs:
-        wanted = {chrom_option_to_int(c, opts.nauto) for c in opts.chrs}
+    wanted = {chrom_option_to_int(c, opts.nauto) for c in opts.chrs} if opts.chrs else None
+    if opts.gene_based:
+        # sets are selected by their own chromosome; their variants by --extract/--exclude only
+        design = mask_design(opts, v, np.nonzero(keep)[0], wanted, log)
+        return Step2Plan([], design)
+    if wanted is not None:
         keep &= np.isin(v.chrom, list(wanted))
     if opts.range:
         c, lo, hi = opts.range
@@ -98,9 +104,11 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
 
 
 class _TraitWriter:
-    def __init__(self, path: str, gz: bool, with_info: bool, case_control: bool = False):
+    def __init__(self, path: str, gz: bool, with_info: bool, case_control: bool = False, preamble: str = ""):
         self.path = path
         self.fh = open_text_out(path, gz)
+        if preamble:
+            self.fh.write(preamble + "\n")
         cols = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ " + ("A1FREQ_CASES A1FREQ_CONTROLS " if case_control else "")
         cols += ("INFO " if with_info else "") + "N " + ("N_CASES N_CONTROLS " if case_control else "")
         self.fh.write(cols + "TEST BETA SE CHISQ LOG10P EXTRA\n")
@@ -169,9 +177,15 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             log.write(f"   -file [{preds[name]}] for phenotype '{name}'")
             locos[p] = read_loco(preds[name], S.ids, n_rows)
     log.write(f" * # threads        : [{opts.threads}]")
-    log.write(f" * block size       : [{opts.bsize}]")
-    log.write(f" * # blocks         : [{len(plan.blocks)}]")
-    log.write(f" * using minimum MAC of {opts.min_mac:g} (variants with lower MAC are ignored)")
+    design = plan.design
+    if design is None:
+        log.write(f" * block size       : [{opts.bsize}]")
+        log.write(f" * # blocks         : [{len(plan.blocks)}]")
+    else:
+        log.write(f" * # tested sets    : [{len(design.sets)}]")
+        log.write(f" * max block size   : [{opts.bsize}]")
+        log.write(f" * rule used to build masks : {design.rule}")
+    log.write(f" * using minimum MAC of {opts.min_mac:g} ({'masks' if design else 'variants'} with lower MAC are ignored)")
     if opts.min_info is not None:
         log.write(f" * using minimum imputation info score of {opts.min_info:g} (variants with lower info score are ignored)")
     if opts.firth:
@@ -191,18 +205,21 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
         ystar, _r, sigma_y = ridge.residualize_scale_pheno(Q, y0, masks.astype(np.float64))
         qt_state = [(ystar[:, p], sigma_y[p]) for p in range(P)]
 
-    writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, geno.has_dosages,
-                            case_control=opts.bt and opts.af_cc)
+    with_info = geno.has_dosages and design is None  # masks have no INFO column
+    writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, with_info,
+                            case_control=opts.bt and opts.af_cc, preamble=design.header if design else "")
                for name in S.trait_names]
-    tester = _ChunkTester(opts, S, writers, geno.has_dosages, firth, spa)
+    tester = _ChunkTester(opts, S, writers, with_info, firth, spa)
     try:
+        if design is not None:
+            _test_sets(opts, geno, S, design, tester, locos, qt_state, log)
         chrom_state: dict[int, list[Any] | None] = {}
         blocks_by_chr: dict[int, int] = {}
         for b in plan.blocks:
             c = int(v.chrom[b[0]])
             blocks_by_chr[c] = blocks_by_chr.get(c, 0) + 1
         current = None
-        for bi, block in enumerate(plan.blocks):
+        for bi, block in enumerate(plan.blocks if design is None else []):
             c = int(v.chrom[block[0]])
             if c != current:
                 current = c
@@ -235,11 +252,12 @@ class _ChunkTester:
         self.n_ignored = self.n_corrected = self.n_failed = 0
 
     def test(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None, chrom_state: dict[int, list[Any] | None],
-             mac_floor: float | None = None) -> None:
-        """`mac_floor`: the MAC filter (None: --minMAC); burden masks below it were dropped already."""
+             sites: np.ndarray | None = None) -> None:
+        """`sites` (sum-rule masks): variants per column; A1FREQ is divided by it and the MAC filter
+        is on the summed count itself."""
         opts, S, writers, firth, spa = self.opts, self.S, self.writers, self.firth, self.spa
         P, Q, masks = S.Y.shape[1], S.Q, S.observed
-        min_mac = opts.min_mac if mac_floor is None else mac_floor
+        min_mac = opts.min_mac
         n_ignored = n_corrected = n_failed = 0
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
@@ -270,6 +288,9 @@ class _ChunkTester:
             with np.errstate(divide="ignore", invalid="ignore"):
                 freq = s / (2.0 * n)
             mac = np.minimum(s, 2.0 * n - s)
+            if sites is not None:
+                freq = freq / sites
+                mac = s
             cc = None
             if writers[p].case_control:
                 # --af-cc: frequencies and counts of the cases and the controls with a call
@@ -371,6 +392,32 @@ class _ChunkTester:
         self.n_ignored += n_ignored
         self.n_corrected += n_corrected
         self.n_failed += n_failed
+
+
+def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
+               locos, qt_state, log: RunLog) -> None:
+    """Gene-based runs: each set's masks, built from its variants, tested like variants."""
+    per_chrom: dict[int, int] = {}
+    for gene in design.sets:
+        per_chrom[gene.chrom] = per_chrom.get(gene.chrom, 0) + 1
+    current = None
+    chrom_state: dict[int, list[Any] | None] = {}
+    for si, gene in enumerate(design.sets):
+        if gene.chrom != current:
+            current = gene.chrom
+            log.write(f"Chromosome {current} [{per_chrom[current]} sets in total]")
+            chrom_state = _chromosome_state(opts, S, locos, qt_state, current, log)
+        log.write(f" set [{si + 1}/{len(design.sets)}] : {gene.name} - {gene.variants.size} variants...")
+        t = Timer()
+        G, _G2 = geno.read(gene.variants)
+        built = build_masks(design, gene, np.asarray(G, dtype=np.float64), opts.min_mac)
+        log.write(f"     -reading in genotypes and building masks...done {t.ms()}")
+        if built.values.shape[1] == 0:
+            continue
+        t = Timer()
+        tester.test(built.meta, built.values, None, chrom_state,
+                    sites=built.n_sites if design.rule == "sum" else None)
+        log.write(f"     -computing association tests...done {t.ms()}")
 
 
 def _chromosome_state(
