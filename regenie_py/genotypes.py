@@ -60,6 +60,7 @@ class GenotypeSource:
     sample_ids: list[str]
     variants: Variants
     has_dosages = False
+    info_kind = "impute"  # "impute" (BGEN: from the genotype probabilities) or "mach" (PGEN dosages)
 
     def set_samples(self, idx: np.ndarray) -> None:
         self.sample_idx = np.asarray(idx, dtype=np.int64)
@@ -133,10 +134,42 @@ class BedSource(GenotypeSource):
         self._bed.__exit__(None, None, None)
 
 
+def pgen_has_dosages(path: str) -> bool:
+    """Whether a .pgen stores dosages (pgenlib's DosagePresent, which regenie asks and pgenlib's Python
+    API lacks), from the header: fixed-width modes 0x03/0x04 do; in variable-width mode 0x10 a
+    variant's 8-bit record type has bit 5 or 6 set when it carries dosages (4-bit types never do)."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 3 or head[:2] != b"\x6c\x1b":
+            raise RegenieError(f"{path} is not a PLINK 2 .pgen file")
+        mode = head[2]
+        if mode in (0x02, 0x03, 0x04):
+            return mode != 0x02
+        if mode != 0x10 or len(head) < 12:
+            raise RegenieError(f"{path}: .pgen storage mode 0x{mode:02x} is not supported by regenie-py")
+        n_variants = int.from_bytes(head[3:7], "little")
+        control = head[11]
+        if control & 0x30:
+            raise RegenieError(f"{path}: multiallelic .pgen headers are not supported by regenie-py")
+        if control & 0x0F < 4:
+            return False
+        len_bytes = (control & 0x03) + 1
+        ref_flag_bytes = control >> 6 == 3
+        n_blocks = (n_variants + 0xFFFF) >> 16
+        fh.seek(12 + 8 * n_blocks)
+        for b in range(n_blocks):
+            n = min(0x10000, n_variants - (b << 16))
+            types = np.frombuffer(fh.read(n), dtype=np.uint8)
+            if (types & 0x60).any():
+                return True
+            fh.seek(n * len_bytes + (((n + 7) >> 3) if ref_flag_bytes else 0), os.SEEK_CUR)
+    return False
+
+
 class PgenSource(GenotypeSource):
     kind = "pgen"
     has_dosages = False
-
+    info_kind = "mach"  # regenie's INFO for PGEN dosages is the MACH r2
     def __init__(self, prefix: str, nauto: int) -> None:
         import pgenlib
 
@@ -175,6 +208,7 @@ class PgenSource(GenotypeSource):
         self.variants = Variants(np.array(chrom, dtype=np.int64), np.array(pos, dtype=np.int64),
                                  np.array(ids, dtype=object), np.array(ref, dtype=object),
                                  np.array(alt, dtype=object))
+        self.has_dosages = pgen_has_dosages(f"{prefix}.pgen")
         self._pgenlib = pgenlib
         self._prefix = prefix
         self._reader: Any = None  # a pgenlib.PgenReader once the samples are known
@@ -193,7 +227,8 @@ class PgenSource(GenotypeSource):
         buf = np.empty((len(v), len(self.sample_idx)), dtype=np.float64)
         self._reader.read_dosages_list(v, buf)
         buf[buf < 0] = np.nan  # pgenlib codes missing as -9
-        return np.asfortranarray(buf.T[self._unsort]), None
+        g = np.asfortranarray(buf.T[self._unsort])
+        return g, (g * g if self.has_dosages else None)
 
     def close(self) -> None:
         if self._reader is not None:

@@ -209,7 +209,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     writers = [_TraitWriter(f"{opts.out}_{name}.regenie" + (".gz" if opts.gz else ""), opts.gz, with_info,
                             case_control=opts.bt and opts.af_cc, preamble=design.header if design else "")
                for name in S.trait_names]
-    tester = _ChunkTester(opts, S, writers, with_info, firth, spa)
+    tester = _ChunkTester(opts, S, writers, with_info, firth, spa, geno.info_kind,
+                          sparse_by_zeros=geno.kind == "pgen" and design is None)
     try:
         if design is not None:
             _test_sets(opts, geno, S, design, tester, locos, qt_state, log)
@@ -246,8 +247,10 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
 class _ChunkTester:
     """Tests a chunk of genotype columns (variants or burden masks) for every trait and writes their rows."""
 
-    def __init__(self, opts, S: AnalysisSamples, writers: list[_TraitWriter], with_info: bool, firth: Any, spa: Any):
-        self.opts, self.S, self.writers, self.with_info = opts, S, writers, with_info
+    def __init__(self, opts, S: AnalysisSamples, writers: list[_TraitWriter], with_info: bool, firth: Any, spa: Any,
+                 info_kind: str = "impute", sparse_by_zeros: bool = False):
+        self.opts, self.S, self.writers, self.with_info, self.info_kind = opts, S, writers, with_info, info_kind
+        self.sparse_by_zeros = sparse_by_zeros
         self.firth, self.spa = firth, spa
         self.n_ignored = self.n_corrected = self.n_failed = 0
 
@@ -263,12 +266,21 @@ class _ChunkTester:
         # are mean-imputed for the test itself, over every analysed sample)
         missing = np.isnan(G)
         any_missing = bool(missing.any())
+        n_genotyped = S.n_genotyped or G.shape[0]
+        if self.sparse_by_zeros:
+            # PGEN: regenie counts the analysed samples whose call is exactly 0 (at least half of
+            # the genotyped samples -> sparse)
+            zeros = np.count_nonzero(G == 0, axis=0)
         G = ridge.impute_mean(G)
-        # regenie keeps a variant with at most half its analysed samples non-zero sparse, and
-        # then (quantitative traits with missing values only) approximates G'G (see below)
-        sparse = np.count_nonzero(G, axis=0) <= 0.5 * (S.n_genotyped or G.shape[0])
+        # otherwise regenie keeps a variant with at most half as many non-zero values (missing
+        # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
+        # values only) approximates G'G (see below)
+        if self.sparse_by_zeros:
+            sparse = zeros >= 0.5 * n_genotyped
+        else:
+            sparse = np.count_nonzero(G, axis=0) <= 0.5 * n_genotyped
         # --minINFO drops the whole variant when the info over all analysed samples is low
-        low_info_all = (_impute_info(G, G2) < opts.min_info
+        low_info_all = (_impute_info(G, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
         QtG = Q.T @ G if not opts.bt else None
         for p in range(P):
@@ -305,7 +317,7 @@ class _ChunkTester:
             info = None
             if self.with_info:
                 assert G2 is not None  # readers with dosages return E[g^2]
-                info = _impute_info(Gp, G2 if full else G2[m])  # over this trait's samples
+                info = _impute_info(Gp, G2 if full else G2[m], self.info_kind)  # over this trait's samples
             if info is not None and opts.min_info is not None:
                 # ... and a trait's test when that trait's info score is below it
                 low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
@@ -473,15 +485,20 @@ def _chromosome_state(
     return state
 
 
-def _impute_info(G: np.ndarray, G2: np.ndarray) -> np.ndarray:
-    """IMPUTE info per variant over the samples with genotype probabilities (missing ones are NaN in G2)."""
+def _impute_info(G: np.ndarray, G2: np.ndarray, kind: str = "impute") -> np.ndarray:
+    """Info score per variant over the samples with a dosage (missing ones are NaN in G2), 1 for a
+    monomorphic one, as regenie computes it: IMPUTE's info from BGEN probabilities (G2 = E[g²]),
+    MACH's r² = var(dosage) / (2f(1 − f)) from PGEN dosages (G2 = dosage²)."""
     obs = ~np.isnan(G2)
     n_obs = obs.sum(axis=0)
     f = np.where(obs, G, 0.0).sum(axis=0) / np.maximum(2.0 * n_obs, 1.0)
-    var_sum = np.where(obs, G2 - G * G, 0.0).sum(axis=0)
-    denom = 2.0 * n_obs * f * (1.0 - f)
+    denom = 2.0 * f * (1.0 - f)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, 1.0 - var_sum / denom, 1.0)
+        if kind == "mach":
+            mean_sq = np.where(obs, G2, 0.0).sum(axis=0) / n_obs
+            return np.where(denom > 0, (mean_sq - 4.0 * f * f) / denom, 1.0)
+        var_sum = np.where(obs, G2 - G * G, 0.0).sum(axis=0)
+        return np.where(denom > 0, 1.0 - var_sum / (n_obs * denom), 1.0)
 
 
 def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None) -> None:

@@ -256,3 +256,32 @@ def test_burden_masks_equal_the_real_binary(tmp_path, extra):
         ref = tmp_path / "real" / f"g_{trait}.regenie"
         assert len(ref.read_text().splitlines()) > 10
         assert compare_regenie(tmp_path / "ours" / f"g_{trait}.regenie", ref, rel=1e-3, corrected_rel=1e-2) == []
+
+
+@pytest.mark.parametrize("extra", [[], ["--minINFO", "0.9"]], ids=["info", "minINFO"])
+def test_pgen_dosages_have_the_info_column_of_the_real_binary(tmp_path, extra):
+    """PGEN with dosages: regenie writes INFO (MACH r², from the dosages) and --minINFO applies; the
+    real regenie v4.1.2 and regenie-py on the cohort's imputed.pgen, Y2 with missing values."""
+    import subprocess
+
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    from regenie_py.genotypes import pgen_has_dosages
+
+    assert pgen_has_dosages(str(root / "cohort" / "imputed.pgen"))
+    assert not pgen_has_dosages(str(root / "example.pgen"))
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
+    common = ["--step", "2", "--pgen", "cohort/imputed", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--qt", "--chr", "2", "--threads", "2", *extra]
+    (tmp_path / "real").mkdir()
+    (tmp_path / "ours").mkdir()
+    real = map_args([*common, "--out", "out/real/p"], root, tmp_path, pred=pred, data_dirs=("cohort",))
+    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert main(map_args([*common, "--out", "out/ours/p"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
+    for trait in ("Y1", "Y2"):
+        ref = tmp_path / "real" / f"p_{trait}.regenie"
+        assert "INFO" in ref.read_text().splitlines()[0].split()
+        assert compare_regenie(tmp_path / "ours" / f"p_{trait}.regenie", ref) == []
