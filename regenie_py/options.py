@@ -322,6 +322,10 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     for t in vc_tests:
         if t not in VC_TESTS:
             raise RegenieError(f"unrecognized VC test: '{t}' (accepted=skat/skato/skato-acat/acatv/acato)")
+    if vc_tests:
+        # refused, never skipped: the regenie binary of the worker image runs them
+        raise RegenieError("--vc-tests (SKAT/SKAT-O/ACAT tests) is not supported by regenie-py yet; run the "
+                           "regenie binary for variance-component tests")
     condition_file = None
     if "condition-file" in vals:
         fmt_, _, path = (vals["condition-file"] or "").partition(",")

@@ -160,12 +160,34 @@ class CommandContext:
             args += ["--minMAC", _number(p.minMAC)]
         if p.minINFO is not None:
             args += ["--minINFO", _number(p.minINFO)]
+        args += self.step2_analysis_args()
         args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest))]
         if job.range:
             args += ["--range", job.range]
         elif job.code is not None:
             args += ["--chr", str(job.code)]
         return args + self.tail_args(job)
+
+    def step2_analysis_args(self) -> list[str]:
+        """Conditional analysis and gene-based tests."""
+        inp, p = self.manifest.inputData, self.manifest.analysisParams
+        args: list[str] = []
+        if inp.conditionListFile:
+            args += ["--condition-list", self.data(inp.conditionListFile)]
+        if inp.annotationFile and inp.setListFile and inp.maskFile:
+            args += ["--anno-file", self.data(inp.annotationFile), "--set-list", self.data(inp.setListFile),
+                     "--mask-def", self.data(inp.maskFile)]
+            if p.aafBins:
+                args += ["--aaf-bins", ",".join(_number(b) for b in p.aafBins)]
+            if p.buildMask != "max":
+                args += ["--build-mask", p.buildMask]
+            if p.singletonCarrier:
+                args.append("--singleton-carrier")
+            if p.vcTests:
+                args += ["--vc-tests", ",".join(p.vcTests)]
+            if p.vcMaxAAF is not None:
+                args += ["--vc-maxAAF", _number(p.vcMaxAAF)]
+        return args
 
     def argv(self, job: PlannedJob) -> list[str]:
         builders = {
@@ -216,6 +238,9 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         for l0 in (j for j in plan.step1Jobs if j.stage == "step1-l0"):
             optional += [f"{split}_job{l0.l0Index}_l0_Y{k}" for k in range(1, n_traits + 1)]
     elif job.step == 2:
+        for extra in (inp.conditionListFile, *inp.gene_files()):
+            if extra:
+                required.append(m.data_uri(extra))
         required.append(pred_list_uri(plan, m))
         if plan.startStep == 1 and plan.traits:
             # a binary trait whose level-1 fit fails is left out of _pred.list: its .loco may be absent

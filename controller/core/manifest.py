@@ -121,6 +121,23 @@ class InputData(_Strict):
     excludeFile: RelativeFile | None = Field(
         default=None, description="Step 1 only: variant IDs to leave out of the model (one per line)."
     )
+    conditionListFile: RelativeFile | None = Field(
+        default=None,
+        description="Step 2 conditional analysis: variant IDs (one per line) of the genotype files added as "
+        "covariates and left out of the tests (--condition-list).",
+    )
+    annotationFile: RelativeFile | None = Field(
+        default=None, description="Gene-based tests: variant, gene and category per line (--anno-file)."
+    )
+    setListFile: RelativeFile | None = Field(
+        default=None, description="Gene-based tests: gene, chromosome, position and its variants per line (--set-list)."
+    )
+    maskFile: RelativeFile | None = Field(
+        default=None, description="Gene-based tests: mask name and its categories per line (--mask-def)."
+    )
+
+    def gene_files(self) -> list[str]:
+        return [f for f in (self.annotationFile, self.setListFile, self.maskFile) if f]
 
     def genotype_files(self) -> list[str]:
         """Every genotype file the format needs (relative names); the .bgi index is optional."""
@@ -142,7 +159,8 @@ class InputData(_Strict):
 
     def all_files(self) -> list[str]:
         files = self.genotype_files() + [self.phenoFile]
-        for extra in (self.covarFile, self.keepFile, self.removeFile, self.extractFile, self.excludeFile):
+        for extra in (self.covarFile, self.keepFile, self.removeFile, self.extractFile, self.excludeFile,
+                      self.conditionListFile, *self.gene_files()):
             if extra:
                 files.append(extra)
         return files
@@ -196,6 +214,22 @@ class AnalysisParams(_Strict):
         description="Split step 1 level 0 into this many parallel jobs (--split-l0/--run-l0/--run-l1).",
     )
     gz: bool = Field(default=False, description="Gzip .loco and .regenie outputs (--gz).")
+    aafBins: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
+        default=None, description="Gene-based tests: alternate-allele frequency cut-offs of the masks (--aaf-bins; "
+        "regenie's default 0.01). 1 is the mask of all variants."
+    )
+    buildMask: Literal["max", "sum", "comphet"] = Field(
+        default="max", description="Gene-based tests: how a mask combines its variants (--build-mask)."
+    )
+    singletonCarrier: bool = Field(
+        default=False, description="Gene-based tests: singletons are variants with one carrier (--singleton-carrier)."
+    )
+    vcTests: list[Literal["skat", "skato", "skato-acat", "acatv", "acato"]] | None = Field(
+        default=None, description="Gene-based tests: variance-component tests to run as well (--vc-tests)."
+    )
+    vcMaxAAF: float | None = Field(
+        default=None, gt=0, le=1, description="Gene-based tests: largest AAF of the variants in the variance-component tests (--vc-maxAAF)."
+    )
 
     @field_validator("chr", "chrList")
     @classmethod
@@ -352,6 +386,22 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
     if ana.get("step1SplitJobs") is not None and ana.get("lowmem") is True:
         pass  # regenie accepts both: the split jobs always write level-0 predictions to disk
 
+    gene = [k for k in ("annotationFile", "setListFile", "maskFile") if inp.get(k) is not None]
+    if gene and len(gene) < 3:
+        for k in ("annotationFile", "setListFile", "maskFile"):
+            if k not in gene:
+                problems.append(Problem(f"inputData.{k}", "gene-based tests need annotationFile, setListFile and maskFile"))
+    if not gene:
+        for opt in ("aafBins", "vcTests", "vcMaxAAF"):
+            if ana.get(opt) is not None:
+                problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
+        for opt in ("singletonCarrier",):
+            if ana.get(opt) is True:
+                problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
+        if ana.get("buildMask", "max") != "max":
+            problems.append(Problem("analysisParams.buildMask", "buildMask is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
+    elif ana.get("step2ChunkSize") is not None:
+        problems.append(Problem("analysisParams.step2ChunkSize", "gene-based runs are split by chromosome (variant ranges would cut genes)"))
     if inp.get("format") != "bgen" and inp.get("sampleFile") is not None:
         problems.append(Problem("inputData.sampleFile", "sampleFile is for format 'bgen' only"))
     if inp.get("keepFile") is not None and inp.get("removeFile") is not None:

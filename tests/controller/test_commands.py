@@ -327,3 +327,68 @@ def test_more_autosomes_pass_nauto_and_label_x():
                                   "inputData": {"format": "bed", "filePrefix": "g", "phenoFile": "p.txt"},
                                   "analysisParams": {"cc12": True, "applyRint": False}}, ["gwas-data"])
     assert [p.path for p in problems] == ["analysisParams.cc12"]
+
+
+# --- reference-v2: phenotype options, conditional analysis and gene-based tests ------------------
+
+V2_INPUT_PATHS = INPUT_PATH_OPTIONS | {"--condition-list", "--anno-file", "--set-list", "--mask-def"}
+COHORT = {"format": "bed", "filePrefix": "cohort/cohort", "phenoFile": "cohort/pheno.txt", "covarFile": "cohort/covar.txt",
+          "covarColumns": "V1,V2,V3", "catCovarColumns": "BATCH"}
+GENES = {"annotationFile": "example_3chr.annotations", "setListFile": "example_3chr.setlist", "maskFile": "example_3chr.masks"}
+# case -> (manifest, variant file for detection); inputs named relative to ../shared/regenie-example
+V2_CASES = {
+    "s2_qt_bed_condition": (
+        lambda: manifest({**COHORT, "phenoColumns": "Y1,Y2,Y3", "conditionListFile": "cohort/condition_chr1.txt"},
+                         {"step2BlockSize": 400, "chr": "1"}),
+        "cohort/cohort.bim",
+    ),
+    "s2_qt_bed_rint": (
+        lambda: manifest({**COHORT, "phenoColumns": "Y1,Y2,Y3"}, {"step2BlockSize": 400, "applyRint": True}),
+        "cohort/cohort.bim",
+    ),
+    "g_qt_burden_max": (
+        lambda: manifest({**BED3, "phenoFile": "phenotype.txt", "covarFile": "covariates.txt", **GENES},
+                         {"step2BlockSize": 200, "aafBins": [0.1, 0.05]}),
+        "example_3chr.bim",
+    ),
+}
+
+
+def _v2_options(argv: list[str]) -> dict[str, list[str]]:
+    out = options(argv)
+    for opt in V2_INPUT_PATHS & out.keys():
+        out[opt] = [v.rsplit("/", 1)[-1] for v in out[opt]]
+    # the workflow always passes step 1's predictions (the reference ran some cases with --ignore-pred)
+    out.pop("--pred", None)
+    out.pop("--ignore-pred", None)
+    if "--aaf-bins" in out:  # a set of cut-offs: regenie sorts them
+        out["--aaf-bins"] = [",".join(sorted(out["--aaf-bins"][0].split(","), key=float))]
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(V2_CASES))
+def test_golden_command_v2(example, case):
+    text = (example / "reference-v2" / "COMMANDS.md").read_text()
+    found = {n: shlex.split(c)[1:] for n, c in re.findall(r"### (\S+)\nexit=0.*?\n```\n(.*?)\n```", text, re.DOTALL)}
+    reference = _v2_options(found[case])
+    make, variant_file = V2_CASES[case]
+    m = make()
+    detection = detect_chromosomes(str(example / variant_file))
+    plan = plan_jobs(m, detection, workflow_id="wf-1", output_uri=OUT)
+    ours = [_v2_options(job_argv(m, plan, j.jobId, path_map=PATHS, threads=2)) for j in plan.step2]
+    if "--chr" not in reference:
+        assert sorted(o.pop("--chr")[0] for o in ours) == sorted(str(c.code) for c in detection.chromosomes)
+    for o in ours:
+        assert o == reference
+
+
+def test_gene_based_fields_are_checked_together():
+    raw = {"experimentId": "g", "s3Path": "s3://gwas-data/x/",
+           "inputData": {**BED3, "phenoFile": "p.txt", "annotationFile": "a.txt"},
+           "analysisParams": {"buildMask": "sum"}}
+    _model, problems = check_manifest(raw, ["gwas-data"])
+    assert {p.path for p in problems} == {"inputData.setListFile", "inputData.maskFile"}
+    raw["inputData"] = {**BED3, "phenoFile": "p.txt"}
+    raw["analysisParams"] = {"aafBins": [0.01], "buildMask": "sum"}
+    _model, problems = check_manifest(raw, ["gwas-data"])
+    assert {p.path for p in problems} == {"analysisParams.aafBins", "analysisParams.buildMask"}
