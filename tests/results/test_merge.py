@@ -242,3 +242,34 @@ def test_a_non_numeric_p_value_is_an_error_naming_it(tmp_path):
     bad.write_text(HEADER + "\n1 100 a A G 0.1 5 ADD 1 1 1 0.5 NA\n1 200 b A G 0.1 5 ADD 1 1 1 abc NA\n")
     with pytest.raises(ResultsError, match=r"Y1: data row 2: LOG10P 'abc' is not a number"):
         merge_and_report([str(bad)], str(tmp_path / "o"), title="t", prefix="p")
+
+
+def test_gene_based_outputs_keep_their_masks_line(tmp_path):
+    """regenie's gene-based outputs start with a ##MASKS= line and hold several masks per set position:
+    the merge keeps the line once, above the header, and tabix skips it."""
+    masks = '##MASKS=<M1="pLoF";M2="pLoF,missense">'
+    head = "CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ N TEST BETA SE CHISQ LOG10P EXTRA"
+    chunks = {
+        "a": [("1", 100, "G1"), ("1", 5000, "G2")],
+        "b": [("2", 700, "G3")],
+    }
+    files = []
+    for name, genes in chunks.items():
+        lines = [masks, head]
+        for chrom, pos, gene in genes:
+            for mask in ("M1", "M2"):
+                for aaf in ("0.01", "singleton"):
+                    lines.append(f"{chrom} {pos} {gene}.{mask}.{aaf} ref {mask}.{aaf} 0.01 500 ADD 0.1 0.2 0.25 0.2 NA")
+        path = tmp_path / f"{name}_Y1.regenie"
+        path.write_text("\n".join(lines) + "\n")
+        files.append(str(path))
+    merged = results_merge.merge_trait("Y1", files, str(tmp_path / "Y1.regenie.gz"))
+    assert merged.stats.rows == 12
+    with gzip.open(tmp_path / "Y1.regenie.gz", "rt") as f:
+        assert f.readline().rstrip("\n") == masks
+        assert f.readline().split() == head.split()
+    assert len(list(pysam.TabixFile(str(tmp_path / "Y1.regenie.gz")).fetch("1"))) == 8
+    other = tmp_path / "c_Y1.regenie"
+    other.write_text('##MASKS=<M1="pLoF">\n' + head + "\n3 9 G9.M1.0.01 ref M1.0.01 0.01 500 ADD 0.1 0.2 0.25 0.2 NA\n")
+    with pytest.raises(ResultsError, match="## lines differ"):
+        results_merge.merge_trait("Y1", [*files, str(other)], None)

@@ -13,7 +13,8 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.core.results.rows import Unsorted, is_sorted, merged_rows, read_headers
+from controller.core.results.files import ResultsError
+from controller.core.results.rows import Unsorted, is_sorted, merged_rows, read_headers, read_preamble
 from controller.core.results.stats import DEFAULT_HIT_THRESHOLD, DEFAULT_TOP_N, TraitStats
 
 
@@ -45,10 +46,14 @@ def merge_trait(
     With `out_path` None only the statistics are collected."""
     files = list(files)
     header = read_headers(files)
+    preamble = read_preamble(files[0])
+    for other in files[1:]:
+        if read_preamble(other) != preamble:
+            raise ResultsError(f"{other}: its ## lines differ from {files[0]}'s (were the chunks run with other masks?)")
     to_sort: set[str] = set()
     while True:
         try:
-            stats = _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n)
+            stats = _merge_pass(trait, files, header, preamble, out_path, to_sort, threshold, top_n)
             break
         except Unsorted as unsorted:
             # Start again with that file sorted first, and every other unsorted one found now,
@@ -57,11 +62,11 @@ def merge_trait(
             to_sort |= {f for f in files if f not in to_sort and not is_sorted(f, len(header))}
     if out_path is None:
         return MergedTrait(trait, "", None, None, stats, files)
-    index, index_error = _tabix(out_path, stats)
+    index, index_error = _tabix(out_path, stats, header_lines=1 + len(preamble))
     return MergedTrait(trait, out_path, index, index_error, stats, files)
 
 
-def _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n) -> TraitStats:
+def _merge_pass(trait, files, header, preamble, out_path, to_sort, threshold, top_n) -> TraitStats:
     stats = TraitStats(trait, header, threshold=threshold, top_n=top_n)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="gwas-merge-") as tmpdir:
         rows = merged_rows(files, header, stack, tmpdir, to_sort)
@@ -74,6 +79,7 @@ def _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n) -> Tr
         partial = out_path + ".partial"
         out = _bgzf_writer(partial)
         try:
+            out.write("".join(line + "\n" for line in preamble).encode())
             out.write(("\t".join(header) + "\n").encode())
             batch: list[str] = []
             for _, fields in rows:
@@ -94,7 +100,7 @@ def _merge_pass(trait, files, header, out_path, to_sort, threshold, top_n) -> Tr
     return stats
 
 
-def _tabix(path: str, stats: TraitStats) -> tuple[str | None, str | None]:
+def _tabix(path: str, stats: TraitStats, header_lines: int = 1) -> tuple[str | None, str | None]:
     import pysam
 
     if stats.rows == 0 or stats.min_pos is None or stats.max_pos is None:
@@ -104,7 +110,7 @@ def _tabix(path: str, stats: TraitStats) -> tuple[str | None, str | None]:
     # the .tbi format addresses positions below 2^29; longer chromosomes need a CSI index
     csi = stats.max_pos >= 2**29
     try:
-        pysam.tabix_index(path, force=True, seq_col=0, start_col=1, end_col=1, line_skip=1, csi=csi)
+        pysam.tabix_index(path, force=True, seq_col=0, start_col=1, end_col=1, line_skip=header_lines, csi=csi)
     except (OSError, ValueError) as err:
         return None, f"tabix index failed: {err}"
     return path + (".csi" if csi else ".tbi"), None

@@ -36,8 +36,24 @@ def open_text(path: str) -> IO[str]:
 _Row = tuple
 
 
-def _read_header(path: str, stream: IO[str]) -> tuple[str, ...]:
+def _read_preamble(stream: IO[str]) -> tuple[list[str], str]:
+    """The `##` lines before the header (regenie's gene-based `##MASKS=` line) and the header line."""
+    preamble = []
     line = stream.readline()
+    while line.startswith("##"):
+        preamble.append(line.rstrip("\r\n"))
+        line = stream.readline()
+    return preamble, line
+
+
+def read_preamble(path: str) -> list[str]:
+    with open_text(path) as stream:
+        return _read_preamble(stream)[0]
+
+
+def _read_header(path: str, stream: IO[str]) -> tuple[str, ...]:
+    """The column names, the stream left at the first row (a `##` preamble is skipped)."""
+    _preamble, line = _read_preamble(stream)
     if not line.strip():
         raise ResultsError(f"{path}: empty file (no header line)")
     cols = tuple(line.split())
@@ -74,7 +90,7 @@ def _rows(path: str, stream: IO[str], ncols: int, order: int, *, check_order: bo
 
 def is_sorted(path: str, ncols: int) -> bool:
     with open_text(path) as stream:
-        stream.readline()
+        _read_header(path, stream)
         try:
             for _ in _rows(path, stream, ncols, 0, check_order=True):
                 pass
@@ -96,7 +112,7 @@ def _sorted_runs(path: str, ncols: int, tmpdir: str, first_run: int) -> list[str
     runs: list[str] = []
     buf: list[_Row] = []
     with open_text(path) as stream:
-        stream.readline()
+        _read_header(path, stream)
         for row in _rows(path, stream, ncols, 0):
             buf.append(row)
             if len(buf) >= _SORT_RUN_ROWS:
@@ -143,7 +159,7 @@ def merged_rows(
     for order, (path, is_run) in enumerate(sources):
         stream = stack.enter_context(open_text(path))
         if not is_run:
-            stream.readline()
+            _read_header(path, stream)
         iterators.append(_rows(path, stream, len(header), order, check_order=not is_run))
     return _deduplicated(heapq.merge(*iterators, key=lambda r: r[0]), header)
 
