@@ -66,6 +66,8 @@ class MaskDesign:
     singleton_carrier: bool = False
     header: str = ""
     annotation: dict[tuple[int, str], int] = field(default_factory=dict)  # (variant, set) -> category bits
+    vc_tests: list[str] = field(default_factory=list)
+    vc_cut: float | None = None  # the AAF bin whose masks the variance-component tests use
 
     def bin_label(self, j: int) -> str:
         """j = 0 is the singleton bin, j >= 1 the cut-off bins[j - 1]."""
@@ -258,7 +260,8 @@ def mask_design(opts, variants: Variants, selected: np.ndarray, wanted_chroms: s
     sets = read_set_list(opts, _need(opts.set_list, "set-list"), where, variants.chrom, annotation, all_bits,
                          wanted_chroms, log)
     header = "##MASKS=<" + ";".join(f'{m.name}="{",".join(m.categories)}"' for m in masks) + ">"
-    return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header, annotation)
+    return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header, annotation,
+                      list(opts.vc_tests), opts.vc_max_aaf if opts.vc_tests else None)
 
 
 @dataclass
@@ -266,6 +269,10 @@ class BuiltMasks:
     meta: Variants
     values: np.ndarray  # N x K, NaN = no call in any of the mask's variants
     n_sites: np.ndarray  # variants per mask (the sum rule divides A1FREQ by it)
+    vc_members: list[np.ndarray | None] = field(default_factory=list)  # per mask: its VC variants, or None
+    af: np.ndarray | None = None  # per set variant: ALT frequency, ALT count, usable
+    alt: np.ndarray | None = None
+    usable: np.ndarray | None = None
 
 
 def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float) -> BuiltMasks:
@@ -284,6 +291,7 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
     # in_bin[j]: variants of bin j (bins nest: a bin holds every variant of the bins below it)
     in_bin = [usable & singleton] + [usable & ((af <= cut) | singleton) for cut in design.bins]
     cols, labels, sites = [], [], []
+    vc_members: list[np.ndarray | None] = []
     for mask in design.masks:
         member = np.array([bool(design.annotation.get((int(v), gene.name), 1) & mask.bits) for v in gene.variants])
         for j in range(n_bins):
@@ -308,6 +316,8 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
             cols.append(values)
             labels.append(f"{mask.name}.{design.bin_label(j)}")
             sites.append(int(take.sum()))
+            vc_members.append(take if j > 0 and design.vc_cut is not None and design.bins[j - 1] == design.vc_cut
+                              else None)
     k = len(cols)
     meta = Variants(
         chrom=np.full(k, gene.chrom), pos=np.full(k, gene.pos),
@@ -315,4 +325,4 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
         allele0=np.array(["ref"] * k, dtype=object), allele1=np.array(labels, dtype=object),
     )
     values = np.column_stack(cols) if cols else np.zeros((G.shape[0], 0))
-    return BuiltMasks(meta, values, np.array(sites, dtype=np.float64))
+    return BuiltMasks(meta, values, np.array(sites, dtype=np.float64), vc_members, af, alt, usable)

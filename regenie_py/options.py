@@ -322,10 +322,13 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     for t in vc_tests:
         if t not in VC_TESTS:
             raise RegenieError(f"unrecognized VC test: '{t}' (accepted=skat/skato/skato-acat/acatv/acato)")
-    if vc_tests:
-        # refused, never skipped: the regenie binary of the worker image runs them
-        raise RegenieError("--vc-tests (SKAT/SKAT-O/ACAT tests) is not supported by regenie-py yet; run the "
-                           "regenie binary for variance-component tests")
+    # refused, never skipped: the regenie binary of the worker image runs them
+    if any(t in ("skato", "skato-acat") for t in vc_tests):
+        raise RegenieError("--vc-tests skato/skato-acat is not supported by regenie-py yet (skat, acatv and acato "
+                           "are); run the regenie binary for SKAT-O")
+    if vc_tests and flag("bt"):
+        raise RegenieError("--vc-tests with --bt is not supported by regenie-py yet (quantitative traits are); run "
+                           "the regenie binary for gene-based variance-component tests of binary traits")
     condition_file = None
     if "condition-file" in vals:
         fmt_, _, path = (vals["condition-file"] or "").partition(",")

@@ -427,9 +427,45 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
         if built.values.shape[1] == 0:
             continue
         t = Timer()
-        tester.test(built.meta, built.values, None, chrom_state,
-                    sites=built.n_sites if design.rule == "sum" else None)
+        vc = _vc_results(design, built, G, S, chrom_state) if design.vc_tests else {}
+        sites = built.n_sites if design.rule == "sum" else None
+        start = 0
+        # regenie writes a mask's variance-component rows just before its burden row
+        for k in sorted(vc):
+            if k > start:
+                tester.test(built.meta.subset(np.arange(start, k)), built.values[:, start:k], None, chrom_state,
+                            sites=None if sites is None else sites[start:k])
+            _write_vc_rows(tester.writers, built.meta, k, vc[k], S)
+            start = k
+        if start < built.values.shape[1]:
+            tester.test(built.meta.subset(np.arange(start, built.values.shape[1])), built.values[:, start:], None,
+                        chrom_state, sites=None if sites is None else sites[start:])
         log.write(f"     -computing association tests...done {t.ms()}")
+
+
+def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
+                chrom_state: dict[int, list[Any] | None]) -> dict[int, list[list[Any]]]:
+    """Mask column -> per trait, its variance-component results (QT: residual scaled as the tests)."""
+    from .vc_tests import vc_columns, vc_tests_qt
+
+    at = [k for k, m in enumerate(built.vc_members) if m is not None]
+    if not at:
+        return {}
+    cols = vc_columns(np.asarray(G, dtype=np.float64), built.af, built.alt, built.usable,
+                      [built.vc_members[k] for k in at])
+    per_trait = []
+    for p in range(S.Y.shape[1]):
+        st = chrom_state[p]
+        per_trait.append(None if st is None else vc_tests_qt(cols, S.Q, st[0] / st[1], design.vc_tests))
+    return {k: [None if r is None else r[i] for r in per_trait] for i, k in enumerate(at)}
+
+
+def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trait: list[Any], S: AnalysisSamples) -> None:
+    head = f"{meta.chrom[k]} {meta.pos[k]} {meta.ids[k]} {meta.allele0[k]} {meta.allele1[k]} NA"
+    for p, w in enumerate(writers):
+        n = int(S.observed[:, p].sum())
+        for r in per_trait[p] or []:
+            w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
 
 
 def _chromosome_state(

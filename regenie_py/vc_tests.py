@@ -1,0 +1,375 @@
+"""Variance-component gene-based tests of quantitative traits (`--vc-tests skat,acatv,acato`).
+
+As regenie v4.1.2 computes them (SKAT.cpp, Joint_Tests.cpp), for each mask built at the
+--vc-maxAAF bin (the `MASK.all` mask by default):
+
+* Variants: those of the mask with ALT frequency at most --vc-maxAAF. Variants with an ALT count of
+  at most 10 (--vc-MACthr) are ultra-rare: collapsed into one extra column, the largest count a
+  sample carries over them (missing calls 0, then samples without any call get the column mean).
+  Each other variant is coded for its minor allele, missing calls imputed with 2 x MAF.
+* Weights: Beta(MAF; 1, 25) density for SKAT (w), w^2 MAF (1 - MAF) for ACAT-V; the collapsed
+  column's MAF is half its mean.
+* With Z the weighted columns, X the covariate basis and y the trait residual scaled to unit
+  variance (what the single-variant test uses): scores S = Z'y - (y'X)(X'Z), kernel
+  K = Z'Z - (X'Z)'(X'Z) (over every analysed sample, one K for all traits).
+* SKAT: Q = sum S_j^2, P(sum lambda_k chi2_1 > Q) with lambda the eigenvalues of K above 1e-5 x
+  their mean. ACAT-V: the Cauchy combination of the columns' p-values (chi2 S_j^2 / K_jj) with the
+  ACAT weights. ACATO (which also runs ACAT-V and the burden test with these weights): the Cauchy
+  combination, equal weights, of ACAT-V, SKAT and the SKAT-O statistic at rho = 0.999 (regenie's
+  cap of its rho = 1 burden end).
+
+The mixture-of-chi-squares tail as regenie gets it: Davies' method (`regenie_py.davies`, AS 155; its
+faults matter, because regenie then falls back), Kuonen's saddle point at or below 1e-5, Davies with
+stringent settings, then Liu's moment matching.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# regenie's defaults: --vc-MACthr 10, Beta(1, 25) weights, eigenvalue tolerance 1e-5
+COLLAPSE_MAC = 10
+BETA_A, BETA_B = 1.0, 25.0
+LAMBDA_TOL = 1e-5
+DAVIES_FLOOR = 1e-5
+DBL_DMIN = 10.0 * np.finfo(float).tiny
+LOG10_DBL_DMIN = -math.log10(DBL_DMIN)
+
+
+@dataclass
+class VcResult:
+    test: str  # ACATO, ACATV, SKAT
+    chisq: float
+    log10p: float
+
+
+_LOG_BETA_NORM = math.lgamma(BETA_A + BETA_B) - math.lgamma(BETA_A) - math.lgamma(BETA_B)
+
+
+def _beta_pdf(maf: float) -> float:
+    return math.exp(_LOG_BETA_NORM + (BETA_A - 1) * math.log(maf) + (BETA_B - 1) * math.log1p(-maf))
+
+
+def _chi2_sf(x: float) -> float:
+    return math.erfc(math.sqrt(x / 2.0))
+
+
+def _chi2_isf(p: float) -> float:
+    from scipy.special import chdtri
+
+    return float(chdtri(1, p))
+
+
+def _cauchy_sf(x: float) -> float:
+    return 0.5 - math.atan(x) / math.pi
+
+
+def _chi2_log10p(chisq: float) -> float:
+    """regenie's get_logp: −log10 P(χ²₁ > x); a tiny negative x is 0, a negative one a failure (-1)."""
+    if chisq < 0:
+        return 0.0 if abs(chisq) < 1e-6 else -1.0
+    p = _chi2_sf(chisq)
+    if p == 0:
+        return -(math.log10(2) - 0.5 * math.log10(2 * math.pi * chisq) - 0.5 * chisq * math.log10(math.e))
+    return -math.log10(p)
+
+
+def _chisq_of_log10p(logp: float) -> float:
+    """regenie's get_chisq_stat_pv: the χ²₁ statistic with that −log10 p."""
+    if logp < 0:
+        return 0.0
+    if logp > LOG10_DBL_DMIN:
+        val = logp * math.log(100) + math.log(2 / math.pi)
+        return val - math.log(val)
+    return _chi2_isf(10.0 ** (-logp))
+
+
+def _p_to_log10p_chisq(p: float) -> tuple[float, float]:
+    if p < 0 or p > 1:
+        return -1.0, 0.0
+    p = max(DBL_DMIN, p)
+    return -math.log10(p), _chi2_isf(p)
+
+
+def acat_log10p(logp: np.ndarray, weights: np.ndarray) -> float:
+    """Cauchy combination of −log10 p-values, robust to tiny p (regenie's get_acat_robust); -1 if none."""
+    use = (weights != 0) & (logp >= 0)
+    if use.sum() == 0:
+        return -1.0
+    if use.sum() == 1:
+        return float(np.max(np.where(weights != 0, logp, 0.0)))
+    thr = 15.0
+    wsum = float(np.where(logp >= 0, weights, 0.0).sum())
+    tiny = use & (logp >= thr)
+    rest = use & (logp < thr)
+    l_ta = 0.0
+    tb = 0.0
+    if tiny.any():
+        z = logp[tiny] * math.log(10) + np.log(weights[tiny] / wsum) - math.log(math.pi)
+        zmax = float(z.max())
+        l_ta = zmax + math.log(float(np.exp(z - zmax).sum()))
+    if rest.any():
+        pv = np.minimum(10.0 ** (-logp[rest]), 0.999)
+        tb = float((weights[rest] / wsum * np.tan(math.pi * (0.5 - pv))).sum())
+    if not tiny.any():
+        lp = -math.log(tb) - math.log(math.pi) if tb >= 8886111 else math.log(_cauchy_sf(tb))
+    elif not rest.any() or tb == 0:
+        lp = -l_ta - math.log(math.pi) if l_ta >= 16 else math.log(_cauchy_sf(math.exp(l_ta)))
+    else:
+        if tb < 0:
+            l_abs = math.log(abs(tb))
+            if l_abs < l_ta:
+                lsum = l_ta + math.log1p(-math.exp(l_abs - l_ta))
+            else:
+                lsum = l_abs + math.log1p(-math.exp(l_ta - l_abs))
+                lp = (math.log1p(-math.exp(-lsum - math.log(math.pi))) if lsum >= 16
+                      else math.log(_cauchy_sf(-math.exp(lsum))))
+                return -lp / math.log(10)
+        else:
+            l_tb = math.log(tb)
+            lsum = max(l_ta, l_tb) + math.log1p(math.exp(-abs(l_tb - l_ta)))
+        lp = -lsum - math.log(math.pi) if lsum >= 16 else math.log(_cauchy_sf(math.exp(lsum)))
+    return -lp / math.log(10)
+
+
+def _lambdas(K: np.ndarray) -> np.ndarray:
+    if K.shape[0] == 1:
+        return K.reshape(1).copy()
+    ev = np.linalg.eigvalsh(K)
+    nonneg = ev >= 0
+    cut = float(np.where(nonneg, ev, 0.0).sum()) / max(int(nonneg.sum()), 1) * LAMBDA_TOL
+    return ev[ev > cut]
+
+
+def _kuonen_sf(q: float, lam: np.ndarray) -> float:
+    """Kuonen's saddle-point tail of Σ λ_k χ²₁ (λ scaled to max 1), as regenie computes it; -1 on failure."""
+    from scipy.special import ndtr
+
+    def kp(t: float) -> float:
+        return float((lam / (1 - 2 * t * lam)).sum())
+
+    def kpp(t: float) -> float:
+        return float((2 * lam * lam / (1 - 2 * t * lam) ** 2).sum())
+
+    tmin = 0.0 if q > lam.sum() else -0.5 * lam.size / q
+    tmax = 0.5 - 1e-8
+    if tmax < tmin:
+        return -1.0
+    f_old = kp(tmin) - q
+    if not (f_old <= 0 <= kp(tmax) - q):
+        return -1.0
+    lo, hi, t_old, t_new = tmin, tmax, tmin, tmin
+    for _ in range(1000):
+        t_new = t_old - f_old / kpp(t_old)
+        f_new = kp(t_new) - q
+        if abs(f_new) < 1e-8:
+            break
+        if lo < t_new < hi:
+            if f_new > 0:
+                hi = t_new
+            else:
+                lo = t_new
+        else:
+            t_new = 0.5 * (lo + hi)
+            f_new = kp(t_new) - q
+            if f_new <= 0:
+                lo = t_new
+            else:
+                hi = t_new
+        t_old, f_old = t_new, f_new
+    else:
+        return -1.0
+    tmp = 2 * (q * t_new + 0.5 * float(np.log(1 - 2 * t_new * lam).sum()))
+    if tmp <= 0:
+        return -1.0
+    w = math.copysign(math.sqrt(tmp), t_new)
+    k2 = kpp(t_new)
+    if k2 <= 0:
+        return -1.0
+    u = t_new * math.sqrt(k2)
+    if abs(u) < 1e-4:
+        return -1.0
+    r = w + math.log(u / w) / w
+    if not math.isfinite(r):
+        return -1.0
+    return float(ndtr(-r))
+
+
+def _davies_sf(q: float, lam: np.ndarray, stringent: bool) -> float:
+    """1 − Davies' CDF with regenie's settings (lim 10^4, acc 10^-6; stringent: 10^6, 10^-9); -1 on a fault."""
+    from .davies import davies_cdf
+
+    r = davies_cdf(q, lam, lim=1_000_000 if stringent else 10_000, acc=1e-9 if stringent else 1e-6)
+    p = 1.0 - r.cdf
+    if r.fault != 0 or not (0 < p <= 1):
+        return -1.0
+    return p
+
+
+def _liu_log10p(q: float, lam: np.ndarray) -> float:
+    """Liu's moment-matching approximation (regenie's last resort), as −log10 p; -1 on failure."""
+    from scipy.special import chdtrc, chndtr
+
+    c1, c2 = float(lam.sum()), float((lam ** 2).sum())
+    c3, c4 = float((lam ** 3).sum()), float((lam ** 4).sum())
+    s1 = c3 / c2 / math.sqrt(c2)
+    s2 = c4 / (c2 * c2)
+    if s1 * s1 <= s2:
+        df, a, ncp = 1 / s2, math.sqrt(1 / s2), 0.0
+    else:
+        a = 1 / (s1 - math.sqrt(s1 * s1 - s2))
+        ncp = (s1 * a - 1) * a * a
+        df = a * a - 2 * ncp
+    val = (q - c1) / math.sqrt(2 * c2) * math.sqrt(2) * a + df + ncp
+    if val < 0 or not math.isfinite(df) or df <= 0:
+        return -1.0
+    p = float(chdtrc(df, val)) if ncp == 0 else 1.0 - float(chndtr(val, df, ncp))
+    return -math.log10(p) if 0 < p <= 1 else -1.0
+
+
+def mixture_log10p(q: float, lam: np.ndarray) -> tuple[float, float]:
+    """(−log10 p, χ²₁ equivalent) of Q under Σ λ_k χ²₁ as regenie gets it, or (-1, -1): Davies'
+    method; at or below 1e-5 (or when it faults) Kuonen's saddle point; then Davies with stringent
+    settings; then Liu's approximation."""
+    top = float(lam[-1])
+    qs, ls = q / top, lam / top
+    p = _davies_sf(qs, ls, stringent=False)
+    if p <= DAVIES_FLOOR:
+        p = _kuonen_sf(qs, ls)
+        if p <= 0:
+            p = _davies_sf(qs, ls, stringent=True)
+            if p <= 0:
+                logp = _liu_log10p(qs, ls)
+                return (logp, _chisq_of_log10p(logp)) if logp >= 0 else (-1.0, -1.0)
+    return _p_to_log10p_chisq(p)
+
+
+# ACATO's burden component: regenie caps SKAT-O's rho grid at 0.999, so its "burden" p-value is
+# that of the SKAT-O statistic at rho = 0.999
+BURDEN_RHO = 0.999
+
+
+def _burden_like_log10p(s: np.ndarray, k: np.ndarray) -> float:
+    m = k.shape[0]
+    rho = BURDEN_RHO
+    b = k.sum(axis=1)
+    gamma1 = float(b.sum())
+    c1, c2 = math.sqrt(1 - rho), math.sqrt(1 - rho + m * rho)
+    outer = b[:, None] + b[None, :]
+    rkr = (1 - rho) * k + c1 * (c2 - c1) / m * outer + ((c2 - c1) / m) ** 2 * gamma1
+    lam = _lambdas(rkr)
+    if lam.size == 0:
+        return -1.0
+    q = (1 - rho) * float(s @ s) + rho * float(s.sum()) ** 2
+    if lam.size == 1:
+        return _chi2_log10p(q / float(lam[-1]))
+    return mixture_log10p(q, lam)[0]
+
+
+@dataclass
+class VcColumns:
+    """The weighted columns of the variants one set's VC masks use, and what each mask holds."""
+
+    Z: np.ndarray            # N x M weighted genotypes (single variants, then one collapsed column per mask)
+    acat_weights: np.ndarray  # M
+    members: list[np.ndarray]  # per VC mask: the column indices it uses
+
+
+def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarray,
+               mask_variants: list[np.ndarray]) -> VcColumns:
+    """`mask_variants`: per VC mask, a boolean over the set's variants (mask members at the VC bin)."""
+    called = ~np.isnan(G)
+    in_any = np.zeros(G.shape[1], dtype=bool)
+    for mv in mask_variants:
+        in_any |= mv
+    ultra_rare = usable & (alt <= COLLAPSE_MAC)
+    single = np.nonzero(in_any & ~ultra_rare)[0]
+    cols, acat_w = [], []
+    index_of: dict[int, int] = {}
+    for j in single:
+        g = G[:, j].copy()
+        if af[j] > 0.5:
+            g = 2.0 - g
+        maf = min(af[j], 1.0 - af[j])
+        g[~called[:, j]] = 2.0 * maf
+        w = _beta_pdf(maf)
+        index_of[int(j)] = len(cols)
+        cols.append(w * g)
+        acat_w.append(w * w * maf * (1.0 - maf))
+    members = []
+    for mv in mask_variants:
+        use = [index_of[int(j)] for j in np.nonzero(mv & ~ultra_rare)[0]]
+        ur = np.nonzero(mv & ultra_rare)[0]
+        if ur.size:
+            flipped = np.where(af[ur] > 0.5, 2.0 - G[:, ur], G[:, ur])
+            collapsed = np.where(called[:, ur], flipped, 0.0).max(axis=1)
+            if (collapsed > 0).any():
+                any_call = called[:, ur].any(axis=1)
+                mean = collapsed.sum() / any_call.sum()
+                maf = min(mean / 2.0, 1.0 - mean / 2.0)
+                w = _beta_pdf(maf)
+                collapsed = np.where(any_call, collapsed, mean)
+                use.append(len(cols))
+                cols.append(w * collapsed)
+                acat_w.append(w * w * maf * (1.0 - maf))
+        members.append(np.array(use, dtype=np.int64))
+    Z = np.column_stack(cols) if cols else np.zeros((G.shape[0], 0))
+    return VcColumns(Z, np.array(acat_w), members)
+
+
+def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str]) -> list[list[VcResult]]:
+    """Per VC mask, its results in regenie's row order (ACATO, ACATV, SKAT), for the scaled residual y."""
+    if cols.Z.shape[1] == 0:
+        return [[] for _ in cols.members]
+    QtZ = Q.T @ cols.Z
+    S = y @ cols.Z - (y @ Q) @ QtZ
+    K = cols.Z.T @ cols.Z - QtZ.T @ QtZ
+    with_acato = "acato" in tests
+    with_acatv = with_acato or "acatv" in tests
+    with_skat = with_acato or "skat" in tests
+    out = []
+    for idx in cols.members:
+        results: dict[str, VcResult] = {}
+        if idx.size == 0:
+            out.append([])
+            continue
+        s, k = S[idx], K[np.ix_(idx, idx)]
+        acatv = -1.0
+        wa = cols.acat_weights[idx]
+        if with_acatv and (wa > 0).any():
+            single = np.array([_chi2_log10p(float(s[i] ** 2 / k[i, i])) for i in range(idx.size)])
+            acatv = acat_log10p(single, wa)
+            if acatv >= 0:
+                results["ACATV"] = VcResult("ACATV", _chisq_of_log10p(acatv), acatv)
+        if with_skat:
+            lam = _lambdas(k)
+            if lam.size:
+                q = float(s @ s)
+                if lam.size == 1:
+                    chisq = q / float(lam[-1])
+                    skat = (_chi2_log10p(chisq), chisq)
+                else:
+                    skat = mixture_log10p(q, lam)
+                if skat[0] >= 0:
+                    results["SKAT"] = VcResult("SKAT", skat[1], skat[0])
+                if with_acato and idx.size > 1:
+                    # regenie's SKAT-O path first needs the kernel without its burden direction
+                    b = k.sum(axis=1)
+                    if _lambdas(k - np.outer(b, b) / float(b.sum())).size == 0:
+                        results.pop("SKAT", None)
+                        out.append([results[t] for t in sorted(results)])
+                        continue
+                if with_acato and skat[0] >= 0:
+                    if idx.size == 1:
+                        results["ACATO"] = VcResult("ACATO", skat[1], skat[0])
+                    else:
+                        burden = _burden_like_log10p(s, k)
+                        if acatv >= 0 and burden >= 0:
+                            lp = acat_log10p(np.array([acatv, skat[0], burden]), np.ones(3))
+                            if lp >= 0:
+                                results["ACATO"] = VcResult("ACATO", _chisq_of_log10p(lp), lp)
+        out.append([results[t] for t in sorted(results)])
+    return out
