@@ -2,9 +2,14 @@
 
 Simulates a data set (default 5,000 samples x 50,000 variants on 22 chromosomes, PLINK .bed, one
 trait, 3 covariates) with `regenie_py.simulate`, runs step 1 and step 2 for a quantitative and a
-binary trait, and prints wall time and peak RSS per step. When a `regenie` binary is on PATH the same
-commands are run with it and the ratios printed. The anchors measured with regenie v4.1.2 on a
-2-core machine of the project's kind (notes/regenie.md §8) are printed beside our figures.
+binary trait, and a gene-based run (burden masks in 2,500 genes of 20 variants, SKAT and ACATO), and
+prints wall time and peak RSS per step. When a regenie binary is found (--regenie, else `regenie` on
+PATH, else ../shared/tools/regenie-v4.1.2/regenie beside the checkout) the same commands are run with it
+in the same run and the ratios printed. The anchors measured with regenie v4.1.2 on a 2-core machine
+of the project's kind (notes/regenie.md §8) are printed beside our figures.
+
+Goals (issue 14): step 2 at most 0.5x regenie's wall time, step 1 no slower than before, peak RSS at
+most 1.5x regenie's, gene-based tests at most 2x regenie's time.
 
     python benchmarks/bench_engine.py [--samples 5000 --variants 50000 --chromosomes 22 --threads 2]
 """
@@ -27,7 +32,28 @@ ANCHORS = {
     "step2_qt": (2.7, 53.0),
     "step1_bt": (217.0, 239.0),
     "step2_bt_firth_approx": (3.7, 55.0),
+    "step2_qt_genes": (float("nan"), float("nan")),  # no recorded anchor: compare with the binary run here
 }
+SHARED_BINARY = Path(__file__).resolve().parents[2] / "shared" / "tools" / "regenie-v4.1.2" / "regenie"
+
+
+def write_gene_files(data: Path, prefix: str, genes_of: int = 20) -> None:
+    """Annotations, set list and masks over the simulated variants: consecutive runs of `genes_of`."""
+    import random
+
+    rng = random.Random(3)
+    bim = [line.split() for line in (data / f"{prefix}.bim").read_text().splitlines()]
+    anno, sets = [], []
+    for g, start in enumerate(range(0, len(bim) - genes_of + 1, genes_of)):
+        members = bim[start:start + genes_of]
+        if members[0][0] != members[-1][0]:
+            continue
+        for v in members:
+            anno.append(f"{v[1]} G{g} {rng.choice(('pLoF', 'missense', 'synonymous'))}")
+        sets.append(f"G{g} {members[0][0]} {members[0][3]} {','.join(v[1] for v in members)}")
+    (data / "genes.anno").write_text("\n".join(anno) + "\n")
+    (data / "genes.sets").write_text("\n".join(sets) + "\n")
+    (data / "genes.masks").write_text("LoF pLoF\nLoF_mis pLoF,missense\n")
 
 
 # The measured program is started from this small trampoline, not from the benchmark process itself:
@@ -69,6 +95,10 @@ def commands(data: Path, prefix: str, out: Path, threads: int) -> dict[str, list
         "step1_bt": ["--step", "1", *geno, *cov, *bt, "--bsize", "1000", *th, "--out", str(out / "s1bt")],
         "step2_bt_firth_approx": ["--step", "2", *geno, *cov, *bt, "--bsize", "400", "--firth", "--approx",
                                   "--pred", str(out / "s1bt_pred.list"), *th, "--out", str(out / "s2bt")],
+        "step2_qt_genes": ["--step", "2", *geno, *cov, *qt, "--bsize", "200", "--pred", str(out / "s1qt_pred.list"),
+                           "--anno-file", str(data / "genes.anno"), "--set-list", str(data / "genes.sets"),
+                           "--mask-def", str(data / "genes.masks"), "--aaf-bins", "0.05,0.2",
+                           "--vc-tests", "skat,acato", *th, "--out", str(out / "s2genes")],
     }
 
 
@@ -81,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workdir", type=Path, default=None, help="keep data and outputs here (default: temp dir)")
     ap.add_argument("--steps", default=",".join(ANCHORS), help="comma list of " + ",".join(ANCHORS))
+    ap.add_argument("--regenie", type=Path, default=None, help="the regenie binary to compare with")
     args = ap.parse_args(argv)
 
     from regenie_py.simulate import simulate_dataset
@@ -92,11 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "bench.bed").exists():
         simulate_dataset(data, samples=args.samples, variants=args.variants, chromosomes=args.chromosomes,
                          seed=args.seed, prefix="bench", formats=("bed",))
+    if not (data / "genes.sets").exists():
+        write_gene_files(data, "bench")
     print(f"data: {args.samples} samples x {args.variants} variants on {args.chromosomes} chromosomes "
           f"(simulated in {time.perf_counter() - t0:.1f}s) at {data}")
     engines = {"regenie-py": [shutil.which("regenie-py") or str(Path(sys.executable).parent / "regenie-py")]}
-    if shutil.which("regenie"):
-        engines["regenie"] = [shutil.which("regenie")]
+    binary = args.regenie or (Path(shutil.which("regenie")) if shutil.which("regenie") else None)
+    if binary is None and SHARED_BINARY.exists():
+        binary = SHARED_BINARY
+    if binary is not None:
+        engines["regenie"] = [str(binary)]
     scale = args.samples == 5000 and args.variants == 50000 and args.chromosomes == 22
     results: dict[str, dict[str, tuple[float, float, int]]] = {}
     print(f"load average before the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
@@ -113,13 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
 
     print(f"\n{'step':22s} {'regenie-py wall':>16s} {'peak RSS':>9s} | {'anchor wall':>11s} {'RSS':>6s} "
-          f"{'ratio':>6s} | {'regenie here':>12s} {'ratio':>6s}")
+          f"{'ratio':>6s} | {'regenie here':>12s} {'RSS':>7s} {'wall x':>6s} {'RSS x':>6s}")
     for step in wanted:
         wall, rss, code = results["regenie-py"][step]
         aw, ar = ANCHORS[step]
         anchor_ratio = f"{wall / aw:6.2f}" if scale else "   n/a"
         here = results.get("regenie", {}).get(step)
-        here_s = f"{here[0]:11.1f}s {wall / here[0]:6.2f}" if here else f"{'-':>12s} {'-':>6s}"
+        here_s = (f"{here[0]:11.1f}s {here[1]:4.0f} MB {wall / here[0]:6.2f} {rss / here[1]:6.2f}" if here
+                  else f"{'-':>12s} {'-':>7s} {'-':>6s} {'-':>6s}")
         flag = "" if code == 0 else f"  (exit {code})"
         print(f"{step:22s} {wall:15.1f}s {rss:6.0f} MB | {aw:10.1f}s {ar:4.0f}MB {anchor_ratio} | {here_s}{flag}")
     if not scale:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from genome.gene_sets import NULL_CATEGORY, GeneSetError, parse_annotation, parse_mask, parse_set
+
 from .genotypes import Variants, chrom_to_int
 from .log import RegenieError, RunLog
 from .output import open_text_in
@@ -36,10 +38,6 @@ from .output import open_text_in
 MIN_AAF = 1e-7
 DEFAULT_AAF = 0.01
 MAX_CATEGORIES = 64  # regenie keeps a category per bit of a 64-bit word (NULL included)
-
-
-def _fields(line: str) -> list[str]:
-    return [t for t in line.replace(",", " ").replace("\t", " ").split(" ") if t]
 
 
 @dataclass
@@ -84,20 +82,19 @@ def _need(path: str | None, option: str) -> str:
 
 
 def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[dict[tuple[int, str], int], dict[str, int]]:
-    categories = {"NULL": 1}
+    categories = {NULL_CATEGORY: 1}
     annotation: dict[tuple[int, str], int] = {}
     read = 0
     log.write(f" * annotations      : [{path}] ")
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
-            parts = _fields(line.rstrip("\r\n"))
-            if not parts:
+            try:
+                row = parse_annotation(line, lineno)
+            except GeneSetError as err:
+                raise RegenieError(f"{path}: {err}") from None
+            if row is None:
                 continue
-            if len(parts) == 4:
-                raise RegenieError(f"{path}: annotations with domains (4 columns) are not supported by regenie-py")
-            if len(parts) < 3:
-                raise RegenieError(f"incorrectly formatted file at line {lineno}")
-            variant, gene, category = parts[0], parts[1], parts[2]
+            variant, gene, category = row.variant, row.gene, row.category
             vi = where.get(variant)
             if vi is None:
                 continue
@@ -121,21 +118,22 @@ def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog) ->
     with_unknown = only_unknown = 0
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
-            parts = _fields(line.rstrip("\r\n"))
-            if not parts:
+            try:
+                row = parse_mask(line, lineno)
+            except GeneSetError as err:
+                raise RegenieError(f"{path}: {err}") from None
+            if row is None:
                 continue
-            if len(parts) < 2:
-                raise RegenieError(f"incorrectly formatted file at line {lineno}")
-            known = [c for c in parts[1:] if c in categories]
+            known = [c for c in row.categories if c in categories]
             bits = 0
             for c in known:
                 bits |= categories[c]
-            if len(known) < len(parts) - 1:
+            if len(known) < len(row.categories):
                 if bits == 0:
                     only_unknown += 1
                     continue
                 with_unknown += 1
-            masks.append(Mask(parts[0], bits, known))
+            masks.append(Mask(row.name, bits, known))
     log.write(f" * masks            : [{path}] n_masks = {len(masks)}")
     if with_unknown:
         log.write(f"WARNING: Detected {with_unknown} masks with unknown annotations.")
@@ -193,14 +191,15 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
     same_chrom = True
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
-            parts = _fields(line.rstrip("\r\n"))
-            if not parts:
-                continue
-            if len(parts) < 4:
-                raise RegenieError(f"incorrectly formatted file at line {lineno} (has {len(parts)} columns)")
-            name = parts[0]
             try:
-                c = chrom_to_int(parts[1], opts.nauto)
+                row = parse_set(line, lineno)
+            except GeneSetError as err:
+                raise RegenieError(f"{path}: {err}") from None
+            if row is None:
+                continue
+            name = row.name
+            try:
+                c = chrom_to_int(row.chromosome, opts.nauto)
             except RegenieError:
                 raise RegenieError("unknown chromosome code in set list file.") from None
             if wanted_chroms is not None and c not in wanted_chroms:
@@ -208,12 +207,12 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
             if (keep is not None and name not in keep) or name in drop:
                 continue
             try:
-                pos = int(parts[2], 0)
+                pos = int(row.position, 0)
             except ValueError:
-                raise RegenieError(f"{path} line {lineno}: set position '{parts[2]}' is not a number") from None
+                raise RegenieError(f"{path} line {lineno}: set position '{row.position}' is not a number") from None
             members: list[int] = []
             complete = True
-            for variant in parts[3:]:
+            for variant in row.variants:
                 vi = where.get(variant)
                 if vi is None:
                     complete = False

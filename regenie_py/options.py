@@ -365,7 +365,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         condition_list=vals.get("condition-list"), condition_file=condition_file,
         condition_file_sample=vals.get("condition-file-sample"),
         anno_file=vals.get("anno-file"), set_list=vals.get("set-list"), mask_def=vals.get("mask-def"),
-        aaf_bins=[t for t in (vals.get("aaf-bins") or "").split(",") if t], build_mask=build_mask,  # type: ignore[arg-type]
+        aaf_bins=[t for t in (vals.get("aaf-bins") or "").split(",") if t], build_mask=build_mask,
         singleton_carrier=flag("singleton-carrier"),
         extract_sets=[f for f in (vals.get("extract-sets") or "").split(",") if f],
         exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],

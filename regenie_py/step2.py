@@ -444,7 +444,7 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
 
 
 def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
-                chrom_state: dict[int, list[Any] | None]) -> dict[int, list[list[Any]]]:
+                chrom_state: dict[int, list[Any] | None]) -> dict[int, list[Any]]:
     """Mask column -> per trait, its variance-component results (QT: residual scaled as the tests)."""
     from .vc_tests import vc_columns, vc_tests_qt
 

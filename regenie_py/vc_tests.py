@@ -287,7 +287,8 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
         in_any |= mv
     ultra_rare = usable & (alt <= COLLAPSE_MAC)
     single = np.nonzero(in_any & ~ultra_rare)[0]
-    cols, acat_w = [], []
+    cols: list[np.ndarray] = []
+    acat_w: list[float] = []
     index_of: dict[int, int] = {}
     for j in single:
         g = G[:, j].copy()
@@ -330,7 +331,7 @@ def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str])
     with_acato = "acato" in tests
     with_acatv = with_acato or "acatv" in tests
     with_skat = with_acato or "skat" in tests
-    out = []
+    out: list[list[VcResult]] = []
     for idx in cols.members:
         results: dict[str, VcResult] = {}
         if idx.size == 0:

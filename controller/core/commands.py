@@ -166,6 +166,8 @@ class CommandContext:
             args += ["--range", job.range]
         elif job.code is not None:
             args += ["--chr", str(job.code)]
+        if job.sets:
+            args += ["--extract-setlist", ",".join(job.sets)]
         return args + self.tail_args(job)
 
     def step2_analysis_args(self) -> list[str]:

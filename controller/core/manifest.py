@@ -227,6 +227,10 @@ class AnalysisParams(_Strict):
     vcTests: list[Literal["skat", "skato", "skato-acat", "acatv", "acato"]] | None = Field(
         default=None, description="Gene-based tests: variance-component tests to run as well (--vc-tests)."
     )
+    step2SetsPerJob: int | None = Field(
+        default=None, ge=1, description="Gene-based tests: split step 2 into jobs of at most this many gene sets "
+        "(--extract-setlist); default: one job per chromosome."
+    )
     vcMaxAAF: float | None = Field(
         default=None, gt=0, le=1, description="Gene-based tests: largest AAF of the variants in the variance-component tests (--vc-maxAAF)."
     )
@@ -392,7 +396,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
             if k not in gene:
                 problems.append(Problem(f"inputData.{k}", "gene-based tests need annotationFile, setListFile and maskFile"))
     if not gene:
-        for opt in ("aafBins", "vcTests", "vcMaxAAF"):
+        for opt in ("aafBins", "vcTests", "vcMaxAAF", "step2SetsPerJob"):
             if ana.get(opt) is not None:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
         for opt in ("singletonCarrier",):
@@ -401,7 +405,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
         if ana.get("buildMask", "max") != "max":
             problems.append(Problem("analysisParams.buildMask", "buildMask is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
     elif ana.get("step2ChunkSize") is not None:
-        problems.append(Problem("analysisParams.step2ChunkSize", "gene-based runs are split by chromosome (variant ranges would cut genes)"))
+        problems.append(Problem("analysisParams.step2ChunkSize", "gene-based runs are split by chromosome or by step2SetsPerJob (variant ranges would cut genes)"))
     if inp.get("format") != "bgen" and inp.get("sampleFile") is not None:
         problems.append(Problem("inputData.sampleFile", "sampleFile is for format 'bgen' only"))
     if inp.get("keepFile") is not None and inp.get("removeFile") is not None:

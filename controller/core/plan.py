@@ -4,7 +4,8 @@
   (`step1-split` -> `step1-l0-1..N` -> `step1-l1`); none when `startStep` is 2.
 * step 2: one job per regenie chromosome code present (`step2-chr<label>`), restricted by
   `analysisParams.chr`/`chrList`; or with `step2ChunkSize` one job per `--range` chunk
-  (`step2-chr<label>-c0001`, ...), never an empty one.
+  (`step2-chr<label>-c0001`, ...), never an empty one. Gene-based runs: one job per chromosome with
+  a testable set, or with `step2SetsPerJob` N jobs of at most N sets (`step2-chr<label>-s0001`, ...).
 * `merge`: joins the step-2 outputs per trait.
 
 Job ids are deterministic: the same manifest and data always give the same plan. The storage
@@ -21,6 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from controller.core.chromosomes import ChromosomeInfo, Detection, detect_chromosomes, find_bgi
+from controller.core.gene_sets import TestableSets
 from controller.core.manifest import Manifest
 from genome.chromosome import Chromosome, ChromosomeError, label_of_code
 
@@ -52,6 +54,7 @@ class PlannedJob(BaseModel):
     range: str | None = Field(default=None, description="regenie --range CODE:MIN-MAX")
     variantCount: int | None = None
     l0Index: int | None = Field(default=None, description="step1-l0 jobs: the 1-based job number of --run-l0")
+    sets: list[str] | None = Field(default=None, description="gene-based step-2 chunks: the sets it tests (--extract-setlist)")
     dependsOn: list[str] = Field(default_factory=list)
 
 
@@ -225,7 +228,34 @@ def _step1_jobs(manifest: Manifest, detection: Detection) -> list[PlannedJob]:
     ]
 
 
-def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], after: list[str]) -> list[PlannedJob]:
+def _gene_set_jobs(manifest: Manifest, detection: Detection, codes: list[int], after: list[str],
+                   gene_sets: TestableSets) -> list[PlannedJob]:
+    per_job = manifest.analysisParams.step2SetsPerJob
+    jobs = []
+    for code in codes:
+        names = gene_sets.by_code.get(code, [])
+        if not names:
+            continue  # regenie stops with "no sets are left to be analyzed" on a chromosome without one
+        label = label_of_code(code, detection.nauto)
+        if not per_job:
+            jobs.append(PlannedJob(jobId=f"step2-chr{label}", step=2, stage="step2", chromosome=label, code=code,
+                                   dependsOn=after))
+            continue
+        for start in range(0, len(names), per_job):
+            jobs.append(PlannedJob(jobId=f"step2-chr{label}-s{len(jobs) + 1:04d}", step=2, stage="step2",
+                                   chromosome=label, code=code, sets=names[start:start + per_job], dependsOn=after))
+    if not jobs:
+        raise PlanError("inputData.setListFile", "no gene set on the selected chromosomes has a variant of the genotype "
+                        "data in one of the masks (check the variant IDs of the set list and annotation files)")
+    return jobs
+
+
+def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], after: list[str],
+                gene_sets: TestableSets | None = None) -> list[PlannedJob]:
+    if manifest.inputData.annotationFile:
+        if gene_sets is None:
+            raise ValueError("a gene-based plan needs the testable sets (controller.core.gene_sets)")
+        return _gene_set_jobs(manifest, detection, codes, after, gene_sets)
     chunk_size = manifest.analysisParams.step2ChunkSize
     counts: dict[int, int] = {}
     for c in detection.chromosomes:
@@ -277,14 +307,16 @@ def plan_jobs(
     workflow_id: str,
     output_uri: str,
     traits: list[str] | None = None,
+    gene_sets: TestableSets | None = None,
 ) -> JobPlan:
-    """The jobs of one workflow. Raises PlanError naming the manifest field when no valid plan exists."""
+    """The jobs of one workflow. Raises PlanError naming the manifest field when no valid plan exists.
+    Gene-based manifests need `gene_sets` (`controller.core.gene_sets.find_testable_sets`)."""
     if not output_uri.startswith("s3://"):
         raise ValueError(f"output_uri must be an s3:// URI, got {output_uri!r}")
     _check_regenie_can_read(detection)
     codes = _selected_codes(manifest, detection)
     step1 = _step1_jobs(manifest, detection)
-    step2 = _step2_jobs(manifest, detection, codes, [step1[-1].jobId] if step1 else [])
+    step2 = _step2_jobs(manifest, detection, codes, [step1[-1].jobId] if step1 else [], gene_sets)
     merge = PlannedJob(jobId=MERGE_JOB, step=0, stage="merge", dependsOn=[j.jobId for j in step2])
     if traits is None and manifest.inputData.phenoColumns:
         traits = list(manifest.inputData.phenoColumns)

@@ -10,6 +10,7 @@ import pytest
 
 from controller.core.chromosomes import detect_chromosomes
 from controller.core.commands import build_job_specs, job_argv
+from controller.core.gene_sets import find_testable_sets
 from controller.core.jobs import JobSpec, PathMap, Resources
 from controller.core.manifest import check_manifest
 from controller.core.plan import plan_jobs
@@ -374,10 +375,13 @@ def test_golden_command_v2(example, case):
     make, variant_file = V2_CASES[case]
     m = make()
     detection = detect_chromosomes(str(example / variant_file))
-    plan = plan_jobs(m, detection, workflow_id="wf-1", output_uri=OUT)
+    gene_sets = find_testable_sets(m, locate=lambda name: str(example / name)) if m.inputData.annotationFile else None
+    plan = plan_jobs(m, detection, workflow_id="wf-1", output_uri=OUT, gene_sets=gene_sets)
     ours = [_v2_options(job_argv(m, plan, j.jobId, path_map=PATHS, threads=2)) for j in plan.step2]
     if "--chr" not in reference:
-        assert sorted(o.pop("--chr")[0] for o in ours) == sorted(str(c.code) for c in detection.chromosomes)
+        # one job per chromosome; a gene-based run plans none where no set can be tested (chr 2 here)
+        expected = sorted(gene_sets.by_code) if gene_sets else [c.code for c in detection.chromosomes]
+        assert sorted(o.pop("--chr")[0] for o in ours) == sorted(str(c) for c in expected)
     for o in ours:
         assert o == reference
 
@@ -392,3 +396,27 @@ def test_gene_based_fields_are_checked_together():
     raw["analysisParams"] = {"aafBins": [0.01], "buildMask": "sum"}
     _model, problems = check_manifest(raw, ["gwas-data"])
     assert {p.path for p in problems} == {"analysisParams.aafBins", "analysisParams.buildMask"}
+
+
+def test_gene_set_chunks_never_empty(example, tmp_path):
+    """step2SetsPerJob: jobs of at most N testable sets per chromosome (--extract-setlist), none for a set
+    without a variant of the data in a mask, none for a chromosome without such a set."""
+    import shutil
+
+    for name in ("example_3chr.bim", "example_3chr.masks"):
+        shutil.copy(example / name, tmp_path / name)
+    anno = (example / "example_3chr.annotations").read_text() + "mog_40 SET5 pLof\nmog_41 SET7 missense\n"
+    (tmp_path / "example_3chr.annotations").write_text(anno)
+    sets = (example / "example_3chr.setlist").read_text().splitlines()
+    extra = ["SET5 1 900 mog_40,absent_0", "SET6 3 10 absent_1,absent_2", "SET7 1 950 mog_41",
+             "SET8 1 990 mog_0"]  # SET8: mog_0 is not annotated for it (NULL, in no mask)
+    (tmp_path / "example_3chr.setlist").write_text("\n".join(sets + extra) + "\n")
+    m = manifest({**BED3, "phenoFile": "phenotype.txt", **GENES}, {"step2SetsPerJob": 2})
+    gene_sets = find_testable_sets(m, locate=lambda name: str(tmp_path / name))
+    plan = plan_jobs(m, detect_chromosomes(str(tmp_path / "example_3chr.bim")), workflow_id="wf-1", output_uri=OUT,
+                     gene_sets=gene_sets)
+    assert [(j.jobId, j.sets) for j in plan.step2] == [
+        ("step2-chr1-s0001", ["SET1", "SET5"]), ("step2-chr1-s0002", ["SET7"]), ("step2-chr3-s0003", ["SET2"])]
+    assert gene_sets.ignored == 3  # SET4 and SET6 name no variant of the data, SET8 none in a mask
+    argv = job_argv(m, plan, "step2-chr1-s0001", path_map=PATHS, threads=2)
+    assert options(argv)["--extract-setlist"] == ["SET1,SET5"] and options(argv)["--chr"] == ["1"]

@@ -313,7 +313,7 @@ def _rare_variant_study(tmp_path: Path) -> list[str]:
         f"{f} {f} {'NA' if i % 17 == 0 else f'{v:.5f}'}\n" for i, (f, v) in enumerate(zip(fam, y))))
     (tmp_path / "rare.covar").write_text("FID IID C1 C2\n" + "".join(f"{f} {f} {a:.5f} {b:.5f}\n" for f, (a, b) in zip(fam, X)))
     cats = ["pLoF", "missense", "synonymous"]
-    genes = {"GA": (1, range(0, 20)), "GB": (1, range(20, 30)), "GC": (2, range(30, 50)), "GD": (2, range(50, 60))}
+    genes = {"GA": (1, range(20)), "GB": (1, range(20, 30)), "GC": (2, range(30, 50)), "GD": (2, range(50, 60))}
     (tmp_path / "rare.anno").write_text("".join(f"v{j} {g} {cats[j % 3]}\n" for g, (_c, js) in genes.items() for j in js))
     (tmp_path / "rare.sets").write_text("".join(f"{g} {c} {1000 + 100 * js[0]} {','.join(f'v{j}' for j in js)}\n"
                                                 for g, (c, js) in genes.items()))

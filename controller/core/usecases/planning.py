@@ -11,9 +11,10 @@ from typing import Any
 
 from controller.core.chromosomes import Detection
 from controller.core.errors import InputDataError
+from controller.core.gene_sets import GeneSetPlanError, find_testable_sets
 from controller.core.manifest import Manifest
 from controller.core.phenotypes import check_columns
-from controller.core.plan import JobPlan, detect_for_manifest, plan_jobs
+from controller.core.plan import JobPlan, PlanError, detect_for_manifest, plan_jobs
 
 
 @dataclass(frozen=True)
@@ -50,5 +51,12 @@ def plan_workflow(
     if problems:
         raise InputDataError("; ".join(str(p) for p in problems), problems)
     detection = detect_for_manifest(manifest, s3_client=s3_client, locate=locate)
-    plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits)
+    gene_sets = None
+    if manifest.inputData.annotationFile:
+        try:
+            gene_sets = find_testable_sets(manifest, s3_client=s3_client, locate=locate)
+        except GeneSetPlanError as err:
+            raise PlanError(err.path, err.message) from None
+    plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits,
+                     gene_sets=gene_sets)
     return PlannedWorkflow(plan=plan, detection=detection, traits=traits)
