@@ -66,6 +66,7 @@ class MaskDesign:
     annotation: dict[tuple[int, str], int] = field(default_factory=dict)  # (variant, set) -> category bits
     vc_tests: list[str] = field(default_factory=list)
     vc_cut: float | None = None  # the AAF bin whose masks the variance-component tests use
+    joint: list[str] = field(default_factory=list)  # --joint tests over a set's burden masks
 
     def bin_label(self, j: int) -> str:
         """j = 0 is the singleton bin, j >= 1 the cut-off bins[j - 1]."""
@@ -260,7 +261,7 @@ def mask_design(opts, variants: Variants, selected: np.ndarray, wanted_chroms: s
                          wanted_chroms, log)
     header = "##MASKS=<" + ";".join(f'{m.name}="{",".join(m.categories)}"' for m in masks) + ">"
     return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header, annotation,
-                      list(opts.vc_tests), opts.vc_max_aaf if opts.vc_tests else None)
+                      list(opts.vc_tests), opts.vc_max_aaf if opts.vc_tests else None, list(opts.joint))
 
 
 @dataclass

@@ -30,7 +30,7 @@ SUPPORTED: dict[str, str] = {
     "max-condition-vars": "value",
     "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
-    "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value",
+    "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
@@ -42,7 +42,7 @@ UNSUPPORTED = {
     "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
-    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "joint", "skat-params",
+    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
     "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
     "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
@@ -126,6 +126,7 @@ class Options(BaseModel):
     exclude_setlist: list[str] = Field(default_factory=list)
     vc_tests: list[str] = Field(default_factory=list, description="--vc-tests: skat, skato, skato-acat, acatv, acato")
     vc_max_aaf: float = 1.0
+    joint: list[str] = Field(default_factory=list, description="--joint: tests over a set's burden masks (acat)")
 
     @property
     def gene_based(self) -> bool:
@@ -326,6 +327,12 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     if any(t in ("skato", "skato-acat") for t in vc_tests):
         raise RegenieError("--vc-tests skato/skato-acat is not supported by regenie-py yet (skat, acatv and acato "
                            "are); run the regenie binary for SKAT-O")
+    joint = [t for t in (vals.get("joint") or "").split(",") if t]
+    for t in joint:
+        if t != "acat":
+            raise RegenieError(f"--joint {t} is not supported by regenie-py yet (acat is); run the regenie binary")
+    if joint and not vals.get("anno-file"):
+        raise RegenieError("--joint needs gene-based tests (--anno-file, --set-list, --mask-def).")
     if vc_tests and flag("bt"):
         raise RegenieError("--vc-tests with --bt is not supported by regenie-py yet (quantitative traits are); run "
                            "the regenie binary for gene-based variance-component tests of binary traits")
@@ -371,7 +378,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],
         extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
         exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
-        vc_tests=vc_tests, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
+        vc_tests=vc_tests, joint=joint, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
         max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
         raw=pairs,
     )

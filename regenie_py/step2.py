@@ -255,13 +255,16 @@ class _ChunkTester:
         self.n_ignored = self.n_corrected = self.n_failed = 0
 
     def test(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None, chrom_state: dict[int, list[Any] | None],
-             sites: np.ndarray | None = None) -> None:
+             sites: np.ndarray | None = None, extra_text: str = "NA") -> list[tuple[np.ndarray, np.ndarray]]:
         """`sites` (sum-rule masks): variants per column; A1FREQ is divided by it and the MAC filter
-        is on the summed count itself."""
+        is on the summed count itself. `extra_text`: EXTRA of a row that passes (regenie writes DF=1
+        on burden rows of a --joint run). Returns per trait the LOG10P written per column (NaN where
+        no row or a failed test) and the A1FREQ, which the joint tests combine."""
         opts, S, writers, firth, spa = self.opts, self.S, self.writers, self.firth, self.spa
         P, Q, masks = S.Y.shape[1], S.Q, S.observed
         min_mac = opts.min_mac
         n_ignored = n_corrected = n_failed = 0
+        written = [(np.full(G.shape[1], np.nan), np.full(G.shape[1], np.nan)) for _ in range(P)]
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
         missing = np.isnan(G)
@@ -323,7 +326,7 @@ class _ChunkTester:
                 low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
                 n_ignored += int(low.sum())
                 ok &= ~low
-            extra = np.array(["NA"] * G.shape[1], dtype=object)
+            extra = np.array([extra_text] * G.shape[1], dtype=object)
             if not opts.bt:
                 e, sig_e, sig_y = st
                 assert QtG is not None  # computed for quantitative traits
@@ -401,9 +404,11 @@ class _ChunkTester:
                             chisq[j] = np.nan
                             log10p[j] = np.nan
             _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc)
+            written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)
         self.n_ignored += n_ignored
         self.n_corrected += n_corrected
         self.n_failed += n_failed
+        return written
 
 
 def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
@@ -430,17 +435,48 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
         vc = _vc_results(design, built, G, S, chrom_state) if design.vc_tests else {}
         sites = built.n_sites if design.rule == "sum" else None
         start = 0
+        pieces: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        extra_text = "DF=1" if design.joint else "NA"
         # regenie writes a mask's variance-component rows just before its burden row
-        for k in sorted(vc):
+        for k in [*sorted(vc), built.values.shape[1]]:
             if k > start:
-                tester.test(built.meta.subset(np.arange(start, k)), built.values[:, start:k], None, chrom_state,
-                            sites=None if sites is None else sites[start:k])
-            _write_vc_rows(tester.writers, built.meta, k, vc[k], S)
+                pieces.append(tester.test(built.meta.subset(np.arange(start, k)), built.values[:, start:k], None,
+                                          chrom_state, sites=None if sites is None else sites[start:k],
+                                          extra_text=extra_text))
+            if k in vc:
+                _write_vc_rows(tester.writers, built.meta, k, vc[k], S, extra_text)
             start = k
-        if start < built.values.shape[1]:
-            tester.test(built.meta.subset(np.arange(start, built.values.shape[1])), built.values[:, start:], None,
-                        chrom_state, sites=None if sites is None else sites[start:])
+        if "acat" in design.joint:
+            burden = [(np.concatenate([piece[p][0] for piece in pieces]), np.concatenate([piece[p][1] for piece in pieces]))
+                      for p in range(S.Y.shape[1])]
+            _write_joint_acat(tester.writers, gene, burden, S, opts.bt and opts.af_cc)
         log.write(f"     -computing association tests...done {t.ms()}")
+
+
+def _write_joint_acat(writers: list[_TraitWriter], gene, burden: list[tuple[np.ndarray, np.ndarray]],
+                      S: AnalysisSamples, case_control: bool) -> None:
+    """--joint acat: the Cauchy combination of a set's burden-mask p-values, each weighted as regenie
+    weights it, MAF (1 - MAF) Beta(MAF; 1, 25)^2 with the mask's frequency as MAF."""
+    from .vc_tests import acat_log10p, beta_weight, chisq_of_log10p
+
+    for p, w in enumerate(writers):
+        log10p, freq = burden[p]
+        use = np.isfinite(log10p)
+        lp = log10p[use]
+        maf = np.minimum(freq[use], 1.0 - freq[use])
+        weights = np.array([m * (1.0 - m) * beta_weight(m) ** 2 for m in maf])
+        obs = S.observed[:, p]
+        counts = f"{int(obs.sum())}"
+        if case_control:
+            cases = int((S.Y[obs, p] == 1).sum())
+            counts += f" {cases} {int(obs.sum()) - cases}"
+        freqs = "NA NA NA" if case_control else "NA"
+        if lp.size == 0:
+            w.fh.write(f"{gene.chrom} {gene.pos} {gene.name} NA NA {freqs} {counts} ADD-BURDEN-ACAT NA NA NA NA DF=NA\n")
+            continue
+        logp = acat_log10p(lp, weights)
+        w.fh.write(f"{gene.chrom} {gene.pos} {gene.name} NA NA {freqs} {counts} ADD-BURDEN-ACAT NA NA "
+                   f"{fmt(chisq_of_log10p(logp))} {fmt(logp)} DF={lp.size}\n")
 
 
 def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
@@ -460,12 +496,13 @@ def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
     return {k: [None if r is None else r[i] for r in per_trait] for i, k in enumerate(at)}
 
 
-def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trait: list[Any], S: AnalysisSamples) -> None:
+def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trait: list[Any], S: AnalysisSamples,
+                   extra_text: str = "NA") -> None:
     head = f"{meta.chrom[k]} {meta.pos[k]} {meta.ids[k]} {meta.allele0[k]} {meta.allele1[k]} NA"
     for p, w in enumerate(writers):
         n = int(S.observed[:, p].sum())
         for r in per_trait[p] or []:
-            w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
+            w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} {extra_text}\n")
 
 
 def _chromosome_state(

@@ -49,7 +49,8 @@ class VcResult:
 _LOG_BETA_NORM = math.lgamma(BETA_A + BETA_B) - math.lgamma(BETA_A) - math.lgamma(BETA_B)
 
 
-def _beta_pdf(maf: float) -> float:
+def beta_weight(maf: float) -> float:
+    """Beta(MAF; 1, 25) density: regenie's default SKAT and ACAT weight."""
     return math.exp(_LOG_BETA_NORM + (BETA_A - 1) * math.log(maf) + (BETA_B - 1) * math.log1p(-maf))
 
 
@@ -77,7 +78,7 @@ def _chi2_log10p(chisq: float) -> float:
     return -math.log10(p)
 
 
-def _chisq_of_log10p(logp: float) -> float:
+def chisq_of_log10p(logp: float) -> float:
     """regenie's get_chisq_stat_pv: the χ²₁ statistic with that −log10 p."""
     if logp < 0:
         return 0.0
@@ -243,7 +244,7 @@ def mixture_log10p(q: float, lam: np.ndarray) -> tuple[float, float]:
             p = _davies_sf(qs, ls, stringent=True)
             if p <= 0:
                 logp = _liu_log10p(qs, ls)
-                return (logp, _chisq_of_log10p(logp)) if logp >= 0 else (-1.0, -1.0)
+                return (logp, chisq_of_log10p(logp)) if logp >= 0 else (-1.0, -1.0)
     return _p_to_log10p_chisq(p)
 
 
@@ -296,7 +297,7 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
             g = 2.0 - g
         maf = min(af[j], 1.0 - af[j])
         g[~called[:, j]] = 2.0 * maf
-        w = _beta_pdf(maf)
+        w = beta_weight(maf)
         index_of[int(j)] = len(cols)
         cols.append(w * g)
         acat_w.append(w * w * maf * (1.0 - maf))
@@ -311,7 +312,7 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
                 any_call = called[:, ur].any(axis=1)
                 mean = collapsed.sum() / any_call.sum()
                 maf = min(mean / 2.0, 1.0 - mean / 2.0)
-                w = _beta_pdf(maf)
+                w = beta_weight(maf)
                 collapsed = np.where(any_call, collapsed, mean)
                 use.append(len(cols))
                 cols.append(w * collapsed)
@@ -344,7 +345,7 @@ def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str])
             single = np.array([_chi2_log10p(float(s[i] ** 2 / k[i, i])) for i in range(idx.size)])
             acatv = acat_log10p(single, wa)
             if acatv >= 0:
-                results["ACATV"] = VcResult("ACATV", _chisq_of_log10p(acatv), acatv)
+                results["ACATV"] = VcResult("ACATV", chisq_of_log10p(acatv), acatv)
         if with_skat:
             lam = _lambdas(k)
             if lam.size:
@@ -371,6 +372,6 @@ def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str])
                         if acatv >= 0 and burden >= 0:
                             lp = acat_log10p(np.array([acatv, skat[0], burden]), np.ones(3))
                             if lp >= 0:
-                                results["ACATO"] = VcResult("ACATO", _chisq_of_log10p(lp), lp)
+                                results["ACATO"] = VcResult("ACATO", chisq_of_log10p(lp), lp)
         out.append([results[t] for t in sorted(results)])
     return out

@@ -189,6 +189,8 @@ class CommandContext:
                 args += ["--vc-tests", ",".join(p.vcTests)]
             if p.vcMaxAAF is not None:
                 args += ["--vc-maxAAF", _number(p.vcMaxAAF)]
+            if p.jointTests:
+                args += ["--joint", ",".join(p.jointTests)]
         return args
 
     def argv(self, job: PlannedJob) -> list[str]:

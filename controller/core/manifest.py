@@ -227,6 +227,9 @@ class AnalysisParams(_Strict):
     vcTests: list[Literal["skat", "skato", "skato-acat", "acatv", "acato"]] | None = Field(
         default=None, description="Gene-based tests: variance-component tests to run as well (--vc-tests)."
     )
+    jointTests: list[Literal["acat", "minp", "ftest", "gates", "sbat", "nnls"]] | None = Field(
+        default=None, description="Gene-based tests: joint tests over each gene's burden masks (--joint)."
+    )
     step2SetsPerJob: int | None = Field(
         default=None, ge=1, description="Gene-based tests: split step 2 into jobs of at most this many gene sets "
         "(--extract-setlist); default: one job per chromosome."
@@ -396,7 +399,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
             if k not in gene:
                 problems.append(Problem(f"inputData.{k}", "gene-based tests need annotationFile, setListFile and maskFile"))
     if not gene:
-        for opt in ("aafBins", "vcTests", "vcMaxAAF", "step2SetsPerJob"):
+        for opt in ("aafBins", "vcTests", "vcMaxAAF", "jointTests", "step2SetsPerJob"):
             if ana.get(opt) is not None:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
         for opt in ("singletonCarrier",):

@@ -227,8 +227,9 @@ def _cohort_gene_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     ["--qt", "--phenoColList", "Y1,Y2", "--build-mask", "max", "--aaf-bins", "0.01,0.05,0.2,all"],
     ["--qt", "--phenoColList", "Y1,Y3", "--build-mask", "sum", "--aaf-bins", "0.05,0.3"],
     ["--qt", "--phenoColList", "Y2", "--build-mask", "comphet", "--aaf-bins", "0.1", "--singleton-carrier"],
-    ["--bt", "--phenoColList", "B1,B2", "--aaf-bins", "0.02,0.1", "--firth", "--approx", "--pThresh", "0.05"],
-    ["--qt", "--phenoColList", "Y1,Y2", "--aaf-bins", "0.05,0.2", "--vc-tests", "skat,acato"],
+    ["--bt", "--phenoColList", "B1,B2", "--aaf-bins", "0.02,0.1", "--firth", "--approx", "--pThresh", "0.05",
+     "--joint", "acat"],
+    ["--qt", "--phenoColList", "Y1,Y2", "--aaf-bins", "0.05,0.2", "--vc-tests", "skat,acato", "--joint", "acat"],
     ["--qt", "--phenoColList", "Y3", "--aaf-bins", "0.1", "--vc-tests", "acatv,skat", "--vc-maxAAF", "0.3"],
     ["--qt", "--phenoColList", "Y2", "--aaf-bins", "0.1", "--build-mask", "sum", "--vc-tests", "acato"],
 ], ids=["qt-max", "qt-sum", "qt-comphet-carrier", "bt-firth", "qt-vc-acato", "qt-vc-fixed", "qt-vc-sum"])
@@ -325,7 +326,7 @@ def _rare_variant_study(tmp_path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("extra", [
-    ["--aaf-bins", "0.001,0.01,0.1", "--vc-tests", "skat,acatv,acato"],
+    ["--aaf-bins", "0.001,0.01,0.1", "--vc-tests", "skat,acatv,acato", "--joint", "acat"],
     ["--aaf-bins", "0.005", "--build-mask", "comphet", "--vc-tests", "acato", "--vc-maxAAF", "0.05", "--minMAC", "1"],
     ["--aaf-bins", "0.01", "--singleton-carrier", "--vc-tests", "skat"],
 ], ids=["acato", "comphet-maxaaf", "carrier-skat"])

@@ -30,7 +30,8 @@ def gene_study(shared_dir, tmp_path_factory):
                       "covarFile": "covariates.txt", "annotationFile": "example_3chr.annotations",
                       "setListFile": "example_3chr.setlist", "maskFile": "example_3chr.masks"},
         "analysisParams": {"traitType": "qt", "step1BlockSize": 100, "step2BlockSize": 200, "aafBins": [0.05, 0.2],
-                           "vcTests": ["skat", "acato"], "step2SetsPerJob": 1},
+                           "vcTests": ["skat", "acato"], "jointTests": ["acat"],
+                           "step2SetsPerJob": 1},
     }))
     return study
 
@@ -50,4 +51,4 @@ def test_gene_based_run_is_split_by_sets_and_completes(emulator, gene_study, tmp
     assert lines[0] == '##MASKS=<M1="pLof";M2="pLof,missense">'
     rows = [line.split("\t") for line in lines[2:]]
     assert {r[2].split(".")[0] for r in rows} == {"SET1", "SET2"}
-    assert {r[7] for r in rows} == {"ADD", "ADD-ACATO", "ADD-ACATV", "ADD-SKAT"}
+    assert {r[7] for r in rows} == {"ADD", "ADD-ACATO", "ADD-ACATV", "ADD-SKAT", "ADD-BURDEN-ACAT"}
