@@ -333,9 +333,9 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
             raise RegenieError(f"--joint {t} is not supported by regenie-py yet (acat is); run the regenie binary")
     if joint and not vals.get("anno-file"):
         raise RegenieError("--joint needs gene-based tests (--anno-file, --set-list, --mask-def).")
-    if vc_tests and flag("bt"):
-        raise RegenieError("--vc-tests with --bt is not supported by regenie-py yet (quantitative traits are); run "
-                           "the regenie binary for gene-based variance-component tests of binary traits")
+    if vc_tests and flag("bt") and (flag("firth") or flag("spa")):
+        raise RegenieError("--vc-tests with --firth/--spa (regenie's corrected SKAT variances) is not supported by "
+                           "regenie-py yet (binary traits without a correction are); run the regenie binary")
     condition_file = None
     if "condition-file" in vals:
         fmt_, _, path = (vals["condition-file"] or "").partition(",")

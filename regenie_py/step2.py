@@ -482,7 +482,7 @@ def _write_joint_acat(writers: list[_TraitWriter], gene, burden: list[tuple[np.n
 def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
                 chrom_state: dict[int, list[Any] | None]) -> dict[int, list[Any]]:
     """Mask column -> per trait, its variance-component results (QT: residual scaled as the tests)."""
-    from .vc_tests import vc_columns, vc_tests_qt
+    from .vc_tests import vc_columns, vc_tests_bt, vc_tests_qt
 
     at = [k for k, m in enumerate(built.vc_members) if m is not None]
     if not at:
@@ -492,7 +492,13 @@ def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
     per_trait = []
     for p in range(S.Y.shape[1]):
         st = chrom_state[p]
-        per_trait.append(None if st is None else vc_tests_qt(cols, S.Q, st[0] / st[1], design.vc_tests))
+        if st is None:
+            per_trait.append(None)
+        elif len(st) == 3:  # quantitative: residual, its scale, the trait's scale
+            per_trait.append(vc_tests_qt(cols, S.Q, st[0] / st[1], design.vc_tests))
+        else:  # binary: the null logistic model of this chromosome
+            X, y, _offset, phat = st[0], st[1], st[2], st[3]
+            per_trait.append(vc_tests_bt(cols, S.observed[:, p], X, y, phat, design.vc_tests))
     return {k: [None if r is None else r[i] for r in per_trait] for i, k in enumerate(at)}
 
 

@@ -329,6 +329,24 @@ def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str])
     QtZ = Q.T @ cols.Z
     S = y @ cols.Z - (y @ Q) @ QtZ
     K = cols.Z.T @ cols.Z - QtZ.T @ QtZ
+    return _vc_from_scores(S, K, cols, tests)
+
+
+def vc_tests_bt(cols: VcColumns, observed: np.ndarray, X: np.ndarray, y: np.ndarray, p_hat: np.ndarray,
+                tests: list[str]) -> list[list[VcResult]]:
+    """The same for a binary trait from its null logistic model (X, y, p_hat over the samples that
+    observe the trait): scores Z'(y − p), kernel Z'WZ − Z'WX (X'WX)⁻¹ X'WZ with W = p(1 − p)."""
+    if cols.Z.shape[1] == 0:
+        return [[] for _ in cols.members]
+    Z = cols.Z[observed]
+    w = p_hat * (1.0 - p_hat)
+    XtWZ = X.T @ (Z * w[:, None])
+    S = Z.T @ (y - p_hat)
+    K = Z.T @ (Z * w[:, None]) - XtWZ.T @ np.linalg.solve(X.T @ (X * w[:, None]), XtWZ)
+    return _vc_from_scores(S, K, cols, tests)
+
+
+def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[str]) -> list[list[VcResult]]:
     with_acato = "acato" in tests
     with_acatv = with_acato or "acatv" in tests
     with_skat = with_acato or "skat" in tests

@@ -232,7 +232,10 @@ def _cohort_gene_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     ["--qt", "--phenoColList", "Y1,Y2", "--aaf-bins", "0.05,0.2", "--vc-tests", "skat,acato", "--joint", "acat"],
     ["--qt", "--phenoColList", "Y3", "--aaf-bins", "0.1", "--vc-tests", "acatv,skat", "--vc-maxAAF", "0.3"],
     ["--qt", "--phenoColList", "Y2", "--aaf-bins", "0.1", "--build-mask", "sum", "--vc-tests", "acato"],
-], ids=["qt-max", "qt-sum", "qt-comphet-carrier", "bt-firth", "qt-vc-acato", "qt-vc-fixed", "qt-vc-sum"])
+    ["--bt", "--phenoColList", "B1,B2", "--aaf-bins", "0.05", "--vc-tests", "skat,acatv,acato"],
+    ["--bt", "--phenoColList", "B2", "--aaf-bins", "0.1,0.3", "--vc-tests", "skat", "--vc-maxAAF", "0.3"],
+], ids=["qt-max", "qt-sum", "qt-comphet-carrier", "bt-firth", "qt-vc-acato", "qt-vc-fixed", "qt-vc-sum",
+        "bt-vc-acato", "bt-vc-skat"])
 def test_burden_masks_equal_the_real_binary(tmp_path, extra):
     """Burden masks on data with missing calls and traits with missing values, each rule, against the
     real regenie v4.1.2 run on the same files in the same test."""
