@@ -39,12 +39,24 @@ def h2_grid(n: int) -> np.ndarray:
     return g
 
 
-def residualize_scale_pheno(Q: np.ndarray, y0: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """r = M(y − QQᵀ(My)), σ = ‖r‖/√(N_eff − k), y* = r/σ; columns are traits."""
+def residualize_scale_pheno(Q: np.ndarray, y0: np.ndarray, mask: np.ndarray,
+                            fit_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """r = M(y − QQᵀ(My)), σ = ‖r‖/√(N_eff − k), y* = r/σ; columns are traits.
+
+    `fit_mask` (default `mask`): the samples whose values enter the covariate fit QQᵀ(·y). regenie's
+    step 2 leaves out of a trait's tests the samples step 1 has no prediction for, but their trait
+    values still enter that fit."""
     ym = y0 * mask
-    r = (ym - Q @ (Q.T @ ym)) * mask
+    yf = ym if fit_mask is None else y0 * fit_mask
+    r = (ym - Q @ (Q.T @ yf)) * mask
     neff = mask.sum(axis=0)
-    sigma = np.sqrt((r * r).sum(axis=0) / (neff - Q.shape[1]))
+    ss = (r * r).sum(axis=0)
+    if fit_mask is not None:
+        # ... and their raw values into the scale (regenie leaves them in its phenotype matrix until the
+        # residuals are masked), while N_eff counts only the samples tested
+        lost = y0 * (fit_mask * (1 - mask))
+        ss = ss + (lost * lost).sum(axis=0)
+    sigma = np.sqrt(ss / (neff - Q.shape[1]))
     return r / sigma, r, sigma
 
 

@@ -97,6 +97,16 @@ class AnalysisSamples:
     ncov: int                      # k
     n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
 
+    def subset(self, keep: np.ndarray) -> AnalysisSamples:
+        """The samples `keep` selects, with the covariate basis rebuilt over them."""
+        X = self.X[keep]
+        Q = covariate_basis(X)
+        return AnalysisSamples(
+            ids=[k for k, kept in zip(self.ids, keep) if kept], geno_index=self.geno_index[keep],
+            trait_names=self.trait_names, trait_index=self.trait_index, Y=self.Y[keep],
+            observed=self.observed[keep], X=X, Q=Q, ncov=Q.shape[1], n_genotyped=self.n_genotyped,
+        )
+
 
 def rank_inverse_normal(values: np.ndarray) -> np.ndarray:
     """regenie's RINT: ties get their average rank r; the value is Φ⁻¹((r − 3/8) / (n + 1/4))."""

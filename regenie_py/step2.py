@@ -74,8 +74,10 @@ def read_pred_list(path: str) -> dict[str, str]:
     return out
 
 
-def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
-    """LOCO matrix (n_rows+1) x N in analysed-sample order; row c = chromosome c; NaN for NA."""
+def read_loco(path: str, sample_ids: list[str], n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """LOCO matrix (n_rows+1) x N in analysed-sample order (row c = chromosome c; NaN for NA or a
+    sample the file lacks), and which samples have a prediction: in the file and not NA on its first
+    row, as regenie decides it (the others are left out of the trait's tests)."""
     if not os.path.isfile(path):
         raise RegenieError(f"cannot read file : {path}")
     with open_text_in(path) as fh:
@@ -83,13 +85,10 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
         if not header or header[0] != "FID_IID":
             raise RegenieError(f"file {path} is not a LOCO predictions file (no FID_IID header)")
         pos = {k: i for i, k in enumerate(header[1:])}
-        try:
-            col = np.array([pos[s] for s in sample_ids])
-        except KeyError as e:
-            raise RegenieError(
-                f"individual {e.args[0]} has missing predictions in {path} (use --remove or --ignore-pred)"
-            ) from None
-        loco = np.zeros((n_rows + 1, len(sample_ids)))
+        col = np.array([pos.get(s, -1) for s in sample_ids])
+        in_file = col >= 0
+        loco = np.full((n_rows + 1, len(sample_ids)), np.nan)
+        present = None
         for line in fh:
             p = line.split()
             if not p:
@@ -98,9 +97,12 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> np.ndarray:
             if len(p) != len(header):
                 raise RegenieError(f"file {path}: chromosome {c} row has {len(p) - 1} values, expected {len(header) - 1}")
             vals = np.array([np.nan if x == "NA" else float(x) for x in p[1:]])
+            row = np.where(in_file, vals[np.where(in_file, col, 0)], np.nan)
+            if present is None:
+                present = ~np.isnan(row)
             if c <= n_rows:
-                loco[c] = vals[col]
-    return loco
+                loco[c] = row
+    return loco, (present if present is not None else np.zeros(len(sample_ids), dtype=bool))
 
 
 class _TraitWriter:
@@ -164,10 +166,10 @@ def _chisq_of_p(p: float) -> float:
 
 def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, log: RunLog) -> None:
     P = S.Y.shape[1]
-    Q = S.Q
     v = geno.variants
     n_rows = max(opts.nauto + 1, int(v.chrom.max()))
     locos: list[np.ndarray | None] = [None] * P
+    phenotyped = S.observed.copy()  # before samples without a LOCO prediction are left out
     if not opts.ignore_pred:
         preds = read_pred_list(opts.pred)
         log.write(f" * LOCO predictions : [{opts.pred}]")
@@ -175,7 +177,19 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             if name not in preds:
                 raise RegenieError(f"no LOCO predictions for phenotype '{name}' in {opts.pred}")
             log.write(f"   -file [{preds[name]}] for phenotype '{name}'")
-            locos[p] = read_loco(preds[name], S.ids, n_rows)
+            locos[p], present = read_loco(preds[name], S.ids, n_rows)
+            lost = S.observed[:, p] & ~present
+            if lost.any():
+                S.observed[:, p] &= present
+                log.write(f"    + {int(lost.sum())} individuals with missing LOCO predictions will be ignored for the trait")
+        keep = S.observed.any(axis=1)
+        if not keep.all():
+            # a sample no trait keeps leaves the analysis, as in regenie (covariate basis, genotype means)
+            S = S.subset(keep)
+            phenotyped = phenotyped[keep]
+            locos = [None if loco is None else loco[:, keep] for loco in locos]
+            geno.set_samples(S.geno_index)
+    Q = S.Q
     log.write(f" * # threads        : [{opts.threads}]")
     design = plan.design
     if design is None:
@@ -201,8 +215,9 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     # per-trait quantities that do not depend on the chromosome
     qt_state = []
     if not opts.bt:
-        y0 = np.where(masks, S.Y, 0.0)
-        ystar, _r, sigma_y = ridge.residualize_scale_pheno(Q, y0, masks.astype(np.float64))
+        y0 = np.where(phenotyped, S.Y, 0.0)
+        ystar, _r, sigma_y = ridge.residualize_scale_pheno(Q, y0, masks.astype(np.float64),
+                                                           phenotyped.astype(np.float64))
         qt_state = [(ystar[:, p], sigma_y[p]) for p in range(P)]
 
     with_info = geno.has_dosages and design is None  # masks have no INFO column
