@@ -31,6 +31,7 @@ SUPPORTED: dict[str, str] = {
     "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
+    "interaction": "value", "rare-mac": "value", "force-robust": "flag",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
@@ -42,7 +43,7 @@ UNSUPPORTED = {
     "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
-    "l1-full", "interaction", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
+    "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
     "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
     "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
@@ -127,6 +128,9 @@ class Options(BaseModel):
     vc_tests: list[str] = Field(default_factory=list, description="--vc-tests: skat, skato, skato-acat, acatv, acato")
     vc_max_aaf: float = 1.0
     joint: list[str] = Field(default_factory=list, description="--joint: tests over a set's burden masks (acat)")
+    interaction: str | None = Field(default=None, description="--interaction: a numeric covariate for GxE tests")
+    rare_mac: float = 1000.0
+    force_robust: bool = False
 
     @property
     def gene_based(self) -> bool:
@@ -327,6 +331,18 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     if any(t in ("skato", "skato-acat") for t in vc_tests):
         raise RegenieError("--vc-tests skato/skato-acat is not supported by regenie-py yet (skat, acatv and acato "
                            "are); run the regenie binary for SKAT-O")
+    interaction = vals.get("interaction")
+    if interaction is not None:
+        if step != 2:
+            raise RegenieError("--interaction is a step 2 option.")
+        if "[" in interaction or interaction in expand_names(vals.get("catCovarList") or ""):
+            raise RegenieError("--interaction with a categorical covariate is not supported by regenie-py yet (a "
+                               "numeric one is); run the regenie binary")
+        if flag("bt"):
+            raise RegenieError("--interaction with --bt is not supported by regenie-py yet (quantitative traits are); "
+                               "run the regenie binary")
+        if "anno-file" in vals:
+            raise RegenieError("cannot use --interaction with gene-based tests.")
     joint = [t for t in (vals.get("joint") or "").split(",") if t]
     for t in joint:
         if t != "acat":
@@ -378,6 +394,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],
         extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
         exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
+        interaction=interaction, rare_mac=_float("rare-mac", vals["rare-mac"]) if "rare-mac" in vals else 1000.0,
+        force_robust=flag("force-robust"),
         vc_tests=vc_tests, joint=joint, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
         max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
         raw=pairs,

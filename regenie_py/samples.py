@@ -96,6 +96,7 @@ class AnalysisSamples:
     Q: np.ndarray                  # N x k orthonormal basis of span(X)
     ncov: int                      # k
     n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
+    interaction: np.ndarray | None = None  # --interaction: that covariate's values (it is also in X)
 
     def subset(self, keep: np.ndarray) -> AnalysisSamples:
         """The samples `keep` selects, with the covariate basis rebuilt over them."""
@@ -105,6 +106,7 @@ class AnalysisSamples:
             ids=[k for k, kept in zip(self.ids, keep) if kept], geno_index=self.geno_index[keep],
             trait_names=self.trait_names, trait_index=self.trait_index, Y=self.Y[keep],
             observed=self.observed[keep], X=X, Q=Q, ncov=Q.shape[1], n_genotyped=self.n_genotyped,
+            interaction=None if self.interaction is None else self.interaction[keep],
         )
 
 
@@ -184,6 +186,10 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
                 raise RegenieError(f"column '{c}' not found in covariate file {opts.covar_file}")
         num_cols = opts.covar_cols or [c for c in cheader if c not in opts.cat_covars]
         num_cols = [c for c in num_cols if c not in opts.cat_covars]
+        if opts.interaction and opts.interaction not in num_cols:
+            if opts.interaction not in cheader:
+                raise RegenieError(f"column '{opts.interaction}' (--interaction) not found in covariate file {opts.covar_file}")
+            num_cols.append(opts.interaction)  # regenie adds the interaction variable to the covariates
         ctab, cnames = read_table(opts.covar_file, num_cols + opts.cat_covars, "covariate")
         num_idx = [cnames.index(c) for c in num_cols]
         cat_idx = [cnames.index(c) for c in opts.cat_covars]
@@ -228,6 +234,12 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         for j in range(Y.shape[1]):
             Y[observed[:, j], j] = rank_inverse_normal(Y[observed[:, j], j])
     X = np.column_stack([np.ones(idx.size), Cg[idx]] + [d[idx] for d in dummy_blocks])
+    interaction = None
+    if opts.interaction:
+        if not opts.covar_file:
+            raise RegenieError("--interaction needs the covariate in --covarFile.")
+        interaction = Cg[idx, num_cols.index(opts.interaction)].copy()
+        log.write(f"   -testing for interaction with '{opts.interaction}'")
     Q = covariate_basis(X)
 
     for j, t in enumerate(traits):
@@ -248,5 +260,5 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     return AnalysisSamples(
         ids=[geno_ids[i] for i in idx], geno_index=idx, trait_names=list(traits),
         trait_index=list(range(1, len(traits) + 1)), Y=Y, observed=observed, X=X, Q=Q,
-        ncov=Q.shape[1], n_genotyped=int(eligible.sum()),
+        ncov=Q.shape[1], n_genotyped=int(eligible.sum()), interaction=interaction,
     )

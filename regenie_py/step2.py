@@ -182,7 +182,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             if lost.any():
                 S.observed[:, p] &= present
                 log.write(f"    + {int(lost.sum())} individuals with missing LOCO predictions will be ignored for the trait")
-        keep = S.observed.any(axis=1)
+        keep = np.asarray(S.observed.any(axis=1), dtype=bool)
         if not keep.all():
             # a sample no trait keeps leaves the analysis, as in regenie (covariate basis, genotype means)
             S = S.subset(keep)
@@ -241,6 +241,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                 current = c
                 log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
                 chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log)
+                if opts.interaction:
+                    tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
             t = Timer()
             for vidx in _sub_blocks(block, COMPUTE_CHUNK):
                 G, G2 = geno.read(vidx)
@@ -268,6 +270,40 @@ class _ChunkTester:
         self.sparse_by_zeros = sparse_by_zeros
         self.firth, self.spa = firth, spa
         self.n_ignored = self.n_corrected = self.n_failed = 0
+        self.hlm: dict[int, Any] = {}  # --interaction: per trait, this chromosome's null HLM
+
+    def _rare_for_some_trait(self, G: np.ndarray, missing: np.ndarray, chrom_state) -> np.ndarray:
+        """Per column: is its minor allele count below --rare-mac in some trait (then regenie's HLM)?"""
+        rare = np.zeros(G.shape[1], dtype=bool)
+        if self.opts.force_robust:
+            return rare
+        for p in range(self.S.Y.shape[1]):
+            if chrom_state[p] is None:
+                continue
+            called = ~missing & self.S.observed[:, p][:, None]
+            n = called.sum(axis=0)
+            s = np.where(called, G, 0.0).sum(axis=0)
+            rare |= np.minimum(s, 2.0 * n - s) < self.opts.rare_mac
+        return rare
+
+    def _interaction_rows(self, p: int, G: np.ndarray, ok: np.ndarray, use_hlm: np.ndarray | None, st) -> dict:
+        """Column -> the interaction rows (ADD-INT_SNP, ADD-INT_SNPxVAR, ADD-INT_2DF) written after its row."""
+        from .interaction import hc3_rows, hlm_rows
+
+        S, name = self.S, self.opts.interaction
+        assert S.interaction is not None and use_hlm is not None
+        e_res, sig_e, sigma_y = st
+        out: dict[int, Any] = {}
+        for path in (True, False):
+            cols = np.nonzero(ok & (use_hlm == path))[0]
+            if cols.size == 0:
+                continue
+            if path:
+                rows = hlm_rows(self.hlm[p], G[:, cols], S.interaction, name)
+            else:
+                rows = hc3_rows(S.Q, G[:, cols], S.interaction, e_res / sig_e, S.observed[:, p], sigma_y * sig_e, name)
+            out.update(zip(cols.tolist(), rows))
+        return out
 
     def test(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None, chrom_state: dict[int, list[Any] | None],
              sites: np.ndarray | None = None, extra_text: str = "NA") -> list[tuple[np.ndarray, np.ndarray]]:
@@ -293,7 +329,9 @@ class _ChunkTester:
         # otherwise regenie keeps a variant with at most half as many non-zero values (missing
         # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
         # values only) approximates G'G (see below)
-        if self.sparse_by_zeros:
+        if opts.interaction:
+            sparse = np.zeros(G.shape[1], dtype=bool)  # regenie skips its sparse check in interaction runs
+        elif self.sparse_by_zeros:
             sparse = zeros >= 0.5 * n_genotyped
         else:
             sparse = np.count_nonzero(G, axis=0) <= 0.5 * n_genotyped
@@ -301,6 +339,7 @@ class _ChunkTester:
         low_info_all = (_impute_info(G, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
         QtG = Q.T @ G if not opts.bt else None
+        use_hlm = self._rare_for_some_trait(G, missing, chrom_state) if opts.interaction else None
         for p in range(P):
             st = chrom_state[p]
             if st is None:
@@ -418,7 +457,9 @@ class _ChunkTester:
                             extra[j] = "TEST_FAIL"
                             chisq[j] = np.nan
                             log10p[j] = np.nan
-            _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc)
+            follow = self._interaction_rows(p, G, ok, use_hlm, st) if opts.interaction else None
+            _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
+                        test="ADD-CONDTL" if opts.interaction else "ADD", follow=follow)
             written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)
         self.n_ignored += n_ignored
         self.n_corrected += n_corrected
@@ -504,7 +545,7 @@ def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
         return {}
     cols = vc_columns(np.asarray(G, dtype=np.float64), built.af, built.alt, built.usable,
                       [built.vc_members[k] for k in at])
-    per_trait = []
+    per_trait: list[Any] = []
     for p in range(S.Y.shape[1]):
         st = chrom_state[p]
         if st is None:
@@ -524,6 +565,26 @@ def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trai
         n = int(S.observed[:, p].sum())
         for r in per_trait[p] or []:
             w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} {extra_text}\n")
+
+
+def _null_hlms(S: AnalysisSamples, locos, chrom_state, c: int, log: RunLog) -> dict[int, Any]:
+    """--interaction: per trait the null HLM of chromosome c (mean: covariates, E², LOCO; log-variance:
+    1, E, E²)."""
+    from .interaction import fit_null_hlm
+
+    E = S.interaction
+    assert E is not None
+    out = {}
+    for p in range(S.Y.shape[1]):
+        if chrom_state[p] is None:
+            continue
+        m = S.observed[:, p]
+        loco = np.zeros(len(E)) if locos[p] is None else np.where(m, np.nan_to_num(locos[p][c]), 0.0)
+        X = np.column_stack([S.Q, E * E, loco]) if locos[p] is not None else np.column_stack([S.Q, E * E])
+        V = np.column_stack([np.ones(len(E)), E, E * E])
+        out[p] = fit_null_hlm(np.nan_to_num(S.Y[:, p]), m, X, V)
+    log.write("   -fitting null HLMs for each trait...done")
+    return out
 
 
 def _chromosome_state(
@@ -595,7 +656,9 @@ def _impute_info(G: np.ndarray, G2: np.ndarray, kind: str = "impute") -> np.ndar
         return np.where(denom > 0, 1.0 - var_sum / (n_obs * denom), 1.0)
 
 
-def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None) -> None:
+def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None,
+                test: str = "ADD", follow: dict | None = None) -> None:
+    """One row per tested column; `follow[j]`: rows written right after column j's (interaction tests)."""
     lines = []
     for j in np.nonzero(ok)[0]:
         vi = j
@@ -605,5 +668,7 @@ def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq
         if w.with_info:
             head += f"{fmt(info[j])} "
         counts = f"{int(n[j])} " + (f"{int(cc[2][j])} {int(cc[3][j])} " if cc is not None else "")
-        lines.append(f"{head}{counts}ADD {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
+        lines.append(f"{head}{counts}{test} {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
+        for r in (follow or {}).get(j) or []:
+            lines.append(f"{head}{counts}{r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
     w.fh.write("".join(lines))

@@ -68,7 +68,7 @@ def _cauchy_sf(x: float) -> float:
     return 0.5 - math.atan(x) / math.pi
 
 
-def _chi2_log10p(chisq: float) -> float:
+def chi2_log10p(chisq: float) -> float:
     """regenie's get_logp: −log10 P(χ²₁ > x); a tiny negative x is 0, a negative one a failure (-1)."""
     if chisq < 0:
         return 0.0 if abs(chisq) < 1e-6 else -1.0
@@ -266,7 +266,7 @@ def _burden_like_log10p(s: np.ndarray, k: np.ndarray) -> float:
         return -1.0
     q = (1 - rho) * float(s @ s) + rho * float(s.sum()) ** 2
     if lam.size == 1:
-        return _chi2_log10p(q / float(lam[-1]))
+        return chi2_log10p(q / float(lam[-1]))
     return mixture_log10p(q, lam)[0]
 
 
@@ -360,7 +360,7 @@ def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[s
         acatv = -1.0
         wa = cols.acat_weights[idx]
         if with_acatv and (wa > 0).any():
-            single = np.array([_chi2_log10p(float(s[i] ** 2 / k[i, i])) for i in range(idx.size)])
+            single = np.array([chi2_log10p(float(s[i] ** 2 / k[i, i])) for i in range(idx.size)])
             acatv = acat_log10p(single, wa)
             if acatv >= 0:
                 results["ACATV"] = VcResult("ACATV", chisq_of_log10p(acatv), acatv)
@@ -370,7 +370,7 @@ def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[s
                 q = float(s @ s)
                 if lam.size == 1:
                     chisq = q / float(lam[-1])
-                    skat = (_chi2_log10p(chisq), chisq)
+                    skat = (chi2_log10p(chisq), chisq)
                 else:
                     skat = mixture_log10p(q, lam)
                 if skat[0] >= 0:

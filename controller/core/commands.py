@@ -176,6 +176,8 @@ class CommandContext:
         args: list[str] = []
         if inp.conditionListFile:
             args += ["--condition-list", self.data(inp.conditionListFile)]
+        if p.interaction:
+            args += ["--interaction", p.interaction]
         if inp.annotationFile and inp.setListFile and inp.maskFile:
             args += ["--anno-file", self.data(inp.annotationFile), "--set-list", self.data(inp.setListFile),
                      "--mask-def", self.data(inp.maskFile)]

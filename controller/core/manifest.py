@@ -214,6 +214,10 @@ class AnalysisParams(_Strict):
         description="Split step 1 level 0 into this many parallel jobs (--split-l0/--run-l0/--run-l1).",
     )
     gz: bool = Field(default=False, description="Gzip .loco and .regenie outputs (--gz).")
+    interaction: ColumnName | None = Field(
+        default=None, description="qt, step 2: GxE tests with this covariate of covarFile (--interaction); it is "
+        "kept among the covariates."
+    )
     aafBins: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
         default=None, description="Gene-based tests: alternate-allele frequency cut-offs of the masks (--aaf-bins; "
         "regenie's default 0.01). 1 is the mask of all variants."
@@ -390,9 +394,10 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
         problems.append(Problem("analysisParams.spa", "choose one correction: firth or spa, not both"))
     if ana.get("loocv") is True and ana.get("cv") is not None:
         problems.append(Problem("analysisParams.cv", "cv and loocv are exclusive: give one"))
-    if ana.get("step1SplitJobs") is not None and ana.get("lowmem") is True:
-        pass  # regenie accepts both: the split jobs always write level-0 predictions to disk
+    # step1SplitJobs with lowmem is allowed: regenie accepts both (the split jobs write level 0 to disk anyway)
 
+    if ana.get("interaction") is not None and inp.get("covarFile") is None:
+        problems.append(Problem("analysisParams.interaction", "interaction needs a covarFile holding that covariate"))
     gene = [k for k in ("annotationFile", "setListFile", "maskFile") if inp.get(k) is not None]
     if gene and len(gene) < 3:
         for k in ("annotationFile", "setListFile", "maskFile"):

@@ -95,4 +95,7 @@ def check_columns(
             problems += missing_columns(
                 inp.catCovarColumns, covar_columns, field="inputData.catCovarColumns", source=covar_source
             )
+            inter = manifest.analysisParams.interaction
+            if inter:
+                problems += missing_columns([inter], covar_columns, field="analysisParams.interaction", source=covar_source)
     return traits, problems

@@ -347,6 +347,10 @@ V2_CASES = {
         lambda: manifest({**COHORT, "phenoColumns": "Y1,Y2,Y3"}, {"step2BlockSize": 400, "applyRint": True}),
         "cohort/cohort.bim",
     ),
+    "s2_qt_bed_interaction_V1": (
+        lambda: manifest({**COHORT, "phenoColumns": "Y1,Y2,Y3"}, {"step2BlockSize": 400, "chr": "1", "interaction": "V1"}),
+        "cohort/cohort.bim",
+    ),
     "g_qt_burden_max": (
         lambda: manifest({**BED3, "phenoFile": "phenotype.txt", "covarFile": "covariates.txt", **GENES},
                          {"step2BlockSize": 200, "aafBins": [0.1, 0.05]}),

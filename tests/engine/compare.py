@@ -30,10 +30,12 @@ def _num(x: str) -> float:
     return np.nan if x == "NA" else float(x)
 
 
-def compare_regenie(ours: Path, ref: Path, rel: float = 1e-3, corrected_rel: float = 1e-2) -> list[str]:
+def compare_regenie(ours: Path, ref: Path, rel: float = 1e-3, corrected_rel: float = 1e-2, abs_floor: float = 0.0) -> list[str]:
     """Problems found (empty = equal within tolerance): same rows in order, same N, A1FREQ 1e-4 abs,
     BETA/SE/CHISQ/LOG10P `rel` relative (rows corrected by Firth/SPA: `corrected_rel`); with --af-cc
-    N_CASES/N_CONTROLS exactly and the case/control frequencies 1e-4 abs."""
+    N_CASES/N_CONTROLS exactly and the case/control frequencies 1e-4 abs. `abs_floor`: an absolute
+    difference always accepted (for statistics near zero whose last digits depend on an optimiser's
+    stopping point; see its use)."""
     h1, r1 = read_regenie(ours)
     h2, r2 = read_regenie(ref)
     problems: list[str] = []
@@ -61,7 +63,7 @@ def compare_regenie(ours: Path, ref: Path, rel: float = 1e-3, corrected_rel: flo
             if np.isnan(x) and np.isnan(y):
                 continue
             tol = corrected_rel if corrected_row(b, col) else rel
-            if np.isnan(x) != np.isnan(y) or abs(x - y) > tol * max(abs(y), 1e-12) + 1e-12:
+            if np.isnan(x) != np.isnan(y) or abs(x - y) > tol * max(abs(y), 1e-12) + 1e-12 + abs_floor:
                 problems.append(f"{vid}: {name} {a[col[name]]} != {b[col[name]]}")
     return problems
 

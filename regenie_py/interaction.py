@@ -1,0 +1,163 @@
+"""GxE interaction tests of quantitative traits (`--interaction VAR`, a numeric covariate), as regenie
+v4.1.2 runs them (Interaction.cpp, HLM.cpp):
+
+* VAR stays among the covariates, so the marginal test of each variant is conditional on it; its
+  rows are labelled ADD-CONDTL. Then per variant: ADD-INT_SNP (the variant's effect in the model
+  with its interaction), ADD-INT_SNPxVAR (the interaction), ADD-INT_2DF (both, 2 degrees of freedom).
+* A variant with a minor allele count below --rare-mac (1000) in some trait is tested with a
+  heteroskedastic linear model (HLM): per trait and chromosome a null model fitted by maximum
+  likelihood, mean on the covariates, VAR², and the LOCO prediction, log-variance linear in
+  (1, VAR, VAR²); the variant's G and G x VAR are then weighted by the fitted inverse standard
+  deviations and regressed on the weighted residual, with model-based variances.
+* Other variants: least squares of the scaled trait residual on (G, G x VAR), each residualised on
+  the covariates and scaled, with HC3 sandwich variances, effects put back on the trait's scale.
+
+regenie fits the null HLM with L-BFGS to a gradient of about 1e-5; here SciPy's BFGS minimises the
+same objective to a tighter gradient, so the estimates agree to regenie's own tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .log import RegenieError
+
+RARE_MAC = 1000.0
+
+
+@dataclass
+class NullHlm:
+    weight_sqrt: np.ndarray  # N: exp(-V beta / 2) on the trait's samples, 0 elsewhere
+    basis: np.ndarray        # N x k orthonormal basis of the weighted mean design
+    y_res: np.ndarray        # N weighted residual of the trait
+
+
+def _objective(beta: np.ndarray, V: np.ndarray, X: np.ndarray, y: np.ndarray, mask: np.ndarray, n: float):
+    vb = V @ beta
+    d_inv = np.exp(-vb) * mask
+    xd = X * d_inv[:, None]
+    alpha = np.linalg.lstsq(xd.T @ X, xd.T @ y, rcond=None)[0]
+    esq = (y - X @ alpha) ** 2
+    f = float(((vb + d_inv * esq) * mask).sum() / n)
+    grad = V.T @ (((1 - esq * d_inv) * mask) / n)
+    return f, grad
+
+
+def fit_null_hlm(y: np.ndarray, mask: np.ndarray, X: np.ndarray, V: np.ndarray) -> NullHlm:
+    """y ~ N(X alpha, exp(V beta)) over the samples of `mask` (alpha profiled out)."""
+    from scipy.optimize import minimize
+
+    m = mask.astype(float)
+    n = float(m.sum())
+    y = np.where(mask, y, 0.0)
+    # regenie's start: beta = 0, then one least-squares step of the log-variance model
+    xd = X * m[:, None]
+    alpha = np.linalg.lstsq(xd.T @ X, xd.T @ y, rcond=None)[0]
+    esq = ((y - X @ alpha) * m) ** 2
+    beta0 = np.linalg.lstsq(V.T @ (V * esq[:, None]), V.T @ ((esq - 1) * m), rcond=None)[0]
+    res = minimize(_objective, beta0, args=(V, X, y, m, n), jac=True, method="BFGS",
+                   options={"gtol": 1e-10, "maxiter": 2000})
+    grad = _objective(res.x, V, X, y, m, n)[1]
+    if not np.all(np.isfinite(res.x)) or np.abs(grad).max() > 2.5e-4:
+        raise RegenieError("could not fit the null heteroskedastic linear model (HLM) for the interaction test")
+    ds = np.sqrt(np.exp(-(V @ res.x)) * m)
+    xs = X * ds[:, None]
+    w, vecs = np.linalg.eigh(xs.T @ xs)
+    keep = w > 1e-12 * w.max()
+    basis = xs @ (vecs[:, keep] / np.sqrt(w[keep]))
+    yd = ds * y
+    return NullHlm(ds, basis, yd - basis @ (basis.T @ yd))
+
+
+@dataclass
+class InteractionRow:
+    test: str
+    beta: float
+    se: float
+    chisq: float
+    log10p: float
+
+
+def _chi2_log10p(x: float, df: int) -> float:
+    """−log10 P(χ²_df > x), df 1 (regenie's get_logp) or 2 (exp(−x/2), floored at regenie's smallest double)."""
+    if df == 1:
+        from .vc_tests import chi2_log10p
+
+        return chi2_log10p(x)
+    return min(x / 2.0 / math.log(10.0), -math.log10(10.0 * np.finfo(float).tiny))
+
+
+def _rows(b0: float, b1: float, v00: float, v01: float, v11: float, scale: tuple[float, float],
+          name: str) -> list[InteractionRow]:
+    out = []
+    for b, v, sc, test in ((b0, v00, scale[0], "ADD-INT_SNP"), (b1, v11, scale[1], f"ADD-INT_SNPx{name}")):
+        chisq = b * b / v
+        out.append(InteractionRow(test, b * sc, math.sqrt(v) * sc, chisq, _chi2_log10p(chisq, 1)))
+    det = v00 * v11 - v01 * v01
+    joint = abs((b0 * b0 * v11 - 2 * b0 * b1 * v01 + b1 * b1 * v00) / det)
+    out.append(InteractionRow("ADD-INT_2DF", math.nan, math.nan, joint, _chi2_log10p(joint, 2)))
+    return out
+
+
+def _inverse_2x2(aa: np.ndarray, ab: np.ndarray, bb: np.ndarray, floor: float):
+    """Per column the inverse of [[aa, ab], [ab, bb]], and whether its smallest eigenvalue passes `floor`."""
+    half_trace = 0.5 * (aa + bb)
+    smallest = half_trace - np.sqrt(np.maximum(half_trace ** 2 - (aa * bb - ab * ab), 0.0))
+    det = aa * bb - ab * ab
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return bb / det, -ab / det, aa / det, smallest >= floor
+
+
+def hlm_rows(null: NullHlm, G: np.ndarray, e: np.ndarray, name: str) -> list[list[InteractionRow] | None]:
+    """Per column of G (mean-imputed genotypes): the rows of regenie's HLM test, or None (singular)."""
+    A = G * null.weight_sqrt[:, None]
+    B = A * e[:, None]
+    A -= null.basis @ (null.basis.T @ A)
+    B -= null.basis @ (null.basis.T @ B)
+    z00, z01, z11, ok = _inverse_2x2((A * A).sum(0), (A * B).sum(0), (B * B).sum(0), 1e-6)
+    ra, rb = A.T @ null.y_res, B.T @ null.y_res
+    out: list[list[InteractionRow] | None] = []
+    for j in range(G.shape[1]):
+        if not ok[j]:
+            out.append(None)
+            continue
+        b0, b1 = z00[j] * ra[j] + z01[j] * rb[j], z01[j] * ra[j] + z11[j] * rb[j]
+        out.append(_rows(b0, b1, z00[j], z01[j], z11[j], (1.0, 1.0), name))
+    return out
+
+
+def hc3_rows(Q: np.ndarray, G: np.ndarray, e: np.ndarray, y_res: np.ndarray, mask: np.ndarray, trait_scale: float,
+             name: str) -> list[list[InteractionRow] | None]:
+    """Per column: least squares of the scaled residual `y_res` (0 off the trait) on G and G x E, each
+    residualised on the covariates and scaled, with HC3 variances; `trait_scale` puts effects back on
+    the trait's units (its scale times the residual's)."""
+    n, k = Q.shape
+    A = G - Q @ (Q.T @ G)
+    B = G * e[:, None]
+    B -= Q @ (Q.T @ B)
+    sa = np.linalg.norm(A, axis=0) / math.sqrt(n - k)
+    sb = np.linalg.norm(B, axis=0) / math.sqrt(n - k)
+    good = (sa >= 1e-6) & (sb >= 1e-6)
+    A = A / np.where(good, sa, 1.0)
+    B = B / np.where(good, sb, 1.0)
+    z00, z01, z11, ok = _inverse_2x2((A * A).sum(0), (A * B).sum(0), (B * B).sum(0), 1e-6)
+    ok &= good
+    ra, rb = A.T @ y_res, B.T @ y_res
+    t0, t1 = z00 * ra + z01 * rb, z01 * ra + z11 * rb
+    h = z00 * A * A + 2 * z01 * A * B + z11 * B * B
+    w = (y_res[:, None] - A * t0 - B * t1) ** 2 * mask[:, None] / (1 - h) ** 2
+    maa, mab, mbb = (w * A * A).sum(0), (w * A * B).sum(0), (w * B * B).sum(0)
+    # sandwich Z M Z for the 2 x 2 blocks
+    v00 = z00 * (z00 * maa + z01 * mab) + z01 * (z00 * mab + z01 * mbb)
+    v01 = z00 * (z01 * maa + z11 * mab) + z01 * (z01 * mab + z11 * mbb)
+    v11 = z01 * (z01 * maa + z11 * mab) + z11 * (z01 * mab + z11 * mbb)
+    out: list[list[InteractionRow] | None] = []
+    for j in range(G.shape[1]):
+        if not ok[j]:
+            out.append(None)
+            continue
+        out.append(_rows(t0[j], t1[j], v00[j], v01[j], v11[j], (trait_scale / sa[j], trait_scale / sb[j]), name))
+    return out
