@@ -61,6 +61,7 @@ class GenotypeSource:
     variants: Variants
     has_dosages = False
     info_kind = "impute"  # "impute" (BGEN: from the genotype probabilities) or "mach" (PGEN dosages)
+    sample_info: list[tuple[str, str, str]]  # FID, IID, sex code as the sample file gives them (0 unknown)
 
     def set_samples(self, idx: np.ndarray) -> None:
         self.sample_idx = np.asarray(idx, dtype=np.int64)
@@ -112,11 +113,13 @@ class BedSource(GenotypeSource):
         self.paths = (f"{prefix}.bed", bim, fam)
         self.variants = _read_bim(bim, ref_first, nauto)
         self.sample_ids = []
+        self.sample_info = []
         with open_text_in(fam) as fh:
             for line in fh:
                 p = line.split()
                 if p:
                     self.sample_ids.append(f"{p[0]}_{p[1]}")
+                    self.sample_info.append((p[0], p[1], p[4] if len(p) > 4 else "0"))
         try:
             self._bed = open_bed(f"{prefix}.bed", iid_count=len(self.sample_ids), sid_count=len(self.variants),
                                  count_A1=not ref_first, num_threads=threads)
@@ -182,10 +185,14 @@ class PgenSource(GenotypeSource):
             if not header or header[0] not in ("#FID", "#IID"):
                 raise RegenieError(f"psam file {prefix}.psam must start with a '#FID' or '#IID' header")
             has_fid = header[0] == "#FID"
+            sex_col = header.index("SEX") if "SEX" in header else None
+            self.sample_info = []
             for line in fh:
                 p = line.split()
                 if p:
                     self.sample_ids.append(f"{p[0]}_{p[1]}" if has_fid else f"{p[0]}_{p[0]}")
+                    sex = p[sex_col] if sex_col is not None and sex_col < len(p) else "0"
+                    self.sample_info.append((p[0], p[1] if has_fid else p[0], sex if sex in ("1", "2") else "0"))
         chrom, pos, ids, ref, alt = [], [], [], [], []
         with open_text_in(f"{prefix}.pvar") as fh:
             cols = None
@@ -249,22 +256,28 @@ class BgenSource(GenotypeSource):
         self._bgen = cbgen.bgen_file(path)
         if sample_file:
             self.sample_ids = []
+            self.sample_info = []
             with open_text_in(sample_file) as fh:
+                names = fh.readline().split()
                 fh.readline()
-                fh.readline()
+                sex_col = names.index("sex") if "sex" in names else None
                 for line in fh:
                     p = line.split()
                     if p:
                         self.sample_ids.append(f"{p[0]}_{p[1]}")
+                        sex = p[sex_col] if sex_col is not None and sex_col < len(p) else "0"
+                        self.sample_info.append((p[0], p[1], sex if sex in ("1", "2") else "0"))
             if len(self.sample_ids) != self._bgen.nsamples:
                 raise RegenieError(
                     f"sample file {sample_file} lists {len(self.sample_ids)} samples, bgen has {self._bgen.nsamples}"
                 )
         elif self._bgen.contain_samples:
             self.sample_ids = [s.decode() for s in self._bgen.read_samples()]
+            self.sample_info = [(k, k, "0") for k in self.sample_ids]
         else:
             # no IDs anywhere: anonymous names that match no phenotype row, as regenie does
             self.sample_ids = [f"anon_{i}" for i in range(self._bgen.nsamples)]
+            self.sample_info = [(k, k, "0") for k in self.sample_ids]
         # cbgen needs a metafile for variant offsets; build it in a private temp dir (one pass over the file)
         self._tmp = tempfile.mkdtemp(prefix="regenie_py_bgen_")
         mf_path = os.path.join(self._tmp, "variants.mf")

@@ -275,8 +275,11 @@ class BuiltMasks:
     usable: np.ndarray | None = None
 
 
-def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float) -> BuiltMasks:
-    """The masks of one set from its variants' ALT counts G (N x m, NaN = missing call)."""
+def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float,
+                writer: MaskWriter | None = None) -> BuiltMasks:
+    """The masks of one set from its variants' ALT counts G (N x m, NaN = missing call). `writer`
+    (--write-mask) receives every mask built, those the MAC filter drops included, as regenie does;
+    the masks are then hard calls for the tests too (regenie rounds dosage masks it writes)."""
     called = ~np.isnan(G)
     n_called = called.sum(axis=0)
     alt = np.where(called, G, 0.0).sum(axis=0)
@@ -309,12 +312,16 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
             ok = ~np.isnan(values)
             if not ok.any():
                 continue
+            label = f"{mask.name}.{design.bin_label(j)}"
+            if writer is not None:
+                values = np.floor(values + 0.5)
+                writer.add(gene, label, values)
             if design.rule != "sum":
                 total = values[ok].sum()
                 if min(total, 2.0 * ok.sum() - total) < min_mac:
                     continue
             cols.append(values)
-            labels.append(f"{mask.name}.{design.bin_label(j)}")
+            labels.append(label)
             sites.append(int(take.sum()))
             vc_members.append(take if j > 0 and design.vc_cut is not None and design.bins[j - 1] == design.vc_cut
                               else None)
@@ -326,3 +333,38 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
     )
     values = np.column_stack(cols) if cols else np.zeros((G.shape[0], 0))
     return BuiltMasks(meta, values, np.array(sites, dtype=np.float64), vc_members, af, alt, usable)
+
+
+class MaskWriter:
+    """--write-mask: the masks as PLINK hard calls in `<out>_masks.bed/.bim/.fam` (regenie's layout:
+    the mask label is the first allele, `ref` the second; samples are the analysed ones)."""
+
+    def __init__(self, prefix: str, n_samples: int):
+        self.prefix = prefix
+        self.n = n_samples
+        self.bed = open(f"{prefix}.bed", "wb")  # noqa: SIM115 - closed by close()
+        self.bed.write(bytes([0x6C, 0x1B, 0x01]))
+        self.bim = open(f"{prefix}.bim", "w")  # noqa: SIM115 - closed by close()
+
+    def add(self, gene: GeneSet, label: str, values: np.ndarray) -> None:
+        # PLINK 2-bit codes: 0 = two copies of the first allele (the mask), 1 missing, 2 het, 3 none
+        code = np.full(self.n, 1, dtype=np.uint8)
+        called = ~np.isnan(values)
+        hc = np.where(called, values, 0).astype(int)
+        code[called & (hc >= 2)] = 0
+        code[called & (hc == 1)] = 2
+        code[called & (hc <= 0)] = 3
+        padded = np.zeros(-(-self.n // 4) * 4, dtype=np.uint8)
+        padded[: self.n] = code
+        quads = padded.reshape(-1, 4)
+        packed = quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+        self.bed.write(packed.astype(np.uint8).tobytes())
+        self.bim.write(f"{gene.chrom}\t{gene.name}.{label}\t0\t{gene.pos}\t{label}\tref\n")
+
+    def write_fam(self, fam_rows: list[str]) -> None:
+        with open(f"{self.prefix}.fam", "w") as fh:
+            fh.writelines(fam_rows)
+
+    def close(self) -> None:
+        self.bed.close()
+        self.bim.close()

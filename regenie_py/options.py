@@ -31,7 +31,7 @@ SUPPORTED: dict[str, str] = {
     "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
-    "interaction": "value", "rare-mac": "value", "force-robust": "flag",
+    "interaction": "value", "rare-mac": "value", "force-robust": "flag", "write-mask": "flag",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
@@ -44,7 +44,7 @@ UNSUPPORTED = {
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
-    "write-mask", "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
+    "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
     "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
     "firth-se-approx", "tpheno-file", "tpheno-indexCol", "tpheno-ignoreCols", "gwas-condtl", "write-null-spa",
@@ -131,6 +131,7 @@ class Options(BaseModel):
     interaction: str | None = Field(default=None, description="--interaction: a numeric covariate for GxE tests")
     rare_mac: float = 1000.0
     force_robust: bool = False
+    write_mask: bool = Field(default=False, description="--write-mask: the masks as PLINK <out>_masks.bed/.bim/.fam")
 
     @property
     def gene_based(self) -> bool:
@@ -343,6 +344,11 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
                                "run the regenie binary")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction with gene-based tests.")
+    if flag("write-mask"):
+        if build_mask == "sum":
+            raise RegenieError("cannot write masks when using 'sum' in --build-mask.")
+        if "bgen" in vals and "sample" not in vals:
+            raise RegenieError("must specify sample file (using --sample) if using --write-mask with a BGEN file.")
     joint = [t for t in (vals.get("joint") or "").split(",") if t]
     for t in joint:
         if t != "acat":
@@ -395,7 +401,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
         exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
         interaction=interaction, rare_mac=_float("rare-mac", vals["rare-mac"]) if "rare-mac" in vals else 1000.0,
-        force_robust=flag("force-robust"),
+        force_robust=flag("force-robust"), write_mask=flag("write-mask") and "anno-file" in vals,
         vc_tests=vc_tests, joint=joint, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
         max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
         raw=pairs,

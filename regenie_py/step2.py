@@ -13,7 +13,7 @@ import numpy as np
 from . import ridge
 from .genotypes import GenotypeSource, Variants, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
-from .masks import MaskDesign, build_masks, mask_design
+from .masks import MaskDesign, MaskWriter, build_masks, mask_design
 from .output import fmt, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
@@ -473,6 +473,20 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
     per_chrom: dict[int, int] = {}
     for gene in design.sets:
         per_chrom[gene.chrom] = per_chrom.get(gene.chrom, 0) + 1
+    writer = MaskWriter(f"{opts.out}_masks", len(S.ids)) if opts.write_mask else None
+    try:
+        _test_each_set(opts, geno, S, design, tester, locos, qt_state, log, per_chrom, writer)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
+        info = [geno.sample_info[i] for i in S.geno_index]
+        writer.write_fam([f"{fid}\t{iid}\t0\t0\t{sex}\t-9\n" for fid, iid, sex in info])
+        log.write(f"Masks written to PLINK files [{opts.out}_masks.bed/.bim/.fam]")
+
+
+def _test_each_set(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
+                   locos, qt_state, log: RunLog, per_chrom: dict[int, int], writer: MaskWriter | None) -> None:
     current = None
     chrom_state: dict[int, list[Any] | None] = {}
     for si, gene in enumerate(design.sets):
@@ -483,7 +497,7 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
         log.write(f" set [{si + 1}/{len(design.sets)}] : {gene.name} - {gene.variants.size} variants...")
         t = Timer()
         G, _G2 = geno.read(gene.variants)
-        built = build_masks(design, gene, np.asarray(G, dtype=np.float64), opts.min_mac)
+        built = build_masks(design, gene, np.asarray(G, dtype=np.float64), opts.min_mac, writer)
         log.write(f"     -reading in genotypes and building masks...done {t.ms()}")
         if built.values.shape[1] == 0:
             continue

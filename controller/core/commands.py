@@ -193,6 +193,8 @@ class CommandContext:
                 args += ["--vc-maxAAF", _number(p.vcMaxAAF)]
             if p.jointTests:
                 args += ["--joint", ",".join(p.jointTests)]
+            if p.writeMask:
+                args.append("--write-mask")
         return args
 
     def argv(self, job: PlannedJob) -> list[str]:

@@ -234,6 +234,9 @@ class AnalysisParams(_Strict):
     jointTests: list[Literal["acat", "minp", "ftest", "gates", "sbat", "nnls"]] | None = Field(
         default=None, description="Gene-based tests: joint tests over each gene's burden masks (--joint)."
     )
+    writeMask: bool = Field(
+        default=False, description="Gene-based tests: also write each step-2 job's masks as PLINK files (--write-mask)."
+    )
     step2SetsPerJob: int | None = Field(
         default=None, ge=1, description="Gene-based tests: split step 2 into jobs of at most this many gene sets "
         "(--extract-setlist); default: one job per chromosome."
@@ -407,7 +410,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
         for opt in ("aafBins", "vcTests", "vcMaxAAF", "jointTests", "step2SetsPerJob"):
             if ana.get(opt) is not None:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
-        for opt in ("singletonCarrier",):
+        for opt in ("singletonCarrier", "writeMask"):
             if ana.get(opt) is True:
                 problems.append(Problem(f"analysisParams.{opt}", f"{opt} is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
         if ana.get("buildMask", "max") != "max":
