@@ -114,9 +114,20 @@ def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[dic
     return annotation, categories
 
 
-def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog) -> list[Mask]:
+@dataclass
+class BurdenCheck:
+    """--check-burden-files / --strict-check-burden: what the three files disagree on."""
+
+    report: list[str] = field(default_factory=list)
+    disagree: bool = False  # a mask names an unknown category, or a set variant has no annotation for it
+
+
+def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog,
+                          check: BurdenCheck | None = None) -> list[Mask]:
     masks: list[Mask] = []
     with_unknown = only_unknown = 0
+    if check is not None:
+        check.report += [f"## mask file: [{path}]", "## list of unknown annnotations in mask file"]
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
             try:
@@ -130,6 +141,9 @@ def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog) ->
             for c in known:
                 bits |= categories[c]
             if len(known) < len(row.categories):
+                if check is not None:
+                    check.disagree = True
+                    check.report.append(f"{row.name} {','.join(c for c in row.categories if c not in categories)}")
                 if bits == 0:
                     only_unknown += 1
                     continue
@@ -140,6 +154,9 @@ def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog) ->
         log.write(f"WARNING: Detected {with_unknown} masks with unknown annotations.")
     if only_unknown:
         log.write(f"WARNING: Detected {only_unknown} masks with only unknown annotations (these are ignored).")
+    if check is not None:
+        check.report += [f"->Detected {with_unknown} masks with unknown annotations.",
+                         f"->Detected {only_unknown} masks with only unknown annotations."]
     if not masks:
         raise RegenieError("no masks are left to be included in the analysis.")
     return masks
@@ -185,8 +202,10 @@ def _selected_set_names(opts) -> tuple[set[str] | None, set[str]]:
 
 def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
                   annotation: dict[tuple[int, str], int], all_bits: int, wanted_chroms: set[int] | None,
-                  log: RunLog) -> list[GeneSet]:
+                  log: RunLog, check: BurdenCheck | None = None) -> list[GeneSet]:
     keep, drop = _selected_set_names(opts)
+    if check is not None:
+        check.report += ["", f"## set file: [{path}]", "## list of variants not in annotation or genetic data input files"]
     sets: list[GeneSet] = []
     incomplete = ignored = 0
     same_chrom = True
@@ -205,35 +224,45 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
                 raise RegenieError("unknown chromosome code in set list file.") from None
             if wanted_chroms is not None and c not in wanted_chroms:
                 continue
-            if (keep is not None and name not in keep) or name in drop:
-                continue
             try:
                 pos = int(row.position, 0)
             except ValueError:
                 raise RegenieError(f"{path} line {lineno}: set position '{row.position}' is not a number") from None
             members: list[int] = []
             complete = True
+            problems: list[str] = []
             for variant in row.variants:
                 vi = where.get(variant)
                 if vi is None:
                     complete = False
+                    problems.append(variant)
                     continue
                 if chrom[vi] != c:
                     same_chrom = False
                 bits = annotation.get((vi, name))
                 if bits is None:
                     complete = False
+                    problems.append(variant)
+                    if check is not None:
+                        check.disagree = True
                     bits = annotation[(vi, name)] = 1  # NULL category
                 if bits & all_bits:
                     members.append(vi)
             if not complete:
+                if check is not None:
+                    check.report.append(f"{name} {','.join(problems)}")
                 if not members:
                     ignored += 1
                     continue
                 incomplete += 1
             if not members:
                 continue
+            if (keep is not None and name not in keep) or name in drop:
+                continue  # regenie applies --extract-sets/--exclude-sets after reading the whole list
             sets.append(GeneSet(name, c, pos, np.array(sorted(set(members)), dtype=np.int64)))
+    if check is not None:
+        check.report += [f"->Detected {incomplete} sets with variants not in genetic data or annotation files.",
+                         f"->Detected {ignored} sets with only unknown variants."]
     if not sets:
         raise RegenieError("no sets are left to be analyzed.")
     log.write(f" * set file         : [{path}] n_sets = {len(sets)}")
@@ -252,13 +281,22 @@ def mask_design(opts, variants: Variants, selected: np.ndarray, wanted_chroms: s
     """Reads the three burden files; `selected` are the variants left by --extract/--exclude."""
     where = {str(variants.ids[i]): int(i) for i in selected}
     annotation, categories = read_annotations(_need(opts.anno_file, "anno-file"), where, log)
-    masks = read_mask_definitions(_need(opts.mask_def, "mask-def"), categories, log)
+    check = BurdenCheck() if opts.check_burden_files or opts.strict_check_burden else None
+    masks = read_mask_definitions(_need(opts.mask_def, "mask-def"), categories, log, check)
     bins = aaf_bins(opts, log)
     all_bits = 0
     for m in masks:
         all_bits |= m.bits
     sets = read_set_list(opts, _need(opts.set_list, "set-list"), where, variants.chrom, annotation, all_bits,
-                         wanted_chroms, log)
+                         wanted_chroms, log, check)
+    if check is not None and opts.check_burden_files:
+        report = f"{opts.out}_masks_report.txt"
+        with open(report, "w") as fh:
+            fh.write("\n".join(check.report) + "\n")
+        log.write(f"     +report on burden input files written to [{report}]")
+    if check is not None and opts.strict_check_burden and check.disagree:
+        more = " Check report for details." if opts.check_burden_files else " For more details, re-run with '--check-burden-files'."
+        raise RegenieError("Annotation/Set list/Mask definition files don't agree." + more)
     header = "##MASKS=<" + ";".join(f'{m.name}="{",".join(m.categories)}"' for m in masks) + ">"
     return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header, annotation,
                       list(opts.vc_tests), opts.vc_max_aaf if opts.vc_tests else None, list(opts.joint))

@@ -32,6 +32,7 @@ SUPPORTED: dict[str, str] = {
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
     "interaction": "value", "rare-mac": "value", "force-robust": "flag", "write-mask": "flag",
+    "check-burden-files": "flag", "strict-check-burden": "flag",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
@@ -49,7 +50,7 @@ UNSUPPORTED = {
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
     "firth-se-approx", "tpheno-file", "tpheno-indexCol", "tpheno-ignoreCols", "gwas-condtl", "write-null-spa",
     "use-null-spa", "sbat-napprox", "sbat-verbose", "print-vcov", "vc-MACthr", "apply-rerint", "apply-rerint-cov",
-    "minMAC-burden", "check-burden-files", "strict-check-burden",
+    "minMAC-burden",
     "no-condtl", "force-condtl", "force-ltco", "forcen", "sample-pairs", "test-l0", "select-l0", "write-l0-pred",
     "mcc", "mcc-apply", "mcc-skew", "mcc-thr", "bgen-cohort",
 }
@@ -131,6 +132,8 @@ class Options(BaseModel):
     interaction: str | None = Field(default=None, description="--interaction: a numeric covariate for GxE tests")
     rare_mac: float = 1000.0
     force_robust: bool = False
+    check_burden_files: bool = False
+    strict_check_burden: bool = False
     write_mask: bool = Field(default=False, description="--write-mask: the masks as PLINK <out>_masks.bed/.bim/.fam")
 
     @property
@@ -401,6 +404,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
         exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
         interaction=interaction, rare_mac=_float("rare-mac", vals["rare-mac"]) if "rare-mac" in vals else 1000.0,
+        check_burden_files=flag("check-burden-files"), strict_check_burden=flag("strict-check-burden"),
         force_robust=flag("force-robust"), write_mask=flag("write-mask") and "anno-file" in vals,
         vc_tests=vc_tests, joint=joint, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,
         max_condition_vars=_int("max-condition-vars", vals["max-condition-vars"]) if "max-condition-vars" in vals else 10000,
