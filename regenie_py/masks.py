@@ -76,6 +76,18 @@ class MaskDesign:
         return "all" if cut == 1 else f"{cut:g}"
 
 
+def _parsed(path: str, parser):
+    """(line number, row) of a gene-based input file, its format errors named by file."""
+    with open_text_in(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                row = parser(line, lineno)
+            except GeneSetError as err:
+                raise RegenieError(f"{path}: {err}") from None
+            if row is not None:
+                yield lineno, row
+
+
 def _need(path: str | None, option: str) -> str:
     if not path or not os.path.isfile(path):
         raise RegenieError(f"{path} doesn't exist for option --{option}")
@@ -87,26 +99,19 @@ def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[dic
     annotation: dict[tuple[int, str], int] = {}
     read = 0
     log.write(f" * annotations      : [{path}] ")
-    with open_text_in(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                row = parse_annotation(line, lineno)
-            except GeneSetError as err:
-                raise RegenieError(f"{path}: {err}") from None
-            if row is None:
-                continue
-            variant, gene, category = row.variant, row.gene, row.category
-            vi = where.get(variant)
-            if vi is None:
-                continue
-            if (vi, gene) in annotation:
-                raise RegenieError(f"duplicate variant annotations at line {lineno}.")
-            if category not in categories:
-                if len(categories) >= MAX_CATEGORIES:
-                    raise RegenieError(f"cannot have more than {MAX_CATEGORIES} categories (including NULL category).")
-                categories[category] = 1 << len(categories)
-            annotation[(vi, gene)] = categories[category]
-            read += 1
+    for lineno, row in _parsed(path, parse_annotation):
+        variant, gene, category = row.variant, row.gene, row.category
+        vi = where.get(variant)
+        if vi is None:
+            continue
+        if (vi, gene) in annotation:
+            raise RegenieError(f"duplicate variant annotations at line {lineno}.")
+        if category not in categories:
+            if len(categories) >= MAX_CATEGORIES:
+                raise RegenieError(f"cannot have more than {MAX_CATEGORIES} categories (including NULL category).")
+            categories[category] = 1 << len(categories)
+        annotation[(vi, gene)] = categories[category]
+        read += 1
     if read == 0:
         raise RegenieError("annotation information could not be read. Perhaps check variant IDs matches those "
                            "in the genotype file?")
@@ -128,27 +133,20 @@ def read_mask_definitions(path: str, categories: dict[str, int], log: RunLog,
     with_unknown = only_unknown = 0
     if check is not None:
         check.report += [f"## mask file: [{path}]", "## list of unknown annnotations in mask file"]
-    with open_text_in(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                row = parse_mask(line, lineno)
-            except GeneSetError as err:
-                raise RegenieError(f"{path}: {err}") from None
-            if row is None:
+    for _lineno, row in _parsed(path, parse_mask):
+        known = [c for c in row.categories if c in categories]
+        bits = 0
+        for c in known:
+            bits |= categories[c]
+        if len(known) < len(row.categories):
+            if check is not None:
+                check.disagree = True
+                check.report.append(f"{row.name} {','.join(c for c in row.categories if c not in categories)}")
+            if bits == 0:
+                only_unknown += 1
                 continue
-            known = [c for c in row.categories if c in categories]
-            bits = 0
-            for c in known:
-                bits |= categories[c]
-            if len(known) < len(row.categories):
-                if check is not None:
-                    check.disagree = True
-                    check.report.append(f"{row.name} {','.join(c for c in row.categories if c not in categories)}")
-                if bits == 0:
-                    only_unknown += 1
-                    continue
-                with_unknown += 1
-            masks.append(Mask(row.name, bits, known))
+            with_unknown += 1
+        masks.append(Mask(row.name, bits, known))
     log.write(f" * masks            : [{path}] n_masks = {len(masks)}")
     if with_unknown:
         log.write(f"WARNING: Detected {with_unknown} masks with unknown annotations.")
@@ -209,57 +207,50 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
     sets: list[GeneSet] = []
     incomplete = ignored = 0
     same_chrom = True
-    with open_text_in(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            try:
-                row = parse_set(line, lineno)
-            except GeneSetError as err:
-                raise RegenieError(f"{path}: {err}") from None
-            if row is None:
+    for lineno, row in _parsed(path, parse_set):
+        name = row.name
+        try:
+            c = chrom_to_int(row.chromosome, opts.nauto)
+        except RegenieError:
+            raise RegenieError("unknown chromosome code in set list file.") from None
+        if wanted_chroms is not None and c not in wanted_chroms:
+            continue
+        try:
+            pos = int(row.position, 0)
+        except ValueError:
+            raise RegenieError(f"{path} line {lineno}: set position '{row.position}' is not a number") from None
+        members: list[int] = []
+        complete = True
+        problems: list[str] = []
+        for variant in row.variants:
+            vi = where.get(variant)
+            if vi is None:
+                complete = False
+                problems.append(variant)
                 continue
-            name = row.name
-            try:
-                c = chrom_to_int(row.chromosome, opts.nauto)
-            except RegenieError:
-                raise RegenieError("unknown chromosome code in set list file.") from None
-            if wanted_chroms is not None and c not in wanted_chroms:
-                continue
-            try:
-                pos = int(row.position, 0)
-            except ValueError:
-                raise RegenieError(f"{path} line {lineno}: set position '{row.position}' is not a number") from None
-            members: list[int] = []
-            complete = True
-            problems: list[str] = []
-            for variant in row.variants:
-                vi = where.get(variant)
-                if vi is None:
-                    complete = False
-                    problems.append(variant)
-                    continue
-                if chrom[vi] != c:
-                    same_chrom = False
-                bits = annotation.get((vi, name))
-                if bits is None:
-                    complete = False
-                    problems.append(variant)
-                    if check is not None:
-                        check.disagree = True
-                    bits = annotation[(vi, name)] = 1  # NULL category
-                if bits & all_bits:
-                    members.append(vi)
-            if not complete:
+            if chrom[vi] != c:
+                same_chrom = False
+            bits = annotation.get((vi, name))
+            if bits is None:
+                complete = False
+                problems.append(variant)
                 if check is not None:
-                    check.report.append(f"{name} {','.join(problems)}")
-                if not members:
-                    ignored += 1
-                    continue
-                incomplete += 1
+                    check.disagree = True
+                bits = annotation[(vi, name)] = 1  # NULL category
+            if bits & all_bits:
+                members.append(vi)
+        if not complete:
+            if check is not None:
+                check.report.append(f"{name} {','.join(problems)}")
             if not members:
+                ignored += 1
                 continue
-            if (keep is not None and name not in keep) or name in drop:
-                continue  # regenie applies --extract-sets/--exclude-sets after reading the whole list
-            sets.append(GeneSet(name, c, pos, np.array(sorted(set(members)), dtype=np.int64)))
+            incomplete += 1
+        if not members:
+            continue
+        if (keep is not None and name not in keep) or name in drop:
+            continue  # regenie applies --extract-sets/--exclude-sets after reading the whole list
+        sets.append(GeneSet(name, c, pos, np.array(sorted(set(members)), dtype=np.int64)))
     if check is not None:
         check.report += [f"->Detected {incomplete} sets with variants not in genetic data or annotation files.",
                          f"->Detected {ignored} sets with only unknown variants."]

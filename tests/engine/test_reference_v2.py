@@ -64,6 +64,20 @@ def _reference_pred_list(tmp_path: Path, case_name: str) -> Path:
     return pred
 
 
+def _run_both_engines(tmp_path: Path, common: list[str], pred: Path | None = None, data_dirs=("cohort",)):
+    """The real binary (`tmp_path/real*`) and regenie-py (`tmp_path/ours*`) on the same arguments; both
+    must succeed. Returns the binary's completed process."""
+    import subprocess
+
+    root, binary = _shared(), _real_binary()
+    assert root is not None and binary is not None
+    real = map_args([*common, "--out", "out/real"], root, tmp_path, pred=pred, data_dirs=data_dirs)
+    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert main(map_args([*common, "--out", "out/ours"], root, tmp_path, pred=pred, data_dirs=data_dirs)) == 0
+    return proc
+
+
 def _real_binary() -> Path | None:
     root = _shared()
     binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
@@ -138,7 +152,6 @@ def test_min_info_drops_what_the_real_binary_drops(tmp_path):
 
 def test_af_cc_columns_equal_the_real_binary(tmp_path):
     """--af-cc: A1FREQ_CASES, A1FREQ_CONTROLS, N_CASES, N_CONTROLS as the real regenie v4.1.2 writes them."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_bt_imp_chr1_firth_approx" not in CASES:
@@ -147,20 +160,14 @@ def test_af_cc_columns_equal_the_real_binary(tmp_path):
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
               "--pred", "x", "--bsize", "400", "--bt", "--af-cc", "--threads", "2"]
-    (tmp_path / "real").mkdir()
-    (tmp_path / "ours").mkdir()
-    real = map_args([*common, "--out", "out/real/cc"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert main(map_args([*common, "--out", "out/ours/cc"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
-    assert compare_regenie(tmp_path / "ours" / "cc_B2.regenie", tmp_path / "real" / "cc_B2.regenie") == []
+    _run_both_engines(tmp_path, common, pred)
+    assert compare_regenie(tmp_path / "ours_B2.regenie", tmp_path / "real_B2.regenie") == []
 
 
 def test_condition_file_equals_the_real_binary(tmp_path):
     """--condition-list with --condition-file (the conditioning variants' dosages from the imputed BGEN,
     the tests on the hard calls), a binary trait with exact Firth: the real regenie v4.1.2 and
     regenie-py, row for row."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_qt_bed_condition" not in CASES:
@@ -169,19 +176,11 @@ def test_condition_file_equals_the_real_binary(tmp_path):
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
               "--pred", "x", "--bsize", "400", "--bt", "--firth", "--pThresh", "0.01", "--chr", "1",
-              "--condition-list", "cohort/condition_chr1.txt", "--condition-file", "bgen,cohort/imp_chr1.bgen",
+              "--condition-list", "cohort/condition_chr1.txt", "--condition-file", f"bgen,{root}/cohort/imp_chr1.bgen",
               "--condition-file-sample", "cohort/imp_chr1.sample", "--threads", "2"]
-    (tmp_path / "real").mkdir()
-    (tmp_path / "ours").mkdir()
-    real = map_args([*common, "--out", "out/real/c"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    real = [a.replace("bgen,cohort/", f"bgen,{root}/cohort/") for a in real]
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    ours = map_args([*common, "--out", "out/ours/c"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    ours = [a.replace("bgen,cohort/", f"bgen,{root}/cohort/") for a in ours]
-    assert main(ours) == 0
+    _run_both_engines(tmp_path, common, pred)
     for trait in ("B1", "B2"):
-        assert compare_regenie(tmp_path / "ours" / f"c_{trait}.regenie", tmp_path / "real" / f"c_{trait}.regenie",
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie",
                                rel=1e-3, corrected_rel=1e-2) == []
 
 
@@ -360,7 +359,6 @@ def test_ultra_rare_variants_equal_the_real_binary(tmp_path, extra):
 def test_ref_first_equals_the_real_binary(tmp_path, geno):
     """--ref-first on BED (ALLELE0 = the .bim's 6th column, counts of its 5th) and on BGEN (first allele
     = REF): alleles, frequencies and effects as the real regenie v4.1.2 writes them."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
@@ -369,10 +367,7 @@ def test_ref_first_equals_the_real_binary(tmp_path, geno):
     common = [*geno, "--step", "2", "--ref-first", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y3",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH", "--pred", "x", "--bsize", "400", "--qt",
               "--chr", "2", "--threads", "2"]
-    real = map_args([*common, "--out", "out/real"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert main(map_args([*common, "--out", "out/ours"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
+    _run_both_engines(tmp_path, common, pred)
     for trait in ("Y1", "Y3"):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
 
@@ -381,7 +376,6 @@ def test_samples_without_loco_predictions_are_left_out_as_the_real_binary_does(t
     """Step 2 with fewer covariates than step 1 had (V3's missing values no longer drop 19 samples):
     regenie leaves the samples its .loco files lack out of each trait ("individuals with missing LOCO
     predictions will be ignored for the trait") instead of stopping; regenie-py the same, row for row."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
@@ -390,11 +384,8 @@ def test_samples_without_loco_predictions_are_left_out_as_the_real_binary_does(t
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--pred", "x", "--bsize", "400", "--qt",
               "--chr", "3", "--threads", "2"]
-    real = map_args([*common, "--out", "out/real"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    proc = _run_both_engines(tmp_path, common, pred)
     assert "individuals with missing LOCO predictions will be ignored" in proc.stdout
-    assert main(map_args([*common, "--out", "out/ours"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
     assert "19 individuals with missing LOCO predictions will be ignored" in (tmp_path / "ours.log").read_text()
     for trait in ("Y1", "Y2"):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
@@ -404,7 +395,6 @@ def test_samples_one_trait_has_no_prediction_for_as_the_real_binary(tmp_path):
     """A .loco file that lacks 25 samples (and one NA) for one trait only: those samples leave that
     trait's tests, stay in the other's, and their values still enter the trait's covariate fit and
     scale, as in regenie; checked row for row against the real binary."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
@@ -421,10 +411,7 @@ def test_samples_one_trait_has_no_prediction_for_as_the_real_binary(tmp_path):
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2,Y3",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
               "--pred", "x", "--bsize", "400", "--qt", "--chr", "4", "--threads", "2"]
-    real = map_args([*common, "--out", "out/real"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert main(map_args([*common, "--out", "out/ours"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
+    _run_both_engines(tmp_path, common, pred)
     for trait in ("Y1", "Y2", "Y3"):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
 
@@ -434,7 +421,6 @@ def test_samples_one_trait_has_no_prediction_for_as_the_real_binary(tmp_path):
 def test_interaction_equals_the_real_binary(tmp_path, extra):
     """--interaction on the cohort (traits with missing values), both of regenie's paths: the HLM below
     --rare-mac and HC3 sandwich variances above it (or for every variant with --force-robust)."""
-    import subprocess
 
     root, binary = _shared(), _real_binary()
     if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
@@ -443,10 +429,7 @@ def test_interaction_equals_the_real_binary(tmp_path, extra):
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
               "--pred", "x", "--bsize", "400", "--qt", "--chr", "5", "--threads", "2", *extra]
-    real = map_args([*common, "--out", "out/real"], root, tmp_path, pred=pred, data_dirs=("cohort",))
-    proc = subprocess.run([str(binary), *real], capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    assert main(map_args([*common, "--out", "out/ours"], root, tmp_path, pred=pred, data_dirs=("cohort",))) == 0
+    _run_both_engines(tmp_path, common, pred)
     for trait in ("Y1", "Y2"):
         ref = tmp_path / f"real_{trait}.regenie"
         assert "ADD-INT_SNPx" in ref.read_text()
