@@ -30,24 +30,6 @@ def _exp1(x: float) -> float:
     return 0.0 if x < -50.0 else math.exp(x)
 
 
-def _log1(x: float, first: bool) -> float:
-    """log(1 + x) (first) or log(1 + x) - x, accurate for small x."""
-    if abs(x) > 0.1:
-        return math.log1p(x) if first else math.log1p(x) - x
-    y = x / (2.0 + x)
-    term = 2.0 * y ** 3
-    k = 3.0
-    s = (2.0 if first else -x) * y
-    y = y * y
-    s1 = s + term / k
-    while s1 != s:
-        k += 2.0
-        term *= y
-        s = s1
-        s1 = s + term / k
-    return s
-
-
 @dataclass
 class DaviesResult:
     cdf: float
@@ -59,6 +41,9 @@ class _Davies:
         self.lb = [float(x) for x in lam]
         self.nc = [float(x) for x in nc]
         self.n = [int(x) for x in df]
+        self._lb = np.asarray(lam, dtype=float)
+        self._nc = np.asarray(nc, dtype=float)
+        self._n = np.asarray(df, dtype=float)
         self.r = len(self.lb)
         self.c = c
         self.lim = lim
@@ -83,15 +68,14 @@ class _Davies:
     def _errbd(self, u: float) -> tuple[float, float]:
         """Bound on the tail probability from the moment generating function, and the cut-off."""
         self._counter()
+        lb, nc, n = self._lb, self._nc, self._n
         xconst = u * self.sigsq
         sum1 = u * xconst
-        u = 2.0 * u
-        for j in range(self.r - 1, -1, -1):
-            nj, lj, ncj = self.n[j], self.lb[j], self.nc[j]
-            x = u * lj
-            y = 1.0 - x
-            xconst += lj * (ncj / y + nj) / y
-            sum1 += ncj * (x / y) ** 2 + nj * (x * x / y + _log1(-x, False))
+        x = 2.0 * u * lb
+        y = 1.0 - x
+        xconst += float((lb * (nc / y + n) / y).sum())
+        # n log1(-x, False) = n (log(1 - x) + x), numpy's log1p keeping small x accurate
+        sum1 += float((nc * (x / y) ** 2 + n * (x * x / y + np.log1p(-x) + x)).sum())
         return _exp1(-0.5 * sum1), xconst
 
     def _ctff(self, accx: float, upn: float) -> tuple[float, float]:
@@ -121,31 +105,23 @@ class _Davies:
     def _truncation(self, u: float, tausq: float) -> float:
         """Bound on the integration error from truncating at u."""
         self._counter()
-        sum1 = prod2 = prod3 = 0.0
-        s = 0
+        lb, nc, n = self._lb, self._nc, self._n
         sum2 = (self.sigsq + tausq) * u * u
-        prod1 = 2.0 * sum2
-        u = 2.0 * u
-        for j in range(self.r):
-            lj, ncj, nj = self.lb[j], self.nc[j], self.n[j]
-            x = (u * lj) ** 2
-            sum1 += ncj * x / (1.0 + x)
-            if x > 1.0:
-                prod2 += nj * math.log(x)
-                prod3 += nj * _log1(x, True)
-                s += nj
-            else:
-                prod1 += nj * _log1(x, True)
-        sum1 *= 0.5
-        prod2 += prod1
-        prod3 += prod1
-        x = _exp1(-sum1 - 0.25 * prod2) / PI
+        x = (2.0 * u * lb) ** 2
+        sum1 = 0.5 * float((nc * x / (1.0 + x)).sum())
+        big = x > 1.0
+        log1p_x = np.log1p(x)
+        prod1 = 2.0 * sum2 + float((n * log1p_x)[~big].sum())
+        prod2 = prod1 + float((n * np.log(np.where(big, x, 1.0)))[big].sum())
+        prod3 = prod1 + float((n * log1p_x)[big].sum())
+        s = float(n[big].sum())
+        x1 = _exp1(-sum1 - 0.25 * prod2) / PI
         y = _exp1(-sum1 - 0.25 * prod3) / PI
-        err1 = 1.0 if s == 0 else x * 2.0 / s
+        err1 = 1.0 if s == 0 else x1 * 2.0 / s
         err2 = 2.5 * y if prod3 > 1.0 else 1.0
         err1 = min(err1, err2)
-        x = 0.5 * sum2
-        err2 = 1.0 if x <= y else y / x
+        half = 0.5 * sum2
+        err2 = 1.0 if half <= y else y / half
         return min(err2, err1)
 
     def _findu(self, utx: float, accx: float) -> float:

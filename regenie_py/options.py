@@ -332,9 +332,6 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         if t not in VC_TESTS:
             raise RegenieError(f"unrecognized VC test: '{t}' (accepted=skat/skato/skato-acat/acatv/acato)")
     # refused, never skipped: the regenie binary of the worker image runs them
-    if any(t in ("skato", "skato-acat") for t in vc_tests):
-        raise RegenieError("--vc-tests skato/skato-acat is not supported by regenie-py yet (skat, acatv and acato "
-                           "are); run the regenie binary for SKAT-O")
     interaction = vals.get("interaction")
     if interaction is not None:
         if step != 2:

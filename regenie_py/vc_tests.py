@@ -248,26 +248,113 @@ def mixture_log10p(q: float, lam: np.ndarray) -> tuple[float, float]:
     return _p_to_log10p_chisq(p)
 
 
-# ACATO's burden component: regenie caps SKAT-O's rho grid at 0.999, so its "burden" p-value is
-# that of the SKAT-O statistic at rho = 0.999
-BURDEN_RHO = 0.999
+# regenie's rho grids: ACATO alone uses (0, 1) (SKAT and the burden end), SKAT-O (and ACATO with it)
+# the SKAT-O grid; regenie caps rho at 0.999 when there is more than one
+ACATO_RHOS = (0.0, 0.999)
+SKATO_RHOS = (0.0, 0.01, 0.04, 0.09, 0.16, 0.25, 0.5, 0.999)
 
 
-def _burden_like_log10p(s: np.ndarray, k: np.ndarray) -> float:
+def _rho_kernel(k: np.ndarray, rho: float) -> np.ndarray:
+    """R_rho^1/2 K R_rho^1/2 of SKAT-O (R_rho = (1 - rho) I + rho 1 1')."""
     m = k.shape[0]
-    rho = BURDEN_RHO
     b = k.sum(axis=1)
-    gamma1 = float(b.sum())
     c1, c2 = math.sqrt(1 - rho), math.sqrt(1 - rho + m * rho)
-    outer = b[:, None] + b[None, :]
-    rkr = (1 - rho) * k + c1 * (c2 - c1) / m * outer + ((c2 - c1) / m) ** 2 * gamma1
-    lam = _lambdas(rkr)
-    if lam.size == 0:
-        return -1.0
-    q = (1 - rho) * float(s @ s) + rho * float(s.sum()) ** 2
-    if lam.size == 1:
-        return chi2_log10p(q / float(lam[-1]))
-    return mixture_log10p(q, lam)[0]
+    return (1 - rho) * k + c1 * (c2 - c1) / m * (b[:, None] + b[None, :]) + ((c2 - c1) / m) ** 2 * float(b.sum())
+
+
+def _fixed_rho_log10p(q: float, rho: float, lam: np.ndarray) -> tuple[float, float]:
+    """(−log10 p, χ²₁) of the SKAT-O statistic at one rho (regenie's compute_fixed_skato_p)."""
+    if rho == 1 or lam.size == 1:
+        chisq = q / float(lam[-1])
+        return chi2_log10p(chisq), chisq
+    return mixture_log10p(q, lam)
+
+
+def _liu_df(lam: np.ndarray) -> float:
+    c2, c3, c4 = float((lam ** 2).sum()), float((lam ** 3).sum()), float((lam ** 4).sum())
+    s1 = c3 / c2 / math.sqrt(c2)
+    s2 = c4 / (c2 * c2)
+    if s1 * s1 <= s2:
+        return 1 / s2
+    a = 1 / (s1 - math.sqrt(s1 * s1 - s2))
+    return a * a - 2 * (s1 * a - 1) * a * a
+
+
+def mixture_p(q: float, lam: np.ndarray) -> float:
+    """P(Σ λ χ²₁ > q) as regenie's get_chisq_mix_pv (used inside the SKAT-O integral), or -1."""
+    top = float(lam[-1])
+    qs, ls = q / top, lam / top
+    p = _davies_sf(qs, ls, stringent=False)
+    if p <= DAVIES_FLOOR:
+        p = _kuonen_sf(qs, ls)
+        if p <= 0:
+            p = _davies_sf(qs, ls, stringent=True)
+            if p <= 0:
+                logp = _liu_log10p(qs, ls)
+                p = 10.0 ** (-logp) if logp >= 0 else -1.0
+    return p if math.isfinite(p) and 0 < p <= 1 else -1.0
+
+
+def _skato_log10p(k: np.ndarray, rhos: tuple[float, ...], lams: list[np.ndarray],
+                  logps: list[float]) -> tuple[float, float]:
+    """SKAT-O's p-value: the minimum over rho, its distribution integrated numerically (QUADPACK's
+    QAGS via scipy.integrate.quad, the routine regenie calls), floored by Bonferroni."""
+    from scipy.integrate import quad
+    from scipy.special import chdtri
+
+    b = k.sum(axis=1)
+    g1, g2, g3 = float(b.sum()), float(b @ b), float(b @ (k @ b))
+    lam0 = _lambdas(k - np.outer(b, b) / g1)
+    mu = float(lam0.sum())
+    v0 = 2 * float((lam0 ** 2).sum())
+    vq = v0 + 4 * (g3 / g1 - g2 * g2 / g1 / g1)
+    if vq < 0:
+        return -1.0, 0.0
+    f = math.sqrt(v0 / vq)
+    rho = np.array(rhos)
+    tau = g1 * rho + g2 / g1 * (1 - rho)
+    minp = max(DBL_DMIN, 10.0 ** (-max(logps)))
+    if minp >= 1 - np.finfo(np.float32).eps:
+        return 0.0, 0.0
+    qmin = np.empty(len(rhos))
+    for j, lam in enumerate(lams):
+        df = _liu_df(lam)
+        qmin[j] = float(lam.sum()) + (float(chdtri(df, minp)) - df) * math.sqrt(float((lam ** 2).sum()) / df)
+    flipped = 1 - rho
+    upper = float(((qmin + flipped * mu * (1 - f) / f) / tau).min())
+    failed = False
+
+    def integrand(x: float) -> float:
+        nonlocal failed
+        if failed:
+            return 0.0
+        val = float(((qmin - tau * x) / flipped).min())
+        if val > mu * 1e4:
+            sf = 0.0
+        else:
+            dlt = (val - mu) * f + mu
+            if dlt <= 0:
+                sf = 1.0
+            else:
+                sf = mixture_p(dlt, lam0)
+                if sf <= 0:
+                    failed = True
+                    return 0.0
+                sf = min(sf, 1.0)
+        return sf * math.exp(-x / 2) / math.sqrt(2 * math.pi * x)
+
+    found = quad(integrand, 0.0, upper, epsabs=1e-25, epsrel=np.finfo(float).eps ** 0.25, limit=1000,
+                 full_output=True)
+    value = float(found[0])
+    quadpack_fault = len(found) > 3  # QUADPACK's ier != 0 comes with a message: regenie counts it a failure
+    p_bonferroni = minp * len(rhos)
+    a = (-1.0 if failed or quadpack_fault or not math.isfinite(value) or value == 0
+         else value + math.erfc(math.sqrt(upper / 2)))
+    if p_bonferroni < a or (a <= 0 and p_bonferroni <= 1):
+        a = p_bonferroni
+    if a <= 0:
+        return -1.0, 0.0
+    return _p_to_log10p_chisq(a)
 
 
 @dataclass
@@ -347,14 +434,22 @@ def vc_tests_bt(cols: VcColumns, observed: np.ndarray, X: np.ndarray, y: np.ndar
 
 
 def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[str]) -> list[list[VcResult]]:
-    with_acato = "acato" in tests
+    """regenie's compute_vc_masks: ACAT-V, then SKAT (rho = 0) and, over its rho grid, SKAT-O,
+    SKATO-ACAT and ACATO, per VC mask."""
+    with_skato, with_skato_acat, with_acato = "skato" in tests, "skato-acat" in tests, "acato" in tests
     with_acatv = with_acato or "acatv" in tests
-    with_skat = with_acato or "skat" in tests
+    if with_skato or with_skato_acat:
+        rhos: tuple[float, ...] = SKATO_RHOS
+    elif with_acato:
+        rhos = ACATO_RHOS
+    else:
+        rhos = (0.0,)
+    with_skat = len(rhos) > 1 or "skat" in tests
     out: list[list[VcResult]] = []
     for idx in cols.members:
         results: dict[str, VcResult] = {}
+        out.append([])
         if idx.size == 0:
-            out.append([])
             continue
         s, k = S[idx], K[np.ix_(idx, idx)]
         acatv = -1.0
@@ -365,31 +460,53 @@ def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[s
             if acatv >= 0:
                 results["ACATV"] = VcResult("ACATV", chisq_of_log10p(acatv), acatv)
         if with_skat:
-            lam = _lambdas(k)
-            if lam.size:
-                q = float(s @ s)
-                if lam.size == 1:
-                    chisq = q / float(lam[-1])
-                    skat = (chi2_log10p(chisq), chisq)
-                else:
-                    skat = mixture_log10p(q, lam)
-                if skat[0] >= 0:
-                    results["SKAT"] = VcResult("SKAT", skat[1], skat[0])
-                if with_acato and idx.size > 1:
-                    # regenie's SKAT-O path first needs the kernel without its burden direction
-                    b = k.sum(axis=1)
-                    if _lambdas(k - np.outer(b, b) / float(b.sum())).size == 0:
-                        results.pop("SKAT", None)
-                        out.append([results[t] for t in sorted(results)])
-                        continue
-                if with_acato and skat[0] >= 0:
-                    if idx.size == 1:
-                        results["ACATO"] = VcResult("ACATO", skat[1], skat[0])
-                    else:
-                        burden = _burden_like_log10p(s, k)
-                        if acatv >= 0 and burden >= 0:
-                            lp = acat_log10p(np.array([acatv, skat[0], burden]), np.ones(3))
-                            if lp >= 0:
-                                results["ACATO"] = VcResult("ACATO", chisq_of_log10p(lp), lp)
-        out.append([results[t] for t in sorted(results)])
+            _rho_tests(results, s, k, rhos, acatv, with_skato, with_skato_acat, with_acato)
+        out[-1] = [results[t] for t in sorted(results)]
     return out
+
+
+def _rho_tests(results: dict[str, VcResult], s: np.ndarray, k: np.ndarray, rhos: tuple[float, ...], acatv: float,
+               with_skato: bool, with_skato_acat: bool, with_acato: bool) -> None:
+    m = s.size
+    if len(rhos) > 1:
+        # the SKAT-O path starts from the kernel without its burden direction; none left: no test
+        b = k.sum(axis=1)
+        if _lambdas(k - np.outer(b, b) / float(b.sum())).size == 0:
+            return
+    qs, qb = float(s @ s), float(s.sum()) ** 2
+    lams: list[np.ndarray] = []
+    stats: list[tuple[float, float]] = []
+    for rho in rhos:
+        lam = _lambdas(_rho_kernel(k, rho)) if rho > 0 else _lambdas(k)
+        if lam.size == 0:
+            return  # SKAT and SKAT-O failed
+        lams.append(lam)
+        stats.append(_fixed_rho_log10p((1 - rho) * qs + rho * qb, rho, lam))
+        if m == 1:
+            break  # one variant: every rho gives the same p-value
+    if stats[0][0] >= 0:
+        results["SKAT"] = VcResult("SKAT", stats[0][1], stats[0][0])
+    if len(rhos) == 1:
+        return
+    if m == 1:
+        if stats[0][0] < 0:
+            return
+        for name, wanted in (("ACATO", with_acato), ("SKATO-ACAT", with_skato_acat), ("SKATO", with_skato)):
+            if wanted:
+                results[name] = VcResult(name, stats[0][1], stats[0][0])
+        return
+    logps = [lp for lp, _chisq in stats]
+    if min(logps) < 0:
+        return
+    if with_skato_acat:
+        lp = acat_log10p(np.array(logps), np.ones(len(logps)))
+        if lp >= 0:
+            results["SKATO-ACAT"] = VcResult("SKATO-ACAT", chisq_of_log10p(lp), lp)
+    if with_acato and acatv >= 0:
+        lp = acat_log10p(np.array([acatv, *logps]), np.ones(len(logps) + 1))
+        if lp >= 0:
+            results["ACATO"] = VcResult("ACATO", chisq_of_log10p(lp), lp)
+    if with_skato:
+        lp, chisq = _skato_log10p(k, rhos, lams, logps)
+        if lp >= 0:
+            results["SKATO"] = VcResult("SKATO", chisq, lp)
