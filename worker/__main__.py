@@ -52,6 +52,7 @@ from controller.core.settings import WorkerSettings
 from controller.core.state import StatusStore
 from worker import merge as merge_mode
 from worker.clients import aws_client
+from worker.converter import choose_converter, converter_argv
 from worker.engine import Engine, EngineProbe
 from worker.failures import RETRYABLE, ExitCode, WorkerFailure
 from worker.paths import (
@@ -70,6 +71,7 @@ from worker.spec_loader import SpecError, load_spec
 from worker.status import Heartbeat, JobStatus
 
 _MAX_DETAIL_CHARS = 4000
+NO_VARIANT_LEFT = "no variant left to include in analysis"
 
 
 def _now() -> str:
@@ -109,6 +111,7 @@ class Worker:
         self.interruption = Interruption()
         self.paths: JobPaths | None = None
         self.mode: str | None = None
+        self.skipped: str | None = None
 
     # -- entry -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -185,6 +188,10 @@ class Worker:
     def _engine(self) -> Engine:
         if self.spec.kind == "merge":
             return Engine(path="controller.core.results", version=metadata.version("gwas-regenie-aws"))
+        if self.spec.kind == "convert":
+            converter = choose_converter(self.settings.vcf_converter)
+            self.log.worker_line(f"converter: {converter.path} ({converter.version})")
+            return converter
         probe = self.engine_probe or EngineProbe(self.settings.regenie_binary)
         engine = probe.result()
         self.log.worker_line(f"engine: {engine.path} ({engine.version})")
@@ -222,18 +229,33 @@ class Worker:
         return ExitCode.INPUT_ERROR
 
     def _engine_run(self, engine: Engine, paths: JobPaths) -> tuple[float, float]:
-        argv = [engine.path, *paths.argv(self.spec.argv)]
+        if self.spec.kind == "convert":
+            argv = converter_argv(engine, paths.argv(self.spec.argv))
+        else:
+            argv = [engine.path, *paths.argv(self.spec.argv)]
         result = run_engine(argv, self.log, self.interruption, cwd=paths.output_dir)
         self.log.worker_line(
             f"engine ended: exit {result.returncode}, wall {result.wall_seconds} s, peak RSS {result.peak_rss_mib} MiB"
         )
         failure = classify(result)
+        if failure is not None and self._filtered_out(failure):
+            self.skipped = "the step-2 variant filter (--extract/--exclude) leaves no variant in this job's range"
+            self.log.worker_line(f"skipped: {self.skipped}; recorded as SUCCEEDED with zero rows")
+            return result.wall_seconds, result.peak_rss_mib
         if failure is not None:
             raise failure
         return result.wall_seconds, result.peak_rss_mib
 
+    def _filtered_out(self, failure: WorkerFailure) -> bool:
+        """regenie's stop when --extract/--exclude leave a step-2 job nothing to test: the plan never
+        makes an empty job, so only the user's variant filter empties one, which is not a failure."""
+        argv = self.spec.argv
+        return (self.spec.step == 2 and failure.failure_class == "input" and ("--extract" in argv or "--exclude" in argv)
+                and NO_VARIANT_LEFT in failure.detail)
+
     def _merge(self, paths: JobPaths) -> tuple[float, float]:
-        files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3)
+        skipped = self.status.skipped(list(self.spec.mergeOf))
+        files = merge_mode.gather_step2_files(self.spec, paths, self.clients.s3, skipped)
         prefix = merge_mode.step2_file_prefix(self.spec, paths, self.clients.s3)
         self.log.worker_line(
             f"merging {len(files)} step-2 file(s) (prefix {prefix!r}) into {paths.local_root}/merged and /report"
@@ -274,6 +296,7 @@ class Worker:
             peakRssMiB=peak,
             finishedAt=_now(),
             logUri=log_at,
+            skipped=self.skipped,
         )
         if not recorded:
             current = self.status.current() or {}

@@ -36,8 +36,10 @@ def _is_step2_result(name: str) -> bool:
     return name.endswith(STEP2_SUFFIXES)
 
 
-def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> list[Path]:
+def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files],
+                       skipped: frozenset[str] | None = None) -> list[Path]:
     """Local paths of the step-2 result files of every job in mergeOf (staged from S3 when needed).
+    A job in `skipped` (its variant filter left no variant) has no files and is not an error.
 
     Jobs are listed and their files fetched several at a time: a chunked workflow merges thousands.
     """
@@ -59,12 +61,15 @@ def gather_step2_files(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]
 
     with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="merge-stage") as pool:
         per_job = list(pool.map(job_files, spec.mergeOf))
-    empty = [job for job, files in zip(spec.mergeOf, per_job, strict=True) if not files]
+    empty = [job for job, files in zip(spec.mergeOf, per_job, strict=True) if not files and job not in (skipped or frozenset())]
     if empty:
         raise input_error(
             f"no step-2 results (*.regenie, *.regenie.gz) under {paths.workflow_root}step2/<job>/ for: " + ", ".join(empty)
         )
-    return [f for files in per_job for f in files]
+    found = [f for files in per_job for f in files]
+    if not found:
+        raise input_error("no step-2 results to merge: the step-2 variant filter left every job without a variant")
+    return found
 
 
 def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files]) -> str:

@@ -35,7 +35,7 @@ LIST_SUFFIXES = ("_pred.list", "_prs.list", "_firth.list")
 MASTER_SUFFIX = ".master"
 # Options whose value names files the engine writes (`--split-l0 PREFIX,N`): their directories must exist.
 OUTPUT_OPTIONS = ("--out", "--lowmem-prefix", "--split-l0")
-_LAYOUT = re.compile(r"^(s3://.+?/)(step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/)$")
+_LAYOUT = re.compile(r"^(s3://.+?/)(step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/|converted/[^/]+/)$")
 
 
 def workflow_root(spec: JobSpec) -> str:
@@ -44,12 +44,16 @@ def workflow_root(spec: JobSpec) -> str:
     if not m:
         raise input_error(
             f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout (<outputUri>step1/, "
-            "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step2/<jobId>/ or <outputUri>merged/)"
+            "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step2/<jobId>/, <outputUri>merged/ or, "
+            "for a VCF conversion, s3://<results bucket>/converted/<hash>/)"
         )
     return m.group(1)
 
 
 def log_uri(spec: JobSpec) -> str:
+    if spec.kind == "convert":
+        # a conversion's folder is shared by every workflow on that VCF: its log is kept beside it, by workflow
+        return f"{spec.outputPrefix}logs/{spec.workflowId}.{spec.jobId}.log"
     return f"{workflow_root(spec)}logs/{spec.jobId}.log"
 
 

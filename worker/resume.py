@@ -81,6 +81,14 @@ def _parse(text: str) -> Marker | None:
         return None  # a damaged marker means "not complete": the job runs again
 
 
+def _marker_is_for(marker: Marker, spec: JobSpec) -> bool:
+    """A job's own marker; a conversion's folder is content-addressed (the VCF's identity and the
+    options), so the marker any workflow's conversion wrote there is valid for every other."""
+    if spec.kind == "convert":
+        return True
+    return marker.jobId == spec.jobId and marker.workflowId == spec.workflowId
+
+
 def completed_on_mount(spec: JobSpec) -> tuple[Marker, list[dict[str, Any]]] | None:
     """(marker, outputs) when the marker exists on the shared file system and every file matches."""
     root = workflow_root(spec)
@@ -88,7 +96,7 @@ def completed_on_mount(spec: JobSpec) -> tuple[Marker, list[dict[str, Any]]] | N
     if not path.is_file():
         return None
     marker = _parse(path.read_text(encoding="utf-8"))
-    if marker is None or marker.jobId != spec.jobId or marker.workflowId != spec.workflowId:
+    if marker is None or not _marker_is_for(marker, spec):
         return None
     outputs = []
     for f in marker.files:
@@ -105,7 +113,7 @@ def completed_in_s3(spec: JobSpec, s3: S3Files) -> tuple[Marker, list[dict[str, 
     if text is None:
         return None
     marker = _parse(text)
-    if marker is None or marker.jobId != spec.jobId or marker.workflowId != spec.workflowId:
+    if marker is None or not _marker_is_for(marker, spec):
         return None
     outputs = []
     root = workflow_root(spec)

@@ -55,6 +55,15 @@ class JobStatus:
 
         return self._call("reading the workflow's jobs", read)
 
+    def skipped(self, job_ids: list[str]) -> frozenset[str]:
+        """Those of `job_ids` recorded as skipped (a step-2 variant filter left them no variant)."""
+
+        def read() -> frozenset[str]:
+            return frozenset(j["jobId"] for j in self.store.iter_jobs(self.workflow_id)
+                             if j.get("skipped") and j["jobId"] in job_ids)
+
+        return self._call("reading the workflow's jobs", read)
+
 
 class Heartbeat:
     """Refreshes `heartbeatAt` from a background thread while the engine runs.

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from controller.core.manifest import Problem, check_manifest, manifest_json_schema
+from controller.core.manifest import Problem, check_manifest, genotype_sets, manifest_json_schema
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "schemas" / "manifest.schema.json"
 
@@ -65,9 +65,10 @@ def validate(manifest_file: str, allowed_buckets: tuple[str, ...], as_json: bool
     elif problems:
         _print_problems(manifest_file, problems)
     else:
-        inp = model.inputData
+        sets = "; ".join(f"{field.removeprefix('inputData.')} {gs.format} {gs.filePrefix or gs.files}"
+                         for _step, field, gs in genotype_sets(model))
         out.print(
-            f"[green]valid[/]: {manifest_file} (experiment {model.experimentId}, {inp.format} {inp.filePrefix}, "
+            f"[green]valid[/]: {manifest_file} (experiment {model.experimentId}, {sets}, "
             f"{model.analysisParams.traitType}, start step {model.startStep})"
         )
     sys.exit(1 if problems else 0)
@@ -208,7 +209,7 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
 
         sizing = estimate_plan(
             manifest, job_plan,
-            samples=samples or count_samples(manifest, local),
+            samples=samples or count_samples(manifest, local, job_plan),
             traits=max(1, len(traits)),
             vcpus=vcpus or settings.job_vcpus,
             workers=workers,
@@ -224,9 +225,14 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
             payload["estimate"] = asdict(sizing) | {"byStage": sizing.by_stage()}
         out.print_json(json.dumps(payload))
         return
-    chrom_list = ", ".join(f"{c.name}:{c.count}" for c in detection.chromosomes)
     out.print(f"[bold]{workflow_id}[/] -> {job_plan.outputUri}")
-    out.print(f"variants: {detection.total} in {detection.source} ({chrom_list}); traits: {', '.join(traits)}")
+    if detection.step1 is not None and job_plan.step1Genotypes is not None:
+        out.print(f"step 1: {detection.step1.total} variants in {job_plan.step1Genotypes.name}")
+    for f, d in zip(job_plan.step2Genotypes, detection.step2, strict=True):
+        chrom_list = ", ".join(f"{c.name}:{c.count}" for c in d.chromosomes)
+        converted = " (converted to PGEN first)" if f.conversion else ""
+        out.print(f"step 2: {d.total} variants in {f.name}{converted} ({chrom_list})")
+    out.print(f"traits: {', '.join(traits)}")
     table = Table()
     for name in ("job", "step", "chromosome / range", "variants", "after"):
         table.add_column(name)
@@ -267,7 +273,7 @@ def _print_estimate(sizing, detection) -> None:
               f"FSx for Lustre {sizing.fsxCapacityGiB:,} GiB")
     out.print(f"cost: ${sizing.costSpot:,.2f} on spot, ${sizing.costOnDemand:,.2f} on demand "
               f"({sizing.region} prices as of {sizing.pricesAsOf}; compute + FSx, see controller/core/prices.json)")
-    counts = [c.count for c in detection.chromosomes]
+    counts = [c.count for c in detection.step2_chromosomes()]
     compute = sum(j.wallSeconds - JOB_OVERHEAD_S for j in sizing.jobs if j.stage == "step2")
     if compute / sizing.workers < 20 * JOB_OVERHEAD_S:
         out.print("step 2 is too small for --range chunks to pay off: one job per chromosome is right")

@@ -185,14 +185,12 @@ def submit(data_dir: Path, manifest_path: Path | None, wait: bool, timeout: int,
     if problems or manifest is None:
         raise CliError(f"{manifest_file}: " + "; ".join(str(p) for p in problems))
 
-    from controller.core.manifest import referenced_files
+    from controller.core.study_files import resolve_study
+    from controller.core.variant_io import list_files
 
-    missing = []
-    for field, uri in referenced_files(manifest):
-        if uri.startswith(raw["s3Path"]) and not (data_dir / uri[len(raw["s3Path"]):]).is_file():
-            missing.append(f"{field}: {data_dir / uri[len(raw['s3Path']):]}")
+    _study, missing = resolve_study(manifest, list_files(str(data_dir)), "s3://unused/converted/")
     if missing:
-        raise CliError("files named by the manifest are missing: " + "; ".join(missing))
+        raise CliError(f"files named by the manifest are missing in {data_dir}: " + "; ".join(map(str, missing)))
 
     files = [(p, bucket, prefix + p.relative_to(data_dir).as_posix()) for p in _data_files(data_dir)]
     _upload(ctx, files, quiet)

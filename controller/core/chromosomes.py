@@ -26,10 +26,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from controller.core.bgi_edges import EdgeReadError, read_edges
 from controller.core.variant_io import RangeReader, exists, local_copy, open_stream, read_fully
 from genome.chromosome import DEFAULT_NAUTO, Chromosome, label_of_code
 
-VariantFormat = Literal["bim", "pvar", "bgen"]
+VariantFormat = Literal["bim", "pvar", "bgen", "vcf", "bcf"]
 
 
 READ_CHUNK = 2 << 20  # bytes per vectorised text chunk: big enough to amortise numpy, small for RSS
@@ -509,6 +510,23 @@ def _detect_pvar(source: str, s3_client: Any, tally: _Tally) -> None:
         _scan_text(stream, source, layout, tally, pending, line_no)
 
 
+def _detect_bcf(source: str, s3_client: Any, tally: _Tally) -> None:
+    """BCF is binary: pysam (htslib) walks it; from S3 it is copied to a temporary file first."""
+    import pysam
+
+    with local_copy(source, s3_client=s3_client, suffix=".bcf") as path, pysam.VariantFile(path) as vcf:
+        name: str | None = None
+        held: list[int] = []
+        for record in vcf.fetch():
+            if record.chrom != name:
+                if name is not None:
+                    tally.add(name.encode(), np.asarray(held, dtype=np.int64))
+                name, held = record.chrom, []
+            held.append(record.pos)
+        if name is not None:
+            tally.add(name.encode(), np.asarray(held, dtype=np.int64))
+
+
 # ---------------------------------------------------------------------------------------------
 # BGEN
 # ---------------------------------------------------------------------------------------------
@@ -640,12 +658,32 @@ def _read_bgi(bgi_path: str, bgi_label: str, expected_variants: int, tally: _Tal
         con.close()
 
 
+def _one_chromosome_from_edges(reader: RangeReader, variant_count: int, bgi: str, s3_client: Any, tally: _Tally) -> bool:
+    """A per-chromosome BGEN (one chromosome from the index's first to its last variant) is
+    summarised from a few ranged reads of its .bgi; False when the whole index must be read (several
+    chromosomes, a layout the edge reader does not handle, no Metadata to tell a stale index)."""
+    try:
+        edges = read_edges(bgi, s3_client=s3_client)
+    except EdgeReadError:
+        return False
+    if edges.first_chromosome != edges.last_chromosome or edges.bgen_size is None or edges.bgen_head is None:
+        return False
+    if edges.bgen_size != reader.size or edges.bgen_head != reader.read(0, len(edges.bgen_head)):
+        raise DetectionError(f"{bgi}: the index was built for another version of the BGEN (its recorded size or "
+                             "first bytes differ): the index is stale; rebuild it with bgenix -index")
+    tally.add_summary(edges.first_chromosome.encode("ascii"), variant_count, edges.first_position, edges.last_position)
+    return True
+
+
 def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None) -> None:
     with RangeReader(source, s3_client=s3_client) as reader:
         header = read_bgen_header(reader)
         if header.variantCount == 0:
             raise DetectionError(f"{source}: no variants found (BGEN header lists 0 variants)")
         if bgi is not None:
+            if not tally.wants_positions and _one_chromosome_from_edges(reader, header.variantCount, bgi, s3_client,
+                                                                       tally):
+                return
             with local_copy(bgi, s3_client=s3_client, suffix=".bgi") as bgi_path:
                 _read_bgi(bgi_path, bgi, header.variantCount, tally)
             return
@@ -667,6 +705,10 @@ def _storage_errors() -> tuple[type[BaseException], ...]:
 
 def variant_format(source: str) -> VariantFormat:
     name = source.rsplit("/", 1)[-1].lower()
+    if name.endswith(".bcf"):
+        return "bcf"
+    if name.endswith((".vcf", ".vcf.gz", ".vcf.bgz")):
+        return "vcf"
     for suffix in (".gz", ".zst"):
         name = name.removesuffix(suffix)
     if name.endswith(".bim"):
@@ -675,7 +717,7 @@ def variant_format(source: str) -> VariantFormat:
         return "pvar"
     if name.endswith(".bgen"):
         return "bgen"
-    raise DetectionError(f"{source}: cannot tell the format (expected .bim, .bim.gz, .pvar, .pvar.zst or .bgen)")
+    raise DetectionError(f"{source}: cannot tell the format (expected .bim, .bim.gz, .pvar, .pvar.zst, .bgen, .vcf.gz or .bcf)")
 
 
 def detect_chromosomes(
@@ -731,8 +773,11 @@ def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tall
     try:
         if fmt == "bim":
             _detect_bim(source, s3_client, tally)
-        elif fmt == "pvar":
+        elif fmt in ("pvar", "vcf"):
+            # a VCF's first columns are a .pvar's (#CHROM POS ID REF ALT ...): one reader for both
             _detect_pvar(source, s3_client, tally)
+        elif fmt == "bcf":
+            _detect_bcf(source, s3_client, tally)
         else:
             _detect_bgen(source, s3_client, tally, bgi)
     except DetectionError:

@@ -20,6 +20,7 @@ from controller.core.manifest import Manifest
 from controller.core.plan import (
     JobPlan,
     PlannedJob,
+    converted_file,
     job_output_base,
     job_output_prefix,
     pred_list_uri,
@@ -27,6 +28,7 @@ from controller.core.plan import (
     scratch_prefix_uri,
     split_prefix_uri,
 )
+from controller.core.study_files import GenotypeFile
 from genome.chromosome import DEFAULT_NAUTO
 
 REGENIE_DEFAULT_MIN_MAC = 5.0
@@ -53,16 +55,14 @@ class CommandContext:
         return self.local(self.manifest.data_uri(relative))
 
     # -- pieces -----------------------------------------------------------------------------
-    def genotype_args(self) -> list[str]:
-        inp = self.manifest.inputData
-        if inp.format == "bed":
-            args = ["--bed", self.data(inp.filePrefix)]
-        elif inp.format == "pgen":
-            args = ["--pgen", self.data(inp.filePrefix)]
-        else:
-            args = ["--bgen", self.data(f"{inp.filePrefix}.bgen")]
-            if inp.sampleFile:
-                args += ["--sample", self.data(inp.sampleFile)]
+    def genotype_args(self, genotypes: GenotypeFile | None) -> list[str]:
+        if genotypes is None:
+            raise ValueError("the plan names no genotype file for this job")
+        args = [f"--{genotypes.format}", self.local(genotypes.path)]
+        if genotypes.sample:
+            args += ["--sample", self.local(genotypes.sample)]
+        if genotypes.refFirst:
+            args.append("--ref-first")
         return args
 
     def sample_args(self) -> list[str]:
@@ -113,13 +113,14 @@ class CommandContext:
     def step1_model_args(self) -> list[str]:
         """Inputs and options shared by the single step-1 job and all split jobs (regenie needs them identical)."""
         p = self.manifest.analysisParams
-        args = ["--step", "1", *self.genotype_args(), *self.sample_args(), *self.variant_filter_args()]
+        args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(),
+                *self.variant_filter_args()]
         args += ["--bsize", str(p.step1BlockSize), *self.trait_arg()]
         if p.loocv:
             args.append("--loocv")
         elif p.cv is not None:
             args += ["--cv", str(p.cv)]
-        return args
+        return args + list(p.step1ExtraArgs or [])
 
     def step1_argv(self, job: PlannedJob) -> list[str]:
         args = self.step1_model_args()
@@ -143,7 +144,12 @@ class CommandContext:
     # -- step 2 ----------------------------------------------------------------------------
     def step2_argv(self, job: PlannedJob) -> list[str]:
         p = self.manifest.analysisParams
-        args = ["--step", "2", *self.genotype_args(), *self.sample_args()]
+        args = ["--step", "2", *self.genotype_args(self.plan.step2_file(job)), *self.sample_args()]
+        inp = self.manifest.inputData
+        if inp.step2ExtractFile:
+            args += ["--extract", self.data(inp.step2ExtractFile)]
+        if inp.step2ExcludeFile:
+            args += ["--exclude", self.data(inp.step2ExcludeFile)]
         args += ["--bsize", str(p.step2BlockSize), *self.trait_arg()]
         if p.traitType == "bt":
             if p.firth:
@@ -168,7 +174,7 @@ class CommandContext:
             args += ["--chr", str(job.code)]
         if job.sets:
             args += ["--extract-setlist", ",".join(job.sets)]
-        return args + self.tail_args(job)
+        return args + list(p.step2ExtraArgs or []) + self.tail_args(job)
 
     def step2_analysis_args(self) -> list[str]:
         """Conditional analysis and gene-based tests."""
@@ -197,8 +203,24 @@ class CommandContext:
                 args.append("--write-mask")
         return args
 
+    # -- VCF/BCF conversion --------------------------------------------------------------------
+    def convert_argv(self, job: PlannedJob) -> list[str]:
+        """The converter's own options (the worker runs plink2 with them, or the builtin converter)."""
+        target = converted_file(self.plan, job)
+        assert target.conversion is not None
+        if target.conversion.kind == "bed-filter":
+            return ["--bfile", self.local(target.conversion.source), "--out", self.local(target.path),
+                    "--not-chr", ",".join(target.conversion.leaveOut or [])]
+        args = ["--vcf", self.local(target.conversion.source), "--out", self.local(target.path)]
+        if target.conversion.dosageField:
+            args += ["--dosage-field", target.conversion.dosageField]
+        if target.conversion.idDelimiter:
+            args += ["--id-delim", target.conversion.idDelimiter]
+        return args + ["--threads", str(self.threads)]
+
     def argv(self, job: PlannedJob) -> list[str]:
         builders = {
+            "convert": self.convert_argv,
             "step1": self.step1_argv,
             "step1-split": self.split_l0_argv,
             "step1-l0": self.run_l0_argv,
@@ -226,9 +248,22 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
     if job.stage == "merge":
         traits = plan.traits or []
         gz = m.analysisParams.gz
-        return [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits], []
-    required = [m.data_uri(f) for f in inp.genotype_files()]
-    optional = [m.data_uri(f"{inp.filePrefix}.bgen.bgi")] if inp.format == "bgen" else []
+        files = [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits]
+        if inp.step2ExtractFile or inp.step2ExcludeFile:
+            # a step-2 variant filter may leave a job nothing to test (recorded as skipped, no file):
+            # the merge checks each job's record instead
+            return [], files
+        return files, []
+    if job.stage == "convert":
+        target = converted_file(plan, job)
+        assert target.conversion is not None
+        if target.conversion.kind == "bed-filter":
+            return [target.conversion.source + ext for ext in (".bed", ".bim", ".fam")], []
+        return [target.conversion.source], []
+    genotypes = plan.step1Genotypes if job.step == 1 else plan.step2_file(job)
+    assert genotypes is not None
+    required = list(genotypes.members())
+    optional = list(genotypes.optional_members())
     required.append(m.data_uri(inp.phenoFile))
     for extra in (inp.covarFile, inp.keepFile, inp.removeFile):
         if extra:
@@ -246,7 +281,8 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         for l0 in (j for j in plan.step1Jobs if j.stage == "step1-l0"):
             optional += [f"{split}_job{l0.l0Index}_l0_Y{k}" for k in range(1, n_traits + 1)]
     elif job.step == 2:
-        for extra in (inp.conditionListFile, *inp.gene_files()):
+        for extra in (inp.conditionListFile, inp.annotationFile, inp.setListFile, inp.maskFile,
+                      inp.step2ExtractFile, inp.step2ExcludeFile):
             if extra:
                 required.append(m.data_uri(extra))
         required.append(pred_list_uri(plan, m))
@@ -276,7 +312,7 @@ def build_job_specs(
             JobSpec(
                 workflowId=plan.workflowId,
                 jobId=job.jobId,
-                kind="merge" if job.stage == "merge" else "regenie",
+                kind="merge" if job.stage == "merge" else "convert" if job.stage == "convert" else "regenie",
                 step=job.step,
                 chromosome=job.chromosome,
                 range=job.range,

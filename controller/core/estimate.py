@@ -207,19 +207,33 @@ def estimate_plan(manifest: Manifest, plan: JobPlan, *, samples: int, traits: in
     )
 
 
-def count_samples(manifest: Manifest, locate) -> int:
-    """Genotyped samples, counted by streaming the sample file (`locate` maps a manifest-relative name
-    to a local path or s3:// URI): .fam lines, .psam data lines, or the BGEN header's count."""
+def count_samples(manifest: Manifest, locate, plan: JobPlan) -> int:
+    """Genotyped samples, counted by streaming the sample file of the first genotype file the plan
+    reads (`locate` maps a manifest-relative name to a local path or s3:// URI): .fam lines, .psam
+    data lines, the BGEN header's count, or a VCF header's sample columns."""
     from controller.core.chromosomes import read_bgen_header
+    from controller.core.genotype_checks import vcf_header
     from controller.core.variant_io import RangeReader, open_stream
 
-    inp = manifest.inputData
-    if inp.format == "bgen":
-        with RangeReader(locate(f"{inp.filePrefix}.bgen")) as reader:
+    genotypes = plan.step2Genotypes[0] if plan.step2Genotypes else plan.step1Genotypes
+    if genotypes is None:
+        raise ValueError("the plan reads no genotype file")
+    base = manifest.s3Path.rstrip("/") + "/"
+
+    def where(uri: str) -> str:
+        return locate(uri[len(base):]) if uri.startswith(base) else uri
+
+    if genotypes.conversion is not None and genotypes.conversion.kind == "vcf":
+        return len(vcf_header(where(genotypes.conversion.source))[1])
+    if genotypes.format == "bgen":
+        with RangeReader(where(genotypes.path)) as reader:
             return read_bgen_header(reader).sampleCount
-    name = f"{inp.filePrefix}.fam" if inp.format == "bed" else f"{inp.filePrefix}.psam"
+    prefix = genotypes.path
+    if genotypes.conversion is not None and genotypes.conversion.kind == "bed-filter":
+        prefix = genotypes.conversion.source  # the filter keeps every sample
+    name = prefix + (".fam" if genotypes.format == "bed" else ".psam")
     count = 0
-    with open_stream(locate(name)) as stream:
+    with open_stream(where(name)) as stream:
         pending = b""
         while True:
             chunk = stream.read(1 << 20)

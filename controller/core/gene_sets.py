@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.core.manifest import Manifest
+from controller.core.study_files import StudyFiles, declared_study
 from controller.core.variant_io import open_stream
 from genome.chromosome import regenie_code
 from genome.gene_sets import NULL_CATEGORY, GeneSetError, parse_annotation, parse_mask, parse_set
@@ -54,15 +55,30 @@ def _lines(source: str, s3_client: Any | None) -> Iterator[tuple[int, str]]:
             yield lineno + 1, pending.decode("utf-8", errors="replace")
 
 
-def find_testable_sets(manifest: Manifest, *, s3_client: Any | None = None,
-                       locate: Callable[[str], str] | None = None) -> TestableSets:
+def variant_files_of(study: StudyFiles, where: Callable[[str], str]) -> list[tuple[str, str, str]]:
+    """(format, where to read it, manifest field) of the variant file of every step-2 fileset; a VCF's
+    ID column is a .pvar's, so it reads as 'pgen'."""
+    return [("bed" if f.format == "bed" else "bgen" if f.format == "bgen" else "pgen", where(f.variant_file()), f.field)
+            for f in study.step2]
+
+
+def find_testable_sets(manifest: Manifest, variant_files: list[tuple[str, str, str]] | None = None, *,
+                       s3_client: Any | None = None, locate: Callable[[str], str] | None = None) -> TestableSets:
+    """The sets regenie can test. `variant_files` are (format, where to read it, manifest field) of
+    the step-2 genotype files (`variant_files_of`); by default those the manifest declares, read
+    through `locate(relative name)`."""
     inp = manifest.inputData
+    if variant_files is None:
+        base = manifest.s3Path.rstrip("/") + "/"
+        variant_files = variant_files_of(declared_study(manifest),
+                                         lambda uri: (locate or manifest.data_uri)(uri[len(base):]))
     if not (inp.annotationFile and inp.setListFile and inp.maskFile):
         raise ValueError("not a gene-based manifest")
-    if inp.format == "bgen":
-        raise GeneSetPlanError(
-            "inputData.format", "gene-based runs are planned from the variant IDs of a .bim or .pvar; convert the "
-            "BGEN to PGEN (plink2 --bgen ... --make-pgen) for gene-based tests")
+    for fmt, _source, field_name in variant_files:
+        if fmt == "bgen":
+            raise GeneSetPlanError(
+                field_name, "gene-based runs are planned from the variant IDs of a .bim, .pvar or VCF; convert the "
+                "BGEN to PGEN (plink2 --bgen ... --make-pgen) for gene-based tests")
     where = locate or manifest.data_uri
     nauto = manifest.analysisParams.nauto
 
@@ -79,19 +95,20 @@ def find_testable_sets(manifest: Manifest, *, s3_client: Any | None = None,
     sets = list(read(inp.setListFile, parse_set, "setListFile"))
     wanted = {v for s in sets for v in s.variants}
     present: set[str] = set()
-    id_column = 1 if inp.format == "bed" else None
-    for lineno, line in _lines(where(inp.variant_file()), s3_client):
-        if inp.format == "pgen":
-            if line.startswith("##"):
-                continue
-            if line.startswith("#CHROM"):
-                id_column = line.split().index("ID")
-                continue
-        parts = line.split()
-        if id_column is None or len(parts) <= id_column:
-            raise GeneSetPlanError("inputData.filePrefix", f"{inp.variant_file()} line {lineno}: no variant ID column")
-        if parts[id_column] in wanted:
-            present.add(parts[id_column])
+    for fmt, source, field_name in variant_files:
+        id_column = 1 if fmt == "bed" else None
+        for lineno, line in _lines(source, s3_client):
+            if fmt == "pgen":
+                if line.startswith("##"):
+                    continue
+                if line.startswith("#CHROM"):
+                    id_column = line.split().index("ID")
+                    continue
+            parts = line.split("\t", id_column + 1 if id_column is not None else 3) if fmt == "pgen" else line.split()
+            if id_column is None or len(parts) <= id_column:
+                raise GeneSetPlanError(field_name, f"{source} line {lineno}: no variant ID column")
+            if parts[id_column] in wanted:
+                present.add(parts[id_column])
     categories: dict[tuple[str, str], str] = {}
     for row in read(inp.annotationFile, parse_annotation, "annotationFile"):
         if row.variant in present:

@@ -21,7 +21,7 @@ from genome.chromosome import DEFAULT_NAUTO, label_sort_key
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
 
-JobKind = Literal["regenie", "merge"]
+JobKind = Literal["regenie", "merge", "convert"]
 JobStatus = Literal["PENDING", "SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED", "CANCELLED"]
 WorkflowStatus = Literal[
     "RECEIVED",
@@ -89,7 +89,7 @@ class JobSpec(_Model):
     workflowId: str
     jobId: str = Field(description="Deterministic within the workflow: step1, step2-chr2, step2-chr2-c0003, merge")
     kind: JobKind = "regenie"
-    step: Literal[0, 1, 2] = Field(description="regenie step; 0 for the merge job")
+    step: Literal[0, 1, 2] = Field(description="regenie step; 0 for the merge and conversion jobs")
     chromosome: str | None = None
     range: str | None = Field(default=None, description="regenie --range CHR:MIN-MAX of a chunk")
     variantCount: int | None = Field(default=None, description="Variants the job tests (step 2)")
@@ -129,5 +129,7 @@ def job_order(job: Mapping[str, Any]) -> tuple[int, tuple[int, int, str], str]:
     """How jobs are listed: step 1 first, then step 2 by chromosome (labels in regenie's order), merge last."""
     step = job.get("stepNumber", job.get("step"))
     rank = 9 if step in (None, 0) else int(step)
+    if str(job.get("jobId", "")).startswith(("convert-", "filter-")):
+        rank = 0  # conversions run before step 1
     label = str(job.get("chromosome") or "")
     return (rank, label_sort_key(label) if label else (2, 0, ""), str(job.get("jobId")))

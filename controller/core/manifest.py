@@ -26,6 +26,8 @@ from pydantic import (
     field_validator,
 )
 
+from controller.core.genotype_sets import CHROM_TOKEN, MAIN_SUFFIX, DosageField, GenotypeFormat, check_pattern
+from controller.core.regenie_options import extra_args_problems
 from genome.chromosome import DEFAULT_NAUTO, MAX_NAUTO, USER_SPELLING, Chromosome, ChromosomeError
 
 SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
@@ -44,6 +46,15 @@ def _relative_file(value: str) -> str:
         raise ValueError("may not contain '..', '.' or empty path segments")
     if not SAFE_RELPATH_RE.match(value):
         raise ValueError("may only contain letters, digits, '.', '_', '+', '-' and '/' between names")
+    return value
+
+
+def _relative_pattern(value: str) -> str:
+    """A relative file name that may hold `{chrom}` once (checked with `{chrom}` read as a name)."""
+    _relative_file(value.replace(CHROM_TOKEN, "chrom"))
+    problem = check_pattern(value, None)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -76,6 +87,7 @@ def _split_list(value: Any) -> Any:
 
 
 RelativeFile = Annotated[str, AfterValidator(_relative_file)]
+RelativePattern = Annotated[str, AfterValidator(_relative_pattern)]
 ColumnName = Annotated[str, AfterValidator(_column)]
 ColumnList = Annotated[list[ColumnName], BeforeValidator(_split_list)]
 S3Uri = Annotated[str, AfterValidator(_s3_uri)]
@@ -89,18 +101,59 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=False, str_strip_whitespace=True)
 
 
+class GenotypeSet(_Strict):
+    """Genotypes of one step: one fileset (`filePrefix`) or several files (`files`), relative to s3Path."""
+
+    format: GenotypeFormat = Field(
+        description="bed (.bed/.bim/.fam), pgen (.pgen/.pvar/.psam), bgen (.bgen [+ .sample, .bgi]) or vcf "
+        "(.vcf.gz/.vcf/.bcf; converted to PGEN once, before the step that reads it)."
+    )
+    filePrefix: RelativeFile | None = Field(
+        default=None, description="One fileset: 'array/cohort' names array/cohort.bed/.bim/.fam (.pgen/.pvar/.psam, "
+        ".bgen, .vcf.gz)."
+    )
+    files: RelativePattern | list[RelativeFile] | None = Field(
+        default=None, description="Several filesets: a pattern with {chrom} ('imputed/imp_chr{chrom}.bgen') or a list "
+        "of names, each naming the .bed/.pgen/.bgen/.vcf.gz/.bcf file of one fileset."
+    )
+    sampleFile: RelativePattern | None = Field(
+        default=None, description="BGEN only: the .sample file; may use {chrom} with a {chrom} pattern."
+    )
+    refFirst: bool = Field(
+        default=False, description="bed/bgen: the first allele is the reference allele (--ref-first)."
+    )
+    dosageField: DosageField | None = Field(
+        default=None, description="vcf only: the FORMAT field dosages come from: DS (default when the header "
+        "declares it), HDS, GP, or GT (hard calls)."
+    )
+    idDelimiter: Annotated[str, Field(min_length=1, max_length=1, pattern=r"^[^\s]$")] | None = Field(
+        default=None, description="vcf only: split each VCF sample ID on this character into FID and IID; default: "
+        "FID = IID = the VCF sample ID."
+    )
+
+    def is_pattern(self) -> bool:
+        return isinstance(self.files, str) and CHROM_TOKEN in self.files
+
+
 class InputData(_Strict):
     """The genotype, phenotype and covariate files, named relative to `s3Path`."""
 
-    format: Literal["bed", "pgen", "bgen"] = Field(
-        description="Genotype format: bed (.bed/.bim/.fam), pgen (.pgen/.pvar/.psam) or bgen (.bgen [+ .sample, .bgi])."
+    format: Literal["bed", "pgen", "bgen"] | None = Field(
+        default=None, description="One genotype fileset for both steps (with filePrefix): bed, pgen or bgen. "
+        "Use step1Genotypes/step2Genotypes for separate or per-chromosome files."
     )
-    filePrefix: RelativeFile = Field(
-        description="Genotype file prefix relative to s3Path: 'example' names example.bed/.bim/.fam, "
-        "example.pgen/.pvar/.psam or example.bgen."
+    filePrefix: RelativeFile | None = Field(
+        default=None, description="With format: the genotype file prefix relative to s3Path: 'example' names "
+        "example.bed/.bim/.fam, example.pgen/.pvar/.psam or example.bgen."
     )
     sampleFile: RelativeFile | None = Field(
-        default=None, description="BGEN only: the .sample file, needed when the BGEN has no embedded sample IDs."
+        default=None, description="With format bgen: the .sample file, needed when the BGEN has no embedded sample IDs."
+    )
+    step1Genotypes: GenotypeSet | None = Field(
+        default=None, description="Genotypes step 1 fits the model on (typically the array data; one fileset)."
+    )
+    step2Genotypes: GenotypeSet | None = Field(
+        default=None, description="Genotypes step 2 tests (typically imputed data, often one file per chromosome)."
     )
     phenoFile: RelativeFile = Field(description="Phenotype file (header FID IID trait...; NA for missing).")
     phenoColumns: ColumnList | None = Field(
@@ -121,6 +174,13 @@ class InputData(_Strict):
     excludeFile: RelativeFile | None = Field(
         default=None, description="Step 1 only: variant IDs to leave out of the model (one per line)."
     )
+    step2ExtractFile: RelativeFile | None = Field(
+        default=None, description="Step 2: test only these variant IDs (one per line; --extract). A job whose "
+        "variants it removes entirely is recorded as skipped with zero rows."
+    )
+    step2ExcludeFile: RelativeFile | None = Field(
+        default=None, description="Step 2: leave these variant IDs out of the tests (one per line; --exclude)."
+    )
     conditionListFile: RelativeFile | None = Field(
         default=None,
         description="Step 2 conditional analysis: variant IDs (one per line) of the genotype files added as "
@@ -139,31 +199,25 @@ class InputData(_Strict):
     def gene_files(self) -> list[str]:
         return [f for f in (self.annotationFile, self.setListFile, self.maskFile) if f]
 
-    def genotype_files(self) -> list[str]:
-        """Every genotype file the format needs (relative names); the .bgi index is optional."""
-        p = self.filePrefix
-        if self.format == "bed":
-            return [f"{p}.bed", f"{p}.bim", f"{p}.fam"]
-        if self.format == "pgen":
-            return [f"{p}.pgen", f"{p}.pvar", f"{p}.psam"]
-        files = [f"{p}.bgen"]
-        if self.sampleFile:
-            files.append(self.sampleFile)
-        return files
+    def genotype_set(self, step: Literal[1, 2]) -> GenotypeSet | None:
+        """The genotypes of a step: its own set, or the one fileset of `format` + `filePrefix`."""
+        own = self.step1Genotypes if step == 1 else self.step2Genotypes
+        if own is not None:
+            return own
+        if self.format is None or self.filePrefix is None:
+            return None
+        return GenotypeSet(format=self.format, filePrefix=self.filePrefix, sampleFile=self.sampleFile)
 
-    def variant_file(self) -> str:
-        """The file chromosome detection reads."""
-        return {"bed": f"{self.filePrefix}.bim", "pgen": f"{self.filePrefix}.pvar", "bgen": f"{self.filePrefix}.bgen"}[
-            self.format
-        ]
+    def genotype_field(self, step: Literal[1, 2]) -> str:
+        """The manifest field of a step's genotypes, for messages."""
+        own = self.step1Genotypes if step == 1 else self.step2Genotypes
+        return f"inputData.step{step}Genotypes" if own is not None else "inputData.filePrefix"
 
-    def all_files(self) -> list[str]:
-        files = self.genotype_files() + [self.phenoFile]
-        for extra in (self.covarFile, self.keepFile, self.removeFile, self.extractFile, self.excludeFile,
-                      self.conditionListFile, *self.gene_files()):
-            if extra:
-                files.append(extra)
-        return files
+    def other_files(self) -> list[tuple[str, str]]:
+        """(field, relative name) of every non-genotype input file the manifest names."""
+        names = ("phenoFile", "covarFile", "keepFile", "removeFile", "extractFile", "excludeFile", "step2ExtractFile",
+                 "step2ExcludeFile", "conditionListFile", "annotationFile", "setListFile", "maskFile")
+        return [(f"inputData.{n}", getattr(self, n)) for n in names if getattr(self, n)]
 
 
 class AnalysisParams(_Strict):
@@ -244,6 +298,24 @@ class AnalysisParams(_Strict):
     vcMaxAAF: float | None = Field(
         default=None, gt=0, le=1, description="Gene-based tests: largest AAF of the variants in the variance-component tests (--vc-maxAAF)."
     )
+    stopAfterStep: Literal[1] | None = Field(
+        default=None, description="1: run step 1 only; later workflows reuse its _pred.list with startStep 2."
+    )
+    step1ExtraArgs: list[Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
+        default=None, description="Extra regenie argv tokens for step 1 (options without a manifest field, e.g. "
+        "[\"--minCaseCount\", \"20\"]); checked against regenie's options; never run through a shell."
+    )
+    step2ExtraArgs: list[Annotated[str, Field(min_length=1, max_length=1000)]] | None = Field(
+        default=None, description="Extra regenie argv tokens for step 2 (as step1ExtraArgs)."
+    )
+
+    @field_validator("step1ExtraArgs", "step2ExtraArgs")
+    @classmethod
+    def _extra_args_are_regenie_options(cls, value: list[str] | None) -> list[str] | None:
+        problems = extra_args_problems(value or [])
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @field_validator("chr", "chrList")
     @classmethod
@@ -417,8 +489,7 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
             problems.append(Problem("analysisParams.buildMask", "buildMask is for gene-based tests (give inputData.annotationFile, setListFile and maskFile)"))
     elif ana.get("step2ChunkSize") is not None:
         problems.append(Problem("analysisParams.step2ChunkSize", "gene-based runs are split by chromosome or by step2SetsPerJob (variant ranges would cut genes)"))
-    if inp.get("format") != "bgen" and inp.get("sampleFile") is not None:
-        problems.append(Problem("inputData.sampleFile", "sampleFile is for format 'bgen' only"))
+    problems += _genotype_problems(inp, ana, g("startStep", 1))
     if inp.get("keepFile") is not None and inp.get("removeFile") is not None:
         problems.append(Problem("inputData.removeFile", "keepFile and removeFile are exclusive (regenie accepts one)"))
     if inp.get("covarFile") is None:
@@ -445,6 +516,85 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
                     problems.append(
                         Problem(path, f"bucket {bucket!r} is not an allowed bucket ({', '.join(sorted(allowed)) or 'none'})")
                     )
+    return problems
+
+
+def _genotype_set_problems(path: str, gs: dict[str, Any], step: int) -> list[Problem]:
+    problems: list[Problem] = []
+    fmt = gs.get("format")
+    given = [k for k in ("filePrefix", "files") if gs.get(k) is not None]
+    if len(given) != 1:
+        problems.append(Problem(f"{path}.filePrefix", "give one of filePrefix (one fileset) or files (a {chrom} "
+                                "pattern or a list of files)"))
+    files = gs.get("files")
+    names = files if isinstance(files, list) else [files] if isinstance(files, str) else []
+    for i, name in enumerate(names):
+        if isinstance(name, str) and fmt in MAIN_SUFFIX:
+            problem = check_pattern(name, fmt)
+            if problem:
+                where = f"{path}.files" + (f"[{i}]" if isinstance(files, list) else "")
+                problems.append(Problem(where, problem))
+    if isinstance(files, list) and not files:
+        problems.append(Problem(f"{path}.files", "the list of files is empty"))
+    if isinstance(files, list) and len(set(map(str, files))) != len(files):
+        problems.append(Problem(f"{path}.files", "lists a file twice"))
+    sample = gs.get("sampleFile")
+    if sample is not None and fmt != "bgen":
+        problems.append(Problem(f"{path}.sampleFile", "sampleFile is for format 'bgen' only"))
+    if isinstance(sample, str) and CHROM_TOKEN in sample and not (isinstance(files, str) and CHROM_TOKEN in files):
+        problems.append(Problem(f"{path}.sampleFile", "'{chrom}' in sampleFile needs a files pattern with '{chrom}'"))
+    if gs.get("refFirst") is True and fmt not in ("bed", "bgen"):
+        problems.append(Problem(f"{path}.refFirst", "refFirst is for bed and bgen files (pgen and vcf name REF "
+                                "themselves)"))
+    for opt in ("dosageField", "idDelimiter"):
+        if gs.get(opt) is not None and fmt != "vcf":
+            problems.append(Problem(f"{path}.{opt}", f"{opt} is for format 'vcf' only"))
+    if step == 1 and (isinstance(files, list) and len(files) > 1 or isinstance(files, str) and CHROM_TOKEN in files):
+        problems.append(Problem(f"{path}.files", "step 1 fits one genotype fileset: give filePrefix or one file "
+                                "(merge per-chromosome array files into one fileset first)"))
+    return problems
+
+
+def _genotype_problems(inp: dict[str, Any], ana: dict[str, Any], start: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    legacy = [k for k in ("format", "filePrefix") if inp.get(k) is not None]
+    sets: dict[int, dict[str, Any]] = {}
+    for step in (1, 2):
+        value = inp.get(f"step{step}Genotypes")
+        if isinstance(value, dict):
+            sets[step] = value
+    runs_step1 = str(start) != "2"
+    runs_step2 = ana.get("stopAfterStep") != 1
+    if legacy and inp.get("step1Genotypes") is not None or legacy and inp.get("step2Genotypes") is not None:
+        problems.append(Problem("inputData.format", "give either format + filePrefix (one fileset for both steps) or "
+                                "step1Genotypes / step2Genotypes, not both"))
+    elif legacy:
+        for k in ("format", "filePrefix"):
+            if inp.get(k) is None:
+                problems.append(Problem(f"inputData.{k}", f"required with inputData.{'filePrefix' if k == 'format' else 'format'}"))
+        if inp.get("format") != "bgen" and inp.get("sampleFile") is not None:
+            problems.append(Problem("inputData.sampleFile", "sampleFile is for format 'bgen' only"))
+    else:
+        if inp.get("sampleFile") is not None:
+            problems.append(Problem("inputData.sampleFile", "with step1Genotypes/step2Genotypes give the sampleFile "
+                                    "inside the genotype set"))
+        if runs_step1 and inp.get("step1Genotypes") is None:
+            problems.append(Problem("inputData.step1Genotypes", "required: the genotypes step 1 fits the model on "
+                                    "(or give format + filePrefix for one fileset used by both steps)"))
+        if runs_step2 and inp.get("step2Genotypes") is None:
+            problems.append(Problem("inputData.step2Genotypes", "required: the genotypes step 2 tests (or give "
+                                    "format + filePrefix for one fileset used by both steps)"))
+    for step, gs in sets.items():
+        problems += _genotype_set_problems(f"inputData.step{step}Genotypes", gs, step)
+    if ana.get("stopAfterStep") == 1:
+        if not runs_step1:
+            problems.append(Problem("analysisParams.stopAfterStep", "stopAfterStep 1 needs startStep 1"))
+        for opt in ("step2ExtractFile", "step2ExcludeFile", "conditionListFile", "annotationFile"):
+            if inp.get(opt) is not None:
+                problems.append(Problem(f"inputData.{opt}", f"{opt} is for step 2, which stopAfterStep 1 leaves out"))
+    if inp.get("step2ExtractFile") is not None and inp.get("step2ExcludeFile") is not None:
+        problems.append(Problem("inputData.step2ExcludeFile", "step2ExtractFile and step2ExcludeFile are exclusive "
+                                "(regenie accepts one)"))
     return problems
 
 
@@ -498,15 +648,21 @@ def is_manifest_key(key: str) -> bool:
     return name == "manifest.json" or (name.endswith(".manifest.json") and len(name) > len(".manifest.json"))
 
 
-def referenced_files(manifest: Manifest) -> list[tuple[str, str]]:
-    """(JSON path, s3 URI) of every object the workflow needs. A BGEN .bgi index is optional."""
+def genotype_sets(manifest: Manifest) -> list[tuple[int, str, GenotypeSet]]:
+    """(step, manifest field, set) of every genotype set the workflow reads; one entry when both
+    steps read the same fileset."""
     inp = manifest.inputData
-    out: list[tuple[str, str]] = [("inputData.filePrefix", manifest.data_uri(f)) for f in inp.genotype_files()
-                                  if f != inp.sampleFile]
-    for field in ("sampleFile", "phenoFile", "covarFile", "keepFile", "removeFile", "extractFile", "excludeFile"):
-        value = getattr(inp, field)
-        if value:
-            out.append((f"inputData.{field}", manifest.data_uri(value)))
-    if manifest.step1PredList:
-        out.append(("step1PredList", manifest.step1PredList))
+    steps: list[Literal[1, 2]] = []
+    if manifest.startStep == 1:
+        steps.append(1)
+    if manifest.analysisParams.stopAfterStep != 1:
+        steps.append(2)
+    out: list[tuple[int, str, GenotypeSet]] = []
+    for step in steps:
+        gs = inp.genotype_set(step)
+        if gs is None:
+            continue
+        if any(existing == gs for _, _, existing in out):
+            continue
+        out.append((step, inp.genotype_field(step), gs))
     return out

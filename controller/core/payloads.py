@@ -62,7 +62,10 @@ class BuildResult(_Payload):
     """`$.plan`: what the Batch states iterate over. With `splitStep1`, step 1 runs as
     `step1Split` (several jobs) and `step1` is None; otherwise `step1` is its one job."""
 
+    convert: list[WorkItem] = Field(default_factory=list, description="VCF/BCF conversions, run before step 1")
+    runConversion: bool = False
     runStep1: bool
+    runStep2: bool = Field(default=True, description="False with analysisParams.stopAfterStep 1")
     splitStep1: bool = False
     step1: WorkItem | None
     step1Split: Step1Split | None = None
@@ -70,7 +73,7 @@ class BuildResult(_Payload):
     step2Count: int
     useDistributedMap: bool
     step2Items: S3Location | None
-    merge: WorkItem
+    merge: WorkItem | None = Field(description="None when the workflow stops after step 1")
 
 
 class ErrorInfo(BaseModel):

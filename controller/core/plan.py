@@ -17,6 +17,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -24,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from controller.core.chromosomes import ChromosomeInfo, Detection, detect_chromosomes, find_bgi
 from controller.core.gene_sets import TestableSets
 from controller.core.manifest import Manifest
-from genome.chromosome import Chromosome, ChromosomeError, label_of_code
+from controller.core.study_files import GenotypeFile, StudyFiles, declared_study, without_chromosomes
+from genome.chromosome import DEFAULT_NAUTO, Chromosome, ChromosomeError, label_of_code
 
-Stage = Literal["step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
+Stage = Literal["convert", "step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
 
 STEP1_JOB = "step1"
 SPLIT_JOB = "step1-split"
@@ -47,7 +50,7 @@ class PlannedJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     jobId: str
-    step: Literal[0, 1, 2] = Field(description="regenie step; 0 for the merge job")
+    step: Literal[0, 1, 2] = Field(description="regenie step; 0 for the merge and conversion jobs")
     stage: Stage
     chromosome: str | None = Field(default=None, description="Chromosome label (regenie code; X for nauto+1)")
     code: int | None = Field(default=None, description="regenie chromosome code")
@@ -55,6 +58,9 @@ class PlannedJob(BaseModel):
     variantCount: int | None = None
     l0Index: int | None = Field(default=None, description="step1-l0 jobs: the 1-based job number of --run-l0")
     sets: list[str] | None = Field(default=None, description="gene-based step-2 chunks: the sets it tests (--extract-setlist)")
+    fileIndex: int | None = Field(default=None, description="step-2 jobs: the index of the file they test in "
+                                  "step2Genotypes")
+    converts: str | None = Field(default=None, description="conversion jobs: s3:// URI of the VCF/BCF they convert")
     dependsOn: list[str] = Field(default_factory=list)
 
 
@@ -69,10 +75,16 @@ class JobPlan(BaseModel):
     traits: list[str] | None = Field(default=None, description="Traits analysed, when the phenotype header was read")
     variantFormat: str
     variantSource: str
-    chromosomes: list[ChromosomeInfo] = Field(description="Every chromosome detected, in file order")
+    chromosomes: list[ChromosomeInfo] = Field(description="Every step-2 chromosome detected, in file order")
+    step1Genotypes: GenotypeFile | None = Field(default=None, description="The fileset step 1 reads")
+    step2Genotypes: list[GenotypeFile] = Field(default_factory=list, description="The filesets step 2 tests")
+    convertJobs: list[PlannedJob] = Field(default_factory=list, description="VCF/BCF to PGEN conversions and the "
+                                          "step-1 BED filter, first")
+    leftOut: list[str] = Field(default_factory=list, description="Chromosomes of the step-1 BED left out (PLINK's "
+                               "array codes regenie cannot read), with their variant counts")
     step1Jobs: list[PlannedJob] = Field(default_factory=list)
     step2: list[PlannedJob]
-    merge: PlannedJob
+    merge: PlannedJob | None = Field(description="None when the workflow stops after step 1")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -81,7 +93,10 @@ class JobPlan(BaseModel):
         return self.step1Jobs[-1] if self.step1Jobs else None
 
     def jobs(self) -> list[PlannedJob]:
-        return [*self.step1Jobs, *self.step2, self.merge]
+        return [*self.convertJobs, *self.step1Jobs, *self.step2, *([self.merge] if self.merge else [])]
+
+    def step2_file(self, job: PlannedJob) -> GenotypeFile:
+        return self.step2Genotypes[job.fileIndex or 0]
 
     def job(self, job_id: str) -> PlannedJob:
         for job in self.jobs():
@@ -101,6 +116,8 @@ def default_output_uri(manifest: Manifest, workflow_id: str, results_bucket: str
 
 def job_output_prefix(plan: JobPlan, job: PlannedJob) -> str:
     """The 'directory' a job writes into (its _SUCCESS.json marker goes there too)."""
+    if job.stage == "convert":
+        return converted_prefix(plan, job)
     if job.stage in ("step1", "step1-l1"):
         return f"{plan.outputUri}step1/"
     if job.stage == "step1-split":
@@ -113,8 +130,28 @@ def job_output_prefix(plan: JobPlan, job: PlannedJob) -> str:
 
 
 def job_output_base(plan: JobPlan, job: PlannedJob) -> str:
-    """regenie's --out value (as an s3:// URI) of a job."""
+    """regenie's --out value (as an s3:// URI) of a job; a conversion's is the PGEN prefix it writes."""
+    if job.stage == "convert":
+        return converted_file(plan, job).path
     return job_output_prefix(plan, job) + plan.outputPrefix
+
+
+def converted_file(plan: JobPlan, job: PlannedJob) -> GenotypeFile:
+    for f in [plan.step1Genotypes, *plan.step2Genotypes]:
+        if f is not None and f.conversion is not None and f.conversion.jobId == job.jobId:
+            return f
+    raise KeyError(f"{job.jobId} converts no file of the plan")
+
+
+def converted_prefix(plan: JobPlan, job: PlannedJob) -> str:
+    """The content-addressed folder of a conversion's PGEN (shared by every workflow on that VCF)."""
+    return converted_file(plan, job).path.rsplit("/", 1)[0] + "/"
+
+
+def converted_root(output_uri: str) -> str:
+    """Where converted VCFs are kept: `converted/` at the top of the results bucket."""
+    bucket = output_uri[len("s3://"):].split("/", 1)[0]
+    return f"s3://{bucket}/converted/"
 
 
 def pred_list_uri(plan: JobPlan, manifest: Manifest) -> str:
@@ -141,47 +178,131 @@ def regenie_output_name(plan: JobPlan, trait: str, gz: bool) -> str:
 # --- planning ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class StudyDetection:
+    """The detected chromosomes of what each step reads: `step2[i]` is of `study.step2[i]`."""
+
+    study: StudyFiles
+    step1: Detection | None
+    step2: list[Detection]
+
+    def step2_total(self) -> int:
+        return sum(d.total for d in self.step2)
+
+    def step2_chromosomes(self) -> list[ChromosomeInfo]:
+        return [c for d in self.step2 for c in d.chromosomes]
+
+
+DETECT_THREADS = 8  # detection waits on S3 reads: files are read side by side
+
+
+def detect_study(
+    manifest: Manifest,
+    study: StudyFiles,
+    *,
+    s3_client: Any | None = None,
+    locate: Callable[[str], str] | None = None,
+) -> StudyDetection:
+    """Detect the chromosomes of every genotype file of the study, concurrently, streaming each.
+
+    `locate(uri)` maps an s3:// URI of the plan to where it is read (default: itself). A BGEN's
+    .bgi index is used when it exists; `analysisParams.step2ChunkSize` adds `--range` chunks to the
+    step-2 files. Raises DetectionError naming the file."""
+    where = locate or (lambda uri: uri)
+    params = manifest.analysisParams
+
+    def detect(f: GenotypeFile, chunk_size: int | None) -> Detection:
+        source = where(f.variant_file())
+        bgi = find_bgi(source, s3_client=s3_client) if f.format == "bgen" and f.conversion is None else None
+        return detect_chromosomes(source, s3_client=s3_client, bgi=bgi, chunk_size=chunk_size, nauto=params.nauto)
+
+    with ThreadPoolExecutor(max_workers=DETECT_THREADS) as pool:
+        step1 = pool.submit(detect, study.step1, None) if study.step1 is not None else None
+        step2 = [pool.submit(detect, f, params.step2ChunkSize) for f in study.step2]
+        # the step-1 detection is reused when both steps read the same fileset
+        return StudyDetection(study=study, step1=step1.result() if step1 else None, step2=[f.result() for f in step2])
+
+
 def detect_for_manifest(
     manifest: Manifest, *, s3_client: Any | None = None, locate: Callable[[str], str] | None = None
 ) -> Detection:
-    """Detect the chromosomes of a manifest's genotype data, as the plan needs them.
-
-    Reads the .bim/.pvar/.bgen named by the manifest (`locate(name)`, default its S3 URI), uses the
-    BGEN's .bgi index when one exists beside it, and computes `--range` chunks when
-    `analysisParams.step2ChunkSize` is set. Raises DetectionError naming the file.
-    """
-    where = locate or manifest.data_uri
-    inp = manifest.inputData
-    source = where(inp.variant_file())
-    bgi = find_bgi(source, s3_client=s3_client) if inp.format == "bgen" else None
+    """The detection of a manifest whose step 2 reads one declared fileset (no {chrom} pattern):
+    `locate(name)` maps a name relative to s3Path to where it is read."""
+    study = declared_study(manifest)
+    if len(study.step2) != 1:
+        raise ValueError("detect_for_manifest needs exactly one step-2 fileset")
+    f = study.step2[0]
+    relative = f.variant_file()[len(manifest.s3Path.rstrip("/")) + 1:]
+    source = (locate or manifest.data_uri)(relative)
+    bgi = find_bgi(source, s3_client=s3_client) if f.format == "bgen" else None
     params = manifest.analysisParams
     return detect_chromosomes(source, s3_client=s3_client, bgi=bgi, chunk_size=params.step2ChunkSize, nauto=params.nauto)
 
 
-def _check_regenie_can_read(detection: Detection) -> None:
-    rejected = [c for c in detection.chromosomes if c.code is None]
+def _check_regenie_can_read(detection: Detection, field: str, skip: set[str] | None = None) -> None:
+    rejected = [c for c in detection.chromosomes if c.code is None and c.name not in (skip or set())]
     if rejected:
         names = ", ".join(f"{c.name!r} ({c.count} variants)" for c in rejected)
         raise PlanError(
-            "inputData.filePrefix",
+            field,
             f"{detection.source} has chromosome(s) regenie cannot read: {names}. For a genome of {detection.nauto} "
             f"autosomes regenie accepts 1-{detection.nauto + 1}, X, Y, XY, PAR1, PAR2 (optionally 'chr'-prefixed); "
-            "set analysisParams.nauto for a genome with more autosomes, or remove the others from the genotype files",
+            "set analysisParams.nauto for a genome with more autosomes, rename them to codes regenie reads, or "
+            "remove them from the genotype files",
         )
-    codes = [c.code for c in detection.chromosomes]
+    codes = [c.code for c in detection.chromosomes if c.code is not None]
     for (a, b) in itertools.pairwise(codes):
         assert a is not None and b is not None
         if b < a:
             raise PlanError(
-                "inputData.filePrefix",
+                field,
                 f"{detection.source}: chromosomes are not in ascending order ({detection.label(a)} before "
                 f"{detection.label(b)}); "
                 "regenie requires sorted genotype files",
             )
 
 
-def _selected_codes(manifest: Manifest, detection: Detection) -> list[int]:
-    present = detection.codes()
+# PLINK's codes on human genotyping arrays that regenie cannot read (it stops at the first such .bim
+# line, even with --exclude): 0 unplaced, 24 Y, 25 XY (pseudo-autosomal), 26 MT.
+ARRAY_CODES_LEFT_OUT = frozenset({"0", "24", "25", "26", "MT", "M", "chrM", "chrMT"})
+
+
+def _leave_out_unreadable(study: StudyFiles, detection: StudyDetection,
+                          root: str) -> tuple[StudyFiles, list[str]]:
+    """Step 1 on a BED that carries PLINK's array codes 0/24/25/26: those variants are left out by
+    a filter job before step 1 (and recorded), as regenie cannot read them. The same fileset read
+    by step 2 is read filtered too."""
+    f, d = study.step1, detection.step1
+    if f is None or d is None or f.format != "bed" or f.conversion is not None or d.nauto != DEFAULT_NAUTO:
+        return study, []
+    names = [c.name for c in d.chromosomes if c.code is None and c.name in ARRAY_CODES_LEFT_OUT]
+    if not names:
+        return study, []
+    filtered = without_chromosomes(f, names, root)
+    step2 = [filtered if g.path == f.path else g for g in study.step2]
+    return study.model_copy(update={"step1": filtered, "step2": step2}), names
+
+
+def _check_pattern_chromosome(f: GenotypeFile, detection: Detection) -> None:
+    """A file a {chrom} pattern matched must hold that chromosome (and only it)."""
+    if f.chrom is None:
+        return
+    try:
+        expected = Chromosome.from_user(f.chrom, detection.nauto).code
+    except ChromosomeError as err:
+        raise PlanError(f.field, f"{f.name}: '{{chrom}}' matched {f.chrom!r}, which is not a chromosome regenie "
+                        f"reads ({err})") from None
+    others = [c for c in detection.chromosomes if c.code != expected]
+    if others:
+        found = ", ".join(f"{c.name!r} ({c.count} variants)" for c in others)
+        raise PlanError(f.field, f"{f.name} is chromosome {f.chrom} by its name but holds chromosome(s) {found}; "
+                        "rename the file or split it by chromosome")
+
+
+def _selected_codes(manifest: Manifest, detection: Detection, present: list[int] | None = None,
+                    source: str | None = None) -> list[int]:
+    present = present if present is not None else detection.codes()
+    source = source or detection.source
     wanted = manifest.analysisParams.selected_chromosomes()
     if not wanted:
         return present
@@ -194,7 +315,7 @@ def _selected_codes(manifest: Manifest, detection: Detection) -> list[int]:
             raise PlanError(field, str(err)) from None
         if code not in present:
             listing = ", ".join(detection.label(c) for c in present)
-            raise PlanError(field, f"chromosome {name!r} is not in {detection.source} (present: {listing})")
+            raise PlanError(field, f"chromosome {name!r} is not in {source} (present: {listing})")
         if code not in chosen:
             chosen.append(code)
     return [c for c in present if c in chosen]  # file order, as regenie tests them
@@ -209,12 +330,13 @@ def step1_block_count(detection: Detection, block_size: int) -> int:
     return sum(math.ceil(n / block_size) for n in per_code.values())
 
 
-def _step1_jobs(manifest: Manifest, detection: Detection) -> list[PlannedJob]:
+def _step1_jobs(manifest: Manifest, detection: Detection, left_out: set[str] | None = None) -> list[PlannedJob]:
     if manifest.startStep == 2:
         return []
     params = manifest.analysisParams
+    total = sum(c.count for c in detection.chromosomes if c.name not in (left_out or set()))
     if not params.step1SplitJobs:
-        return [PlannedJob(jobId=STEP1_JOB, step=1, stage="step1", variantCount=detection.total)]
+        return [PlannedJob(jobId=STEP1_JOB, step=1, stage="step1", variantCount=total)]
     # regenie lowers N to the number of blocks (with a warning); a job j above that would find no work file.
     n_jobs = min(params.step1SplitJobs, step1_block_count(detection, params.step1BlockSize))
     l0 = [
@@ -222,7 +344,7 @@ def _step1_jobs(manifest: Manifest, detection: Detection) -> list[PlannedJob]:
         for j in range(1, n_jobs + 1)
     ]
     return [
-        PlannedJob(jobId=SPLIT_JOB, step=1, stage="step1-split", variantCount=detection.total),
+        PlannedJob(jobId=SPLIT_JOB, step=1, stage="step1-split", variantCount=total),
         *l0,
         PlannedJob(jobId=L1_JOB, step=1, stage="step1-l1", dependsOn=[j.jobId for j in l0]),
     ]
@@ -251,11 +373,17 @@ def _gene_set_jobs(manifest: Manifest, detection: Detection, codes: list[int], a
 
 
 def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], after: list[str],
-                gene_sets: TestableSets | None = None) -> list[PlannedJob]:
+                gene_sets: TestableSets | None = None, *, file_index: int | None = None,
+                tag: str = "") -> list[PlannedJob]:
+    """The step-2 jobs of one genotype file (`file_index` in the plan's step2Genotypes). `tag` is
+    added to job ids when several files hold the same chromosome."""
     if manifest.inputData.annotationFile:
         if gene_sets is None:
             raise ValueError("a gene-based plan needs the testable sets (controller.core.gene_sets)")
-        return _gene_set_jobs(manifest, detection, codes, after, gene_sets)
+        jobs = _gene_set_jobs(manifest, detection, codes, after, gene_sets)
+        for job in jobs:
+            job.fileIndex = file_index
+        return jobs
     chunk_size = manifest.analysisParams.step2ChunkSize
     counts: dict[int, int] = {}
     for c in detection.chromosomes:
@@ -264,12 +392,13 @@ def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], afte
     if not chunk_size:
         return [
             PlannedJob(
-                jobId=f"step2-chr{label_of_code(code, detection.nauto)}",
+                jobId=f"step2-chr{label_of_code(code, detection.nauto)}{tag}",
                 step=2,
                 stage="step2",
                 chromosome=label_of_code(code, detection.nauto),
                 code=code,
                 variantCount=counts[code],
+                fileIndex=file_index,
                 dependsOn=after,
             )
             for code in codes
@@ -287,22 +416,27 @@ def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], afte
         label = detection.label(chunk.code)
         jobs.append(
             PlannedJob(
-                jobId=f"step2-chr{label}-c{chunk.index:04d}",
+                jobId=f"step2-chr{label}{tag}-c{chunk.index:04d}",
                 step=2,
                 stage="step2",
                 chromosome=label,
                 code=chunk.code,
                 range=f"{chunk.code}:{chunk.start}-{chunk.end}",
                 variantCount=chunk.count,
+                fileIndex=file_index,
                 dependsOn=after,
             )
         )
     return jobs
 
 
+def _convert_jobs(study: StudyFiles) -> list[PlannedJob]:
+    return [PlannedJob(jobId=c.jobId, step=0, stage="convert", converts=c.source) for c in study.conversions()]
+
+
 def plan_jobs(
     manifest: Manifest,
-    detection: Detection,
+    detection: Detection | StudyDetection,
     *,
     workflow_id: str,
     output_uri: str,
@@ -310,25 +444,83 @@ def plan_jobs(
     gene_sets: TestableSets | None = None,
 ) -> JobPlan:
     """The jobs of one workflow. Raises PlanError naming the manifest field when no valid plan exists.
-    Gene-based manifests need `gene_sets` (`controller.core.gene_sets.find_testable_sets`)."""
+
+    `detection` is the `StudyDetection` of every file (`detect_study`), or for a manifest with one
+    declared fileset its single Detection. Gene-based manifests need `gene_sets`
+    (`controller.core.gene_sets.find_testable_sets`)."""
     if not output_uri.startswith("s3://"):
         raise ValueError(f"output_uri must be an s3:// URI, got {output_uri!r}")
-    _check_regenie_can_read(detection)
-    codes = _selected_codes(manifest, detection)
-    step1 = _step1_jobs(manifest, detection)
-    step2 = _step2_jobs(manifest, detection, codes, [step1[-1].jobId] if step1 else [], gene_sets)
-    merge = PlannedJob(jobId=MERGE_JOB, step=0, stage="merge", dependsOn=[j.jobId for j in step2])
+    if isinstance(detection, Detection):
+        study = declared_study(manifest, converted_root(output_uri))
+        detection = StudyDetection(study=study, step1=detection if study.step1 is not None else None,
+                                   step2=[detection] * len(study.step2))
+    study = detection.study
+    left_out: list[str] = []
+    if detection.step1 is not None and study.step1 is not None:
+        study, left_out = _leave_out_unreadable(study, detection, converted_root(output_uri))
+        _check_regenie_can_read(detection.step1, study.step1.field if study.step1 else "", skip=set(left_out))
+    names_left_out = set(left_out)
+    for f, d in zip(study.step2, detection.step2, strict=True):
+        filtered = f.conversion is not None and f.conversion.kind == "bed-filter"
+        _check_regenie_can_read(d, f.field, skip=names_left_out if filtered else set())
+        _check_pattern_chromosome(f, d)
+    convert = _convert_jobs(study)
+    step1 = _step1_jobs(manifest, detection.step1, names_left_out) if detection.step1 is not None else []
+    if step1 and study.step1 is not None and study.step1.conversion is not None:
+        step1[0].dependsOn = [study.step1.conversion.jobId]
+    step2: list[PlannedJob] = []
+    if manifest.analysisParams.stopAfterStep != 1:
+        present: list[int] = []
+        for d in detection.step2:
+            present += [c for c in d.codes() if c not in present]
+        first = detection.step2[0]
+        source = first.source if len(detection.step2) == 1 else f"the {len(detection.step2)} step-2 genotype files"
+        codes = _selected_codes(manifest, first, sorted(present), source)
+        holders: dict[int, int] = {}
+        for d in detection.step2:
+            for c in d.codes():
+                holders[c] = holders.get(c, 0) + 1
+        order = sorted(range(len(study.step2)), key=lambda i: detection.step2[i].codes()[0])
+        for i in order:
+            f, d = study.step2[i], detection.step2[i]
+            mine = [c for c in codes if c in d.codes()]
+            if not mine:
+                continue
+            after = [step1[-1].jobId] if step1 else []
+            if f.conversion is not None:
+                after = [*after, f.conversion.jobId]
+            tag = f"-f{i + 1:03d}" if any(holders[c] > 1 for c in mine) else ""
+            step2 += _step2_jobs(manifest, d, mine, after, gene_sets, file_index=i, tag=tag)
+        used = set()
+        for j in step2:
+            conversion = study.step2[j.fileIndex or 0].conversion
+            if conversion is not None:
+                used.add(conversion.jobId)
+        if study.step1 is not None and study.step1.conversion is not None and step1:
+            used.add(study.step1.conversion.jobId)
+        convert = [j for j in convert if j.jobId in used]
+    merge = None
+    if manifest.analysisParams.stopAfterStep != 1:
+        merge = PlannedJob(jobId=MERGE_JOB, step=0, stage="merge", dependsOn=[j.jobId for j in step2])
     if traits is None and manifest.inputData.phenoColumns:
         traits = list(manifest.inputData.phenoColumns)
+    chromosomes = detection.step2_chromosomes() if detection.step2 else (detection.step1.chromosomes if detection.step1 else [])
+    shown = study.step2[0] if study.step2 else study.step1
+    sources = detection.step2 or ([detection.step1] if detection.step1 else [])
     return JobPlan(
         workflowId=workflow_id,
         outputUri=output_uri.rstrip("/") + "/",
         outputPrefix=manifest.outputParams.outputPrefix,
         startStep=manifest.startStep,
         traits=traits,
-        variantFormat=detection.format,
-        variantSource=detection.source,
-        chromosomes=detection.chromosomes,
+        variantFormat=sources[0].format if sources else "none",
+        variantSource=sources[0].source if len(sources) == 1 else f"{len(sources)} files ({shown.name if shown else ''}, ...)",
+        chromosomes=chromosomes,
+        step1Genotypes=study.step1,
+        step2Genotypes=study.step2,
+        leftOut=[f"{c.name}: {c.count} variants" for c in (detection.step1.chromosomes if detection.step1 else [])
+                 if c.name in names_left_out],
+        convertJobs=convert,
         step1Jobs=step1,
         step2=step2,
         merge=merge,

@@ -65,6 +65,8 @@ class WorkflowRecord(_Record):
     chromosomes: list[str] | None = Field(default=None, description="labels of the step-2 chromosomes")
     variantCount: int | None = Field(default=None, description="variants detected")
     traits: list[str] | None = Field(default=None, description="traits analysed")
+    leftOut: list[str] | None = Field(default=None, description="chromosomes of the step-1 BED left out (PLINK's "
+                                      "array codes 0/24/25/26, which regenie cannot read), with variant counts")
     planUri: str | None = Field(default=None, description="s3:// URI of plan.json")
     errors: list[Problem] | None = Field(default=None, description="REJECTED: every problem of the manifest")
     failedJobs: list[str] | None = Field(default=None, description="FAILED: the jobs that failed")
@@ -106,6 +108,8 @@ class JobRecord(_Record):
     heartbeatAt: str | None = Field(default=None, description="last heartbeat of a RUNNING job")
     outputs: list[JobOutput] | None = Field(default=None, description="files written: {uri, size}")
     rowsWritten: int | None = Field(default=None, description="result rows")
+    skipped: str | None = Field(default=None, description="why a SUCCEEDED step-2 job tested nothing (its "
+                                "step2ExtractFile/step2ExcludeFile left no variant in its range)")
     wallSeconds: float | None = Field(default=None, description="engine wall time")
     peakRssMiB: float | None = Field(default=None, description="engine peak memory")
     failureClass: str | None = Field(default=None, description="input | engine | infrastructure | interrupted | ...")

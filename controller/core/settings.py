@@ -110,6 +110,10 @@ class WorkerSettings(EnvironmentContract):
     regenie_binary: str | None = Field(
         default=None, description="engine to run; default `regenie` on PATH, else `regenie-py`"
     )
+    vcf_converter: Literal["auto", "plink2", "builtin"] = Field(
+        default="auto", description="VCF/BCF conversion jobs: plink2 on PATH (auto, else the builtin), plink2, or "
+        "the builtin converter (genome.vcf_convert)"
+    )
     scratch_dir: str | None = Field(
         default=None, description="staging directory when no FSx mount holds the inputs (default: system temp)"
     )

@@ -50,7 +50,7 @@ def open_stream(source: str, *, s3_client: Any | None = None) -> Iterator[Readab
     else:
         raw = open(source, "rb")  # noqa: SIM115 - closed below
     try:
-        if source.endswith(".gz"):
+        if source.endswith((".gz", ".bgz")):
             with gzip.GzipFile(fileobj=raw, mode="rb") as gz:
                 yield gz
         elif source.endswith(".zst"):
@@ -164,4 +164,27 @@ def exists(source: str, *, s3_client: Any | None = None) -> bool:
     return True
 
 
-__all__ = ["RangeReader", "Readable", "exists", "is_s3", "local_copy", "open_stream", "read_fully", "split_s3"]
+def list_files(root: str, *, s3_client: Any | None = None) -> dict[str, str]:
+    """Every file under `root` (an s3:// prefix or a local folder): relative name -> content identity.
+
+    In S3 one paginated ListObjectsV2 (never a request per file); the identity is the object's ETag
+    and size, which change with its content. Locally the identity is the size and modification time."""
+    out: dict[str, str] = {}
+    if is_s3(root):
+        bucket, _, prefix = root[len("s3://"):].partition("/")
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        pages = s3_client_or_default(s3_client).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            for obj in page.get("Contents", []):
+                out[obj["Key"][len(prefix):]] = f"etag:{str(obj.get('ETag', '')).strip(chr(34))}:{obj.get('Size', 0)}"
+        return out
+    base = os.path.abspath(root)
+    for folder, _dirs, names in os.walk(base):
+        for name in names:
+            path = os.path.join(folder, name)
+            st = os.stat(path)
+            out[os.path.relpath(path, base).replace(os.sep, "/")] = f"local:{st.st_size}:{st.st_mtime_ns}"
+    return out
+
+
+__all__ = ["RangeReader", "Readable", "exists", "is_s3", "list_files", "local_copy", "open_stream", "read_fully", "split_s3"]

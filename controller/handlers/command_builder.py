@@ -96,7 +96,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     items = {s.jobId: _work_item(workflow_id, s, spec_uris[s.jobId]) for s in specs}
     step1_ids = [j.jobId for j in plan.step1Jobs]
-    merge_item = items[plan.merge.jobId]
+    merge_item = items[plan.merge.jobId] if plan.merge else None
     step2_ids = [j.jobId for j in plan.step2]
 
     if state.rerun is not None:
@@ -127,8 +127,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         step1_split = Step1Split(
             split=items[step1_ids[0]], level0=[items[j] for j in step1_ids[1:-1]], level1=items[step1_ids[-1]]
         )
+    # Conversions always run: one whose PGEN is in place (an earlier run, another workflow on the
+    # same VCF) finds its _SUCCESS.json marker and ends at once.
+    convert_ids = [j.jobId for j in plan.convertJobs]
     result = BuildResult(
+        convert=[items[j] for j in convert_ids],
+        runConversion=bool(convert_ids),
         runStep1=run_step1,
+        runStep2=manifest.analysisParams.stopAfterStep != 1,
         splitStep1=run_step1 and split,
         step1=items[step1_ids[0]] if run_step1 and not split else None,
         step1Split=step1_split,

@@ -53,17 +53,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store.update_workflow(
         workflow_id,
         chromosomes=result["chromosomes"],
-        variantCount=planned.detection.total,
+        variantCount=planned.variant_count(),
         traits=planned.traits,
         planUri=plan_uri,
+        leftOut=plan.leftOut or None,
     )
     logger.info(
         "jobs planned",
         extra={
-            "variantSource": planned.detection.source,
-            "variants": planned.detection.total,
+            "variantSource": plan.variantSource,
+            "variants": planned.variant_count(),
             "chromosomes": result["chromosomes"],
             "jobCount": result["jobCount"],
+            "leftOut": plan.leftOut,
         },
     )
     return result

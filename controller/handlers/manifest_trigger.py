@@ -22,11 +22,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from controller.core.events import S3ObjectRef, execution_name, object_refs
-from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key, referenced_files
+from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key
 from controller.core.payloads import WorkflowInput
 from controller.core.phenotypes import check_columns
 from controller.core.settings import ControlSettings
 from controller.core.state import utc_now
+from controller.core.study_files import resolve_study
+from controller.core.variant_io import list_files
 from controller.handlers._common import client, logger, notify, settings, start, status_store
 
 _MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
@@ -51,19 +53,27 @@ def _read_manifest(ref: S3ObjectRef) -> bytes | None:
 
 
 def missing_file_problems(manifest: Manifest) -> list[Problem]:
-    """A problem for every referenced object that does not exist or cannot be read."""
+    """A problem for every file the manifest names that is not under s3Path, from one listing of
+    s3Path ({chrom} patterns are expanded against it), and for a step1PredList that is absent."""
     s3 = client("s3")
-    problems = []
-    for path, uri in referenced_files(manifest):
-        bucket, _, key = uri[5:].partition("/")
+    try:
+        listing = list_files(manifest.s3Path, s3_client=s3)
+    except ClientError as err:
+        if _code(err) in _DENIED_CODES:
+            return [Problem("s3Path", f"cannot list {manifest.s3Path} (access denied)")]
+        raise
+    # the converted-file location does not matter for existence checks
+    _study, problems = resolve_study(manifest, listing, "s3://unused/converted/")
+    if manifest.step1PredList:
+        bucket, _, key = manifest.step1PredList[5:].partition("/")
         try:
             s3.head_object(Bucket=bucket, Key=key)
         except ClientError as err:
             code = _code(err)
             if code in _MISSING_CODES:
-                problems.append(Problem(path, f"file not found: {uri}"))
+                problems.append(Problem("step1PredList", f"file not found: {manifest.step1PredList}"))
             elif code in _DENIED_CODES:
-                problems.append(Problem(path, f"file not readable (access denied): {uri}"))
+                problems.append(Problem("step1PredList", f"file not readable (access denied): {manifest.step1PredList}"))
             else:
                 raise
     return problems

@@ -183,16 +183,28 @@ class WorkflowStack(Stack):
             result_path=sfn.JsonPath.DISCARD,
         )
         distributed.item_processor(self._step2_job("Distributed"))
+        # VCF/BCF filesets become PGEN first, one Batch job per file side by side; any failure fails
+        # the Map (no per-item Catch): the steps after it need every converted file.
+        convert = sfn.Map(
+            self,
+            "ConvertGenotypes",
+            items_path="$.plan.convert",
+            max_concurrency=config.step2MaxConcurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        convert.item_processor(self._batch("RunConvertJob", "step2", "$"))
         merge = self._batch("MergeResults", "step2", "$.plan.merge")
         success = self._lambda("SuccessHandler", "success_handler", "$.outcome")
         error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
         error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
 
-        for state in (init, calc, build, run_step1, split_step1, level0, level1, inline, distributed, merge, success):
+        for state in (init, calc, build, convert, run_step1, split_step1, level0, level1, inline, distributed, merge, success):
             state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
 
         choose_map = (
             sfn.Choice(self, "ChooseStep2Map")
+            # analysisParams.stopAfterStep 1: the workflow ends with step 1's predictions
+            .when(sfn.Condition.boolean_equals("$.plan.runStep2", False), success)
             .when(sfn.Condition.boolean_equals("$.plan.useDistributedMap", True), distributed)
             .otherwise(inline)
         )
@@ -207,7 +219,13 @@ class WorkflowStack(Stack):
             .when(sfn.Condition.boolean_equals("$.plan.runStep1", True), run_step1)
             .otherwise(choose_map)
         )
-        return init.next(calc).next(build).next(choose_start)
+        convert.next(choose_start)
+        choose_conversion = (
+            sfn.Choice(self, "ChooseConversion")
+            .when(sfn.Condition.boolean_equals("$.plan.runConversion", True), convert)
+            .otherwise(choose_start)
+        )
+        return init.next(calc).next(build).next(choose_conversion)
 
     def _cleanup_definition(self) -> sfn.IChainable:
         cleanup = self._lambda("RunCleanup", "cleanup", "$.cleanup")

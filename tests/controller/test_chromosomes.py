@@ -90,6 +90,12 @@ def test_stale_bgi_is_rejected(example, tmp_path):
     shutil.copy(example / "example.bgen.bgi", bgi)
     with sqlite3.connect(bgi) as con:
         con.execute("DELETE FROM Variant WHERE position > 900")
+    # read whole (chunks need every position): its count differs from the BGEN header's
+    with pytest.raises(DetectionError, match="stale"):
+        detect_chromosomes(str(example / "example.bgen"), bgi=str(bgi), chunk_size=300)
+    # read by its edges: the BGEN size it records differs
+    with sqlite3.connect(bgi) as con:
+        con.execute("UPDATE Metadata SET file_size = file_size + 1")
     with pytest.raises(DetectionError, match="stale"):
         detect_chromosomes(str(example / "example.bgen"), bgi=str(bgi))
 
@@ -170,7 +176,7 @@ def test_missing_file_and_unknown_format(tmp_path):
     with pytest.raises(DetectionError, match="file not found"):
         detect_chromosomes(str(tmp_path / "nope.bim"))
     with pytest.raises(DetectionError, match="cannot tell the format"):
-        detect_chromosomes(str(tmp_path / "data.vcf"))
+        detect_chromosomes(str(tmp_path / "data.txt"))
 
 
 def test_space_separated_and_crlf_bim(tmp_path):

@@ -156,7 +156,7 @@ def test_plan_json_chunks(example):
 def test_plan_reports_missing_columns_and_chromosomes(example, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    for name in ("example_3chr.bim", "phenotype.txt", "covariates.txt"):
+    for name in ("example_3chr.bed", "example_3chr.bim", "example_3chr.fam", "phenotype.txt", "covariates.txt"):
         shutil.copy(example / name, data / name)
     m = json.loads(QT_EXAMPLE.read_text())
     m["inputData"]["phenoColumns"] = ["Y1", "Y9"]

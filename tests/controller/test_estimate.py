@@ -13,7 +13,7 @@ from controller.core.estimate import (
     suggest_rounds,
 )
 from controller.core.manifest import Manifest
-from controller.core.plan import plan_jobs
+from controller.core.plan import detect_for_manifest, plan_jobs
 
 
 def _manifest(**analysis):
@@ -53,7 +53,7 @@ def test_estimate_on_example_data(example_dir):
     manifest = _manifest(traitType="qt", step2ChunkSize=100)
     detection = detect_chromosomes(str(example_dir / "example_3chr.bim"), chunk_size=100)
     plan = plan_jobs(manifest, detection, workflow_id="wf", output_uri="s3://gwas-results/wf/")
-    samples = count_samples(manifest, lambda name: str(example_dir / name))
+    samples = count_samples(manifest, lambda name: str(example_dir / name), plan)
     assert samples == 500
     est = estimate_plan(manifest, plan, samples=samples, traits=2, vcpus=2, workers=4)
     assert len(est.jobs) == len(plan.jobs())
@@ -76,7 +76,11 @@ def test_count_samples_for_each_format(example_dir):
             "experimentId": "c", "s3Path": "s3://gwas-data/x/",
             "inputData": {"format": fmt, "filePrefix": prefix, "phenoFile": "phenotype.txt"},
         })
-        assert count_samples(m, lambda name: str(example_dir / name)) == 500
+        def locate(name: str) -> str:
+            return str(example_dir / name)
+
+        plan = plan_jobs(m, detect_for_manifest(m, locate=locate), workflow_id="wf", output_uri="s3://gwas-results/wf/")
+        assert count_samples(m, locate, plan) == 500
 
 
 def test_prices_state_date_and_assumptions():

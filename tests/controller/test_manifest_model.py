@@ -11,7 +11,9 @@ def test_minimal_manifest_is_valid():
     model, problems = check_manifest(GOOD, ["gwas-data"])
     assert problems == []
     assert model.analysisParams.traitType == "qt"
-    assert model.inputData.genotype_files() == ["example.bed", "example.bim", "example.fam"]
+    gs = model.inputData.genotype_set(1)
+    assert gs is not None and gs == model.inputData.genotype_set(2)
+    assert (gs.format, gs.filePrefix) == ("bed", "example")
 
 
 def test_every_problem_is_reported_with_its_path():

@@ -85,9 +85,20 @@ def test_absent_chromosome_is_an_error_listing_present_ones():
 
 
 def test_chromosomes_regenie_cannot_read_are_an_error():
-    d = DETECTION.model_copy(update={"chromosomes": [*DETECTION.chromosomes, info("MT", 3)]})
-    with pytest.raises(PlanError, match=r"inputData.filePrefix: .*'MT' \(3 variants\)"):
+    d = DETECTION.model_copy(update={"chromosomes": [*DETECTION.chromosomes, info("scaffold_7", 3)]})
+    with pytest.raises(PlanError, match=r"inputData.filePrefix: .*'scaffold_7' \(3 variants\)"):
         plan_jobs(make_manifest(), d, workflow_id="w", output_uri=OUT)
+
+
+def test_array_codes_regenie_cannot_read_are_left_out_by_a_filter_job():
+    # PLINK's MT code on an array BED: a filter job copies the fileset without it, both steps read the copy
+    d = DETECTION.model_copy(update={"chromosomes": [*DETECTION.chromosomes, info("MT", 3)]})
+    plan = plan_jobs(make_manifest(), d, workflow_id="w", output_uri=OUT)
+    assert plan.leftOut == ["MT: 3 variants"]
+    assert [j.jobId for j in plan.convertJobs] == ["filter-step1"]
+    assert plan.step1 is not None and plan.step1.dependsOn == ["filter-step1"]
+    assert plan.step1Genotypes is not None and plan.step1Genotypes.path.startswith("s3://gwas-results/converted/")
+    assert "MT" not in [j.chromosome for j in plan.step2]
 
 
 def test_unsorted_chromosomes_are_an_error():

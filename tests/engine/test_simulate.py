@@ -18,6 +18,8 @@ from scipy import stats
 
 from controller.cli.main import cli
 from controller.core.manifest import check_manifest
+from controller.core.study_files import resolve_study
+from controller.core.variant_io import list_files
 from regenie_py.simulate import HUMAN_CHROMOSOME_LENGTHS, simulate_dataset
 from regenie_py.writers import BedWriter, Sample, VariantBlock
 
@@ -149,8 +151,9 @@ def test_manifests_validate_and_name_existing_files(sim):
         assert problems == [], problems
         assert model.analysisParams.traitType == trait
         assert model.s3Path == f"s3://gwas-data/simulated/{sim.out_dir.name}/"
-        for rel in model.inputData.all_files():
-            assert (sim.out_dir / rel).exists(), rel
+        study, missing = resolve_study(model, list_files(str(sim.out_dir)), "s3://gwas-results/converted/")
+        assert missing == [], missing
+        assert study.step1 is not None and study.step1.format == "bed" and len(study.step2) == 1
     assert sim.manifests["qt"].name == "manifest.json" and sim.manifests["bt"].name == "bt.manifest.json"
 
 

@@ -255,3 +255,30 @@ def test_identical_reupload_after_rejection_is_explained_not_started(aws, contex
     notes = aws.notifications()
     assert [n["Subject"].split(":")[0] for n in notes] == ["GWAS manifest rejected", "GWAS manifest not started"]
     assert "identical" in notes[1]["Message"]
+
+
+def test_a_pattern_is_expanded_from_one_listing_and_a_missing_member_rejects(aws, context):
+    """step2Genotypes with {chrom}: the trigger lists s3Path once (no request per file) and rejects
+    the manifest before any execution when one chromosome's .sample is missing."""
+    for name in ("array/a.bed", "array/a.bim", "array/a.fam", "pheno.txt", "imputed/imp_chr1.bgen",
+                 "imputed/imp_chr1.sample", "imputed/imp_chr2.bgen"):
+        aws.s3.put_object(Bucket=DATA, Key=f"layout/{name}", Body=b"x")
+    doc = {"experimentId": "EXP_LAYOUT", "s3Path": f"s3://{DATA}/layout/",
+           "inputData": {"step1Genotypes": {"format": "bed", "filePrefix": "array/a"},
+                         "step2Genotypes": {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen",
+                                            "sampleFile": "imputed/imp_chr{chrom}.sample"},
+                         "phenoFile": "pheno.txt"}}
+    calls = []
+    from controller.handlers import _common
+
+    _common.client("s3").meta.events.register("before-call.s3", lambda model, **kw: calls.append(model.name))
+    version = aws.put_json(DATA, "layout/manifest.json", doc)["VersionId"]
+    manifest_trigger.handler(sqs_event(s3_body(DATA, "layout/manifest.json", version)), context)
+    wf = aws.store.get_workflow(execution_name(DATA, "layout/manifest.json", version, "EXP_LAYOUT"))
+    assert wf["status"] == "REJECTED"
+    assert wf["errors"] == [{
+        "path": "inputData.step2Genotypes.sampleFile",
+        "message": f"file not found: s3://{DATA}/layout/imputed/imp_chr2.sample (chromosome 2 of "
+                   "'imputed/imp_chr{chrom}.bgen')"}]
+    assert "HeadObject" not in calls and calls.count("ListObjectsV2") == 1
+    assert aws.executions() == []

@@ -46,8 +46,16 @@ def test_shape(asl):
     s = asl["States"]
     assert asl["StartAt"] == "InitWorkflow"
     assert [s["InitWorkflow"]["Next"], s["CalculateJobs"]["Next"], s["BuildCommands"]["Next"]] == [
-        "CalculateJobs", "BuildCommands", "ChooseStartStep",
+        "CalculateJobs", "BuildCommands", "ChooseConversion",
     ]
+    # VCF/BCF filesets are converted first, in one Map with no per-item Catch (every file is needed)
+    assert s["ChooseConversion"]["Choices"] == [
+        {"Variable": "$.plan.runConversion", "BooleanEquals": True, "Next": "ConvertGenotypes"}]
+    assert s["ChooseConversion"]["Default"] == "ChooseStartStep"
+    assert s["ConvertGenotypes"]["Next"] == "ChooseStartStep"
+    assert s["ConvertGenotypes"]["ItemsPath"] == "$.plan.convert"
+    convert_job = s["ConvertGenotypes"]["ItemProcessor"]["States"]["RunConvertJob"]
+    assert "Catch" not in convert_job and convert_job["Resource"].endswith("batch:submitJob.sync")
     assert s["ChooseStartStep"]["Choices"] == [
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
         {"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"},
@@ -56,7 +64,9 @@ def test_shape(asl):
     assert s["RunStep1Split"]["Next"] == "Step1Level0" and s["Step1Level0"]["Next"] == "RunStep1Level1"
     assert s["RunStep1Level1"]["Next"] == "ChooseStep2Map"
     assert s["ChooseStep2Map"]["Choices"] == [
-        {"Variable": "$.plan.useDistributedMap", "BooleanEquals": True, "Next": "Step2Distributed"}
+        # analysisParams.stopAfterStep 1: step 1's predictions are the result
+        {"Variable": "$.plan.runStep2", "BooleanEquals": False, "Next": "SuccessHandler"},
+        {"Variable": "$.plan.useDistributedMap", "BooleanEquals": True, "Next": "Step2Distributed"},
     ]
     assert s["ChooseStep2Map"]["Default"] == "Step2Inline"
     assert s["Step2Inline"]["Next"] == s["Step2Distributed"]["Next"] == "MergeResults"

@@ -31,7 +31,9 @@ def test_hadolint_reports_nothing():
 def test_image_shape():
     text = DOCKERFILE.read_text()
     froms = [ln.split()[1] for ln in text.splitlines() if ln.startswith("FROM ")]
-    assert froms == ["${REGENIE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert froms == ["${REGENIE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    # conversion jobs run plink2 from its official release (worker.converter prefers it)
+    assert "https://s3.amazonaws.com/plink2-assets/" in text and "COPY --from=plink2" in text
     assert "ARG REGENIE_IMAGE=ghcr.io/rgcgithub/regenie/regenie:v4.1.2.gz" in text
     assert "ARG PYTHON_IMAGE=python:3.11-slim" in text
     assert 'ENTRYPOINT ["gwas-worker"]' in text

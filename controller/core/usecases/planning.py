@@ -9,23 +9,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.core.chromosomes import Detection
 from controller.core.errors import InputDataError
-from controller.core.gene_sets import GeneSetPlanError, find_testable_sets
+from controller.core.gene_sets import GeneSetPlanError, find_testable_sets, variant_files_of
+from controller.core.genotype_checks import inspect_genotype_files
 from controller.core.manifest import Manifest
 from controller.core.phenotypes import check_columns
-from controller.core.plan import JobPlan, PlanError, detect_for_manifest, plan_jobs
+from controller.core.plan import JobPlan, PlanError, StudyDetection, converted_root, detect_study, plan_jobs
+from controller.core.study_files import resolve_study
+from controller.core.variant_io import list_files
 
 
 @dataclass(frozen=True)
 class PlannedWorkflow:
     plan: JobPlan
-    detection: Detection
+    detection: StudyDetection
     traits: list[str]
 
     def chromosomes(self) -> list[str]:
         """Labels of the step-2 chromosomes, in plan order (once each)."""
         return chromosome_labels(self.plan)
+
+    def variant_count(self) -> int:
+        """Variants step 2 tests (step 1's when the workflow stops after step 1)."""
+        if self.detection.step2:
+            return self.detection.step2_total()
+        return self.detection.step1.total if self.detection.step1 else 0
 
 
 def chromosome_labels(plan: JobPlan) -> list[str]:
@@ -43,18 +51,36 @@ def plan_workflow(
     output_uri: str,
     s3_client: Any | None = None,
     locate: Callable[[str], str] | None = None,
+    listing: dict[str, str] | None = None,
 ) -> PlannedWorkflow:
     """The plan of one workflow. `locate(name)` maps a manifest file name to where it is read
-    (default its S3 URI). Raises InputDataError (with every column problem), DetectionError (naming the file) or PlanError
-    (naming the manifest field)."""
-    traits, problems = check_columns(manifest, s3_client=s3_client, locate=locate)
+    (default its S3 URI); the data are listed once (`listing`, default `variant_io.list_files` of
+    s3Path or of `locate("")`). Raises InputDataError (every missing file or column problem),
+    DetectionError (naming the file) or PlanError (naming the manifest field)."""
+    root = locate("") if locate else manifest.s3Path
+    if listing is None:
+        listing = list_files(root, s3_client=s3_client)
+    study, problems = resolve_study(manifest, listing, converted_root(output_uri))
+    traits, column_problems = check_columns(manifest, s3_client=s3_client, locate=locate)
+    problems += column_problems
     if problems:
         raise InputDataError("; ".join(str(p) for p in problems), problems)
-    detection = detect_for_manifest(manifest, s3_client=s3_client, locate=locate)
+
+    def where(uri: str) -> str:
+        """An s3:// URI of the plan, as this planner reads it."""
+        base = manifest.s3Path.rstrip("/") + "/"
+        if locate is not None and uri.startswith(base):
+            return locate(uri[len(base):])
+        return uri
+
+    problems = inspect_genotype_files(study, s3_client=s3_client, where=where)
+    if problems:
+        raise InputDataError("; ".join(str(p) for p in problems), problems)
+    detection = detect_study(manifest, study, s3_client=s3_client, locate=where)
     gene_sets = None
     if manifest.inputData.annotationFile:
         try:
-            gene_sets = find_testable_sets(manifest, s3_client=s3_client, locate=locate)
+            gene_sets = find_testable_sets(manifest, variant_files_of(study, where), s3_client=s3_client, locate=locate)
         except GeneSetPlanError as err:
             raise PlanError(err.path, err.message) from None
     plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits,

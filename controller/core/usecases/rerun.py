@@ -143,7 +143,7 @@ def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: 
     step2_ids = [j.jobId for j in plan.step2]
     if any(j in step1_ids for j in named):
         named = list(dict.fromkeys(step1_ids + named))  # step 1 reruns as a whole chain
-    reset = store.reset_jobs_for_rerun(workflow_id, named + [plan.merge.jobId])
+    reset = store.reset_jobs_for_rerun(workflow_id, named + ([plan.merge.jobId] if plan.merge else []))
     statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
     selected = [j for j in named if statuses.get(j) == "PENDING"]
     run_step1 = bool(step1_ids) and any(j in selected for j in step1_ids)
