@@ -22,7 +22,6 @@ Multi-allelic records are refused with their line: regenie tests biallelic varia
 from __future__ import annotations
 
 import argparse
-import gzip
 import sys
 import time
 from collections.abc import Iterator
@@ -110,15 +109,10 @@ def sample_ids(samples: list[str], delimiter: str | None, path: str) -> list[tup
 # --- one text record ---------------------------------------------------------------------------
 
 
-def _gt_dosage_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
-    """ALT counts of GTs at the start of every entry: 'a/b', 'a|b' or haploid 'a' with a, b in
-    0, 1, '.'; None when some entry has another form."""
-    n = len(buf)
-    length = np.minimum(ends - starts, 4)
-    c0 = buf[starts]
-    c1 = buf[np.minimum(starts + 1, n - 1)]
-    c2 = buf[np.minimum(starts + 2, n - 1)]
-    c3 = buf[np.minimum(starts + 3, n - 1)]
+def _gt_from_columns(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray, c3: np.ndarray,
+                     length: np.ndarray | int) -> np.ndarray | None:
+    """ALT counts of GTs from each entry's first four bytes and its length (capped at 4): 'a/b',
+    'a|b' or haploid 'a' with a, b in 0, 1, '.'; None when some entry has another form."""
     haploid = (length == 1) | ((length >= 2) & (c1 == COLON))
     diploid = (length >= 3) & ((c1 == SLASH) | (c1 == PIPE)) & ((length == 3) | (c3 == COLON))
     if not bool((haploid | diploid).all()):
@@ -134,13 +128,115 @@ def _gt_dosage_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np
     return out
 
 
+def _gt_dosage_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """ALT counts of the GTs at the start of every entry (see `_gt_from_columns`)."""
+    n = len(buf)
+    columns = [buf[np.minimum(starts + j, n - 1)] for j in range(4)]
+    return _gt_from_columns(*columns, np.minimum(ends - starts, 4))
+
+
+def _fixed_rows(buf: np.ndarray, n_entries: int) -> np.ndarray | None:
+    """The entries as rows of one matrix (each row an entry and its tab) when every entry has the
+    same length, as imputation servers write them (`0|1:0.987:...`, every number with the same
+    digits); else None. The caller has counted n_entries - 1 tabs: when every row ends with one,
+    there is no other, and the entries are exactly these rows."""
+    if n_entries < 1 or (len(buf) + 1) % n_entries:
+        return None
+    stride = (len(buf) + 1) // n_entries
+    if stride < 2:
+        return None
+    rows = np.concatenate((buf, np.array([TAB], dtype=np.uint8))).reshape(n_entries, stride)
+    if not bool((rows[:, -1] == TAB).all()):
+        return None
+    return rows
+
+
+def _fixed_field(rows: np.ndarray, k: int) -> np.ndarray | None:
+    """The k-th ':'-separated field of every row when the rows share one layout: the field is a
+    fixed block of columns holding a plain decimal in every row. The digits times their place
+    values (an exact integer) divided by a power of ten is the correctly rounded value, as a
+    parser gives. None when the rows differ in layout (the general path reads them)."""
+    width = rows.shape[1] - 1
+    first = rows[0, :width]
+    colons = np.flatnonzero(first == COLON)
+    if len(colons) < k or not bool((rows[:, colons] == COLON).all()):
+        return None
+    lo = int(colons[k - 1]) + 1
+    hi = int(colons[k]) if len(colons) > k else width
+    if hi <= lo or hi - lo > MAX_PLAIN_DIGITS:
+        return None
+    block = rows[:, lo:hi]
+    dots = np.flatnonzero(first[lo:hi] == DOT)
+    if len(dots) > 1 or (len(dots) == 1 and hi - lo == 1):
+        return None
+    if len(dots) and not bool((block[:, int(dots[0])] == DOT).all()):
+        return None
+    keep = np.ones(hi - lo, dtype=bool)
+    keep[dots] = False
+    digits = block[:, keep] - np.uint8(ZERO)  # uint8: anything but a digit wraps above 9
+    if not bool((digits <= 9).all()):
+        return None
+    places = 10.0 ** np.arange(int(keep.sum()) - 1, -1, -1)
+    fraction_digits = (hi - lo - 1 - int(dots[0])) if len(dots) else 0
+    return (digits.astype(np.float64) @ places) / POWERS_OF_TEN[fraction_digits]
+
+
+MAX_PLAIN_DIGITS = 15  # a mantissa of up to 15 digits is an exact float64 integer
+POWERS_OF_TEN = 10.0 ** np.arange(MAX_PLAIN_DIGITS + 1)
+
+
+def _plain_decimals(buf: np.ndarray, first: np.ndarray, length: np.ndarray) -> np.ndarray | None:
+    """The numbers at buf[first[i]:first[i]+length[i]] when each is a plain decimal (digits with
+    at most one '.') or '.' alone (missing: NaN); None when some value is anything else (a sign,
+    an exponent: the text parser reads those). Column by column over the values' bytes: the
+    mantissa (an exact integer) divided by a power of ten is the correctly rounded value."""
+    if len(first) == 0:
+        return np.empty(0)
+    width, shortest = int(length.max()), int(length.min())
+    if width > MAX_PLAIN_DIGITS + 1 or shortest < 1:
+        return None
+    last = len(buf) - 1
+    mantissa = np.zeros(len(first))
+    dot_at = np.full(len(first), -1, dtype=np.int64)
+    for j in range(width):
+        c = buf[np.minimum(first + j, last)] if j else buf[first]
+        d = c - np.uint8(ZERO)  # uint8: bytes other than digits wrap above 9
+        is_digit = d <= 9
+        if j >= shortest:
+            inside = length > j
+            is_digit &= inside
+            is_dot = (c == DOT) & inside
+            if bool((inside & ~(is_digit | is_dot)).any()):
+                return None
+        else:
+            is_dot = c == DOT
+            if not bool((is_digit | is_dot).all()):
+                return None
+        mantissa = np.where(is_digit, mantissa * 10.0 + d, mantissa)
+        if bool(is_dot.any()):
+            if bool((is_dot & (dot_at >= 0)).any()):
+                return None  # two dots
+            dot_at[is_dot] = j
+    if bool((length - (dot_at >= 0) > MAX_PLAIN_DIGITS).any()):
+        return None
+    out = mantissa / POWERS_OF_TEN[np.where(dot_at >= 0, length - 1 - dot_at, 0)]
+    out[(length == 1) & (dot_at == 0)] = np.nan  # '.' alone
+    return out
+
+
 def _field_values_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                       k: int) -> tuple[np.ndarray, np.ndarray] | None:
+                       k: int, last: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """The k-th (k >= 1) ':'-separated field of every entry as floats (NaN for '.'), and where the
     entry has the field at all (a VCF may drop trailing fields); None when a value is not one
-    plain number."""
-    colons = np.flatnonzero(buf == COLON)
+    plain number. `last`: the field is the FORMAT's last."""
     n = len(buf)
+    if k == 1 and last and len(starts) and int((ends - starts).min()) >= 5 and bool((buf[starts + 3] == COLON).all()):
+        # `GT:DS` with diploid GTs (what imputation servers write): DS is the rest of each entry (a
+        # stray ':' in it is not a plain decimal, and the general path below reads the entries)
+        decimals = _plain_decimals(buf, starts + 4, ends - starts - 4)
+        if decimals is not None:
+            return decimals, np.ones(len(starts), dtype=bool)
+    colons = np.flatnonzero(buf == COLON)
     if len(colons) == 0:
         return np.full(len(starts), np.nan), np.zeros(len(starts), dtype=bool)
     j = np.searchsorted(colons, starts) + (k - 1)
@@ -152,9 +248,13 @@ def _field_values_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     fend = np.where(nxt < ends, nxt, ends)
     present = has.copy()
     has &= fend > fstart
-    # gather the values alone, each followed by one space: work in proportion to the values'
-    # bytes, not to the whole line
     first, length = fstart[has], (fend - fstart)[has]
+    values = np.full(len(starts), np.nan)
+    decimals = _plain_decimals(buf, first, length)
+    if decimals is not None:
+        values[has] = decimals
+        return values, present
+    # other numbers: gather the values alone, each followed by one space, for numpy's text parser
     segment = length + 1
     offsets = np.cumsum(segment) - segment
     total = int(segment.sum())
@@ -162,7 +262,6 @@ def _field_values_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     gathered = buf[np.minimum(source, n - 1)]
     gathered[offsets + length] = 32
     text = gathered.tobytes()
-    values = np.full(len(starts), np.nan)
     n_values = int(has.sum())
     if n_values == 0:
         return values, present
@@ -218,24 +317,58 @@ def _split_fixed(line: bytes) -> tuple[bytes, bytes]:
     return line[line.rindex(b"\t", 0, cut - 1) + 1:cut - 1], line[cut:].rstrip(b"\r\n")
 
 
-def _fast_dosages(samples: bytes, n_entries: int, fmt: list[str], field: str) -> np.ndarray | None:
-    """Dosages of `n_entries` tab-separated genotype entries by the vectorised path, or None."""
+def _fast_dosages(samples: bytes, n_entries: int, fmt: list[str], field: str,
+                  counted: bool = False) -> np.ndarray | None:
+    """Dosages of `n_entries` tab-separated genotype entries by the vectorised path, or None.
+    `counted`: the caller has checked that they are `n_entries` (tabs counted)."""
     gt_index, field_index = _indices(fmt, field)
+    if not counted and (columns := samples.count(b"\t") + 1) != n_entries:
+        raise ValueError(f"{columns} genotype columns where the header names {n_entries}")
     buf = np.frombuffer(samples, dtype=np.uint8)
+    rows = _fixed_rows(buf, n_entries)
+    if rows is not None:
+        fixed = _fixed_dosages(rows, gt_index, field_index, field)
+        if fixed is not None:
+            return fixed
     tabs = np.flatnonzero(buf == TAB)
-    if len(tabs) != n_entries - 1:
-        raise ValueError(f"{len(tabs) + 1} genotype columns where the header names {n_entries}")
     starts = np.concatenate(([0], tabs + 1))
     ends = np.concatenate((tabs, [len(buf)]))
     gt = _gt_dosage_fast(buf, starts, ends) if gt_index == 0 else None
     if gt is not None and (field == "GT" or field_index is None):
         return gt
     if field == "DS" and field_index is not None and field_index >= 1 and (gt is not None or gt_index is None):
-        found = _field_values_fast(buf, starts, ends, field_index)
+        found = _field_values_fast(buf, starts, ends, field_index, last=field_index == len(fmt) - 1)
         if found is not None:
             ds, present = found
             # an entry without the field takes its GT; an explicit '.' stays missing (as plink2 reads them)
             return ds if gt is None else np.where(present, ds, gt)
+    return None
+
+
+def _fixed_gt(rows: np.ndarray) -> np.ndarray | None:
+    """ALT counts of the GTs of `_fixed_rows`: one test and one sum when every call is a diploid
+    call of 0s and 1s (the usual case), else `_gt_from_columns`."""
+    width = rows.shape[1] - 1
+    columns = [rows[:, min(j, width)] for j in range(4)]
+    c0, c1, c2, c3 = columns
+    if width >= 4 and c1[0] in (SLASH, PIPE) and bool(((c1 == c1[0]) & (c3 == COLON)).all()):
+        a0, a2 = c0 - np.uint8(ZERO), c2 - np.uint8(ZERO)  # uint8: '.' and other bytes wrap above 1
+        if bool(((a0 <= 1) & (a2 <= 1)).all()):
+            return (a0 + a2).astype(np.float64)
+    return _gt_from_columns(*columns, min(width, 4))
+
+
+def _fixed_dosages(rows: np.ndarray, gt_index: int | None, field_index: int | None, field: str) -> np.ndarray | None:
+    """`_fast_dosages` for entries of one layout (`_fixed_rows`), or None."""
+    gt = None
+    if gt_index == 0:
+        gt = _fixed_gt(rows)
+        if gt is None:
+            return None
+    if field == "GT" or field_index is None:
+        return gt
+    if field == "DS" and field_index >= 1:
+        return _fixed_field(rows, field_index)  # every row has the field: no GT stands in
     return None
 
 
@@ -272,11 +405,15 @@ def batch_dosages(lines: list[bytes], n_samples: int, field: str) -> np.ndarray:
         while j < len(parts) and parts[j][0] == parts[i][0]:
             j += 1
         fmt = parts[i][0].decode().split(":")
-        for k in range(i, j):
-            columns = parts[k][1].count(b"\t") + 1
+        joined = b"\t".join(p[1] for p in parts[i:j])
+        # columns per line: the tabs from each line's start to the next's (its joining tab included)
+        starts = np.cumsum([0] + [len(p[1]) + 1 for p in parts[i:j - 1]])
+        tabs = np.add.reduceat(np.frombuffer(joined, dtype=np.uint8) == TAB, starts, dtype=np.int64)
+        tabs[:-1] -= 1
+        for columns in (tabs + 1).tolist():
             if columns != n_samples:
                 raise ValueError(f"{columns} genotype columns where the header names {n_samples}")
-        fast = _fast_dosages(b"\t".join(p[1] for p in parts[i:j]), n_samples * (j - i), fmt, field)
+        fast = _fast_dosages(joined, n_samples * (j - i), fmt, field, counted=True)
         if fast is not None:
             out[i:j] = fast.reshape(j - i, n_samples)
         else:
@@ -292,7 +429,11 @@ def batch_dosages(lines: list[bytes], n_samples: int, field: str) -> np.ndarray:
 @contextmanager
 def _text(path: str) -> Iterator[Any]:
     if path.endswith((".gz", ".bgz")):
-        with gzip.open(path, "rb") as f:
+        # ISA-L's inflate (about twice zlib's speed), in a thread of its own: decompression runs
+        # beside the parsing
+        from isal import igzip_threaded
+
+        with igzip_threaded.open(path, "rb", threads=1) as f:
             yield f
     else:
         with open(path, "rb") as f:

@@ -201,10 +201,11 @@ def _edge(pages: _Pages, root: int, last: bool) -> list[Any]:
     raise EdgeReadError("index deeper than expected")
 
 
-def read_edges(bgi: str, *, s3_client: Any | None = None) -> IndexEdges:
-    """First and last (chromosome, position) of a .bgi, and the BGEN identity it was built for."""
+def read_edges(bgi: str, *, s3_client: Any | None = None, size: int | None = None) -> IndexEdges:
+    """First and last (chromosome, position) of a .bgi, and the BGEN identity it was built for
+    (`size`: the index's size when a listing gave it)."""
     try:
-        with RangeReader(bgi, s3_client=s3_client, window=1 << 16) as reader:
+        with RangeReader(bgi, s3_client=s3_client, window=1 << 16, size=size) as reader:
             pages = _Pages(reader)
             roots: dict[str, int] = {}
             for row in _table_rows(pages, 1):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ VariantFormat = Literal["bim", "pvar", "bgen", "vcf", "bcf"]
 READ_CHUNK = 2 << 20  # bytes per vectorised text chunk: big enough to amortise numpy, small for RSS
 BGEN_RUN_FLUSH = 1 << 16
 HEADER_WINDOW = 16 << 10  # BGEN read-ahead once variants are known to be larger than the window
+WALK_WINDOW = 1 << 20  # the largest BGEN read-ahead of a walk over its variants
 SCAN_THREADS = 2  # numpy releases the GIL: two chunks are scanned at once while the next is read
 
 
@@ -658,12 +659,13 @@ def _read_bgi(bgi_path: str, bgi_label: str, expected_variants: int, tally: _Tal
         con.close()
 
 
-def _one_chromosome_from_edges(reader: RangeReader, variant_count: int, bgi: str, s3_client: Any, tally: _Tally) -> bool:
+def _one_chromosome_from_edges(reader: RangeReader, variant_count: int, bgi: str, s3_client: Any, tally: _Tally,
+                               bgi_size: int | None = None) -> bool:
     """A per-chromosome BGEN (one chromosome from the index's first to its last variant) is
     summarised from a few ranged reads of its .bgi; False when the whole index must be read (several
     chromosomes, a layout the edge reader does not handle, no Metadata to tell a stale index)."""
     try:
-        edges = read_edges(bgi, s3_client=s3_client)
+        edges = read_edges(bgi, s3_client=s3_client, size=bgi_size)
     except EdgeReadError:
         return False
     if edges.first_chromosome != edges.last_chromosome or edges.bgen_size is None or edges.bgen_head is None:
@@ -675,18 +677,20 @@ def _one_chromosome_from_edges(reader: RangeReader, variant_count: int, bgi: str
     return True
 
 
-def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None) -> None:
-    with RangeReader(source, s3_client=s3_client) as reader:
+def _detect_bgen(source: str, s3_client: Any, tally: _Tally, bgi: str | None, sizes: Mapping[str, int]) -> None:
+    # the header and the first bytes an index records fit a small window; a walk reads ahead further
+    with RangeReader(source, s3_client=s3_client, size=sizes.get(source), window=HEADER_WINDOW) as reader:
         header = read_bgen_header(reader)
         if header.variantCount == 0:
             raise DetectionError(f"{source}: no variants found (BGEN header lists 0 variants)")
         if bgi is not None:
             if not tally.wants_positions and _one_chromosome_from_edges(reader, header.variantCount, bgi, s3_client,
-                                                                       tally):
+                                                                       tally, sizes.get(bgi)):
                 return
             with local_copy(bgi, s3_client=s3_client, suffix=".bgi") as bgi_path:
                 _read_bgi(bgi_path, bgi, header.variantCount, tally)
             return
+        reader.window = min(reader.default_window, WALK_WINDOW)
         _walk_bgen(reader, header, tally)
 
 
@@ -727,13 +731,15 @@ def detect_chromosomes(
     bgi: str | None = None,
     chunk_size: int | None = None,
     nauto: int = DEFAULT_NAUTO,
+    sizes: Mapping[str, int] | None = None,
 ) -> Detection:
     """Chromosomes, counts and position ranges of a variant file (local path or s3:// URI).
 
     Codes and labels are regenie's for a genome of `nauto` autosomes (`genome.chromosome`).
 
     For BGEN, `bgi` names the `.bgi` index to read instead of walking the file (pass it only when it
-    exists; `find_bgi` checks). With `chunk_size`, the step-2 `--range` chunks are computed in the
+    exists; `find_bgi` checks). `sizes` (URI -> bytes, from a listing) spares the HEAD requests of
+    ranged reads. With `chunk_size`, the step-2 `--range` chunks are computed in the
     same pass, holding about one chunk of positions per chromosome (a chromosome whose positions
     are not sorted costs a second pass that keeps its positions).
     """
@@ -743,7 +749,7 @@ def detect_chromosomes(
     if chunk_size is not None and chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
     tally = _Tally(chunk_size=chunk_size, nauto=nauto)
-    _read(fmt, source, s3_client, bgi, tally)
+    _read(fmt, source, s3_client, bgi, tally, sizes or {})
     chromosomes = tally.chromosomes(source)
     if not chromosomes:
         raise DetectionError(f"{source}: no variants found (empty {fmt} file)")
@@ -754,7 +760,7 @@ def detect_chromosomes(
         if tally.chunker.unsorted:
             # rare (regenie itself wants sorted files): re-read, keeping only the unsorted codes' positions
             again = _Tally(keep_codes=set(tally.chunker.unsorted), nauto=nauto)
-            _read(fmt, source, s3_client, bgi, again)
+            _read(fmt, source, s3_client, bgi, again, sizes or {})
             for code in tally.chunker.unsorted:
                 ranges[code] = chunk_ranges(again.sorted_positions(code), chunk_size)
         chunks = _chunks_in_order(chromosomes, ranges, nauto)
@@ -769,7 +775,8 @@ def detect_chromosomes(
     )
 
 
-def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tally: _Tally) -> None:
+def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tally: _Tally,
+          sizes: Mapping[str, int]) -> None:
     try:
         if fmt == "bim":
             _detect_bim(source, s3_client, tally)
@@ -779,7 +786,7 @@ def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tall
         elif fmt == "bcf":
             _detect_bcf(source, s3_client, tally)
         else:
-            _detect_bgen(source, s3_client, tally, bgi)
+            _detect_bgen(source, s3_client, tally, bgi, sizes)
     except DetectionError:
         raise
     except FileNotFoundError:
@@ -792,11 +799,14 @@ def _read(fmt: VariantFormat, source: str, s3_client: Any, bgi: str | None, tall
         raise
 
 
-def find_bgi(bgen: str, *, s3_client: Any | None = None) -> str | None:
-    """`<file>.bgen.bgi` when it exists beside the BGEN, else None."""
+def find_bgi(bgen: str, *, s3_client: Any | None = None, listed: Collection[str] | None = None) -> str | None:
+    """`<file>.bgen.bgi` when it exists beside the BGEN, else None. `listed`: the URIs a listing of
+    the data found (then nothing is requested)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     candidate = bgen + ".bgi"
+    if listed is not None:
+        return candidate if candidate in listed else None
     try:
         found = exists(candidate, s3_client=s3_client)
     except (BotoCoreError, ClientError) as err:

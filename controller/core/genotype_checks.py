@@ -11,7 +11,7 @@ on its own thread:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -23,6 +23,7 @@ from genome.vcf_convert import ConversionError, parse_header, read_header
 
 DEFAULT_DOSAGE_FIELDS = ("DS", "GP", "GT")
 VCF_HEADER_LIMIT = 64 << 20  # a header longer than this is not a VCF header
+HEADER_BYTES = 4096  # a BGEN's fixed header and flags sit in its first bytes
 
 
 def vcf_header(source: str, *, s3_client: Any | None = None) -> tuple[list[str], list[str]]:
@@ -96,8 +97,10 @@ def _sample_file_count(source: str, s3_client: Any) -> int:
     return max(lines - 2, 0)  # two header lines (names, then types)
 
 
-def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any) -> list[Problem]:
-    with RangeReader(where(f.path), s3_client=s3_client) as reader:
+def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any, sizes: Mapping[str, int]) -> list[Problem]:
+    source = where(f.path)
+    # the header is in the first bytes; the detection that follows reads its own window
+    with RangeReader(source, s3_client=s3_client, size=sizes.get(source), window=HEADER_BYTES) as reader:
         header = read_bgen_header(reader)
     if f.sample is None:
         if not header.sampleIdsPresent:
@@ -112,8 +115,10 @@ def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any) ->
 
 
 def inspect_genotype_files(study: StudyFiles, *, s3_client: Any | None = None,
-                           where: Callable[[str], str] = lambda uri: uri) -> list[Problem]:
-    """Every header-level problem of the study's genotype files (`where(uri)`: where to read it)."""
+                           where: Callable[[str], str] = lambda uri: uri,
+                           sizes: Mapping[str, int] | None = None) -> list[Problem]:
+    """Every header-level problem of the study's genotype files (`where(uri)`: where to read it;
+    `sizes`: sizes of what a listing found, sparing HEAD requests)."""
     files = [f for f in [study.step1, *study.step2] if f is not None]
 
     def check(f: GenotypeFile) -> list[Problem]:
@@ -121,7 +126,7 @@ def inspect_genotype_files(study: StudyFiles, *, s3_client: Any | None = None,
             if f.conversion is not None and f.conversion.kind == "vcf":
                 return _check_vcf(f, where(f.conversion.source), s3_client)
             if f.format == "bgen":
-                return _check_bgen(f, where, s3_client)
+                return _check_bgen(f, where, s3_client, sizes or {})
         except DetectionError as err:
             return [Problem(f.field, str(err))]
         except OSError as err:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -202,10 +202,12 @@ def detect_study(
     *,
     s3_client: Any | None = None,
     locate: Callable[[str], str] | None = None,
+    sizes: Mapping[str, int] | None = None,
 ) -> StudyDetection:
     """Detect the chromosomes of every genotype file of the study, concurrently, streaming each.
 
-    `locate(uri)` maps an s3:// URI of the plan to where it is read (default: itself). A BGEN's
+    `locate(uri)` maps an s3:// URI of the plan to where it is read (default: itself); `sizes` maps
+    what the listing of the data found (as read) to its size, which spares S3 requests. A BGEN's
     .bgi index is used when it exists; `analysisParams.step2ChunkSize` adds `--range` chunks to the
     step-2 files. Raises DetectionError naming the file."""
     where = locate or (lambda uri: uri)
@@ -213,13 +215,20 @@ def detect_study(
 
     def detect(f: GenotypeFile, chunk_size: int | None) -> Detection:
         source = where(f.variant_file())
-        bgi = find_bgi(source, s3_client=s3_client) if f.format == "bgen" and f.conversion is None else None
-        return detect_chromosomes(source, s3_client=s3_client, bgi=bgi, chunk_size=chunk_size, nauto=params.nauto)
+        bgi = None
+        if f.format == "bgen" and f.conversion is None:
+            bgi = find_bgi(source, s3_client=s3_client, listed=sizes.keys() if sizes is not None else None)
+        return detect_chromosomes(source, s3_client=s3_client, bgi=bgi, chunk_size=chunk_size, nauto=params.nauto,
+                                  sizes=sizes)
 
     with ThreadPoolExecutor(max_workers=DETECT_THREADS) as pool:
         step1 = pool.submit(detect, study.step1, None) if study.step1 is not None else None
-        step2 = [pool.submit(detect, f, params.step2ChunkSize) for f in study.step2]
-        # the step-1 detection is reused when both steps read the same fileset
+        step2 = [
+            # the step-1 detection is reused when step 2 reads the same fileset without chunks
+            step1 if step1 is not None and f == study.step1 and not params.step2ChunkSize
+            else pool.submit(detect, f, params.step2ChunkSize)
+            for f in study.step2
+        ]
         return StudyDetection(study=study, step1=step1.result() if step1 else None, step2=[f.result() for f in step2])
 
 

@@ -78,23 +78,32 @@ def read_fully(stream: Readable, n: int) -> bytes:
 
 
 class RangeReader:
-    """Random access to a local file or S3 object, reading ahead `window` bytes per request."""
+    """Random access to a local file or S3 object, reading ahead `window` bytes per request.
 
-    def __init__(self, source: str, *, s3_client: Any | None = None, window: int | None = None):
+    `size`, when the caller knows it (from the one listing of the data), spares the HEAD request.
+    The last `keep` windows stay cached: readers that jump between a few places (an SQLite index's
+    first page and its leaves) do not fetch the same bytes twice."""
+
+    def __init__(self, source: str, *, s3_client: Any | None = None, window: int | None = None,
+                 size: int | None = None, keep: int = 4):
         self.source = source
         self.requests = 0
-        self._buf = b""
-        self._buf_start = 0
+        self._windows: list[tuple[int, bytes]] = []
+        self._keep = max(1, keep)
         if is_s3(source):
             self._bucket, self._key = split_s3(source)
             self._s3 = s3_client_or_default(s3_client)
-            self.size = int(self._s3.head_object(Bucket=self._bucket, Key=self._key)["ContentLength"])
+            if size is None:
+                size = int(self._s3.head_object(Bucket=self._bucket, Key=self._key)["ContentLength"])
+                self.requests += 1
+            self.size = size
             self._fd = None
-            self.window = window or 1 << 20
+            self.default_window = 1 << 20
         else:
             self._fd = os.open(source, os.O_RDONLY)
             self.size = os.fstat(self._fd).st_size
-            self.window = window or 1 << 16
+            self.default_window = 1 << 16
+        self.window = window or self.default_window
 
     def close(self) -> None:
         if self._fd is not None:
@@ -122,12 +131,16 @@ class RangeReader:
 
     def read(self, offset: int, length: int) -> bytes:
         """Exactly the bytes [offset, offset+length), fewer only at end of file."""
-        rel = offset - self._buf_start
-        if 0 <= rel and rel + length <= len(self._buf):
-            return self._buf[rel:rel + length]
-        self._buf = self._fetch(offset, max(length, self.window))
-        self._buf_start = offset
-        return self._buf[:length]
+        for i, (start, data) in enumerate(self._windows):
+            rel = offset - start
+            if 0 <= rel and (rel + length <= len(data) or start + len(data) >= self.size):
+                if i:  # most recently used first
+                    self._windows.insert(0, self._windows.pop(i))
+                return data[rel:rel + length]
+        data = self._fetch(offset, max(length, self.window))
+        self._windows.insert(0, (offset, data))
+        del self._windows[self._keep:]
+        return data[:length]
 
 
 @contextlib.contextmanager
@@ -164,6 +177,13 @@ def exists(source: str, *, s3_client: Any | None = None) -> bool:
     return True
 
 
+def identity_size(identity: str) -> int | None:
+    """The size recorded in a content identity of `list_files` (None when it records none)."""
+    kind, _, rest = identity.partition(":")
+    text = rest.rsplit(":", 1)[-1] if kind == "etag" else rest.split(":", 1)[0] if kind == "local" else ""
+    return int(text) if text.isdigit() else None
+
+
 def list_files(root: str, *, s3_client: Any | None = None) -> dict[str, str]:
     """Every file under `root` (an s3:// prefix or a local folder): relative name -> content identity.
 
@@ -187,4 +207,4 @@ def list_files(root: str, *, s3_client: Any | None = None) -> dict[str, str]:
     return out
 
 
-__all__ = ["RangeReader", "Readable", "exists", "is_s3", "list_files", "local_copy", "open_stream", "read_fully", "split_s3"]
+__all__ = ["RangeReader", "Readable", "exists", "identity_size", "is_s3", "list_files", "local_copy", "open_stream", "read_fully", "split_s3"]

@@ -8,6 +8,7 @@ import gzip
 import shutil
 
 import pytest
+from moto import mock_aws
 
 from controller.core.commands import job_argv
 from controller.core.errors import InputDataError
@@ -280,3 +281,45 @@ def test_the_bed_filter_keeps_the_other_variants_byte_for_byte(shared_dir, tmp_p
 
         assert np.array_equal(a.read(index=np.s_[:, keep], dtype="int8"), b.read(dtype="int8"))
     assert (tmp_path / "out" / "b.fam").read_bytes() == (tmp_path / "a.fam").read_bytes()
+
+
+@mock_aws
+def test_planning_per_chromosome_bgens_from_s3_reads_headers_and_index_edges_only(tmp_path):
+    """The job calculator's planning of a per-chromosome layout in S3: one listing; per BGEN a ranged
+    read of its header (twice: checks, then detection) and a few ranged reads of its .bgi; no HEAD
+    request (the listing gave every size) and no whole-object read of a .bgen or .bgi."""
+    import boto3
+    import numpy as np
+
+    from regenie_py.writers import BgenWriter, Sample, VariantBlock
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="gwas-data")
+    samples = [Sample(f"s{i}", f"s{i}") for i in range(20)]
+    n = 30_000
+    for chrom in (1, 2, 3):
+        writer = BgenWriter(tmp_path / f"imp_chr{chrom}.bgen", samples, n)
+        pos = np.arange(n, dtype=np.int64) * 10 + 100
+        writer.write(VariantBlock(chrom=[str(chrom)] * n, pos=pos, ids=[f"{chrom}:{p}" for p in pos.tolist()],
+                                  ref=["A"] * n, alt=["G"] * n, genotypes=np.zeros((n, 20), dtype=np.int8)))
+        writer.close()
+        for name in (f"imp_chr{chrom}.bgen", f"imp_chr{chrom}.bgen.bgi", f"imp_chr{chrom}.sample"):
+            s3.upload_file(str(tmp_path / name), "gwas-data", f"ukb/imputed/{name}")
+    s3.put_object(Bucket="gwas-data", Key="ukb/pheno.txt",
+                  Body="FID IID Y1\n" + "".join(f"s{i} s{i} {i % 3}.5\n" for i in range(20)))
+    calls: list[tuple[str, str, str]] = []
+    s3.meta.events.register("provide-client-params.s3.*", lambda params, model, **_: calls.append(
+        (model.name, params.get("Key", ""), params.get("Range", ""))))
+    raw = _raw(step2=BGEN_SET)
+    raw["startStep"] = 2  # step 2 only: the step-2 layout is what is planned
+    raw["step1PredList"] = "s3://gwas-data/old/step1_pred.list"
+    planned = plan_workflow(_model(raw), workflow_id="wf-1", output_uri=OUT, s3_client=s3)
+    assert [j.jobId for j in planned.plan.step2] == ["step2-chr1", "step2-chr2", "step2-chr3"]
+    assert planned.variant_count() == 3 * n
+    assert [c for c in calls if c[0] == "ListObjectsV2"] == [("ListObjectsV2", "", "")]
+    assert not [c for c in calls if c[0] == "HeadObject"], calls
+    genotype_reads = [c for c in calls if c[0] == "GetObject" and c[1].endswith((".bgen", ".bgi"))]
+    assert all(r.startswith("bytes=") for _op, _key, r in genotype_reads), genotype_reads
+    for chrom in (1, 2, 3):
+        per_file = [c for c in genotype_reads if f"imp_chr{chrom}." in c[1]]
+        assert len(per_file) <= 8, per_file

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from genome.vcf_convert import ConversionError, convert, main, record_dosages
 from worker.converter import BUILTIN, converter_argv
@@ -134,3 +136,51 @@ def test_builtin_argv_runs_the_module():
     argv = converter_argv(Engine(path=BUILTIN, version="x"), ["--vcf", "a.vcf.gz", "--out", "b", "--dosage-field",
                                                               "HDS", "--threads", "2"])
     assert argv[1:] == ["-m", "genome.vcf_convert", "--vcf", "a.vcf.gz", "--out", "b", "--dosage-field", "HDS"]
+
+
+def _slow(line: bytes, n: int, field: str) -> np.ndarray:
+    from genome.vcf_convert import _slow_dosages, _split_fixed
+
+    fmt, samples = _split_fixed(line)
+    return _slow_dosages(samples, fmt.decode().split(":"), field)
+
+
+DS_TEXTS = ["0", "1", "2", "0.5", "1.25", "0.001", "2.000", "0.999", ".", "1e-3", "1.5E0", "0.1234567", "00.50", "3."]
+GT_TEXTS = ["0|0", "0|1", "1|1", "0/1", "./.", "1", "0", "."]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(GT_TEXTS), st.sampled_from(DS_TEXTS)), min_size=1, max_size=12),
+       st.sampled_from(["GT:DS", "GT:DS:GP", "DS", "DS:GT"]), st.sampled_from(["DS", "GT"]), st.integers(1, 6))
+def test_fast_paths_equal_the_entry_by_entry_reading(entries, fmt, field, lines):
+    """Every vectorised path (one layout for all entries, `GT:DS` after diploid calls, plain
+    decimals column by column, numpy's text parser) gives what reading each entry alone gives."""
+    from genome.vcf_convert import batch_dosages
+
+    def entry(gt, ds):
+        return {"GT:DS": f"{gt}:{ds}", "GT:DS:GP": f"{gt}:{ds}:0.1,0.2,0.7", "DS": ds, "DS:GT": f"{ds}:{gt}"}[fmt]
+
+    line = ("1\t5\trs1\tA\tG\t.\t.\t.\t" + fmt + "\t" + "\t".join(entry(g, d) for g, d in entries)).encode()
+    if field == "GT" and not fmt.startswith("GT"):
+        return
+    expected = _slow(line, len(entries), field)
+    got = record_dosages(line, len(entries), field)
+    assert np.array_equal(got, expected, equal_nan=True), (line, got, expected)
+    batch = batch_dosages([line] * lines, len(entries), field)
+    assert np.array_equal(batch, np.vstack([expected] * lines), equal_nan=True)
+
+
+def test_fixed_layouts_are_read_as_the_general_path_reads_them():
+    """Entries of one width (Minimac's `0|1:0.987`) take the row path; one longer entry sends the
+    batch to the general path; both read the same numbers."""
+    from genome.vcf_convert import _fixed_rows, batch_dosages
+
+    fixed = b"1\t5\trs1\tA\tG\t.\t.\t.\tGT:DS\t0|1:0.987\t1|1:1.953\t0|0:0.000"
+    assert _fixed_rows(np.frombuffer(fixed.split(b"\t", 9)[9], dtype=np.uint8), 3) is not None
+    assert batch_dosages([fixed, fixed], 3, "DS").tolist() == [[0.987, 1.953, 0.0]] * 2
+    ragged = fixed.replace(b"0|0:0.000", b"0|0:0.0001")
+    assert batch_dosages([fixed, ragged], 3, "DS").tolist() == [[0.987, 1.953, 0.0], [0.987, 1.953, 0.0001]]
+    # a line with one column too few is caught even when another has one too many
+    short, long_ = fixed.rsplit(b"\t", 1)[0], fixed + b"\t0|0:0.000"
+    with pytest.raises(ValueError, match="2 genotype columns where the header names 3"):
+        batch_dosages([short, long_], 3, "DS")

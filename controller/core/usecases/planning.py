@@ -16,7 +16,7 @@ from controller.core.manifest import Manifest
 from controller.core.phenotypes import check_columns
 from controller.core.plan import JobPlan, PlanError, StudyDetection, converted_root, detect_study, plan_jobs
 from controller.core.study_files import resolve_study
-from controller.core.variant_io import list_files
+from controller.core.variant_io import identity_size, list_files
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,13 @@ def plan_workflow(
             return locate(uri[len(base):])
         return uri
 
-    problems = inspect_genotype_files(study, s3_client=s3_client, where=where)
+    # what the listing found, as read, with its size: ranged reads need no HEAD, a .bgi no lookup
+    sizes = {where(manifest.data_uri(name)): size for name, identity in listing.items()
+             if (size := identity_size(identity)) is not None}
+    problems = inspect_genotype_files(study, s3_client=s3_client, where=where, sizes=sizes)
     if problems:
         raise InputDataError("; ".join(str(p) for p in problems), problems)
-    detection = detect_study(manifest, study, s3_client=s3_client, locate=where)
+    detection = detect_study(manifest, study, s3_client=s3_client, locate=where, sizes=sizes)
     gene_sets = None
     if manifest.inputData.annotationFile:
         try:
