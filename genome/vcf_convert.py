@@ -131,8 +131,8 @@ def _gt_from_columns(c0: np.ndarray, c1: np.ndarray, c2: np.ndarray, c3: np.ndar
 def _gt_dosage_fast(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
     """ALT counts of the GTs at the start of every entry (see `_gt_from_columns`)."""
     n = len(buf)
-    columns = [buf[np.minimum(starts + j, n - 1)] for j in range(4)]
-    return _gt_from_columns(*columns, np.minimum(ends - starts, 4))
+    c0, c1, c2, c3 = (buf[np.minimum(starts + j, n - 1)] for j in range(4))
+    return _gt_from_columns(c0, c1, c2, c3, np.minimum(ends - starts, 4))
 
 
 def _fixed_rows(buf: np.ndarray, n_entries: int) -> np.ndarray | None:
@@ -349,13 +349,12 @@ def _fixed_gt(rows: np.ndarray) -> np.ndarray | None:
     """ALT counts of the GTs of `_fixed_rows`: one test and one sum when every call is a diploid
     call of 0s and 1s (the usual case), else `_gt_from_columns`."""
     width = rows.shape[1] - 1
-    columns = [rows[:, min(j, width)] for j in range(4)]
-    c0, c1, c2, c3 = columns
+    c0, c1, c2, c3 = (rows[:, min(j, width)] for j in range(4))
     if width >= 4 and c1[0] in (SLASH, PIPE) and bool(((c1 == c1[0]) & (c3 == COLON)).all()):
         a0, a2 = c0 - np.uint8(ZERO), c2 - np.uint8(ZERO)  # uint8: '.' and other bytes wrap above 1
         if bool(((a0 <= 1) & (a2 <= 1)).all()):
             return (a0 + a2).astype(np.float64)
-    return _gt_from_columns(*columns, min(width, 4))
+    return _gt_from_columns(c0, c1, c2, c3, min(width, 4))
 
 
 def _fixed_dosages(rows: np.ndarray, gt_index: int | None, field_index: int | None, field: str) -> np.ndarray | None:

@@ -48,21 +48,35 @@ def _load_manifest(path: str, allowed_buckets: list[str] | None) -> tuple[Any, l
     help="A bucket the manifest may name (repeatable). Default: the configured buckets (GWAS_DATA_BUCKET, "
     "GWAS_RESULTS_BUCKET, GWAS_ALLOWED_BUCKETS).",
 )
+@click.option("--data", "data", default=None, metavar="DIR_OR_S3_PREFIX",
+              help="Also check the data: a folder or s3:// prefix holding the manifest's files (as s3Path does). "
+              "Reads headers and sample IDs only: missing files, chromosomes, sample overlaps, duplicate IDs, trait "
+              "values, case counts, covariates.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def validate(manifest_file: str, allowed_buckets: tuple[str, ...], as_json: bool) -> None:
-    """Check a manifest: exit 0 when valid, else list every problem with its JSON path and exit 1."""
+def validate(manifest_file: str, allowed_buckets: tuple[str, ...], data: str | None, as_json: bool) -> None:
+    """Check a manifest (and with --data its files): exit 0 when valid, else list every problem with
+    its JSON path, file and line, and exit 1."""
     if allowed_buckets:
         buckets = list(allowed_buckets)
     else:
         from controller.core.settings import ControlSettings
 
         buckets = ControlSettings().buckets_allowed()
-    model, problems = _load_manifest(manifest_file, buckets)
+    if data is not None and not allowed_buckets:
+        buckets = []  # the data come from --data: the manifest's buckets are not consulted
+    model, problems = _load_manifest(manifest_file, buckets or None)
+    checked: dict[str, Any] | None = None
+    if model is not None and not problems and data is not None:
+        checked, problems = _check_data(model, data)
     if as_json:
-        out.print_json(
-            json.dumps({"valid": not problems, "file": manifest_file, "problems": [p.as_dict() for p in problems]})
-        )
-    elif problems:
+        doc: dict[str, Any] = {"valid": not problems, "file": manifest_file, "problems": [p.as_dict() for p in problems]}
+        if checked is not None:
+            doc["data"] = checked
+        out.print_json(json.dumps(doc))
+        sys.exit(1 if problems else 0)
+    if checked is not None:
+        _print_data_check(checked)
+    if problems:
         _print_problems(manifest_file, problems)
     else:
         sets = "; ".join(f"{field.removeprefix('inputData.')} {gs.format} {gs.filePrefix or gs.files}"
@@ -70,8 +84,93 @@ def validate(manifest_file: str, allowed_buckets: tuple[str, ...], as_json: bool
         out.print(
             f"[green]valid[/]: {manifest_file} (experiment {model.experimentId}, {sets}, "
             f"{model.analysisParams.traitType}, start step {model.startStep})"
+            + (f"; data in {data} checked" if data is not None else "")
         )
     sys.exit(1 if problems else 0)
+
+
+def _check_data(model: Any, data: str) -> tuple[dict[str, Any], list[Problem]]:
+    """Plan the workflow against the data without running anything: every problem, and what was found."""
+    from controller.core.chromosomes import DetectionError
+    from controller.core.errors import InputDataError
+    from controller.core.plan import PlanError, default_output_uri
+    from controller.core.usecases.planning import PreflightFailed, plan_workflow
+
+    s3_client = None
+    if data.startswith("s3://"):
+        import boto3
+
+        s3_client = boto3.client("s3")
+        root = data.rstrip("/") + "/"
+
+        def locate(name: str) -> str:
+            return root + name
+    else:
+        folder = Path(data)
+        if not folder.is_dir():
+            return {}, [Problem("--data", f"not a folder: {data}")]
+
+        def locate(name: str) -> str:
+            return str(folder / name)
+    found: dict[str, Any] = {"data": data}
+    output_uri = default_output_uri(model, "validate", "gwas-results")
+    try:
+        planned = plan_workflow(model, workflow_id="validate", output_uri=output_uri, s3_client=s3_client, locate=locate)
+    except PreflightFailed as e:
+        found["preflight"] = e.report.model_dump(mode="json")
+        return found, e.problems
+    except InputDataError as e:
+        return found, e.problems
+    except DetectionError as e:
+        return found, [Problem("(data)", str(e))]
+    except PlanError as e:
+        return found, [Problem(e.path, e.message)]
+    plan, detection = planned.plan, planned.detection
+    genotypes = []
+    if plan.step1Genotypes is not None and detection.step1 is not None:
+        genotypes.append({"step": 1, "file": plan.step1Genotypes.name, "variants": detection.step1.total,
+                          "chromosomes": [detection.step1.label(c.code) for c in detection.step1.chromosomes
+                                          if c.code is not None]})
+    for f, d in zip(plan.step2Genotypes, detection.step2, strict=True):
+        genotypes.append({"step": 2, "file": f.name, "variants": d.total,
+                          "chromosomes": [d.label(c.code) for c in d.chromosomes if c.code is not None],
+                          "converted": f.conversion is not None})
+    found["genotypes"] = genotypes
+    found["leftOut"] = plan.leftOut
+    found["jobs"] = len(plan.jobs())
+    if planned.preflight is not None:
+        found["preflight"] = planned.preflight.model_dump(mode="json")
+    return found, []
+
+
+def _print_data_check(found: dict[str, Any]) -> None:
+    for g in found.get("genotypes", []):
+        chroms = g["chromosomes"]
+        shown = ", ".join(chroms) if len(chroms) <= 12 else f"{', '.join(chroms[:6])} ... {', '.join(chroms[-3:])}"
+        out.print(f"step {g['step']}: {g['file']}: {g['variants']:,} variants, chromosome(s) {shown}"
+                  + (" (VCF: converted to PGEN before the step)" if g.get("converted") else ""))
+    for left in found.get("leftOut") or []:
+        out.print(f"left out of step 1 (regenie cannot read them): {left}")
+    pre = found.get("preflight")
+    if not pre:
+        return
+    for name, n in pre["genotyped"].items():
+        out.print(f"samples: {name}: {n:,}")
+    out.print(f"samples phenotyped: {pre['phenotyped']:,}; analysed (some trait): {pre['analysed']:,}; "
+              f"left out for a missing covariate: {pre['covariateDropped']:,}")
+    for o in pre["overlaps"]:
+        out.print(f"overlap: {o['shared']:,} of {o['phenotyped']:,} phenotyped samples are in {o['genotypes']}")
+    if pre["traits"]:
+        table = Table()
+        for name in ("trait", "analysed", "NA", "cases", "controls"):
+            table.add_column(name, justify="left" if name == "trait" else "right")
+        for t in pre["traits"]:
+            table.add_row(t["trait"], f"{t['analysed']:,}", f"{t['missing']:,}",
+                          "" if t["cases"] is None else f"{t['cases']:,}",
+                          "" if t["controls"] is None else f"{t['controls']:,}")
+        out.print(table)
+    for w in pre["warnings"]:
+        err.print(f"[yellow]warning[/] {w['path']}: {w['message']}")
 
 
 def schema_text() -> str:

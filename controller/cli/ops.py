@@ -260,6 +260,16 @@ def _status_renderable(wf: dict[str, Any]):
         t.add_row("error", _t(wf["errorDetail"]))
     for e in wf.get("errors") or []:
         t.add_row("problem", _t(f"{e.get('path')}: {e.get('message')}"))
+    pre = wf.get("preflight") or {}
+    if pre.get("phenotyped") is not None:
+        files = ", ".join(f"{name} {n:,}" for name, n in (pre.get("genotyped") or {}).items())
+        t.add_row("samples", _t(f"phenotyped {pre['phenotyped']:,}; analysed {pre.get('analysed', 0):,}; "
+                                f"covariate NA {pre.get('covariateDropped', 0):,}" + (f"; genotyped: {files}" if files else "")))
+    for tr in pre.get("traits") or []:
+        cc = f", {tr['cases']:,} cases / {tr['controls']:,} controls" if tr.get("cases") is not None else ""
+        t.add_row("trait", _t(f"{tr['trait']}: N {tr['analysed']:,}, NA {tr['missing']:,}{cc}"))
+    for w in pre.get("warnings") or []:
+        t.add_row("warning", _t(f"{w.get('path')}: {w.get('message')}"))
     return t
 
 

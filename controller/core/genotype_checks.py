@@ -11,8 +11,9 @@ on its own thread:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from controller.core.chromosomes import DetectionError, read_bgen_header
@@ -97,7 +98,33 @@ def _sample_file_count(source: str, s3_client: Any) -> int:
     return max(lines - 2, 0)  # two header lines (names, then types)
 
 
-def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any, sizes: Mapping[str, int]) -> list[Problem]:
+class SampleCounts:
+    """Samples listed by .sample files, each content read once: per-chromosome layouts name one
+    .sample per BGEN, usually the same file (`content_key` tells; in S3 the listing's ETag)."""
+
+    def __init__(self, s3_client: Any, content_key: Callable[[str], str]):
+        self.s3 = s3_client
+        self.key = content_key
+        self.lock = threading.Lock()
+        self.counts: dict[str, Future[int]] = {}
+
+    def count(self, source: str) -> int:
+        key = self.key(source)
+        with self.lock:
+            future = self.counts.get(key)
+            mine = future is None
+            if future is None:
+                future = self.counts[key] = Future()
+        if mine:
+            try:
+                future.set_result(_sample_file_count(source, self.s3))
+            except Exception as err:  # noqa: BLE001 - handed to every caller of this key by the future
+                future.set_exception(err)
+        return future.result()
+
+
+def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any, sizes: Mapping[str, int],
+                counts: SampleCounts) -> list[Problem]:
     source = where(f.path)
     # the header is in the first bytes; the detection that follows reads its own window
     with RangeReader(source, s3_client=s3_client, size=sizes.get(source), window=HEADER_BYTES) as reader:
@@ -106,7 +133,7 @@ def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any, si
         if not header.sampleIdsPresent:
             return [Problem(f"{f.field}.sampleFile", f"{f.name} has no sample IDs of its own: give its .sample file")]
         return []
-    count = _sample_file_count(where(f.sample), s3_client)
+    count = counts.count(where(f.sample))
     if count != header.sampleCount:
         name = f.sample.rsplit("/", 1)[-1]
         return [Problem(f"{f.field}.sampleFile", f"{name} lists {count} samples but {f.name} holds "
@@ -116,17 +143,20 @@ def _check_bgen(f: GenotypeFile, where: Callable[[str], str], s3_client: Any, si
 
 def inspect_genotype_files(study: StudyFiles, *, s3_client: Any | None = None,
                            where: Callable[[str], str] = lambda uri: uri,
-                           sizes: Mapping[str, int] | None = None) -> list[Problem]:
+                           sizes: Mapping[str, int] | None = None,
+                           content_key: Callable[[str], str] = lambda source: source) -> list[Problem]:
     """Every header-level problem of the study's genotype files (`where(uri)`: where to read it;
-    `sizes`: sizes of what a listing found, sparing HEAD requests)."""
+    `sizes`: sizes of what a listing found, sparing HEAD requests; `content_key(source)`: equal
+    for files of equal content, which are read once)."""
     files = [f for f in [study.step1, *study.step2] if f is not None]
+    counts = SampleCounts(s3_client, content_key)
 
     def check(f: GenotypeFile) -> list[Problem]:
         try:
             if f.conversion is not None and f.conversion.kind == "vcf":
                 return _check_vcf(f, where(f.conversion.source), s3_client)
             if f.format == "bgen":
-                return _check_bgen(f, where, s3_client, sizes or {})
+                return _check_bgen(f, where, s3_client, sizes or {}, counts)
         except DetectionError as err:
             return [Problem(f.field, str(err))]
         except OSError as err:

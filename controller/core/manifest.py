@@ -298,6 +298,14 @@ class AnalysisParams(_Strict):
     vcMaxAAF: float | None = Field(
         default=None, gt=0, le=1, description="Gene-based tests: largest AAF of the variants in the variance-component tests (--vc-maxAAF)."
     )
+    minSampleOverlap: float = Field(
+        default=0.5, ge=0, le=1, description="Preflight: warn when fewer than this share of the phenotyped samples "
+        "are in a genotype file (none at all is an error)."
+    )
+    minCases: int = Field(
+        default=20, ge=1, description="Preflight, bt only: a binary trait with fewer cases among the samples analysed "
+        "is an error."
+    )
     stopAfterStep: Literal[1] | None = Field(
         default=None, description="1: run step 1 only; later workflows reuse its _pred.list with startStep 2."
     )

@@ -85,6 +85,8 @@ class JobPlan(BaseModel):
     step1Jobs: list[PlannedJob] = Field(default_factory=list)
     step2: list[PlannedJob]
     merge: PlannedJob | None = Field(description="None when the workflow stops after step 1")
+    preflight: dict[str, Any] | None = Field(default=None, description="The preflight's counts and warnings "
+                                             "(controller.core.preflight.PreflightReport.summary)")
 
     @computed_field  # type: ignore[prop-decorator]
     @property

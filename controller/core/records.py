@@ -65,10 +65,13 @@ class WorkflowRecord(_Record):
     chromosomes: list[str] | None = Field(default=None, description="labels of the step-2 chromosomes")
     variantCount: int | None = Field(default=None, description="variants detected")
     traits: list[str] | None = Field(default=None, description="traits analysed")
+    preflight: dict[str, Any] | None = Field(default=None, description="the preflight's counts (samples per file, "
+                                             "overlaps, per trait analysed/NA/cases/controls) and warnings")
     leftOut: list[str] | None = Field(default=None, description="chromosomes of the step-1 BED left out (PLINK's "
                                       "array codes 0/24/25/26, which regenie cannot read), with variant counts")
     planUri: str | None = Field(default=None, description="s3:// URI of plan.json")
-    errors: list[Problem] | None = Field(default=None, description="REJECTED: every problem of the manifest")
+    errors: list[Problem] | None = Field(default=None, description="REJECTED: every problem of the manifest; FAILED "
+                                         "before any job: every problem the preflight found in the data")
     failedJobs: list[str] | None = Field(default=None, description="FAILED: the jobs that failed")
     errorDetail: str | None = Field(default=None, description="why the workflow failed or was cancelled")
     note: str | None = Field(default=None, description="who set the final status when it was not a handler")

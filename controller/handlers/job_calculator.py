@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.errors import TransitionRefused, WorkflowNotActive
+from controller.core.errors import InputDataError, TransitionRefused, WorkflowNotActive
 from controller.core.manifest import Manifest
 from controller.core.payloads import CalcResult, WorkflowState
 from controller.core.plan import JobPlan
-from controller.core.usecases.planning import chromosome_labels, plan_workflow
+from controller.core.usecases.planning import PreflightFailed, chromosome_labels, plan_workflow
 from controller.handlers._common import client, logger, read_json, settings, start, status_store, write_json
 
 
@@ -46,7 +46,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise WorkflowNotActive(f"workflow {workflow_id} is {refused.current}; jobs are not calculated") from None
 
     manifest = Manifest.model_validate(state.manifest)
-    planned = plan_workflow(manifest, workflow_id=workflow_id, output_uri=state.workflow.outputUri, s3_client=client("s3"))
+    try:
+        planned = plan_workflow(manifest, workflow_id=workflow_id, output_uri=state.workflow.outputUri,
+                                s3_client=client("s3"))
+    except InputDataError as err:
+        # nothing has run: keep every problem on the record (the error handler sets FAILED and tells why)
+        report = err.report.summary() if isinstance(err, PreflightFailed) else None
+        store.update_workflow(workflow_id, errors=[p.as_dict() for p in err.problems] or None, preflight=report)
+        raise
     plan = planned.plan
     write_json(plan_uri, plan.model_dump_json(indent=1))
     result = _result(plan_uri, plan, run_step1=bool(plan.step1Jobs))
@@ -57,6 +64,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         traits=planned.traits,
         planUri=plan_uri,
         leftOut=plan.leftOut or None,
+        preflight=plan.preflight,
     )
     logger.info(
         "jobs planned",

@@ -23,6 +23,8 @@ PATHS = PathMap(mounts={"gwas-data": "/fsx/data", "gwas-results": "/fsx/results"
 ARRAY = {"format": "bed", "filePrefix": "array/cohort_array"}
 BGEN_SET = {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen", "sampleFile": "imputed/imp_chr{chrom}.sample",
             "refFirst": True}
+COHORT_COLUMNS = {"phenoColumns": ["Y1", "Y2"], "covarFile": "covar.txt", "covarColumns": ["V1", "V2", "V3"],
+                  "catCovarColumns": ["BATCH"]}
 
 
 def _raw(step1=None, step2=None, analysis=None, **inp):
@@ -101,7 +103,7 @@ def test_extra_args_are_regenie_options_the_workflow_does_not_own():
 
 
 def test_stop_after_step_one_plans_no_step_two(cohort_study):
-    raw = _raw(ARRAY, None, analysis={"stopAfterStep": 1}, covarFile="covar.txt")
+    raw = _raw(ARRAY, None, analysis={"stopAfterStep": 1}, **COHORT_COLUMNS)
     planned = plan_workflow(_model(raw), workflow_id="wf-1", output_uri=OUT, locate=lambda n: str(cohort_study / n))
     assert [j.jobId for j in planned.plan.jobs()] == ["step1"] and planned.plan.merge is None
 
@@ -165,7 +167,7 @@ def cohort_study(shared_dir, tmp_path_factory):
 
 
 def _plan(study, step2, **analysis):
-    raw = _raw(ARRAY, step2, analysis=analysis, covarFile="covar.txt")
+    raw = _raw(ARRAY, step2, analysis=analysis, **COHORT_COLUMNS)
     return plan_workflow(_model(raw), workflow_id="wf-1", output_uri=OUT, locate=lambda n: str(study / n))
 
 
@@ -175,7 +177,7 @@ def test_per_chromosome_bgens_make_one_job_each_with_their_own_files(cohort_stud
     assert [j.jobId for j in plan.step2][:5] == ["step2-chr1-c0001", "step2-chr1-c0002", "step2-chr1-c0003",
                                                  "step2-chr1-c0004", "step2-chr2-c0001"]
     assert {j.chromosome for j in plan.step2} == {"1", "2", "3"}
-    model = _model(_raw(ARRAY, BGEN_SET, analysis={"step2ChunkSize": 1000}, covarFile="covar.txt"))
+    model = _model(_raw(ARRAY, BGEN_SET, analysis={"step2ChunkSize": 1000}, **COHORT_COLUMNS))
     argv = job_argv(model, plan, "step2-chr2-c0001", path_map=PATHS, threads=2)
     assert argv[argv.index("--bgen") + 1] == "/fsx/data/ukb/imputed/imp_chr2.bgen"
     assert argv[argv.index("--sample") + 1] == "/fsx/data/ukb/imputed/imp_chr2.sample"
@@ -219,7 +221,7 @@ def test_vcf_files_plan_a_conversion_before_their_step_two_jobs(cohort_study):
     plan = _plan(cohort_study, {"format": "vcf", "files": "imputed/imp_chr{chrom}.vcf.gz"}).plan
     assert [j.jobId for j in plan.convertJobs] == ["convert-001", "convert-002", "convert-003"]
     assert [j.dependsOn for j in plan.step2] == [["step1", f"convert-00{c}"] for c in (1, 2, 3)]
-    model = _model(_raw(ARRAY, {"format": "vcf", "files": "imputed/imp_chr{chrom}.vcf.gz"}, covarFile="covar.txt"))
+    model = _model(_raw(ARRAY, {"format": "vcf", "files": "imputed/imp_chr{chrom}.vcf.gz"}, **COHORT_COLUMNS))
     conv = job_argv(model, plan, "convert-002", path_map=PATHS, threads=2)
     assert conv[:2] == ["--vcf", "/fsx/data/ukb/imputed/imp_chr2.vcf.gz"]
     assert conv[conv.index("--out") + 1].startswith("/fsx/results/converted/")
@@ -256,7 +258,7 @@ def test_array_codes_regenie_cannot_read_are_left_out_of_step_one_by_a_filter(co
     assert [j.jobId for j in plan.convertJobs] == ["filter-step1"]
     step1 = plan.job("step1")
     assert step1.dependsOn == ["filter-step1"] and step1.variantCount == 11000
-    model = _model(_raw(ARRAY, BGEN_SET, covarFile="covar.txt"))
+    model = _model(_raw(ARRAY, BGEN_SET, **COHORT_COLUMNS))
     filt = job_argv(model, plan, "filter-step1", path_map=PATHS, threads=2)
     assert filt == ["--bfile", "/fsx/data/ukb/array/cohort_array", "--out", filt[3], "--not-chr", "24,26"]
     argv = job_argv(model, plan, "step1", path_map=PATHS, threads=2)

@@ -15,8 +15,19 @@ from controller.core.genotype_checks import inspect_genotype_files
 from controller.core.manifest import Manifest
 from controller.core.phenotypes import check_columns
 from controller.core.plan import JobPlan, PlanError, StudyDetection, converted_root, detect_study, plan_jobs
+from controller.core.preflight import PreflightReport, run_preflight
 from controller.core.study_files import resolve_study
-from controller.core.variant_io import identity_size, list_files
+from controller.core.variant_io import identity_size, is_s3, list_files, local_content_key
+
+
+class PreflightFailed(InputDataError):
+    """The preflight found problems in the data: the workflow does not start. `report` holds them
+    with the counts found so far."""
+
+    def __init__(self, report: PreflightReport):
+        self.report = report
+        problems = report.problems()
+        super().__init__("; ".join(str(p) for p in problems), problems)
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,7 @@ class PlannedWorkflow:
     plan: JobPlan
     detection: StudyDetection
     traits: list[str]
+    preflight: PreflightReport | None = None
 
     def chromosomes(self) -> list[str]:
         """Labels of the step-2 chromosomes, in plan order (once each)."""
@@ -76,9 +88,23 @@ def plan_workflow(
     # what the listing found, as read, with its size: ranged reads need no HEAD, a .bgi no lookup
     sizes = {where(manifest.data_uri(name)): size for name, identity in listing.items()
              if (size := identity_size(identity)) is not None}
-    problems = inspect_genotype_files(study, s3_client=s3_client, where=where, sizes=sizes)
+    # files of equal content (an S3 ETag and size) are read once: per-chromosome .sample files
+    # are usually copies of one
+    identities = {where(manifest.data_uri(name)): identity for name, identity in listing.items()}
+
+    def content_key(source: str) -> str:
+        identity = identities.get(source, "")
+        if identity.startswith("etag:"):
+            return identity
+        return local_content_key(source) if not is_s3(source) else source
+
+    problems = inspect_genotype_files(study, s3_client=s3_client, where=where, sizes=sizes, content_key=content_key)
     if problems:
         raise InputDataError("; ".join(str(p) for p in problems), problems)
+    preflight = run_preflight(manifest, study, traits, s3_client=s3_client, where=where, sizes=sizes,
+                              content_key=content_key)
+    if preflight.errors:
+        raise PreflightFailed(preflight)
     detection = detect_study(manifest, study, s3_client=s3_client, locate=where, sizes=sizes)
     gene_sets = None
     if manifest.inputData.annotationFile:
@@ -88,4 +114,5 @@ def plan_workflow(
             raise PlanError(err.path, err.message) from None
     plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits,
                      gene_sets=gene_sets)
-    return PlannedWorkflow(plan=plan, detection=detection, traits=traits)
+    plan.preflight = preflight.summary()
+    return PlannedWorkflow(plan=plan, detection=detection, traits=traits, preflight=preflight)
