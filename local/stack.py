@@ -60,7 +60,10 @@ class LocalStack:
         port: int = 0,
         batch_mode: str | None = None,
         blueprint=None,
+        worker_env: dict[str, str] | None = None,
     ):
+        """`worker_env`: variables every Batch job gets, as a job definition's environment would
+        (e.g. GWAS_QC_TOOL=builtin to rehearse an image without plink2)."""
         from local.resources import LocalNames
 
         self.names = names or LocalNames()
@@ -90,6 +93,7 @@ class LocalStack:
         self.work_dir = Path(work_dir).resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._blueprint = blueprint
+        self.worker_env = dict(worker_env or {})
         self.resources: LocalResources | None = None
         self.runner: LocalBatchRunner | None = None
         self.poller: ManifestQueuePoller | None = None
@@ -190,7 +194,7 @@ class LocalStack:
         return LocalBatchRunner(
             endpoint=self.endpoint, region=REGION, work_dir=self.work_dir,
             concurrency=self.concurrency, injections=self.injections, interruptions=self.interruptions,
-            file_system=self.fsx,
+            file_system=self.fsx, extra_env=self.worker_env,
         )
 
     def stop(self) -> None:

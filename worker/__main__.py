@@ -64,6 +64,8 @@ from worker.paths import (
     publish_outputs,
     regenie_rows,
 )
+from worker.qc_stage import choose_tool as choose_qc_tool
+from worker.qc_stage import run_qc_stage
 from worker.resume import MARKER, build_marker, completed_in_s3, completed_on_mount, write_marker
 from worker.runner import Interruption, JobLog, classify, run_engine
 from worker.s3io import S3Files
@@ -112,6 +114,7 @@ class Worker:
         self.paths: JobPaths | None = None
         self.mode: str | None = None
         self.skipped: str | None = None
+        self.qc_counts: dict | None = None  # a QC job's counts, kept on its record
 
     # -- entry -----------------------------------------------------------------------------------
     def run(self) -> int:
@@ -192,6 +195,10 @@ class Worker:
             converter = choose_converter(self.settings.vcf_converter)
             self.log.worker_line(f"converter: {converter.path} ({converter.version})")
             return converter
+        if self.spec.kind == "qc":
+            tool = choose_qc_tool(self.settings.qc_tool)
+            self.log.worker_line(f"QC tool: {tool.path} ({tool.version})")
+            return tool
         probe = self.engine_probe or EngineProbe(self.settings.regenie_binary)
         engine = probe.result()
         self.log.worker_line(f"engine: {engine.path} ({engine.version})")
@@ -229,6 +236,10 @@ class Worker:
         return ExitCode.INPUT_ERROR
 
     def _engine_run(self, engine: Engine, paths: JobPaths) -> tuple[float, float]:
+        if self.spec.kind == "qc":
+            wall, peak, self.qc_counts = run_qc_stage(engine, paths.argv(self.spec.argv), self.log, self.interruption,
+                                                      paths.output_dir)
+            return wall, peak
         if self.spec.kind == "convert":
             argv = converter_argv(engine, paths.argv(self.spec.argv))
         else:
@@ -297,6 +308,7 @@ class Worker:
             finishedAt=_now(),
             logUri=log_at,
             skipped=self.skipped,
+            qc=self.qc_counts,
         )
         if not recorded:
             current = self.status.current() or {}

@@ -35,7 +35,7 @@ LIST_SUFFIXES = ("_pred.list", "_prs.list", "_firth.list")
 MASTER_SUFFIX = ".master"
 # Options whose value names files the engine writes (`--split-l0 PREFIX,N`): their directories must exist.
 OUTPUT_OPTIONS = ("--out", "--lowmem-prefix", "--split-l0")
-_LAYOUT = re.compile(r"^(s3://.+?/)(step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/|converted/[^/]+/)$")
+_LAYOUT = re.compile(r"^(s3://.+?/)(qc/|step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/|converted/[^/]+/)$")
 
 
 def workflow_root(spec: JobSpec) -> str:
@@ -43,7 +43,7 @@ def workflow_root(spec: JobSpec) -> str:
     m = _LAYOUT.match(spec.outputPrefix)
     if not m:
         raise input_error(
-            f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout (<outputUri>step1/, "
+            f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout (<outputUri>qc/, <outputUri>step1/, "
             "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step2/<jobId>/, <outputUri>merged/ or, "
             "for a VCF conversion, s3://<results bucket>/converted/<hash>/)"
         )

@@ -270,6 +270,12 @@ def _status_renderable(wf: dict[str, Any]):
         t.add_row("trait", _t(f"{tr['trait']}: N {tr['analysed']:,}, NA {tr['missing']:,}{cc}"))
     for w in pre.get("warnings") or []:
         t.add_row("warning", _t(f"{w.get('path')}: {w.get('message')}"))
+    qc = wf.get("qc") or {}
+    if qc.get("variants"):
+        v, smp = qc["variants"], qc.get("samples") or {}
+        steps = " -> ".join(f"{k} {n:,}" for k, n in v.items())
+        t.add_row("step-1 QC", _t(f"variants {steps}; samples phenotyped {smp.get('phenotyped', 0):,}, after mind "
+                                  f"{smp.get('mind', 0):,} ({qc.get('tool', '')})"))
     return t
 
 

@@ -24,6 +24,7 @@ from controller.core.plan import (
     job_output_base,
     job_output_prefix,
     pred_list_uri,
+    qc_outputs,
     regenie_output_name,
     scratch_prefix_uri,
     split_prefix_uri,
@@ -65,8 +66,11 @@ class CommandContext:
             args.append("--ref-first")
         return args
 
-    def sample_args(self) -> list[str]:
+    def sample_args(self, step: int = 2) -> list[str]:
+        """Phenotypes, covariates and the sample filters; step 1 after a QC job keeps the samples QC
+        kept (the QC already applied keepFile/removeFile)."""
         inp = self.manifest.inputData
+        qc = qc_outputs(self.plan) if step == 1 else None
         args = ["--phenoFile", self.data(inp.phenoFile)]
         if inp.phenoColumns:
             args += ["--phenoColList", ",".join(inp.phenoColumns)]
@@ -76,6 +80,8 @@ class CommandContext:
                 args += ["--covarColList", ",".join(inp.covarColumns)]
             if inp.catCovarColumns:
                 args += ["--catCovarList", ",".join(inp.catCovarColumns)]
+        if qc is not None:
+            return args + ["--keep", self.local(qc[1])]
         if inp.keepFile:
             args += ["--keep", self.data(inp.keepFile)]
         if inp.removeFile:
@@ -83,7 +89,12 @@ class CommandContext:
         return args
 
     def variant_filter_args(self) -> list[str]:
+        """Step 1's variant filters: the QC job's kept variants (which applied extractFile and
+        excludeFile), or those files themselves."""
         inp = self.manifest.inputData
+        qc = qc_outputs(self.plan)
+        if qc is not None:
+            return ["--extract", self.local(qc[0])]
         args = []
         if inp.extractFile:
             args += ["--extract", self.data(inp.extractFile)]
@@ -113,7 +124,7 @@ class CommandContext:
     def step1_model_args(self) -> list[str]:
         """Inputs and options shared by the single step-1 job and all split jobs (regenie needs them identical)."""
         p = self.manifest.analysisParams
-        args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(),
+        args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(step=1),
                 *self.variant_filter_args()]
         args += ["--bsize", str(p.step1BlockSize), *self.trait_arg()]
         if p.loocv:
@@ -218,9 +229,36 @@ class CommandContext:
             args += ["--id-delim", target.conversion.idDelimiter]
         return args + ["--threads", str(self.threads)]
 
+    # -- QC before step 1 --------------------------------------------------------------------------
+    def qc_argv(self, job: PlannedJob) -> list[str]:
+        """The QC job's own options (`worker.qc_stage` runs plink2 or the builtin QC with them)."""
+        genotypes = self.plan.step1Genotypes
+        assert genotypes is not None
+        inp, p = self.manifest.inputData, self.manifest.analysisParams
+        args = ["--genotypes", genotypes.format, self.local(genotypes.path)]
+        if genotypes.sample:
+            args += ["--sample", self.local(genotypes.sample)]
+        if genotypes.refFirst:
+            args.append("--ref-first")
+        args += ["--pheno", self.data(inp.phenoFile), "--traits", ",".join(self.plan.traits or inp.phenoColumns or [])]
+        for flag, name in (("--keep", inp.keepFile), ("--remove", inp.removeFile), ("--extract", inp.extractFile),
+                           ("--exclude", inp.excludeFile)):
+            if name:
+                args += [flag, self.data(name)]
+        args += ["--nauto", str(p.nauto)]
+        if p.step1Qc is not None:
+            for name in ("mind", "geno", "hwe", "maf", "mac"):
+                value = getattr(p.step1Qc, name)
+                if value is not None:
+                    args += [f"--{name}", f"{value:g}"]
+        if p.step1Prune is not None:
+            args += ["--prune", *p.step1Prune.indep_pairwise()]
+        return args + ["--out", self.local(job_output_base(self.plan, job))]
+
     def argv(self, job: PlannedJob) -> list[str]:
         builders = {
             "convert": self.convert_argv,
+            "qc": self.qc_argv,
             "step1": self.step1_argv,
             "step1-split": self.split_l0_argv,
             "step1-l0": self.run_l0_argv,
@@ -254,6 +292,12 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
             # the merge checks each job's record instead
             return [], files
         return files, []
+    if job.stage == "qc":
+        step1 = plan.step1Genotypes
+        assert step1 is not None
+        files = [*step1.members(), m.data_uri(inp.phenoFile)]
+        files += [m.data_uri(f) for f in (inp.keepFile, inp.removeFile, inp.extractFile, inp.excludeFile) if f]
+        return files, []
     if job.stage == "convert":
         target = converted_file(plan, job)
         assert target.conversion is not None
@@ -269,9 +313,11 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         if extra:
             required.append(m.data_uri(extra))
     if job.step == 1:
-        for extra in (inp.extractFile, inp.excludeFile):
-            if extra:
-                required.append(m.data_uri(extra))
+        qc = qc_outputs(plan)
+        if qc is not None:
+            required += [qc[0], qc[1]]
+        else:
+            required += [m.data_uri(f) for f in (inp.extractFile, inp.excludeFile) if f]
     split = split_prefix_uri(plan)
     if job.stage == "step1-l0":
         required += [f"{split}.master", f"{split}_job{job.l0Index}.snplist"]
@@ -312,7 +358,7 @@ def build_job_specs(
             JobSpec(
                 workflowId=plan.workflowId,
                 jobId=job.jobId,
-                kind="merge" if job.stage == "merge" else "convert" if job.stage == "convert" else "regenie",
+                kind={"merge": "merge", "convert": "convert", "qc": "qc"}.get(job.stage, "regenie"),
                 step=job.step,
                 chromosome=job.chromosome,
                 range=job.range,

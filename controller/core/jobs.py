@@ -21,7 +21,7 @@ from genome.chromosome import DEFAULT_NAUTO, label_sort_key
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
 
-JobKind = Literal["regenie", "merge", "convert"]
+JobKind = Literal["regenie", "merge", "convert", "qc"]
 JobStatus = Literal["PENDING", "SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED", "CANCELLED"]
 WorkflowStatus = Literal[
     "RECEIVED",

@@ -135,6 +135,38 @@ class GenotypeSet(_Strict):
         return isinstance(self.files, str) and CHROM_TOKEN in self.files
 
 
+class Step1Qc(_Strict):
+    """Variant and sample QC of step 1's genotypes before the model is fitted (plink2's filters; the
+    defaults are regenie's and nf-gwas's recommendations). A filter set to null is off."""
+
+    maf: float | None = Field(default=0.01, ge=0, lt=0.5, description="Remove variants with a minor allele "
+                              "frequency below this (--maf).")
+    mac: float | None = Field(default=100, ge=0, description="Remove variants with a minor allele count below this (--mac).")
+    geno: float | None = Field(default=0.1, ge=0, le=1, description="Remove variants missing in more than this share "
+                               "of samples (--geno).")
+    hwe: float | None = Field(default=1e-15, ge=0, le=1, description="Remove variants whose Hardy-Weinberg exact test "
+                              "p-value is below this (--hwe).")
+    mind: float | None = Field(default=0.1, ge=0, le=1, description="Remove samples missing more than this share of "
+                               "variants (--mind), before the variant filters.")
+
+
+class Step1Prune(_Strict):
+    """LD pruning of step 1's variants after QC (plink2 --indep-pairwise; needs plink2)."""
+
+    windowKb: int | None = Field(default=None, ge=1, description="Window in kb (then step must be 1).")
+    windowVariants: int | None = Field(default=None, ge=2, description="Window in variants (default 1000 when "
+                                       "windowKb is not given).")
+    step: int | None = Field(default=None, ge=1, description="Variants the window moves by: 1 with windowKb (plink2 "
+                             "requires it), default 100 with a window in variants.")
+    r2: float = Field(default=0.9, gt=0, le=1, description="Prune one variant of each pair with r² above this.")
+
+    def indep_pairwise(self) -> list[str]:
+        """plink2's --indep-pairwise values: window, step, r²."""
+        if self.windowKb is not None:
+            return [f"{self.windowKb}kb", "1", f"{self.r2:g}"]
+        return [str(self.windowVariants or 1000), str(self.step or 100), f"{self.r2:g}"]
+
+
 class InputData(_Strict):
     """The genotype, phenotype and covariate files, named relative to `s3Path`."""
 
@@ -297,6 +329,13 @@ class AnalysisParams(_Strict):
     )
     vcMaxAAF: float | None = Field(
         default=None, gt=0, le=1, description="Gene-based tests: largest AAF of the variants in the variance-component tests (--vc-maxAAF)."
+    )
+    step1Qc: Step1Qc | None = Field(
+        default=None, description="QC step 1's variants and samples first (a Batch job before step 1): {} for "
+        "maf 0.01, mac 100, geno 0.1, hwe 1e-15, mind 0.1; off unless given."
+    )
+    step1Prune: Step1Prune | None = Field(
+        default=None, description="LD-prune step 1's variants after QC (plink2 --indep-pairwise); off unless given."
     )
     minSampleOverlap: float = Field(
         default=0.5, ge=0, le=1, description="Preflight: warn when fewer than this share of the phenotyped samples "
@@ -498,6 +537,16 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
     elif ana.get("step2ChunkSize") is not None:
         problems.append(Problem("analysisParams.step2ChunkSize", "gene-based runs are split by chromosome or by step2SetsPerJob (variant ranges would cut genes)"))
     problems += _genotype_problems(inp, ana, g("startStep", 1))
+    prune = ana.get("step1Prune")
+    if isinstance(prune, dict):
+        if prune.get("windowKb") is not None and prune.get("windowVariants") is not None:
+            problems.append(Problem("analysisParams.step1Prune.windowKb", "give windowKb or windowVariants, not both"))
+        if prune.get("windowKb") is not None and prune.get("step") not in (None, 1):
+            problems.append(Problem("analysisParams.step1Prune.step", "a window in kb moves one variant at a time "
+                                    "(step 1), as plink2 requires"))
+    for option in ("step1Qc", "step1Prune"):
+        if ana.get(option) is not None and str(g("startStep", 1)) == "2":
+            problems.append(Problem(f"analysisParams.{option}", f"{option} prepares step 1, which startStep 2 skips"))
     if inp.get("keepFile") is not None and inp.get("removeFile") is not None:
         problems.append(Problem("inputData.removeFile", "keepFile and removeFile are exclusive (regenie accepts one)"))
     if inp.get("covarFile") is None:

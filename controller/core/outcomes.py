@@ -54,6 +54,9 @@ def complete_workflow(store: StatusStore, workflow_id: str) -> dict[str, Any]:
     completed_at = utc_now()
     stats = count_job_statuses(jobs)  # every job is SUCCEEDED: no second read of the job table
     done_attrs: dict[str, Any] = {"completedAt": completed_at, "jobStats": stats}
+    qc = next((j["qc"] for j in jobs if j.get("qc")), None)
+    if qc is not None:
+        done_attrs["qc"] = qc  # step 1's QC counts, kept on the workflow record
     done_removed = ("errorDetail", "failedJobs")
     while current != "COMPLETED":
         # Straight to COMPLETED when allowed; otherwise one step along the forward path.

@@ -64,6 +64,8 @@ class BuildResult(_Payload):
 
     convert: list[WorkItem] = Field(default_factory=list, description="VCF/BCF conversions, run before step 1")
     runConversion: bool = False
+    qc: WorkItem | None = Field(default=None, description="The QC job before step 1 (analysisParams.step1Qc)")
+    runQc: bool = False
     runStep1: bool
     runStep2: bool = Field(default=True, description="False with analysisParams.stopAfterStep 1")
     splitStep1: bool = False

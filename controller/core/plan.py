@@ -29,8 +29,10 @@ from controller.core.manifest import Manifest
 from controller.core.study_files import GenotypeFile, StudyFiles, declared_study, without_chromosomes
 from genome.chromosome import DEFAULT_NAUTO, Chromosome, ChromosomeError, label_of_code
 
-Stage = Literal["convert", "step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
+Stage = Literal["convert", "qc", "step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
 
+QC_JOB = "qc-step1"
+QC_PREFIX = "step1"  # <outputUri>qc/step1_variants.txt, _samples.txt, _qc.json
 STEP1_JOB = "step1"
 SPLIT_JOB = "step1-split"
 L1_JOB = "step1-l1"
@@ -82,6 +84,8 @@ class JobPlan(BaseModel):
                                           "step-1 BED filter, first")
     leftOut: list[str] = Field(default_factory=list, description="Chromosomes of the step-1 BED left out (PLINK's "
                                "array codes regenie cannot read), with their variant counts")
+    qcJobs: list[PlannedJob] = Field(default_factory=list, description="The QC job before step 1 "
+                                     "(analysisParams.step1Qc / step1Prune)")
     step1Jobs: list[PlannedJob] = Field(default_factory=list)
     step2: list[PlannedJob]
     merge: PlannedJob | None = Field(description="None when the workflow stops after step 1")
@@ -95,7 +99,7 @@ class JobPlan(BaseModel):
         return self.step1Jobs[-1] if self.step1Jobs else None
 
     def jobs(self) -> list[PlannedJob]:
-        return [*self.convertJobs, *self.step1Jobs, *self.step2, *([self.merge] if self.merge else [])]
+        return [*self.convertJobs, *self.qcJobs, *self.step1Jobs, *self.step2, *([self.merge] if self.merge else [])]
 
     def step2_file(self, job: PlannedJob) -> GenotypeFile:
         return self.step2Genotypes[job.fileIndex or 0]
@@ -120,6 +124,8 @@ def job_output_prefix(plan: JobPlan, job: PlannedJob) -> str:
     """The 'directory' a job writes into (its _SUCCESS.json marker goes there too)."""
     if job.stage == "convert":
         return converted_prefix(plan, job)
+    if job.stage == "qc":
+        return f"{plan.outputUri}qc/"
     if job.stage in ("step1", "step1-l1"):
         return f"{plan.outputUri}step1/"
     if job.stage == "step1-split":
@@ -135,7 +141,17 @@ def job_output_base(plan: JobPlan, job: PlannedJob) -> str:
     """regenie's --out value (as an s3:// URI) of a job; a conversion's is the PGEN prefix it writes."""
     if job.stage == "convert":
         return converted_file(plan, job).path
+    if job.stage == "qc":
+        return job_output_prefix(plan, job) + QC_PREFIX
     return job_output_prefix(plan, job) + plan.outputPrefix
+
+
+def qc_outputs(plan: JobPlan) -> tuple[str, str, str] | None:
+    """(kept variants, kept samples, summary) s3:// URIs of the QC job, or None without one."""
+    if not plan.qcJobs:
+        return None
+    base = job_output_base(plan, plan.qcJobs[0])
+    return f"{base}_variants.txt", f"{base}_samples.txt", f"{base}_qc.json"
 
 
 def converted_file(plan: JobPlan, job: PlannedJob) -> GenotypeFile:
@@ -477,8 +493,14 @@ def plan_jobs(
         _check_pattern_chromosome(f, d)
     convert = _convert_jobs(study)
     step1 = _step1_jobs(manifest, detection.step1, names_left_out) if detection.step1 is not None else []
+    qc: list[PlannedJob] = []
     if step1 and study.step1 is not None and study.step1.conversion is not None:
         step1[0].dependsOn = [study.step1.conversion.jobId]
+    params = manifest.analysisParams
+    if step1 and (params.step1Qc is not None or params.step1Prune is not None):
+        qc = [PlannedJob(jobId=QC_JOB, step=0, stage="qc", variantCount=step1[0].variantCount,
+                         dependsOn=list(step1[0].dependsOn))]
+        step1[0].dependsOn = [QC_JOB]
     step2: list[PlannedJob] = []
     if manifest.analysisParams.stopAfterStep != 1:
         present: list[int] = []
@@ -532,6 +554,7 @@ def plan_jobs(
         leftOut=[f"{c.name}: {c.count} variants" for c in (detection.step1.chromosomes if detection.step1 else [])
                  if c.name in names_left_out],
         convertJobs=convert,
+        qcJobs=qc,
         step1Jobs=step1,
         step2=step2,
         merge=merge,

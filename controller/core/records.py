@@ -65,6 +65,8 @@ class WorkflowRecord(_Record):
     chromosomes: list[str] | None = Field(default=None, description="labels of the step-2 chromosomes")
     variantCount: int | None = Field(default=None, description="variants detected")
     traits: list[str] | None = Field(default=None, description="traits analysed")
+    qc: dict[str, Any] | None = Field(default=None, description="step 1's QC: samples and variants before and after "
+                                      "each filter (from the QC job)")
     preflight: dict[str, Any] | None = Field(default=None, description="the preflight's counts (samples per file, "
                                              "overlaps, per trait analysed/NA/cases/controls) and warnings")
     leftOut: list[str] | None = Field(default=None, description="chromosomes of the step-1 BED left out (PLINK's "
@@ -113,6 +115,8 @@ class JobRecord(_Record):
     rowsWritten: int | None = Field(default=None, description="result rows")
     skipped: str | None = Field(default=None, description="why a SUCCEEDED step-2 job tested nothing (its "
                                 "step2ExtractFile/step2ExcludeFile left no variant in its range)")
+    qc: dict[str, Any] | None = Field(default=None, description="QC job: samples and variants before and after each "
+                                      "filter, the thresholds and the tool")
     wallSeconds: float | None = Field(default=None, description="engine wall time")
     peakRssMiB: float | None = Field(default=None, description="engine peak memory")
     failureClass: str | None = Field(default=None, description="input | engine | infrastructure | interrupted | ...")

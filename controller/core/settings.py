@@ -114,6 +114,10 @@ class WorkerSettings(EnvironmentContract):
         default="auto", description="VCF/BCF conversion jobs: plink2 on PATH (auto, else the builtin), plink2, or "
         "the builtin converter (genome.vcf_convert)"
     )
+    qc_tool: Literal["auto", "plink2", "builtin"] = Field(
+        default="auto", description="step-1 QC jobs: plink2 on PATH (auto, else the builtin), plink2, or the builtin "
+        "QC (genome.qc; no LD pruning)"
+    )
     scratch_dir: str | None = Field(
         default=None, description="staging directory when no FSx mount holds the inputs (default: system temp)"
     )

@@ -130,9 +130,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # Conversions always run: one whose PGEN is in place (an earlier run, another workflow on the
     # same VCF) finds its _SUCCESS.json marker and ends at once.
     convert_ids = [j.jobId for j in plan.convertJobs]
+    # QC runs with step 1 (a rerun of step 1 finds a complete QC's _SUCCESS.json marker and goes on)
+    qc_item = items[plan.qcJobs[0].jobId] if plan.qcJobs and run_step1 else None
     result = BuildResult(
         convert=[items[j] for j in convert_ids],
         runConversion=bool(convert_ids),
+        qc=qc_item,
+        runQc=qc_item is not None,
         runStep1=run_step1,
         runStep2=manifest.analysisParams.stopAfterStep != 1,
         splitStep1=run_step1 and split,

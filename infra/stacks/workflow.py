@@ -151,6 +151,8 @@ class WorkflowStack(Stack):
         calc = self._lambda("CalculateJobs", "job_calculator", "$.calc")
         build = self._lambda("BuildCommands", "command_builder", "$.plan")
         run_step1 = self._batch("RunStep1", "step1", "$.plan.step1")
+        # analysisParams.step1Qc / step1Prune: one QC job writes the variants and samples step 1 reads
+        run_qc = self._batch("RunStep1Qc", "step1", "$.plan.qc")
         # A split step 1: --split-l0, then the level-0 jobs side by side, then --run-l1. Any failure
         # fails the Map (no per-item Catch): level 1 needs every level-0 job.
         split_step1 = self._batch("RunStep1Split", "step1", "$.plan.step1Split.split")
@@ -198,7 +200,8 @@ class WorkflowStack(Stack):
         error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
         error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
 
-        for state in (init, calc, build, convert, run_step1, split_step1, level0, level1, inline, distributed, merge, success):
+        for state in (init, calc, build, convert, run_qc, run_step1, split_step1, level0, level1, inline, distributed,
+                      merge, success):
             state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
 
         choose_map = (
@@ -213,8 +216,14 @@ class WorkflowStack(Stack):
         merge.next(success).next(sfn.Succeed(self, "WorkflowSucceeded"))
         run_step1.next(choose_map)
         split_step1.next(level0).next(level1).next(choose_map)
+        run_qc.next(
+            sfn.Choice(self, "ChooseStep1Layout")
+            .when(sfn.Condition.boolean_equals("$.plan.splitStep1", True), split_step1)
+            .otherwise(run_step1)
+        )
         choose_start = (
             sfn.Choice(self, "ChooseStartStep")
+            .when(sfn.Condition.boolean_equals("$.plan.runQc", True), run_qc)
             .when(sfn.Condition.boolean_equals("$.plan.splitStep1", True), split_step1)
             .when(sfn.Condition.boolean_equals("$.plan.runStep1", True), run_step1)
             .otherwise(choose_map)

@@ -325,3 +325,32 @@ def test_planning_per_chromosome_bgens_from_s3_reads_headers_and_index_edges_onl
     for chrom in (1, 2, 3):
         per_file = [c for c in genotype_reads if f"imp_chr{chrom}." in c[1]]
         assert len(per_file) <= 8, per_file
+
+
+def test_step1_qc_plans_a_qc_job_whose_lists_step1_reads(cohort_study):
+    raw = _raw(ARRAY, BGEN_SET, analysis={"step1Qc": {"hwe": None}, "step1Prune": {"windowKb": 500}},
+               keepFile="pheno.txt", extractFile="keep.snps", **COHORT_COLUMNS)
+    (cohort_study / "keep.snps").write_text("1:100\n")
+    model = _model(raw)
+    plan = plan_workflow(model, workflow_id="wf-1", output_uri=OUT, locate=lambda n: str(cohort_study / n)).plan
+    assert [j.jobId for j in plan.qcJobs] == ["qc-step1"] and plan.job("step1").dependsOn == ["qc-step1"]
+    qc = job_argv(model, plan, "qc-step1", path_map=PATHS, threads=2)
+    assert qc == ["--genotypes", "bed", "/fsx/data/ukb/array/cohort_array", "--pheno", "/fsx/data/ukb/pheno.txt",
+                  "--traits", "Y1,Y2", "--keep", "/fsx/data/ukb/pheno.txt", "--extract", "/fsx/data/ukb/keep.snps",
+                  "--nauto", "22", "--mind", "0.1", "--geno", "0.1", "--maf", "0.01", "--mac", "100",
+                  "--prune", "500kb", "1", "0.9", "--out", "/fsx/results/workflows/wf-1/qc/step1"]
+    step1 = job_argv(model, plan, "step1", path_map=PATHS, threads=2)
+    assert step1[step1.index("--extract") + 1] == "/fsx/results/workflows/wf-1/qc/step1_variants.txt"
+    assert step1[step1.index("--keep") + 1] == "/fsx/results/workflows/wf-1/qc/step1_samples.txt"
+    assert step1.count("--keep") == 1 and step1.count("--extract") == 1  # the QC applied the manifest's lists
+    step2 = job_argv(model, plan, "step2-chr1", path_map=PATHS, threads=2)
+    assert step2[step2.index("--keep") + 1] == "/fsx/data/ukb/pheno.txt"  # step 2 keeps the manifest's own
+
+
+def test_prune_options_are_checked():
+    paths = _paths(_raw(ARRAY, BGEN_SET, analysis={"step1Prune": {"windowKb": 500, "step": 5}}))
+    assert "a window in kb moves one variant at a time" in paths["analysisParams.step1Prune.step"]
+    raw = _raw(None, BGEN_SET, analysis={"step1Qc": {}})
+    raw["startStep"] = 2
+    raw["step1PredList"] = "s3://gwas-data/x_pred.list"
+    assert "startStep 2 skips" in _paths(raw)["analysisParams.step1Qc"]

@@ -57,9 +57,15 @@ def test_shape(asl):
     convert_job = s["ConvertGenotypes"]["ItemProcessor"]["States"]["RunConvertJob"]
     assert "Catch" not in convert_job and convert_job["Resource"].endswith("batch:submitJob.sync")
     assert s["ChooseStartStep"]["Choices"] == [
+        # analysisParams.step1Qc: the QC job first, then step 1 in either layout
+        {"Variable": "$.plan.runQc", "BooleanEquals": True, "Next": "RunStep1Qc"},
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
         {"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"},
     ]
+    assert s["RunStep1Qc"]["Next"] == "ChooseStep1Layout" and s["RunStep1Qc"]["Catch"][0]["Next"] == "ErrorHandler"
+    assert s["ChooseStep1Layout"]["Choices"] == [
+        {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"}]
+    assert s["ChooseStep1Layout"]["Default"] == "RunStep1"
     assert s["ChooseStartStep"]["Default"] == "ChooseStep2Map" and s["RunStep1"]["Next"] == "ChooseStep2Map"
     assert s["RunStep1Split"]["Next"] == "Step1Level0" and s["Step1Level0"]["Next"] == "RunStep1Level1"
     assert s["RunStep1Level1"]["Next"] == "ChooseStep2Map"

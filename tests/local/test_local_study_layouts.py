@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -139,19 +138,17 @@ def test_array_step1_and_per_chromosome_bgen_step2_equal_regenie(emulator, ukb_s
 
 
 @pytest.mark.parametrize("converter", ["builtin", "plink2"])
-def test_per_chromosome_vcf_step2_converts_each_file_once(emulator, ukb_study, tmp_path, monkeypatch, converter):
+def test_per_chromosome_vcf_step2_converts_each_file_once(emulator, ukb_study, tmp_path, converter):
     from local.stack import LocalStack
 
     if converter == "plink2" and shutil.which("plink2") is None:
         pytest.skip("plink2 is not installed (apt-get install plink2): the builtin converter run covers this")
-    if converter == "builtin":
-        # an image without plink2: the worker falls back to the builtin converter
-        path = [d for d in os.environ.get("PATH", "").split(os.pathsep) if not (Path(d) / "plink2").exists()]
-        monkeypatch.setenv("PATH", os.pathsep.join(path))
+    # an image without plink2 runs the builtin converter (GWAS_VCF_CONVERTER=auto finds none): forced here
+    worker_env = {"GWAS_VCF_CONVERTER": converter}
 
     study = ukb_study
     vcf_set = {"format": "vcf", "files": "imputed/imp_chr{chrom}.vcf.gz", "dosageField": "DS"}
-    with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False) as stack:
+    with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False, worker_env=worker_env) as stack:
         (study / "manifest.json").write_text(json.dumps(_manifest(f"ukb-vcf-{converter}", vcf_set)))
         first = run_workflow(stack, study, tmp_path / "out1", timeout=900)
         assert first.status == "COMPLETED", (first.workflow.get("errorDetail"),
@@ -229,3 +226,52 @@ def test_a_step2_filter_that_empties_a_job_records_it_skipped_not_failed(emulato
     merged = next((tmp_path / "out").rglob("*Y1.regenie.gz"))
     _header, rows = read_regenie(merged)
     assert sorted(r[2] for r in rows) == sorted(wanted)
+
+
+@pytest.mark.parametrize("tool", ["builtin", "plink2"])
+def test_step1_qc_keeps_what_plink2_keeps_and_step1_reads_the_lists(emulator, ukb_study, tmp_path, tool):
+    """analysisParams.step1Qc: {} runs a QC job before step 1 (regenie's recommended thresholds);
+    step 1 reads its kept variants and samples; the counts reach the workflow record."""
+    from local.stack import LocalStack
+
+    if tool == "plink2" and shutil.which("plink2") is None:
+        pytest.skip("plink2 is not installed (apt-get install plink2): the builtin QC run covers this")
+    study = tmp_path / "study"
+    shutil.copytree(ukb_study, study, ignore=shutil.ignore_patterns("*.vcf.gz", "manifest.json"))
+    doc = _manifest(f"ukb-qc-{tool}", {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen",
+                                        "sampleFile": "imputed/imp_chr{chrom}.sample", "refFirst": True})
+    doc["analysisParams"]["step1Qc"] = {}
+    (study / "manifest.json").write_text(json.dumps(doc))
+    with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False, worker_env={"GWAS_QC_TOOL": tool}) as stack:
+        result = run_workflow(stack, study, tmp_path / "out", timeout=900)
+    assert result.status == "COMPLETED", (result.workflow.get("errorDetail"),
+                                          [(j["jobId"], j.get("errorDetail")) for j in result.failed_jobs])
+    jobs = {j["jobId"]: j for j in result.jobs}
+    assert Path(jobs["qc-step1"]["engine"]).name == tool
+    step1 = jobs["step1"]["command"]
+    assert step1[step1.index("--extract") + 1].endswith("/qc/step1_variants.txt")
+    assert step1[step1.index("--keep") + 1].endswith("/qc/step1_samples.txt")
+    qc = result.workflow["qc"]
+    n_array = len((study / "array" / "cohort_array.bim").read_text().splitlines())
+    assert qc["variants"]["loaded"] == n_array and 0 < qc["variants"]["alleleFrequency"] < n_array
+    assert qc["samples"]["phenotyped"] == 2000 and qc["thresholds"]["hwe"] == 1e-15
+    # what step 1 fitted: the kept variants (the merged results exist)
+    assert next((tmp_path / "out").rglob("*Y1.regenie.gz"))
+
+
+def test_step1_prune_without_plink2_fails_before_step1_naming_plink2(emulator, ukb_study, tmp_path):
+    from local.stack import LocalStack
+
+    study = tmp_path / "study"
+    shutil.copytree(ukb_study, study, ignore=shutil.ignore_patterns("*.vcf.gz", "manifest.json"))
+    doc = _manifest("ukb-prune", {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen",
+                                   "sampleFile": "imputed/imp_chr{chrom}.sample", "refFirst": True})
+    doc["analysisParams"]["step1Prune"] = {"windowKb": 500, "r2": 0.5}
+    (study / "manifest.json").write_text(json.dumps(doc))
+    # as in an image without plink2
+    with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False, worker_env={"GWAS_QC_TOOL": "builtin"}) as stack:
+        result = run_workflow(stack, study, tmp_path / "out", timeout=900)
+    assert result.status == "FAILED"
+    jobs = {j["jobId"]: j for j in result.jobs}
+    assert jobs["qc-step1"]["status"] == "FAILED" and "needs plink2" in jobs["qc-step1"]["errorDetail"]
+    assert jobs["step1"]["status"] != "SUCCEEDED"
