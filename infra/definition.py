@@ -246,13 +246,16 @@ def table_schemas_from_templates(templates: dict[str, dict[str, Any]]) -> dict[T
     return out  # type: ignore[return-value]
 
 
+DATA_BUCKET_PLACEHOLDER = "@@dataBucket@@"
+
+
 def manifest_events_from_templates(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """How manifest uploads reach the manifest trigger, as the synthesized stacks wire them.
 
     `queue`/`deadLetterQueue`: SQS attributes (boto3's `create_queue` names, string values);
     `maxReceiveCount`; `rawMessageDelivery`; `batchSize` and `reportBatchItemFailures` of the event
-    source mapping; `bucketNotifications`: the data bucket's S3 notification configuration
-    (boto3's `put_bucket_notification_configuration` shape, topic ARNs left out).
+    source mapping; `eventPattern`: the EventBridge rule's pattern that routes manifest uploads
+    of the data bucket to the manifest topic, with `eventPatternBucket` where the data bucket's name goes.
     """
     _, _, queue = _find(templates, "queue:manifest")
     _, _, dlq = _find(templates, "queue:manifestDeadLetter")
@@ -267,17 +270,10 @@ def manifest_events_from_templates(templates: dict[str, dict[str, Any]]) -> dict
         return out
 
     redrive = queue["Properties"].get("RedrivePolicy") or {}
-    notifications: list[dict[str, Any]] = []
-    for tpl in templates.values():
-        for res in tpl.get("Resources", {}).values():
-            if res.get("Type") != "Custom::S3BucketNotifications":
-                continue
-            config = res["Properties"].get("NotificationConfiguration", {})
-            for topic in config.get("TopicConfigurations", []):
-                rules = topic.get("Filter", {}).get("Key", {}).get("FilterRules", [])
-                notifications.append(
-                    {"Events": list(topic["Events"]), "FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
-                )
+    _, _, rule = _find(templates, "rule:manifestUploads")
+    pattern = json.loads(json.dumps(rule["Properties"]["EventPattern"]))
+    # the data bucket's name is a reference in the template: the local stack fills in its own bucket
+    pattern["detail"]["bucket"]["name"] = [DATA_BUCKET_PLACEHOLDER]
     mapping_props = mapping["Properties"]
     return {
         "queue": attributes(queue["Properties"]),
@@ -286,5 +282,6 @@ def manifest_events_from_templates(templates: dict[str, dict[str, Any]]) -> dict
         "rawMessageDelivery": bool(subscription["Properties"].get("RawMessageDelivery", False)),
         "batchSize": int(mapping_props.get("BatchSize", 10)),
         "reportBatchItemFailures": "ReportBatchItemFailures" in (mapping_props.get("FunctionResponseTypes") or []),
-        "bucketNotifications": notifications,
+        "eventPattern": pattern,
+        "eventPatternBucket": DATA_BUCKET_PLACEHOLDER,
     }

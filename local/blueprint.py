@@ -27,7 +27,7 @@ CACHE_ENV = LocalSettings.env_name("cache")
 # A blueprint file exported with `gwas local blueprint --out FILE` (e.g. mounted into the compose
 # harness, which has no node runtime to synthesize with): used as is, no synthesis.
 FILE_ENV = LocalSettings.env_name("blueprint")
-BLUEPRINT_FORMAT = 3
+BLUEPRINT_FORMAT = 4
 _PLACEHOLDER = "@@{}@@"
 
 

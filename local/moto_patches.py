@@ -40,7 +40,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 
 from __future__ import annotations
 
+import copy
 import functools
+import json
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -399,6 +401,39 @@ def patch_object_events() -> None:
     replace(notifications, "send_event", send_event)
 
 
+# -- (o) EventBridge rules deliver to SNS topics ----------------------------------------------------------
+def patch_events_to_sns() -> None:
+    """moto's rules deliver events to SQS, log groups and buses, not to SNS topics (the target
+    raises NotImplementedError, which S3's EventBridge notification swallows). The storage stack
+    routes manifest uploads S3 -> EventBridge rule -> SNS topic: deliver to the topic as EventBridge
+    does, the event JSON as the message."""
+    from moto.events import models
+    from moto.sns.models import sns_backends
+    from moto.utilities.arns import parse_arn
+
+    original = models.Rule.send_to_targets
+    if getattr(original, "_gwas_events_to_sns", False):
+        return
+
+    @functools.wraps(original)
+    def send_to_targets(self: Any, original_event: Any, transform_input: bool = True) -> None:
+        if not self.event_pattern.matches_event(original_event):
+            return
+        topics = [t for t in self.targets if parse_arn(t["Arn"]).service == "sns"]
+        for target in topics:
+            arn = parse_arn(target["Arn"])
+            topic = sns_backends[arn.account][arn.region].get_topic(target["Arn"])
+            topic.publish(json.dumps(original_event))
+        others = [t for t in self.targets if t not in topics]
+        if others:
+            rest = copy.copy(self)
+            rest.targets = others
+            original(rest, original_event, transform_input)
+
+    setattr(send_to_targets, "_gwas_events_to_sns", True)  # noqa: B010  (marks the wrapper as ours)
+    replace(models.Rule, "send_to_targets", send_to_targets)
+
+
 # -- (i) EC2 instance-type offerings read on first use -------------------------------------------------
 class _OfferingsByRegion(dict):
     """`INSTANCE_TYPE_OFFERINGS[location_type]` (region -> offerings), filled on first read."""
@@ -543,6 +578,9 @@ def registry() -> list[Patch]:
         Patch("h", "S3 object events reach the local FSx", "no data repository associations",
               "tests/local/test_fsx.py::test_created_objects_are_on_the_file_system_when_the_call_returns",
               patch_object_events),
+        Patch("o", "EventBridge rules deliver to SNS topics", "an SNS target raises NotImplementedError, "
+              "which S3's EventBridge notification swallows", "tests/local/test_moto_patches.py::"
+              "test_s3_eventbridge_rule_delivers_manifest_uploads_to_the_topic", patch_events_to_sns),
         Patch("j", "per-request lookups once", "the package directory is listed and methods inspected per request",
               "tests/local/test_moto_patches.py::test_per_request_lookups_are_computed_once_with_the_same_answers", patch_request_dispatch),
         Patch("k", "atomic DynamoDB requests", "concurrent requests interleave inside one DynamoDB call",

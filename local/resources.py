@@ -1,7 +1,7 @@
 """Create, in the emulator, every resource the CDK stacks define, through the AWS APIs.
 
-Buckets (data, results), the manifest notification of the data bucket (suffix `manifest.json`,
-which covers `*.manifest.json`) -> SNS topic -> SQS queue (with its dead-letter queue), the outcome
+Buckets (data, results), the data bucket's EventBridge notifications and the rule that sends its
+`*manifest.json` uploads to the SNS topic -> SQS queue (with its dead-letter queue), the outcome
 notification topic, both DynamoDB tables (key schema and GSIs from the synthesized Database stack),
 a Batch compute environment, job queue and the step-1/step-2 job
 definitions (environment, retry strategy and timeout as the compute stack sets them), one Lambda
@@ -39,6 +39,7 @@ class LocalNames:
     workflow_table: str = "GwasWorkflowTable"
     job_table: str = "GwasJobStatusTable"
     manifest_topic: str = "gwas-manifest-events"
+    manifest_rule: str = "gwas-manifest-uploads"
     notification_topic: str = "gwas-notifications"
     manifest_queue: str = "gwas-manifest-queue"
     manifest_dlq: str = "gwas-manifest-dlq"
@@ -176,7 +177,7 @@ def create_resources(
     for bucket in (names.data_bucket, names.results_bucket, *names.allowed_buckets):
         s3.create_bucket(Bucket=bucket)
 
-    # Manifest events: S3 -> SNS -> SQS (+ DLQ), as the storage and queue-processing stacks wire them.
+    # Manifest events: S3 -> EventBridge -> SNS -> SQS (+ DLQ), as the storage and queue-processing stacks wire them.
     manifest_topic = sns.create_topic(Name=names.manifest_topic)["TopicArn"]
     notification_topic = sns.create_topic(Name=names.notification_topic)["TopicArn"]
     # Queues, redrive, raw delivery and the bucket notification exactly as the synthesized stacks declare them.
@@ -196,17 +197,14 @@ def create_resources(
         Endpoint=queue_arn,
         Attributes={"RawMessageDelivery": "true" if events["rawMessageDelivery"] else "false"},
     )
-    if not events["bucketNotifications"]:
-        raise RuntimeError("the synthesized storage stack sends no manifest notification; the local stack cannot either")
+    # S3 -> EventBridge -> the rule the storage stack declares -> the manifest topic
     s3.put_bucket_notification_configuration(
-        Bucket=names.data_bucket,
-        NotificationConfiguration={
-            "TopicConfigurations": [
-                {"TopicArn": manifest_topic, "Events": n["Events"], "Filter": {"Key": {"FilterRules": n["FilterRules"]}}}
-                for n in events["bucketNotifications"]
-            ]
-        },
+        Bucket=names.data_bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
     )
+    pattern = json.dumps(events["eventPattern"]).replace(events["eventPatternBucket"], names.data_bucket)
+    eventbridge = client("events")
+    eventbridge.put_rule(Name=names.manifest_rule, EventPattern=pattern, State="ENABLED")
+    eventbridge.put_targets(Rule=names.manifest_rule, Targets=[{"Id": "manifest-topic", "Arn": manifest_topic}])
 
     # The tables exactly as the synthesized Database stack declares them.
     for logical, table_name in (("workflow", names.workflow_table), ("jobStatus", names.job_table)):

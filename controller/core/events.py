@@ -1,9 +1,14 @@
 """S3 object-created events as they reach the manifest queue, and execution naming.
 
-An SQS message body is either an SNS envelope (`{"Type": "Notification", "Message": "<S3 event
-JSON>"}`) or, with raw message delivery, the S3 event itself. S3 first sends an `s3:TestEvent`
-when a notification is configured; it names no object and is ignored. Object keys arrive
-URL-encoded (spaces as '+'), so they are decoded with `unquote_plus`.
+An SQS message body is either an SNS envelope (`{"Type": "Notification", "Message": "<event
+JSON>"}`) or, with raw message delivery, the event itself. The event is one of:
+
+* an EventBridge event of S3 (`"source": "aws.s3"`, `"detail-type": "Object Created"`): how the
+  deployed stacks route manifest uploads (the data bucket's FSx association owns its S3 event
+  notifications); its key is plain text;
+* an S3 event notification (`{"Records": [...]}`), as a bucket notification sends it: keys arrive
+  URL-encoded (spaces as '+') and are decoded with `unquote_plus`. S3 first sends an
+  `s3:TestEvent` when such a notification is configured; it names no object and is ignored.
 """
 
 from __future__ import annotations
@@ -73,9 +78,55 @@ def unwrap_s3_event(body: Any) -> dict[str, Any] | None:
     return doc
 
 
+def _version(value: Any) -> str | None:
+    """An object's version id; None where the bucket is not versioned (S3 writes "null" there, and
+    PutObject returns no version id, so "null" would name another workflow than the upload's)."""
+    return value if isinstance(value, str) and value and value != "null" else None
+
+
+def _unwrap(body: Any) -> dict[str, Any]:
+    doc = _loads(body, "message body")
+    if not isinstance(doc, dict):
+        raise EventError("message body is not a JSON object")
+    if "Message" in doc and ("TopicArn" in doc or doc.get("Type") == "Notification"):
+        doc = _loads(doc["Message"], "SNS Message")
+        if not isinstance(doc, dict):
+            raise EventError("SNS Message is not a JSON object")
+    return doc
+
+
+def _eventbridge_ref(event: dict[str, Any]) -> list[S3ObjectRef]:
+    """The object of an EventBridge `Object Created` event of S3 ([] for another detail-type)."""
+    if event.get("detail-type") != "Object Created":
+        return []
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("bucket"), dict) or not isinstance(detail.get("object"), dict):
+        raise EventError("EventBridge event of S3 has no detail.bucket / detail.object")
+    bucket, obj = detail["bucket"].get("name"), detail["object"]
+    key = obj.get("key")
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise EventError("EventBridge event of S3 names no bucket or key")
+    size = obj.get("size")
+    return [
+        S3ObjectRef(
+            bucket=bucket,
+            key=key,  # EventBridge sends keys as they are, not URL-encoded
+            version_id=_version(obj.get("version-id")),
+            etag=obj.get("etag") or obj.get("eTag") or None,
+            size=int(size) if isinstance(size, (int, float)) else None,
+            event_name=f"ObjectCreated:{detail.get('reason', 'PutObject')}",
+            event_time=event.get("time") if isinstance(event.get("time"), str) else None,
+            sequencer=obj.get("sequencer"),
+        )
+    ]
+
+
 def object_refs(body: Any) -> list[S3ObjectRef]:
     """Every object-created record in an SQS body; [] for a test event."""
-    event = unwrap_s3_event(body)
+    doc = _unwrap(body)
+    if doc.get("source") == "aws.s3" and "detail" in doc:
+        return _eventbridge_ref(doc)
+    event = unwrap_s3_event(doc)
     if event is None:
         return []
     refs = []
@@ -98,7 +149,7 @@ def object_refs(body: Any) -> list[S3ObjectRef]:
             S3ObjectRef(
                 bucket=bucket,
                 key=unquote_plus(raw_key),
-                version_id=obj.get("versionId") or None,
+                version_id=_version(obj.get("versionId")),
                 etag=(obj.get("eTag") or obj.get("etag") or None),
                 size=int(size) if isinstance(size, (int, float)) else None,
                 event_name=name,

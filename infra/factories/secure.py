@@ -7,7 +7,7 @@ The settings live here once, so a new bucket or queue cannot forget one of them.
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -104,14 +104,25 @@ def encrypted_topic(scope: Construct, id: str, *, key: kms.IKey, display_name: s
     return sns.Topic(scope, id, master_key=key, enforce_ssl=True, display_name=display_name)
 
 
-def allow_service_to_publish(key: kms.Key, service: str) -> None:
-    """An AWS service (S3, CloudWatch) encrypting messages for a topic under `key` needs the key."""
+def source_conditions(account: str, source_arn: str | None = None) -> dict[str, dict[str, str]]:
+    """`aws:SourceAccount` (and `aws:SourceArn`) conditions: a service principal acts only for this
+    account's (or this one resource's) requests, never as a confused deputy for another's."""
+    conditions: dict[str, dict[str, str]] = {"StringEquals": {"aws:SourceAccount": account}}
+    if source_arn is not None:
+        conditions["ArnLike"] = {"aws:SourceArn": source_arn}
+    return conditions
+
+
+def allow_service_to_publish(key: kms.Key, service: str, *, source_arn: str | None = None) -> None:
+    """An AWS service (EventBridge, CloudWatch) encrypting messages for a topic under `key` needs the
+    key; only for this account, and for `source_arn` when given."""
     key.add_to_resource_policy(
         iam.PolicyStatement(
             sid=f"AllowPublishFrom{service.split('.')[0].title()}",
             principals=[iam.ServicePrincipal(service)],
             actions=["kms:GenerateDataKey*", "kms:Decrypt"],
             resources=["*"],  # in a key policy "*" means this key
+            conditions=source_conditions(Stack.of(key).account, source_arn),
         )
     )
 

@@ -5,24 +5,41 @@ FSx PERSISTENT_2 takes no import path: each bucket is linked by a data repositor
 workers write and imports what others put into the results bucket (a rerun's step-1 predictions).
 Mounted at `/fsx` on the Batch hosts these become `/fsx/data` and `/fsx/results`: the
 `GWAS_PATH_MAP` of docs/ARCHITECTURE.md.
+
+Manifest uploads reach the manifest topic through EventBridge, not an S3 event notification.
+Automatic import configures its own S3 event notification on each linked bucket, and AWS documents
+that an association becomes Misconfigured when the bucket has event notifications that overlap
+its event types: a `s3:ObjectCreated:*` notification for manifests on the data bucket would stop
+every import, and every job would miss its inputs. So the data bucket sends its events to
+EventBridge (a flag of the bucket's notification configuration, set in the bucket's own
+CloudFormation properties: it exists before the association adds its notification, and no
+custom resource rewrites the configuration later), and a rule with a key-suffix filter forwards
+`Object Created` events of `*manifest.json` keys to the topic. Scoping the association to a
+prefix instead would make users keep manifests apart from their data, which the workflow's
+one-folder upload relies on.
 """
 
 from __future__ import annotations
 
+import jsii
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_fsx as fsx
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.factories.nag import PARTITION, Ack, acknowledge, acknowledge_path, regex
+from infra.factories.nag import Ack, acknowledge
+from infra.factories.resource_keys import tag_resource
 from infra.factories.secure import (
     allow_service_to_publish,
     encrypted_topic,
     removal_policy,
     secure_bucket,
+    source_conditions,
     topic_key,
 )
 
@@ -84,27 +101,45 @@ class StorageStack(Stack):
             ],
         )
 
+        # S3 -> EventBridge on the data bucket, as a property of the bucket itself (see the module docstring)
+        cfn_data_bucket = self.data_bucket.node.default_child
+        assert isinstance(cfn_data_bucket, s3.CfnBucket)
+        cfn_data_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
         self.manifest_topic_key = topic_key(self, "ManifestTopicKey", config, description="Manifest upload notifications")
-        allow_service_to_publish(self.manifest_topic_key, "s3.amazonaws.com")
         self.manifest_topic = encrypted_topic(
             self, "ManifestTopic", key=self.manifest_topic_key, display_name="GWAS manifest uploads"
         )
-        self.data_bucket.add_event_notification(
-            s3.EventType.OBJECT_CREATED,
-            s3n.SnsDestination(self.manifest_topic),
-            s3.NotificationKeyFilter(suffix=MANIFEST_SUFFIX),
-        )
-
-        # CDK implements bucket notifications with its own custom-resource Lambda.
-        acknowledge_path(
+        rule_name = f"{config.stackPrefix}-manifest-uploads"
+        # built, not referenced: the topic key's policy names the rule, which names the topic, whose
+        # encryption names the key (a reference would close that cycle)
+        rule_arn = self.format_arn(service="events", resource="rule", resource_name=rule_name)
+        self.manifest_rule = events.Rule(
             self,
-            f"/{self.node.path}/BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role/Resource",
-            Ack(
-                "AwsSolutions-IAM4",
-                "CDK's bucket-notification custom resource runs with AWSLambdaBasicExecutionRole (logs only); its role is created by CDK, not this app.",
-                [regex(r"^Policy::arn:" + PARTITION + r":iam::aws:policy/service-role/AWSLambdaBasicExecutionRole$")],
+            "ManifestUploadRule",
+            rule_name=rule_name,
+            description="Object Created events of *manifest.json keys of the data bucket, to the manifest topic",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.data_bucket.bucket_name]},
+                    "object": {"key": [{"suffix": MANIFEST_SUFFIX}]},
+                },
             ),
         )
+        self.manifest_rule.add_target(_TopicTarget(self.manifest_topic))
+        tag_resource(self.manifest_rule, "rule:manifestUploads")
+        # EventBridge publishes for this rule only (no confused deputy), encrypting with the topic's key
+        self.manifest_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="ManifestRulePublishes",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.manifest_topic.topic_arn],
+                conditions=source_conditions(self.account, rule_arn),
+            )
+        )
+        allow_service_to_publish(self.manifest_topic_key, "events.amazonaws.com", source_arn=rule_arn)
 
         private = vpc.select_subnets(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.file_system = fsx.LustreFileSystem(
@@ -148,6 +183,18 @@ class StorageStack(Stack):
 
         CfnOutput(self, "DataBucketName", value=self.data_bucket.bucket_name, description="upload genotypes and manifests here")
         CfnOutput(self, "ResultsBucketName", value=self.results_bucket.bucket_name, description="workflow outputs")
+
+
+@jsii.implements(events.IRuleTarget)
+class _TopicTarget:
+    """The manifest topic as a rule target, without the unconditioned publish grant
+    `aws_events_targets.SnsTopic` would add (the topic policy above has the conditions)."""
+
+    def __init__(self, topic: sns.ITopic):
+        self.topic = topic
+
+    def bind(self, _rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        return events.RuleTargetConfig(arn=self.topic.topic_arn)
 
 
 def path_map_json(scope: Construct, data_bucket: s3.IBucket, results_bucket: s3.IBucket) -> str:

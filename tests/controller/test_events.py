@@ -83,3 +83,26 @@ def test_execution_name_is_deterministic_and_valid():
     for name in (a, long, none):
         assert len(name) <= 65 and re.fullmatch(r"[A-Za-z0-9_-]+", name)
     assert len(rerun_execution_name(long, 12)) <= 80
+
+
+def _eventbridge(key: str, version: str | None = None) -> dict:
+    obj = {"key": key, "size": 120, "etag": "abc123", "sequencer": "0062"}
+    if version is not None:
+        obj["version-id"] = version
+    return {"version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3", "account": "123456789012",
+            "time": "2026-12-06T10:00:00Z", "region": "us-east-1", "resources": ["arn:aws:s3:::gwas-data"],
+            "detail": {"version": "0", "bucket": {"name": "gwas-data"}, "object": obj, "reason": "PutObject"}}
+
+
+def test_eventbridge_events_raw_and_in_an_sns_envelope():
+    from controller.core.events import object_refs
+
+    event = _eventbridge("study one/a+b.manifest.json", "v7")
+    for body in (json.dumps(event), json.dumps({"Type": "Notification", "TopicArn": "arn:t", "Message": json.dumps(event)})):
+        (ref,) = object_refs(body)
+        # EventBridge keys are plain text: '+' and spaces stay as they are
+        assert (ref.bucket, ref.key, ref.version_id, ref.etag) == ("gwas-data", "study one/a+b.manifest.json", "v7", "abc123")
+        assert ref.event_time == "2026-12-06T10:00:00Z" and ref.event_name == "ObjectCreated:PutObject"
+    (unversioned,) = object_refs(json.dumps(_eventbridge("m/manifest.json", "null")))
+    assert unversioned.version_id is None and unversioned.identity == "abc123"  # as PutObject reports it
+    assert object_refs(json.dumps(dict(_eventbridge("m/manifest.json"), **{"detail-type": "Object Deleted"}))) == []

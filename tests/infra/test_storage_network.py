@@ -69,14 +69,36 @@ def test_fsx_persistent_2_with_two_data_repository_associations(synth):
     assert "ResultsBucket" in json.dumps(dras["/results"]["DataRepositoryPath"])
 
 
-def test_manifest_notification_filters_on_suffix(synth):
-    notif = synth.one("Storage", "Custom::S3BucketNotifications")["Properties"]
-    assert "DataBucket" in json.dumps(notif["BucketName"])
-    (topic_config,) = notif["NotificationConfiguration"]["TopicConfigurations"]
-    assert topic_config["Events"] == ["s3:ObjectCreated:*"]
-    assert topic_config["Filter"]["Key"]["FilterRules"] == [{"Name": "suffix", "Value": "manifest.json"}]
-    assert "ManifestTopic" in json.dumps(topic_config["TopicArn"])
-    assert "QueueConfigurations" not in notif["NotificationConfiguration"]
+def test_no_s3_event_notification_on_a_bucket_with_an_auto_import_association(synth):
+    """FSx auto-import owns the linked buckets' S3 event notifications: an overlapping one would make
+    the association Misconfigured. No bucket of the app has a notification configuration other
+    than EventBridge, and no CDK custom resource rewrites one after the association exists."""
+    assert synth.resources("Storage", "Custom::S3BucketNotifications") == {}
+    dras = synth.resources("Storage", "AWS::FSx::DataRepositoryAssociation")
+    linked = {json.dumps(d["Properties"]["DataRepositoryPath"]) for d in dras.values()}
+    for lid, bucket in _buckets(synth).items():
+        config = bucket["Properties"].get("NotificationConfiguration", {})
+        assert not {"TopicConfigurations", "QueueConfigurations", "LambdaConfigurations"} & set(config), lid
+        if any(lid in path for path in linked) and "DataBucket" in lid:
+            assert config == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+
+
+def test_manifest_uploads_are_routed_by_an_eventbridge_rule_to_the_topic(synth):
+    (rule,) = synth.resources("Storage", "AWS::Events::Rule").values()
+    props = rule["Properties"]
+    pattern = props["EventPattern"]
+    assert pattern["source"] == ["aws.s3"] and pattern["detail-type"] == ["Object Created"]
+    assert "DataBucket" in json.dumps(pattern["detail"]["bucket"]["name"])
+    assert pattern["detail"]["object"]["key"] == [{"suffix": MANIFEST_SUFFIX}]
+    (target,) = props["Targets"]
+    assert "ManifestTopic" in json.dumps(target["Arn"])
+    (policy,) = synth.resources("Storage", "AWS::SNS::TopicPolicy").values()
+    publish = [st for st in policy["Properties"]["PolicyDocument"]["Statement"]
+               if st.get("Action") == "sns:Publish" and st["Effect"] == "Allow"]
+    assert publish and all(st["Principal"] == {"Service": "events.amazonaws.com"} for st in publish)
+    for st in publish:  # only for this account's manifest rule
+        assert "aws:SourceAccount" in st["Condition"]["StringEquals"]
+        assert "manifest-uploads" in json.dumps(st["Condition"]["ArnLike"]["aws:SourceArn"])
 
 
 @pytest.mark.parametrize(
@@ -90,10 +112,11 @@ def test_suffix_filter_passes_every_manifest_key(key):
         assert key.endswith(MANIFEST_SUFFIX)
 
 
-def test_manifest_topic_is_encrypted_and_s3_may_use_its_key(synth):
+def test_manifest_topic_is_encrypted_and_eventbridge_may_use_its_key_for_the_rule_only(synth):
     topic = synth.one("Storage", "AWS::SNS::Topic")["Properties"]
     assert "ManifestTopicKey" in json.dumps(topic["KmsMasterKeyId"])
     key = synth.one("Storage", "AWS::KMS::Key")["Properties"]
     assert key["EnableKeyRotation"] is True
-    principals = json.dumps([s.get("Principal") for s in key["KeyPolicy"]["Statement"]])
-    assert "s3.amazonaws.com" in principals
+    (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
+    assert "manifest-uploads" in json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])

@@ -338,3 +338,31 @@ def test_every_patched_attribute_has_one_owner(emulator):
     owned = owners()
     assert any(k.endswith("StateTaskServiceBatch._normalise_parameters") for k in owned)
     assert sum(1 for k in owned if k.endswith("state_task_service_callback.time")) == 1
+
+
+def test_s3_eventbridge_rule_delivers_manifest_uploads_to_the_topic(aws):
+    """The storage stack's routing: the bucket sends events to EventBridge, a rule with a key-suffix
+    filter publishes `Object Created` of `*manifest.json` to an SNS topic, the topic feeds a queue.
+    Without the patch moto raises NotImplementedError for the SNS target and nothing arrives."""
+    from controller.core.events import object_refs
+
+    session, endpoint = aws.session, aws.endpoint
+    sns, sqs, events = (session.client(n, endpoint_url=endpoint) for n in ("sns", "sqs", "events"))
+    bucket = unique("eb-data-").lower()
+    aws.s3.create_bucket(Bucket=bucket)
+    aws.s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    topic = sns.create_topic(Name=unique("eb-topic"))["TopicArn"]
+    queue = sqs.create_queue(QueueName=unique("eb-queue"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    rule = unique("eb-rule")
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"],
+               "detail": {"bucket": {"name": [bucket]}, "object": {"key": [{"suffix": "manifest.json"}]}}}
+    events.put_rule(Name=rule, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=rule, Targets=[{"Id": "topic", "Arn": topic}])
+    aws.s3.put_object(Bucket=bucket, Key="study one/geno.bed", Body=b"x")
+    aws.s3.put_object(Bucket=bucket, Key="study one/run.manifest.json", Body=b"{}")
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", [])
+    refs = [ref for m in messages for ref in object_refs(m["Body"])]
+    assert [(r.bucket, r.key) for r in refs] == [(bucket, "study one/run.manifest.json")]  # keys not URL-encoded
+    assert refs[0].etag and refs[0].event_name.startswith("ObjectCreated:")

@@ -100,11 +100,20 @@ def test_lambdas_and_manifest_event_chain(stack):
         cfg = lam.get_function_configuration(FunctionName=res.function_arns[handler])
         assert cfg["Handler"] == f"controller.handlers.{handler}.handler"
         assert cfg["Environment"]["Variables"]["GWAS_WORKFLOW_TABLE"] == res.workflow_table
+    from moto.s3.models import s3_backends
+
+    from local.emulator import ACCOUNT_ID
+
+    # S3 -> EventBridge (moto's GetBucketNotificationConfiguration leaves the flag out) -> rule -> topic
     notif = stack.client("s3").get_bucket_notification_configuration(Bucket=res.data_bucket)
-    (topic_cfg,) = notif["TopicConfigurations"]
-    assert topic_cfg["TopicArn"] == res.manifest_topic_arn
-    rules = [(r["Name"].lower(), r["Value"]) for r in topic_cfg["Filter"]["Key"]["FilterRules"]]
-    assert rules == [("suffix", "manifest.json")]
+    assert "TopicConfigurations" not in notif and "QueueConfigurations" not in notif
+    assert s3_backends[ACCOUNT_ID]["aws"].buckets[res.data_bucket].notification_configuration.event_bridge == {}
+    (rule,) = stack.client("events").list_rules()["Rules"]
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail"]["bucket"]["name"] == [res.data_bucket]
+    assert pattern["detail"]["object"]["key"] == [{"suffix": "manifest.json"}]
+    (target,) = stack.client("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == res.manifest_topic_arn
     subs = stack.client("sns").list_subscriptions_by_topic(TopicArn=res.manifest_topic_arn)["Subscriptions"]
     assert [s["Endpoint"] for s in subs] == [res.manifest_queue_arn]
 
@@ -209,10 +218,9 @@ def test_manifest_path_is_the_synthesized_one(stack):
     assert raw == str(subscription["Properties"]["RawMessageDelivery"]).lower() == "true"
     (mapping,) = by_type("AWS::Lambda::EventSourceMapping")
     assert stack.poller.batch_size == mapping["Properties"]["BatchSize"]
-    (notifications,) = by_type("Custom::S3BucketNotifications")
-    (want_topic,) = notifications["Properties"]["NotificationConfiguration"]["TopicConfigurations"]
-    (got_topic,) = stack.client("s3").get_bucket_notification_configuration(Bucket=res.data_bucket)["TopicConfigurations"]
-    assert got_topic["Events"] == want_topic["Events"]
-    assert [(r["Name"].lower(), r["Value"]) for r in got_topic["Filter"]["Key"]["FilterRules"]] == [
-        (r["Name"].lower(), r["Value"]) for r in want_topic["Filter"]["Key"]["FilterRules"]
-    ]
+    (rule,) = [r for r in by_type("AWS::Events::Rule") if r.get("Metadata", {}).get("gwas:resourceKey") == "rule:manifestUploads"]
+    want = rule["Properties"]["EventPattern"]
+    (got,) = stack.client("events").list_rules()["Rules"]
+    got_pattern = json.loads(got["EventPattern"])
+    assert got_pattern["detail"]["object"] == want["detail"]["object"]
+    assert {k: got_pattern[k] for k in ("source", "detail-type")} == {k: want[k] for k in ("source", "detail-type")}
