@@ -91,7 +91,6 @@ def build_stacks(app: cdk.App, config: InfraConfig) -> dict[str, cdk.Stack]:
         config=config,
         functions={n: f.function for n, f in lambdas.functions.items()},
         job_queue=compute.job_queue,
-        job_definitions=compute.job_definitions,
         results_bucket=storage.results_bucket,
         **name("Workflow"),
     )

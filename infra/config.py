@@ -59,7 +59,12 @@ class InfraConfig(BaseModel):
     removalPolicy: Literal["retain", "destroy"] = Field(
         "retain", description="what happens to buckets, tables and the file system on stack deletion"
     )
-    imageTag: str = Field("latest", description="tag of the worker image in the ECR repository")
+    imageTag: str = Field("v1", description="tag of the worker image in the ECR repository (tags are immutable: "
+                          "push each build under a new tag, or give an image digest sha256:...)")
+    workflowTimeoutHours: int = Field(7 * 24, ge=1, le=365 * 24, description="a workflow execution longer than this "
+                                      "times out (the state machine's TimeoutSeconds)")
+    runnableTimeoutMinutes: int = Field(240, ge=10, le=1440, description="a Batch job RUNNABLE this long for want of "
+                                        "capacity, or asking more than any allowed instance has, is cancelled")
 
     @field_validator("instanceClasses", "allowedBuckets", mode="before")
     @classmethod
@@ -83,6 +88,14 @@ class InfraConfig(BaseModel):
         bad = [b for b in v if not _BUCKET.match(b)]
         if bad:
             raise ValueError(f"not S3 bucket names: {bad}")
+        return v
+
+    @field_validator("imageTag")
+    @classmethod
+    def _tag(cls, v: str) -> str:
+        if v == "latest":
+            raise ValueError("'latest' names no fixed image and the repository's tags are immutable: give a version tag "
+                             "(e.g. v1) or a digest (sha256:...)")
         return v
 
     @field_validator("stackPrefix")
@@ -113,6 +126,11 @@ class InfraConfig(BaseModel):
     def lambda_python_version(self) -> str:
         """`3.12` for `python3.12`: the ABI the vendored wheels must match."""
         return self.lambdaRuntime.removeprefix("python")
+
+    def job_definition_name(self, step: str) -> str:
+        """Fixed names: the state machine submits by name (the latest revision), so a new revision
+        (other vCPUs, memory, image) never changes what another stack references."""
+        return f"{self.stackPrefix}-{step}"
 
     def stack_name(self, part: str) -> str:
         return f"{self.stackPrefix}{part}Stack"

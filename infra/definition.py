@@ -12,7 +12,9 @@ Keys of `arns` (resources are found by their `gwas:resourceKey` metadata, see
   `function:success_handler`, `function:error_handler` - Lambda function ARNs (workflow machine)
 * `function:cleanup` - the cleanup Lambda (cleanup machine)
 * `jobQueue` - the Batch job queue ARN
-* `jobDefinition:step1`, `jobDefinition:step2` - Batch job definition ARNs (the merge job uses step2)
+* `jobDefinition:step1`, `jobDefinition:step2` - Batch job definition ARNs (the merge job uses step2);
+  the state machine names them by an ARN built from their fixed name, which maps to these keys
+* `bucket:results` - the results bucket's name (the Distributed Map's ResultWriter)
 * optional pseudo parameters: `AWS::Partition` (default `aws`), `AWS::URLSuffix` (default
   `amazonaws.com`), `AWS::Region`, `AWS::AccountId` (no default: given when a definition needs them)
 
@@ -51,8 +53,9 @@ Which = Literal["workflow", "cleanup"]
 PSEUDO_DEFAULTS = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 # Attributes whose value is the resource's ARN, per CloudFormation type.
 _ARN_ATTRIBUTES = {"Arn", "JobQueueArn", "JobDefinitionArn", "StateMachineArn"}
-# CloudFormation types whose `Ref` is their ARN (for the rest, `Ref` is a name or id).
+# CloudFormation types whose `Ref` is their ARN, or the name the local stack gives for the key.
 _REF_IS_ARN = {"AWS::Batch::JobDefinition", "AWS::Batch::JobQueue", "AWS::StepFunctions::StateMachine", "AWS::SNS::Topic"}
+_REF_IS_NAME = {"AWS::S3::Bucket"}
 
 
 class UnresolvedTokenError(ValueError):
@@ -110,6 +113,14 @@ class _Resolver:
             for out in tpl.get("Outputs", {}).values()
             if isinstance(out.get("Export", {}).get("Name"), str)
         }
+        # job definitions are named in the state machine by an ARN built from their fixed name
+        self.job_definition_names: dict[str, str] = {
+            res["Properties"]["JobDefinitionName"]: res["Metadata"][METADATA_KEY]
+            for tpl in templates.values()
+            for res in tpl.get("Resources", {}).values()
+            if res.get("Type") == "AWS::Batch::JobDefinition" and "JobDefinitionName" in res.get("Properties", {})
+            and METADATA_KEY in res.get("Metadata", {})
+        }
 
     def value(self, key: str, token: Any, stack: str) -> str:
         self.used.add(key)
@@ -129,6 +140,19 @@ class _Resolver:
             )
         return key, resource["Type"]
 
+    def job_definitions(self, doc: Any, stack: str) -> Any:
+        """`doc` with each `arn:...:batch:...:job-definition/<name>` (no revision) of a job
+        definition of the app replaced by the ARN given for it."""
+        if isinstance(doc, dict):
+            return {k: self.job_definitions(v, stack) for k, v in doc.items()}
+        if isinstance(doc, list):
+            return [self.job_definitions(v, stack) for v in doc]
+        if isinstance(doc, str) and ":job-definition/" in doc and doc.startswith("arn:"):
+            key = self.job_definition_names.get(doc.rsplit("/", 1)[-1])
+            if key is not None:
+                return self.value(key, doc, stack)
+        return doc
+
     def resolve(self, node: Any, stack: str) -> Any:
         if isinstance(node, list):
             return [self.resolve(x, stack) for x in node]
@@ -140,7 +164,7 @@ class _Resolver:
                 if arg.startswith("AWS::"):
                     return self.value(arg, node, stack)
                 key, rtype = self.resource_key(stack, arg, node)
-                if rtype not in _REF_IS_ARN:
+                if rtype not in _REF_IS_ARN | _REF_IS_NAME:
                     raise UnresolvedTokenError(f"{stack}: {json.dumps(node)}: Ref of a {rtype} is not an ARN")
                 return self.value(key, node, stack)
             if fn == "Fn::GetAtt":
@@ -195,10 +219,11 @@ def definition_from_templates(
 ) -> dict[str, Any]:
     """As `state_machine_definition`, from already synthesized templates (stack name -> template)."""
     stack, raw = _definition_string(templates, which)
-    resolved = _Resolver(templates, arns).resolve(raw, stack)
+    resolver = _Resolver(templates, arns)
+    resolved = resolver.resolve(raw, stack)
     if not isinstance(resolved, str):
         raise UnresolvedTokenError(f"{stack}: DefinitionString did not resolve to a string")
-    return json.loads(resolved)
+    return resolver.job_definitions(json.loads(resolved), stack)
 
 
 def required_keys(*, context: dict[str, Any] | None = None, which: Which = "workflow") -> set[str]:
@@ -210,7 +235,7 @@ def required_keys(*, context: dict[str, Any] | None = None, which: Which = "work
 def required_keys_from_templates(templates: dict[str, dict[str, Any]], *, which: Which = "workflow") -> set[str]:
     stack, raw = _definition_string(templates, which)
     collector = _KeyCollector(templates, {})
-    collector.resolve(raw, stack)
+    collector.job_definitions(json.loads(collector.resolve(raw, stack)), stack)
     return collector.used
 
 

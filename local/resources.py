@@ -133,6 +133,7 @@ def state_machine_arns(res: dict[str, Any]) -> dict[str, str]:
     arns.update(
         {
             "jobQueue": res["job_queue_arn"],
+            "bucket:results": res["results_bucket"],
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
             "AWS::Region": REGION,

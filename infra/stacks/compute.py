@@ -93,7 +93,8 @@ class ComputeStack(Stack):
             self,
             "WorkerRepository",
             image_scan_on_push=True,
-            image_tag_mutability=ecr.TagMutability.MUTABLE,
+            # a tag names one image for good: a job definition cannot start another build than it was given
+            image_tag_mutability=ecr.TagMutability.IMMUTABLE,
             encryption=ecr.RepositoryEncryption.AES_256,
             lifecycle_rules=[ecr.LifecycleRule(description="drop untagged layers", tag_status=ecr.TagStatus.UNTAGGED, max_image_age=Duration.days(14))],
             removal_policy=removal_policy(config),
@@ -148,7 +149,20 @@ class ComputeStack(Stack):
             ),
             update_to_latest_image_version=True,
         )
-        self.job_queue = batch.JobQueue(self, "JobQueue", priority=1)
+        # A job RUNNABLE for want of capacity, or asking more vCPUs/memory than any allowed instance
+        # has, would wait forever: Batch cancels it, the .sync task fails, the workflow fails with why.
+        runnable_limit = [
+            batch.JobStateTimeLimitAction(
+                max_time=Duration.minutes(config.runnableTimeoutMinutes), reason=reason,
+                action=batch.JobStateTimeLimitActionsAction.CANCEL, state=batch.JobStateTimeLimitActionsState.RUNNABLE,
+            )
+            for reason in (
+                batch.JobStateTimeLimitActionsReason.INSUFFICIENT_INSTANCE_CAPACITY,
+                batch.JobStateTimeLimitActionsReason.COMPUTE_ENVIRONMENT_MAX_RESOURCE,
+                batch.JobStateTimeLimitActionsReason.JOB_RESOURCE_REQUIREMENT,
+            )
+        ]
+        self.job_queue = batch.JobQueue(self, "JobQueue", priority=1, job_state_time_limit_actions=runnable_limit)
         self.job_queue.add_compute_environment(self.compute_environment, 1)
         tag_resource(self.job_queue, "jobQueue")
 
@@ -167,6 +181,12 @@ class ComputeStack(Stack):
         self.job_definitions = {
             step: self._job_definition(step, config, environment) for step in ("step1", "step2")
         }
+        # The launch template's version is pinned in the compute environment: a change of its user
+        # data (mount options, file system) makes a new version, which CloudFormation rolls out as
+        # an infrastructure update of the compute environment instead of leaving old hosts as they are.
+        cfn_ce = self.compute_environment.node.default_child
+        assert isinstance(cfn_ce, batch.CfnComputeEnvironment)
+        cfn_ce.add_property_override("ComputeResources.LaunchTemplate.Version", launch_template.latest_version_number)
 
         CfnOutput(self, "JobQueueArn", value=self.job_queue.job_queue_arn)
         CfnOutput(self, "EcrRepositoryUri", value=self.repository.repository_uri)
@@ -233,6 +253,7 @@ class ComputeStack(Stack):
         definition = batch.EcsJobDefinition(
             self,
             f"{step.title()}JobDefinition",
+            job_definition_name=config.job_definition_name(step),
             container=container,
             retry_attempts=RETRY_ATTEMPTS,
             retry_strategies=[batch.RetryStrategy.of(action, _reason(f, p)) for f, p, action in RETRY_RULES],

@@ -105,6 +105,7 @@ class StorageStack(Stack):
         cfn_data_bucket = self.data_bucket.node.default_child
         assert isinstance(cfn_data_bucket, s3.CfnBucket)
         cfn_data_bucket.add_property_override("NotificationConfiguration.EventBridgeConfiguration.EventBridgeEnabled", True)
+        tag_resource(self.results_bucket, "bucket:results")
         self.manifest_topic_key = topic_key(self, "ManifestTopicKey", config, description="Manifest upload notifications")
         self.manifest_topic = encrypted_topic(
             self, "ManifestTopic", key=self.manifest_topic_key, display_name="GWAS manifest uploads"

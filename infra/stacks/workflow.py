@@ -30,6 +30,7 @@ from infra.factories.resource_keys import tag_resource
 from infra.factories.secure import log_group
 
 JOB_SPEC_ENV = "GWAS_JOB_SPEC"
+MAP_RESULTS_PREFIX = "map-results/"
 LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -48,7 +49,6 @@ class WorkflowStack(Stack):
         config: InfraConfig,
         functions: dict[str, lambda_.IFunction],
         job_queue: batch.IJobQueue,
-        job_definitions: dict[str, batch.IJobDefinition],
         results_bucket: s3.IBucket,
         **kwargs,
     ) -> None:
@@ -56,10 +56,19 @@ class WorkflowStack(Stack):
         self._config = config
         self._functions = functions
         self._queue = job_queue
-        self._definitions = job_definitions
+        # By name, without revision (SubmitJob takes the latest): a new revision (vCPUs, memory,
+        # image) changes nothing this stack imports, so such an update deploys.
+        self._definitions = {
+            step: self.format_arn(service="batch", resource="job-definition", resource_name=config.job_definition_name(step))
+            for step in ("step1", "step2")
+        }
+        self._results_bucket = results_bucket
 
+        # A workflow that runs past workflowTimeoutHours ends TIMED_OUT (no Catch runs for that):
+        # the cleanup machine's reconcile records it FAILED with the reason, and the alarm fires.
         self.state_machine = self._machine(
-            "WorkflowStateMachine", config.state_machine_name("workflow"), self._workflow_definition()
+            "WorkflowStateMachine", config.state_machine_name("workflow"), self._workflow_definition(),
+            timeout=Duration.hours(config.workflowTimeoutHours),
         )
         tag_resource(self.state_machine, "stateMachine:workflow")
         # The Distributed Map reads its item list (<outputUri>step2-items.json) from the results bucket;
@@ -77,6 +86,28 @@ class WorkflowStack(Stack):
         )
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(sid="DescribeJobs", actions=["batch:DescribeJobs"], resources=["*"])
+        )
+        # Only this project's job definitions (any revision) on this project's queue, whatever the
+        # generated .sync grant says.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SubmitOnlyTheProjectsJobs",
+                effect=iam.Effect.DENY,
+                actions=["batch:SubmitJob"],
+                not_resources=[
+                    *self._definitions.values(),
+                    *(f"{arn}:*" for arn in self._definitions.values()),
+                    job_queue.job_queue_arn,
+                ],
+            )
+        )
+        # The Distributed Map writes its children's results to the results bucket (ResultWriter)
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WriteMapResults",
+                actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+                resources=[results_bucket.arn_for_objects(f"{MAP_RESULTS_PREFIX}*")],
+            )
         )
 
         self.cleanup_state_machine = self._machine(
@@ -118,7 +149,7 @@ class WorkflowStack(Stack):
             state_name=state_name,
             job_name=sfn.JsonPath.string_at(f"{prefix}.jobName"),
             job_queue_arn=self._queue.job_queue_arn,
-            job_definition_arn=self._definitions[step].job_definition_arn,
+            job_definition_arn=self._definitions[step],
             container_overrides=tasks.BatchContainerOverrides(
                 environment={JOB_SPEC_ENV: sfn.JsonPath.string_at(f"{prefix}.specUri")}
             ),
@@ -182,6 +213,8 @@ class WorkflowStack(Stack):
             ),
             max_concurrency=config.step2MaxConcurrency,
             map_execution_type=sfn.StateMachineType.STANDARD,
+            # a thousand children's outputs together pass the 256 KiB state limit: they go to S3
+            result_writer_v2=sfn.ResultWriterV2(bucket=self._results_bucket, prefix=MAP_RESULTS_PREFIX),
             result_path=sfn.JsonPath.DISCARD,
         )
         distributed.item_processor(self._step2_job("Distributed"))
@@ -245,13 +278,14 @@ class WorkflowStack(Stack):
         )
         return cleanup.next(sfn.Succeed(self, "CleanupDone"))
 
-    def _machine(self, id: str, name: str, definition: sfn.IChainable) -> sfn.StateMachine:
+    def _machine(self, id: str, name: str, definition: sfn.IChainable, timeout: Duration | None = None) -> sfn.StateMachine:
         logs = log_group(self, f"{id}Logs", self._config, name=f"/aws/vendedlogs/states/{name}")
         return sfn.StateMachine(
             self,
             id,
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             logs=sfn.LogOptions(destination=logs, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
@@ -275,6 +309,12 @@ class WorkflowStack(Stack):
                 "AwsSolutions-IAM5",
                 "The Distributed Map reads the step-2 item list the command builder writes under the workflow's output prefix of the results bucket and starts child executions of this machine.",
                 [regex(r"^Resource::<.*Bucket.*\.Arn>/\*$"), regex(r"^Resource::.*:execution:.*$"), regex(r"^Resource::.*stateMachine.*\*$")],
+            ),
+            Ack(
+                "AwsSolutions-IAM5",
+                "The Distributed Map's ResultWriter writes its children's results as objects under map-results/ of the results bucket; the keys are made per run.",
+                [regex(r"^Resource::arn:<AWS::Partition>:s3:::<ResultsBucket.*>/\*$"),
+                 regex(r"^Resource::<ResultsBucket.*\.Arn>/map-results/\*$")],
             ),
             Ack(
                 "AwsSolutions-IAM5",

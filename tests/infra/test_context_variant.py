@@ -78,6 +78,7 @@ def test_map_concurrency_and_schedule(variant):
     _, templates = variant
     keys = required_keys_from_templates(templates) - {"AWS::Partition"}
     asl = definition_from_templates(templates, {k: f"arn:aws:x:::{k}" for k in keys})
+    assert asl["States"]["Step2Distributed"]["ResultWriter"]["Parameters"]["Bucket"] == "arn:aws:x:::bucket:results"
     assert asl["States"]["Step2Inline"]["MaxConcurrency"] == 7
     assert asl["States"]["Step2Distributed"]["MaxConcurrency"] == 7
     rules = _of(templates, "GwasDevWorkflowStack", "AWS::Events::Rule")

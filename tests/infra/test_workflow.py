@@ -17,8 +17,9 @@ from .conftest import tagged
 WORKFLOW_KEYS = {
     "function:workflow_init", "function:job_calculator", "function:command_builder",
     "function:success_handler", "function:error_handler",
-    "jobQueue", "jobDefinition:step1", "jobDefinition:step2",
+    "jobQueue", "jobDefinition:step1", "jobDefinition:step2", "bucket:results",
 }
+PSEUDO = {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
 SYNC = "arn:aws:states:::batch:submitJob.sync"
 
 
@@ -32,13 +33,16 @@ def _arns(keys):
             out[key] = f"arn:aws:batch:us-east-1:123456789012:job-definition/{name}:1"
         elif kind == "jobQueue":
             out[key] = "arn:aws:batch:us-east-1:123456789012:job-queue/gwas"
+        elif kind == "bucket":
+            out[key] = "gwas-results"
+    out.update({"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"})
     return out
 
 
 @pytest.fixture(scope="module")
 def asl(synth):
     keys = required_keys_from_templates(synth.templates)
-    assert keys - {"AWS::Partition"} == WORKFLOW_KEYS
+    assert keys - PSEUDO == WORKFLOW_KEYS
     return definition_from_templates(synth.templates, _arns(WORKFLOW_KEYS))
 
 
@@ -219,9 +223,18 @@ def test_state_machine_role_can_run_and_stop_batch_jobs(synth):
             statements += res["Properties"]["PolicyDocument"]["Statement"]
     by_action: dict[str, list] = {}
     for s in statements:
+        if s["Effect"] != "Allow":
+            continue
         for action in [s["Action"]] if isinstance(s["Action"], str) else s["Action"]:
             by_action.setdefault(action, []).append(s["Resource"])
     assert "JobQueue" in json.dumps(by_action["batch:SubmitJob"])
+    # whatever the generated grant allows, only the project's job definitions on its queue
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Action"] == "batch:SubmitJob"
+    allowed = json.dumps(deny["NotResource"])
+    for name in ("job-definition/Gwas-step1", "job-definition/Gwas-step2", "job-definition/Gwas-step1:*", "JobQueue"):
+        assert name in allowed
+    assert "ResultsBucket" in json.dumps(by_action["s3:PutObject"])  # the Distributed Map's ResultWriter
     assert ":job/*" in json.dumps(by_action["batch:TerminateJob"])
     assert "StepFunctionsGetEventsForBatchJobsRule" in json.dumps(by_action["events:PutRule"])
     assert "ResultsBucket" in json.dumps(by_action["s3:GetObject"])
