@@ -83,6 +83,9 @@ def build_stacks(app: cdk.App, config: InfraConfig) -> dict[str, cdk.Stack]:
         results_bucket=storage.results_bucket,
         workflow_table=database.workflow_table,
         job_table=database.job_table,
+        vpc=network.vpc,
+        security_group=network.lambda_security_group,
+        job_queue_arn=compute.job_queue.job_queue_arn,
         **name("Lambda"),
     )
     workflow = WorkflowStack(
@@ -117,6 +120,8 @@ def build_stacks(app: cdk.App, config: InfraConfig) -> dict[str, cdk.Stack]:
         manifest_queue=queue.queue,
         dead_letter_queue=queue.dead_letter_queue,
         notification_topic=lambdas.notification_topic,
+        file_system=storage.file_system,
+        tables={"workflow": database.workflow_table, "job_status": database.job_table},
         **name("Monitoring"),
     )
     stacks = [network, storage, database, compute, lambdas, workflow, queue, monitoring]

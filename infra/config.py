@@ -54,7 +54,10 @@ class InfraConfig(BaseModel):
         description="'code-only' skips vendoring dependencies: for template inspection only, never deploy it",
     )
     cleanupSchedule: str = Field("rate(1 hour)", description="EventBridge schedule of the cleanup state machine")
-    natGateways: int = Field(1, ge=1, le=2)
+    natGateways: int = Field(1, ge=1, le=2, description="1, or 2 for one NAT gateway per availability zone (no "
+                             "single point of failure for the hosts' outbound traffic)")
+    manifestTriggerConcurrency: int = Field(10, ge=1, le=1000, description="reserved concurrency of the manifest "
+                                            "trigger Lambda")
     logRetentionDays: int = Field(90, ge=1)
     removalPolicy: Literal["retain", "destroy"] = Field(
         "retain", description="what happens to buckets, tables and the file system on stack deletion"

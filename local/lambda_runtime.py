@@ -137,7 +137,8 @@ class FunctionLogs:
     stack runs and restored afterwards.
     """
 
-    LOGGER_NAMES = ("gwas-controller",)  # the Powertools service name of controller.handlers._common
+    # the Powertools service name of controller.handlers._common, and the EMF lines of controller.core.metrics
+    LOGGER_NAMES = ("gwas-controller", "gwas-metrics")
 
     def __init__(self, path):
         self.path = path
@@ -148,6 +149,7 @@ class FunctionLogs:
         import logging
 
         importlib.import_module("controller.handlers._common")  # creates the logger and its handler
+        importlib.import_module("controller.core.metrics")
         self._file = open(self.path, "a", encoding="utf-8", buffering=1)
         for name in self.LOGGER_NAMES:
             for handler in logging.getLogger(name).handlers:

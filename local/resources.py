@@ -215,7 +215,8 @@ def create_resources(
         names.data_bucket: SHARED_MOUNTS["data"], names.results_bucket: SHARED_MOUNTS["results"]
     }
     for extra in names.allowed_buckets:
-        path_map.setdefault(extra, f"/fsx/{extra}")
+        # as the deployed stacks map them: no association, so jobs reading them stage from S3
+        path_map.setdefault(extra, f"/staged/{extra}")
 
     ce_arn = batch.create_compute_environment(
         computeEnvironmentName=names.compute_environment, type="UNMANAGED", state="ENABLED", serviceRole=role_arn
@@ -242,6 +243,10 @@ def create_resources(
             heartbeat_seconds=jobs.heartbeat_seconds,
             scratch_dir=jobs.scratch_dir,
             path_mode=None if jobs.mounts else "staging",
+            # the local file system is folders, not a Lustre mount point: nothing to check
+            fsx_root="",
+            # the local FSx imports an object before the upload call returns: nothing to wait for
+            input_wait_seconds=0,
         ),
     }
     job_definition_arns = {}

@@ -32,6 +32,7 @@ again (FAILED -> RUNNING is refused); on the last attempt it is FAILED.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import socket
@@ -47,6 +48,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
+from controller.core import metrics
 from controller.core.jobs import JobSpec
 from controller.core.settings import WorkerSettings
 from controller.core.state import StatusStore
@@ -143,6 +145,10 @@ class Worker:
             f"job {spec.workflowId}/{spec.jobId} (kind {spec.kind}, step {spec.step}), "
             f"attempt {self.settings.batch_job_attempt}"
         )
+        root = self.settings.fsx_root
+        if root and not os.path.ismount(root):
+            raise WorkerFailure("infrastructure", f"{root} is not mounted on host {socket.gethostname()}: FSx for Lustre "
+                                "is missing (the host's user data failed); the job is retried on another host")
         self.mode = mode = choose_mode(spec, self.settings.path_mode)
         self.log.worker_line(f"path mode: {mode}")
 
@@ -174,7 +180,10 @@ class Worker:
             if spec.kind == "merge":
                 # Before staging: a step-2 job that did not succeed is the reason, not its missing file.
                 merge_mode.check_merge_ready(spec, self.status)
-            self.paths = paths = prepare(spec, mode, self.workdir / "data", self.clients.s3)
+            self.paths = paths = prepare(spec, mode, self.workdir / "data", self.clients.s3,
+                                         input_wait_seconds=self.settings.input_wait_seconds)
+            if paths.input_wait >= 1:
+                self.log.worker_line(f"inputs appeared on the mount after {paths.input_wait:.0f} s (FSx import)")
             if paths.mode == "staging":
                 self.log.worker_line(f"staged {len(paths.staged)} input file(s) into {paths.scratch}")
             stale = paths.output_dir / MARKER
@@ -297,6 +306,11 @@ class Worker:
         # The marker goes last: its presence means every file it lists is in place.
         write_marker(marker, paths.output_dir, upload)
         outputs = [{"uri": paths.workflow_root + f.name, "size": f.size} for f in marker.files]
+        stage = self.spec.kind if self.spec.kind != "regenie" else f"step{self.spec.step}"
+        metrics.record("JobSeconds", wall, Stage=stage)
+        metrics.record("JobAttempts", self.settings.batch_job_attempt, Stage=stage)
+        if paths.input_wait:
+            metrics.record("InputWaitSeconds", paths.input_wait)
         self.log.worker_line(f"SUCCEEDED: {len(outputs)} output file(s), {rows} result row(s)")
         log_at = self._publish_log()
         recorded = self.status.set(

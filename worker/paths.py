@@ -19,6 +19,7 @@ import gzip
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -132,6 +133,7 @@ class JobPaths:
     staged: list[Path] = field(default_factory=list)
     extra_output_dirs: list[Path] = field(default_factory=list)
     extra_output_globs: list[tuple[Path, str]] = field(default_factory=list)
+    input_wait: float = 0.0  # seconds waited for the inputs to appear on the mount
 
     @property
     def local_root(self) -> Path:
@@ -172,14 +174,33 @@ def choose_mode(spec: JobSpec, forced: str) -> PathModeUsed:
     return "fsx" if all(Path(mounts[b]).is_dir() for b in needed) else "staging"
 
 
-def _check_on_mount(spec: JobSpec) -> None:
+def _missing_on_mount(spec: JobSpec) -> list[str]:
     missing = []
     for uri in spec.inputs:
         local = spec.pathMap.to_local(uri)
         if not Path(local).is_file():
             missing.append(f"{uri} (looked for {local})")
+    return missing
+
+
+def wait_for_inputs(spec: JobSpec, wait_seconds: float, *, sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic) -> float:
+    """Wait, up to `wait_seconds`, for every input to appear on the mount; returns the seconds waited.
+
+    FSx imports an object some seconds after its upload: a job started at once on a warm host can
+    look before its inputs are there. What is still missing after the wait is an input error naming
+    each file (exit 64, not retried)."""
+    start = clock()
+    delay = 1.0
+    missing = _missing_on_mount(spec)
+    while missing and clock() - start < wait_seconds:
+        sleep(min(delay, max(0.0, wait_seconds - (clock() - start))))
+        delay = min(delay * 2, 15.0)
+        missing = _missing_on_mount(spec)
     if missing:
-        raise input_error("input file(s) missing on the shared file system: " + "; ".join(missing))
+        waited = f" after waiting {clock() - start:.0f} s for the import" if wait_seconds else ""
+        raise input_error(f"input file(s) missing on the shared file system{waited}: " + "; ".join(missing))
+    return clock() - start
 
 
 # Objects are fetched and sent a few at a time: per-object latency, not bandwidth, bounds a job's
@@ -223,8 +244,11 @@ def _stage_inputs(spec: JobSpec, paths: JobPaths, s3: S3Files) -> None:
     paths.staged.sort()
 
 
-def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S3Files]) -> JobPaths:
-    """Resolve (FSx) or stage (S3, under `scratch`) the job's inputs and create its output directory."""
+def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S3Files],
+            input_wait_seconds: float = 0.0) -> JobPaths:
+    """Resolve (FSx, waiting up to `input_wait_seconds` for the import of its inputs) or stage (S3,
+    under `scratch`) the job's inputs and create its output directory. `JobPaths.input_wait` is the
+    time waited."""
     root = workflow_root(spec)
     try:
         spec.pathMap.to_local(spec.outputPrefix)
@@ -232,8 +256,9 @@ def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S
             spec.pathMap.to_local(uri)
     except ValueError as err:
         raise input_error(str(err)) from err
+    waited = 0.0
     if mode == "fsx":
-        _check_on_mount(spec)
+        waited = wait_for_inputs(spec, input_wait_seconds)
         paths = JobPaths("fsx", spec.pathMap, spec.pathMap, Path(spec.pathMap.to_local(spec.outputPrefix)),
                          spec.outputPrefix, root)
     else:
@@ -242,6 +267,7 @@ def prepare(spec: JobSpec, mode: PathModeUsed, scratch: Path, s3: Callable[[], S
         paths = JobPaths("staging", spec.pathMap, local, Path(local.to_local(spec.outputPrefix)),
                          spec.outputPrefix, root, scratch=scratch)
         _stage_inputs(spec, paths, s3())
+    paths.input_wait = waited
     if spec.kind == "merge":
         # The merge writes <outputUri>merged/ and <outputUri>report/ (controller.core.results).
         paths.extra_output_dirs.append(paths.local_path(root + "report/"))

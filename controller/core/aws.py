@@ -57,6 +57,11 @@ class BatchJobControl:
     def __init__(self, client: Any):
         self.client = client
 
+    def count_runnable(self, job_queue: str) -> int:
+        """Jobs of `job_queue` waiting RUNNABLE (for capacity, or for a host their request fits)."""
+        pages = self.client.get_paginator("list_jobs").paginate(jobQueue=job_queue, jobStatus="RUNNABLE")
+        return sum(len(page.get("jobSummaryList", [])) for page in pages)
+
     def terminate(self, batch_job_id: str, reason: str) -> None:
         try:
             self.client.terminate_job(jobId=batch_job_id, reason=reason[:1024])

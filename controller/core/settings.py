@@ -125,6 +125,14 @@ class WorkerSettings(EnvironmentContract):
         default="auto",
         description="auto: FSx when the mounts of the job's buckets exist, else staging; fsx / staging force one",
     )
+    fsx_root: str | None = Field(
+        default=None, description="where the host mounts FSx for Lustre (/fsx on AWS): a job fails as an "
+        "infrastructure error (retried on another host) when it is not a mount point; empty: not checked"
+    )
+    input_wait_seconds: float = Field(
+        default=0.0, ge=0, description="FSx mode: how long a job waits for inputs still being imported (uploaded "
+        "just before) before it fails naming them; the deployed job definitions set 300"
+    )
     heartbeat_seconds: float = Field(default=60.0, gt=0, description="interval of the RUNNING heartbeat")
     job_attempts: int | None = Field(
         default=None,

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.aws import StepFunctionsExecutions
+from controller.core import metrics
+from controller.core.aws import BatchJobControl, StepFunctionsExecutions
 from controller.core.usecases.reconcile import reconcile_workflows
 from controller.handlers._common import client, logger, notify, settings, start, status_store
 
@@ -30,5 +31,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     updated = [
         {"workflowId": d.workflow_id, "from": d.previous, "to": d.final, "execution": d.execution} for d in report.updated
     ]
+    if cfg.job_queue_arn:
+        runnable = BatchJobControl(client("batch")).count_runnable(cfg.job_queue_arn)
+        metrics.record("RunnableJobs", runnable)
+        logger.info("job queue depth", extra={"runnable": runnable})
     logger.info("cleanup done", extra={"checked": report.checked, "updated": len(updated)})
     return {"checked": report.checked, "updated": updated}

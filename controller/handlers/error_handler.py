@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core import metrics
 from controller.core.manifest import Manifest
 from controller.core.outcomes import close_unfinished_jobs, describe_cause, failed_job_ids
 from controller.core.payloads import ErrorInfo, WorkflowState
@@ -77,6 +78,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if failed:
         lines.append(f"Rerun only the failed jobs with: gwas rerun {workflow_id}")
     lines.append(f"Manifest: {state.manifestUri}")
+    if recorded:
+        metrics.record("WorkflowsFailed")
     notify(f"GWAS workflow FAILED: {workflow_id}", "\n".join(lines), cfg, workflowId=workflow_id, outcome="FAILED")
     logger.error("workflow failed", extra={"errorDetail": detail, "caught": cause.detail, "failedJobs": failed})
     return {

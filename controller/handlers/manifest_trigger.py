@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
+from controller.core import metrics
 from controller.core.events import S3ObjectRef, execution_name, object_refs
 from controller.core.manifest import Manifest, Problem, check_manifest, is_manifest_key
 from controller.core.payloads import WorkflowInput
@@ -137,6 +138,8 @@ def handle_manifest(ref: S3ObjectRef, cfg: ControlSettings) -> dict[str, Any]:
             "manifest rejected",
             extra={"problems": [p.as_dict() for p in problems], "duplicate": not recorded},
         )
+        if recorded:
+            metrics.record("WorkflowsRejected")
         return {"outcome": "rejected", "workflowId": workflow_id, "problems": [p.as_dict() for p in problems]}
 
     assert manifest is not None
@@ -164,6 +167,7 @@ def handle_manifest(ref: S3ObjectRef, cfg: ControlSettings) -> dict[str, Any]:
             return {"outcome": "duplicate", "workflowId": workflow_id}
         raise
     logger.info("workflow started", extra={"executionArn": resp["executionArn"]})
+    metrics.record("WorkflowsStarted")
     return {"outcome": "started", "workflowId": workflow_id, "executionArn": resp["executionArn"]}
 
 

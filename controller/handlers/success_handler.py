@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core import metrics
 from controller.core.outcomes import complete_workflow
 from controller.core.payloads import WorkflowState
 from controller.handlers._common import logger, notify, settings, start, status_store
@@ -35,5 +36,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         workflowId=workflow_id,
         outcome="COMPLETED",
     )
+    metrics.record("WorkflowsCompleted")
     logger.info("workflow completed", extra={"jobStats": summary["jobStats"]})
     return summary

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from aws_cdk import AssetHashType, Duration
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
@@ -83,6 +84,9 @@ class HandlerFunction(Construct):
         code: lambda_.Code,
         config: InfraConfig,
         environment: dict[str, str],
+        vpc: ec2.IVpc | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.spec = spec
@@ -100,6 +104,17 @@ class HandlerFunction(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        if vpc is not None:
+            # ENIs in the private subnets: the only actions Lambda's VPC integration needs, which
+            # have no resource-level permissions (the managed AWSLambdaVPCAccessExecutionRole's set)
+            self.role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="VpcNetworkInterfaces",
+                    actions=["ec2:CreateNetworkInterface", "ec2:DescribeNetworkInterfaces", "ec2:DeleteNetworkInterface",
+                             "ec2:AssignPrivateIpAddresses", "ec2:UnassignPrivateIpAddresses"],
+                    resources=["*"],
+                )
+            )
         self.function = lambda_.Function(
             self,
             "Function",
@@ -114,6 +129,10 @@ class HandlerFunction(Construct):
             environment={**environment, "POWERTOOLS_SERVICE_NAME": spec.info.service_name},
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
+            vpc=vpc,
+            vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS) if vpc is not None else None,
+            security_groups=[security_group] if security_group is not None else None,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         tag_resource(self.function, f"function:{spec.name}")
         # On `self`: CDK puts the tracing grant in a policy under the function, not the role.

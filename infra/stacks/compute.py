@@ -23,7 +23,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from controller.core.settings import ControlSettings
+from controller.core.settings import ControlSettings, WorkerSettings
 from infra.config import InfraConfig, InfraConfigError
 from infra.factories.nag import PARTITION, Ack, acknowledge, regex
 from infra.factories.resource_keys import tag_resource
@@ -39,6 +39,8 @@ RETRY_RULES: list[tuple[str, str, batch.Action]] = [
     ("onExitCode", "*", batch.Action.EXIT),
 ]
 RETRY_ATTEMPTS = 3
+# auto-import makes an object visible on the mount seconds after its upload, minutes under load
+INPUT_WAIT_SECONDS = 300
 
 
 def _reason(field: str, pattern: str) -> batch.Reason:
@@ -57,15 +59,23 @@ def _instance_class(name: str) -> ec2.InstanceClass:
 
 
 def lustre_mount_user_data(dns_name: str, mount_name: str) -> ec2.MultipartUserData:
-    """MIME multipart user data (Batch requires it) that mounts the file system at /fsx before ECS starts jobs."""
+    """MIME multipart user data (Batch requires it) that mounts the file system at /fsx before ECS
+    starts jobs. The client install and the mount are retried (a new host races the network and
+    the package mirror); the fstab line uses AWS's documented options for Lustre clients; and a host
+    that still has no /fsx shuts down, so Batch replaces it instead of running jobs without it."""
+    source = f"{dns_name}@tcp:/{mount_name}"
     script = ec2.UserData.for_linux()
     script.add_commands(
-        "set -euo pipefail",
-        "dnf install -y lustre-client",
+        "set -uo pipefail",
+        "for attempt in 1 2 3 4 5; do dnf install -y lustre-client && break; sleep $((attempt * 15)); done",
         f"mkdir -p {FSX_HOST_MOUNT}",
-        f"mount -t lustre -o relatime,flock {dns_name}@tcp:/{mount_name} {FSX_HOST_MOUNT}",
-        # Survive a reboot of the host; _netdev waits for the network.
-        f"echo '{dns_name}@tcp:/{mount_name} {FSX_HOST_MOUNT} lustre defaults,relatime,flock,_netdev 0 0' >> /etc/fstab",
+        f"for attempt in 1 2 3 4 5 6 7 8 9 10; do mountpoint -q {FSX_HOST_MOUNT} && break; "
+        f"mount -t lustre -o relatime,flock {source} {FSX_HOST_MOUNT} || sleep 20; done",
+        f"if ! mountpoint -q {FSX_HOST_MOUNT}; then echo 'FSx for Lustre is not mounted at {FSX_HOST_MOUNT}: "
+        "shutting down so that Batch replaces this host' >&2; shutdown -h now; exit 1; fi",
+        # Survive a reboot of the host: the options AWS documents for Lustre clients in /etc/fstab.
+        f"grep -q ' {FSX_HOST_MOUNT} lustre ' /etc/fstab || echo '{source} {FSX_HOST_MOUNT} lustre "
+        "defaults,relatime,flock,_netdev,x-systemd.automount,x-systemd.requires=network.service 0 0' >> /etc/fstab",
     )
     user_data = ec2.MultipartUserData()
     user_data.add_user_data_part(script, ec2.MultipartBody.SHELL_SCRIPT, True)
@@ -174,7 +184,7 @@ class ComputeStack(Stack):
                 job_table=job_table.table_name,
                 data_bucket=data_bucket.bucket_name,
                 results_bucket=results_bucket.bucket_name,
-                path_map=path_map_json(self, data_bucket, results_bucket),
+                path_map=path_map_json(self, data_bucket, results_bucket, config.allowedBuckets),
             ),
             "AWS_DEFAULT_REGION": self.region,
         }
@@ -246,6 +256,9 @@ class ComputeStack(Stack):
                 "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),
                 # The worker records a retryable failure INTERRUPTED before the last attempt, FAILED on it.
                 "GWAS_JOB_ATTEMPTS": str(RETRY_ATTEMPTS),
+                # a host whose user data failed to mount FSx runs no job: it fails (retried elsewhere)
+                # rather than staging a whole study onto the root disk
+                **WorkerSettings.environment(fsx_root=FSX_HOST_MOUNT, input_wait_seconds=INPUT_WAIT_SECONDS),
             },
             volumes=[batch.EcsVolume.host(name="fsx", host_path=FSX_HOST_MOUNT, container_path=FSX_HOST_MOUNT, readonly=False)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=f"regenie-{step}", log_group=self.job_log_group),

@@ -1,9 +1,10 @@
 """The seven controller Lambdas and the workflow notification topic they publish outcomes to.
 
-None of the functions runs in the VPC: they reach S3, DynamoDB, SNS, Step Functions and Batch
-through public AWS endpoints and never touch the Lustre file system (the workers do). Outside
-the VPC there are no ENIs to provision, no NAT traffic and no extra cold-start latency; inside
-it nothing would be gained.
+The functions run in the VPC's private subnets (the seed's design): they reach S3 and DynamoDB
+through the gateway endpoints and Step Functions, SNS, SQS, Batch and CloudWatch through interface
+endpoints (network stack), so no control-plane call depends on the NAT gateway. The manifest
+trigger has reserved concurrency: a burst of uploads cannot take every Lambda slot of the account,
+and the queue holds what waits.
 
 The state machines are referenced by their fixed names (`InfraConfig.state_machine_name`), not
 by construct: the Workflow stack needs these functions, so the functions cannot need it.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from aws_cdk import ArnFormat, CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -39,6 +41,9 @@ class LambdaStack(Stack):
         results_bucket: s3.IBucket,
         workflow_table: dynamodb.ITable,
         job_table: dynamodb.ITable,
+        vpc: ec2.IVpc,
+        security_group: ec2.ISecurityGroup,
+        job_queue_arn: str,
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -58,15 +63,18 @@ class LambdaStack(Stack):
             allowed_buckets=list(config.allowedBuckets),
             state_machine_arn=self.state_machine_arn,
             notification_topic_arn=self.notification_topic.topic_arn,
-            path_map=path_map_json(self, data_bucket, results_bucket),
+            path_map=path_map_json(self, data_bucket, results_bucket, config.allowedBuckets),
             step2_inline_max=config.step2InlineMax,
             job_vcpus=config.jobVcpus,
             job_memory_mib=config.jobMemoryMiB,
+            job_queue_arn=job_queue_arn,
         )
         code = lambda_code(config)
         self.functions: dict[str, HandlerFunction] = {
             name: HandlerFunction(
-                self, _construct_id(name), spec=spec, code=code, config=config, environment=environment
+                self, _construct_id(name), spec=spec, code=code, config=config, environment=environment,
+                vpc=vpc, security_group=security_group,
+                reserved_concurrency=config.manifestTriggerConcurrency if name == "manifest_trigger" else None,
             )
             for name, spec in HANDLERS.items()
         }
@@ -104,7 +112,8 @@ class LambdaStack(Stack):
             )
         )
         f["cleanup"].role.add_to_policy(
-            iam.PolicyStatement(sid="InspectBatchJobs", actions=["batch:DescribeJobs"], resources=["*"])
+            # DescribeJobs to reconcile; ListJobs for the queue depth metric (RunnableJobs)
+            iam.PolicyStatement(sid="InspectBatchJobs", actions=["batch:DescribeJobs", "batch:ListJobs"], resources=["*"])
         )
         acknowledge(
             f["cleanup"],
@@ -115,7 +124,7 @@ class LambdaStack(Stack):
             ),
             Ack(
                 "AwsSolutions-IAM5",
-                "batch:DescribeJobs supports no resource-level permissions; it is read-only.",
+                "batch:DescribeJobs and batch:ListJobs support no resource-level permissions; both are read-only.",
                 ["Resource::*"],
             ),
         )

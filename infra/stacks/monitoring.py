@@ -15,14 +15,17 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_batch as batch
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_fsx as fsx
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from controller.core import metrics
 from infra.config import InfraConfig
 from infra.factories.handler_function import HandlerFunction
 from infra.factories.secure import allow_service_to_publish, encrypted_topic, topic_key
@@ -44,6 +47,8 @@ class MonitoringStack(Stack):
         manifest_queue: sqs.IQueue,
         dead_letter_queue: sqs.IQueue,
         notification_topic: sns.ITopic,
+        file_system: fsx.LustreFileSystem,
+        tables: dict[str, dynamodb.ITable],
         **kwargs,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -110,6 +115,34 @@ class MonitoringStack(Stack):
         dlq_depth = dead_letter_queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum")
         alarm("ManifestDeadLetters", dlq_depth, "Manifest messages landed in the dead-letter queue")
 
+        # FSx free capacity: below 10 % jobs start failing to write
+        free = cw.Metric(namespace="AWS/FSx", metric_name="FreeDataStorageCapacity",
+                         dimensions_map={"FileSystemId": file_system.file_system_id}, period=PERIOD,
+                         statistic="Minimum", label="FSx free bytes")
+        low = cw.Alarm(self, "FsxFreeCapacityLow", metric=free, evaluation_periods=2,
+                       threshold=config.fsxCapacityGiB * 2**30 * 0.10,
+                       comparison_operator=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+                       treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                       alarm_description="FSx for Lustre has less than 10% of its capacity free")
+        low.add_alarm_action(action)
+        self.alarms["FsxFreeCapacityLow"] = low
+        # Batch queue depth (the cleanup run publishes RunnableJobs): jobs waiting RUNNABLE for hours
+        runnable = cw.Metric(namespace=metrics.NAMESPACE, metric_name="RunnableJobs", period=Duration.hours(1),
+                             statistic="Minimum", label="RUNNABLE jobs")
+        waiting = cw.Alarm(self, "JobsWaitingRunnable", metric=runnable, evaluation_periods=3, threshold=1,
+                           comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                           treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                           alarm_description="Batch jobs have waited RUNNABLE for three hours (capacity, maxVcpus, "
+                           "or a request no instance class fits)")
+        waiting.add_alarm_action(action)
+        self.alarms["JobsWaitingRunnable"] = waiting
+        throttles = []
+        for name, table in tables.items():
+            for event in ("ReadThrottleEvents", "WriteThrottleEvents"):
+                metric = table.metric(event, period=PERIOD, statistic="Sum", label=f"{name} {event}")
+                throttles.append(metric)
+                alarm(f"{_pascal(name)}{event}", metric, f"DynamoDB {name} table: {event}")
+
         self.dashboard = cw.Dashboard(self, "Dashboard", dashboard_name=f"{config.stackPrefix}-gwas")
         self.dashboard.add_widgets(
             cw.GraphWidget(
@@ -147,6 +180,22 @@ class MonitoringStack(Stack):
                 width=12,
             ),
             cw.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values()), width=12),
+        )
+        custom = {name: cw.Metric(namespace=metrics.NAMESPACE, metric_name=name, period=PERIOD, statistic="Sum",
+                                  label=name)
+                  for name in ("WorkflowsStarted", "WorkflowsCompleted", "WorkflowsFailed", "WorkflowsRejected")}
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Workflows (custom metrics)", left=list(custom.values()), width=12),
+            cw.GraphWidget(title="Batch queue depth and FSx free capacity", left=[runnable], right=[free], width=12),
+        )
+        job_seconds = [cw.Metric(namespace=metrics.NAMESPACE, metric_name="JobSeconds", period=PERIOD, statistic="p90",
+                                 dimensions_map={"Stage": stage}, label=f"{stage} p90 s")
+                       for stage in ("step1", "step2", "merge", "convert", "qc")]
+        input_wait = cw.Metric(namespace=metrics.NAMESPACE, metric_name="InputWaitSeconds", period=PERIOD,
+                               statistic="Maximum", label="input wait (max s)")
+        self.dashboard.add_widgets(
+            cw.GraphWidget(title="Job durations and FSx import wait", left=job_seconds, right=[input_wait], width=12),
+            cw.GraphWidget(title="DynamoDB throttles", left=throttles, width=12),
         )
 
 

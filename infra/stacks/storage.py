@@ -198,11 +198,20 @@ class _TopicTarget:
         return events.RuleTargetConfig(arn=self.topic.topic_arn)
 
 
-def path_map_json(scope: Construct, data_bucket: s3.IBucket, results_bucket: s3.IBucket) -> str:
-    """`GWAS_PATH_MAP` for a resource in `scope`: bucket -> directory of its association on the host."""
-    return Stack.of(scope).to_json_string(
-        {
-            data_bucket.bucket_name: FSX_HOST_MOUNT + DATA_MOUNT,
-            results_bucket.bucket_name: FSX_HOST_MOUNT + RESULTS_MOUNT,
-        }
-    )
+STAGED_ROOT = "/staged"
+
+
+def path_map_json(scope: Construct, data_bucket: s3.IBucket, results_bucket: s3.IBucket,
+                  extra_buckets: list[str] | tuple[str, ...] = ()) -> str:
+    """`GWAS_PATH_MAP` for a resource in `scope`: bucket -> directory of its association on the host.
+
+    Buckets of `allowedBuckets` have no association (FSx would have to own their event
+    notifications, in buckets this app does not own): they map to `/staged/<bucket>`, which never
+    exists on a host, so a job reading from one stages its inputs from S3 into scratch and writes
+    its outputs back to the results bucket (the worker's staging mode)."""
+    mounts = {
+        data_bucket.bucket_name: FSX_HOST_MOUNT + DATA_MOUNT,
+        results_bucket.bucket_name: FSX_HOST_MOUNT + RESULTS_MOUNT,
+    }
+    mounts.update({bucket: f"{STAGED_ROOT}/{bucket}" for bucket in extra_buckets})
+    return Stack.of(scope).to_json_string(mounts)

@@ -26,7 +26,7 @@ def _functions(synth):
     return {name: tagged(synth, f"function:{name}") for name in HANDLERS}
 
 
-def test_one_function_per_handler_outside_the_vpc(synth):
+def test_one_function_per_handler_in_the_private_subnets(synth):
     functions = _functions(synth)
     assert set(functions) == {
         "manifest_trigger", "workflow_init", "job_calculator", "command_builder", "success_handler", "error_handler", "cleanup",
@@ -38,7 +38,10 @@ def test_one_function_per_handler_outside_the_vpc(synth):
         assert props["Handler"] == f"controller.handlers.{name}.handler"
         assert props["Runtime"] == "python3.12"
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert "VpcConfig" not in props
+        vpc = props["VpcConfig"]
+        assert len(vpc["SubnetIds"]) == 2 and "private" in json.dumps(vpc["SubnetIds"]).lower()
+        assert "LambdaSecurityGroup" in json.dumps(vpc["SecurityGroupIds"])
+        assert ("ReservedConcurrentExecutions" in props) == (name == "manifest_trigger")
         assert SETTINGS <= set(props["Environment"]["Variables"]), name
         roles.add(props["Role"]["Fn::GetAtt"][0])
     assert len(roles) == len(functions)

@@ -66,3 +66,24 @@ def test_dashboard_and_no_email_by_default(synth):
     synth.one("Monitoring", "AWS::CloudWatch::Dashboard")
     assert synth.context.get("notificationEmail") is None
     assert not synth.resources("Monitoring", "AWS::SNS::Subscription")
+
+
+def test_alarms_watch_fsx_capacity_queue_depth_and_throttles(synth):
+    alarms = synth.resources("Monitoring", "AWS::CloudWatch::Alarm")
+    def metric_of(props):
+        if "MetricName" in props:
+            return props.get("Namespace"), props["MetricName"], props.get("Period")
+        (m,) = props["Metrics"]
+        stat = m["MetricStat"]
+        return stat["Metric"]["Namespace"], stat["Metric"]["MetricName"], stat["Period"]
+
+    by_metric = {metric_of(a["Properties"])[:2]: dict(a["Properties"], Period=metric_of(a["Properties"])[2])
+                 for a in alarms.values()}
+    fsx = by_metric[("AWS/FSx", "FreeDataStorageCapacity")]
+    assert fsx["ComparisonOperator"] == "LessThanThreshold" and fsx["Threshold"] == 1200 * 2**30 * 0.10
+    runnable = by_metric[("GWAS", "RunnableJobs")]
+    assert runnable["EvaluationPeriods"] == 3 and runnable["Period"] == 3600
+    assert ("AWS/DynamoDB", "ReadThrottleEvents") in by_metric and ("AWS/DynamoDB", "WriteThrottleEvents") in by_metric
+    body = json.dumps(synth.one("Monitoring", "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
+    for name in ("WorkflowsStarted", "WorkflowsFailed", "JobSeconds", "InputWaitSeconds", "RunnableJobs"):
+        assert name in body

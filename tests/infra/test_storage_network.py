@@ -120,3 +120,18 @@ def test_manifest_topic_is_encrypted_and_eventbridge_may_use_its_key_for_the_rul
     (statement,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "events.amazonaws.com"}]
     assert "aws:SourceAccount" in statement["Condition"]["StringEquals"]
     assert "manifest-uploads" in json.dumps(statement["Condition"]["ArnLike"]["aws:SourceArn"])
+
+
+def test_interface_endpoints_let_nothing_depend_on_the_nat(synth):
+    endpoints = synth.resources("Network", "AWS::EC2::VPCEndpoint")
+    names = json.dumps([e["Properties"]["ServiceName"] for e in endpoints.values()])
+    for service in ("states", "sns", "sqs", "batch", "logs", "monitoring", "ecr.api", "ecr.dkr", "s3", "dynamodb"):
+        assert f".{service}" in names or f"{service}\"" in names, service
+
+
+def test_batch_hosts_accept_lustre_from_the_file_system(synth):
+    rules = synth.resources("Network", "AWS::EC2::SecurityGroupIngress")
+    back = {(r["Properties"]["FromPort"], r["Properties"]["ToPort"]) for r in rules.values()
+            if "BatchSecurityGroup" in json.dumps(r["Properties"]["GroupId"])
+            and "FsxSecurityGroup" in json.dumps(r["Properties"].get("SourceSecurityGroupId"))}
+    assert back == {(988, 988), (1018, 1023)}

@@ -275,3 +275,38 @@ def test_step1_prune_without_plink2_fails_before_step1_naming_plink2(emulator, u
     jobs = {j["jobId"]: j for j in result.jobs}
     assert jobs["qc-step1"]["status"] == "FAILED" and "needs plink2" in jobs["qc-step1"]["errorDetail"]
     assert jobs["step1"]["status"] != "SUCCEEDED"
+
+
+def test_data_in_an_allowed_extra_bucket_is_staged_and_completes(emulator, ukb_study, tmp_path):
+    """allowedBuckets: an extra bucket has no FSx association; its jobs stage their inputs from S3
+    (the deployed path map names it /staged/<bucket>, which no host has) and complete."""
+    import time
+
+    from local.resources import LocalNames
+    from local.stack import LocalStack
+
+    with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False,
+                    names=LocalNames(allowed_buckets=("gwas-extra-lab",))) as stack:
+        s3 = stack.client("s3")
+        study = ukb_study
+        for path in sorted(study.rglob("*")):
+            if path.is_file() and not path.name.endswith((".vcf.gz", ".json")):
+                s3.upload_file(str(path), "gwas-extra-lab", f"lab/{path.relative_to(study).as_posix()}")
+        doc = _manifest("ukb-extra-bucket", {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen",
+                                             "sampleFile": "imputed/imp_chr{chrom}.sample", "refFirst": True})
+        doc["s3Path"] = "s3://gwas-extra-lab/lab/"
+        s3.put_object(Bucket=stack.resources.data_bucket, Key="runs/extra.manifest.json", Body=json.dumps(doc).encode())
+        store = stack.status_store()
+        deadline = time.monotonic() + 600
+        workflow = None
+        while time.monotonic() < deadline:
+            found = [w for w in store.list_workflows(limit=20) if w.get("experimentId") == "ukb-extra-bucket"]
+            workflow = found[0] if found else None
+            if workflow and workflow["status"] in ("COMPLETED", "FAILED", "REJECTED", "CANCELLED"):
+                break
+            time.sleep(0.5)
+        assert workflow is not None and workflow["status"] == "COMPLETED", workflow
+        jobs = {j["jobId"]: j for j in store.list_jobs(workflow["workflowId"])}
+        assert jobs["step1"]["pathMode"] == "staging" and jobs["step2-chr1"]["pathMode"] == "staging"
+        cmd = jobs["step1"]["command"]
+        assert cmd[cmd.index("--bed") + 1] == "/staged/gwas-extra-lab/lab/array/cohort_array"
