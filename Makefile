@@ -5,10 +5,13 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# checkov pins boto3 and packaging below what the project needs: it gets a venv of its own
+TOOLS  ?= .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
 
 .PHONY: setup bytecode demo test synth lint clean
 
-setup: $(STAMP) bytecode
+setup: $(STAMP) $(TOOLS_STAMP) bytecode
 
 # The project is installed editable, so nothing compiled its modules; with PYTHONDONTWRITEBYTECODE
 # set (as on these machines) every process would compile them again at import (~0.1 s each, in every
@@ -22,6 +25,11 @@ $(STAMP): pyproject.toml infra/package.json
 	$(BIN)/pip install -e '.[dev]'
 	cd infra && npm ci --no-audit --no-fund
 	touch $(STAMP)
+
+$(TOOLS_STAMP): infra/requirements-checkov.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -r infra/requirements-checkov.txt
+	touch $(TOOLS_STAMP)
 
 demo: setup
 	$(BIN)/gwas demo --out demo-out
@@ -39,4 +47,4 @@ lint: setup
 	$(BIN)/hadolint docker/Dockerfile docker/local.Dockerfile
 
 clean:
-	rm -rf $(VENV) infra/node_modules infra/cdk.out
+	rm -rf $(VENV) $(TOOLS) infra/node_modules infra/cdk.out

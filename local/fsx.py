@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.fsx_posix import posix_of
+
 log = logging.getLogger(__name__)
 
 # The associations of infra/stacks/storage.py: directory under the mount -> what it does.
@@ -122,17 +124,41 @@ class LocalFsx:
         path = self._path_of(assoc, key_name)
         if path is None:
             return
+        posix = posix_of(dict(getattr(key, "metadata", None) or {}))
         with self._lock:
+            self._make_parents(assoc, path if key_name.endswith("/") else path.parent)
             if key_name.endswith("/"):
-                path.mkdir(parents=True, exist_ok=True)
+                self._own(path, posix)
                 return
-            path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_name(f".{path.name}.import-{threading.get_ident()}")
             with open(partial, "wb") as fh:
                 _copy_object_body(key, fh)
+            self._own(partial, posix or (0, 0, 0o644))
             os.replace(partial, path)  # readers never see a partly written file
             st = path.stat()
             self._known[assoc.bucket][key_name] = (st.st_mtime_ns, st.st_size)
+
+    def _make_parents(self, assoc: Association, directory: Path) -> None:
+        """Directories FSx creates for a key's folders: root:root 0755 unless a directory marker with
+        POSIX metadata made them first (controller.core.fsx_posix)."""
+        missing = []
+        at = directory
+        while not at.exists() and at != assoc.directory and assoc.directory in at.parents:
+            missing.append(at)
+            at = at.parent
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            self._own(folder, (0, 0, 0o755))
+
+    @staticmethod
+    def _own(path: Path, posix: tuple[int, int, int] | None) -> None:
+        """Give `path` the owner, group and mode FSx would (only a root harness can: otherwise, as
+        in subprocess mode, the jobs run as the harness's own user and ownership cannot bite)."""
+        if posix is None or os.geteuid() != 0:
+            return
+        uid, gid, mode = posix
+        os.chown(path, uid, gid)
+        os.chmod(path, mode)
 
     def _remove(self, assoc: Association, key_name: str) -> None:
         path = self._path_of(assoc, key_name)

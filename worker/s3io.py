@@ -15,6 +15,7 @@ from typing import Any
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
+from controller.core.fsx_posix import file_metadata
 from worker.failures import WorkerFailure, infrastructure_error, input_error
 
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
@@ -69,7 +70,8 @@ class S3Files:
     def upload(self, src: Path, uri: str) -> None:
         bucket, key = split_uri(uri)
         try:
-            self.client.upload_file(str(src), bucket, key)
+            # the workers' POSIX ownership, for FSx's import of the results bucket (fsx_posix)
+            self.client.upload_file(str(src), bucket, key, ExtraArgs={"Metadata": file_metadata()})
         except (ClientError, BotoCoreError, Boto3Error) as err:
             raise infrastructure_error(f"uploading {src} to {uri}: {err}") from err
 

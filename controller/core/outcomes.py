@@ -110,6 +110,18 @@ def _spec_job_id(doc: dict[str, Any]) -> str | None:
     return None
 
 
+# What Batch writes when the job queue's JobStateTimeLimitActions cancel a job left RUNNABLE, and
+# what to do about it (deployment options).
+RUNNABLE_CANCELLED = {
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT": "cancelled while RUNNABLE: it asks for more vCPUs or memory than "
+    "any allowed instance has; lower jobMemoryMiB/jobVcpus or allow larger instanceClasses",
+    "MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE": "cancelled while RUNNABLE: it asks for more vCPUs than the "
+    "compute environment's maxVcpus",
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY": "cancelled while RUNNABLE: no instance capacity for "
+    "runnableTimeoutMinutes; allow more instanceClasses, or on-demand instead of Spot, and rerun",
+}
+
+
 def describe_cause(workflow_id: str, error: str | None, cause: str | None) -> FailureCause:
     """A readable failure from a Catch's {Error, Cause}: Batch job JSON, Lambda error JSON or text."""
     error = error or "Unknown"
@@ -131,6 +143,9 @@ def describe_cause(workflow_id: str, error: str | None, cause: str | None) -> Fa
                 reason = f"{reason}; {last['Reason']}"
         job_id = job_id_from_batch_name(workflow_id, doc.get("JobName")) or _spec_job_id(doc)
         detail = f"{error}: Batch job {doc.get('JobName', doc.get('JobId', '?'))} {doc.get('Status', 'FAILED')}: {reason}"
+        hint = next((text for code, text in RUNNABLE_CANCELLED.items() if code in reason), None)
+        if hint:
+            detail += f" [{hint}]"
         if exit_code is not None:
             detail += f" (exit code {exit_code})"
         return FailureCause(detail[:_DETAIL_MAX], job_id, int(exit_code) if isinstance(exit_code, int) else None)

@@ -16,6 +16,7 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from controller.core.aws import RETRY_CONFIG
+from controller.core.fsx_posix import directory_markers, directory_metadata, file_metadata
 from controller.core.settings import ControlSettings
 from controller.core.state import StatusStore
 
@@ -82,9 +83,19 @@ def read_text(uri: str) -> str:
 
 
 def write_json(uri: str, doc: Any) -> None:
+    """An object a job may rewrite on FSx: it carries the workers' POSIX ownership (fsx_posix)."""
     bucket, key = split_uri(uri)
     body = doc if isinstance(doc, (str, bytes)) else json.dumps(doc, indent=1, sort_keys=True)
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                            Metadata=file_metadata())
+
+
+def write_directory_markers(output_uri: str) -> None:
+    """Directory markers of a workflow's output folders, owned by the workers (fsx_posix)."""
+    s3 = client("s3")
+    for uri in directory_markers(output_uri):
+        bucket, key = split_uri(uri)
+        s3.put_object(Bucket=bucket, Key=key, Body=b"", Metadata=directory_metadata())
 
 
 def notify(subject: str, message: str, cfg: ControlSettings, **attributes: str) -> str | None:

@@ -14,7 +14,7 @@ from controller.core.manifest import Manifest
 from controller.core.payloads import InitEvent, InitResult, WorkflowInput
 from controller.core.plan import default_output_uri
 from controller.core.settings import ControlSettings
-from controller.handlers._common import logger, settings, start, status_store
+from controller.handlers._common import logger, settings, start, status_store, write_directory_markers
 
 
 def output_uri(manifest: Manifest, workflow_id: str, cfg: ControlSettings) -> str:
@@ -87,4 +87,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("workflow record already present (retried invocation)")
     else:
         logger.info("workflow initialised", extra={"outputUri": out})
+    # before anything else is written under it: folders FSx creates with the workers' ownership
+    write_directory_markers(record["outputUri"])
     return InitResult(workflowId=workflow_id, createdAt=record["createdAt"], outputUri=record["outputUri"]).model_dump()

@@ -59,3 +59,17 @@ ACCOUNT = r"(?:<AWS::AccountId>|\d{12})"
 def regex(pattern: str) -> RegexAppliesTo:
     """An `applies_to` entry matched as a regular expression by cdk-nag."""
     return RegexAppliesTo(regex=f"/{pattern}/g")
+
+
+def checkov_skip(construct: IConstruct, check_id: str, reason: str) -> None:
+    """A checkov finding the resource answers in its own metadata (`Metadata.checkov.skip`), with why.
+
+    `construct` is the CloudFormation resource or an L2 construct whose default child is one."""
+    from aws_cdk import CfnResource
+
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource for a checkov skip")
+    metadata = resource.get_metadata("checkov") or {"skip": []}
+    metadata["skip"] = [s for s in metadata["skip"] if s["id"] != check_id] + [{"id": check_id, "comment": reason}]
+    resource.add_metadata("checkov", metadata)

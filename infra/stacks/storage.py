@@ -32,7 +32,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from infra.config import InfraConfig
-from infra.factories.nag import Ack, acknowledge
+from infra.factories.nag import Ack, acknowledge, checkov_skip
 from infra.factories.resource_keys import tag_resource
 from infra.factories.secure import (
     allow_service_to_publish,
@@ -65,6 +65,10 @@ class StorageStack(Stack):
             versioned=False,
             lifecycle_rules=[s3.LifecycleRule(id="expire-access-logs", expiration=Duration.days(365))],
         )
+        checkov_skip(self.access_logs_bucket, "CKV_AWS_18", "This bucket is the server-access-log destination: "
+                     "logging it into itself would loop")
+        checkov_skip(self.access_logs_bucket, "CKV_AWS_21", "Access-log records are written once and expire after a "
+                     "year: versions would keep nothing more")
         acknowledge(
             self.access_logs_bucket,
             Ack("AwsSolutions-S1", "This bucket is the server-access-log destination; logging it into itself would loop."),

@@ -54,3 +54,16 @@ def test_rerun_numbers_and_the_genome_of_a_record():
     assert next_rerun_number("wf", arns[:1]) == 1
     assert workflow_nauto({"parameters": {"analysisParams": {"nauto": 38}}}) == 38
     assert workflow_nauto({}) == 22
+
+
+def test_a_job_cancelled_while_runnable_says_why_and_what_to_change():
+    import json
+
+    from controller.core.outcomes import describe_cause
+
+    batch = {"JobName": "wf-1-step2-chr7", "JobId": "j1", "Status": "FAILED",
+             "StatusReason": "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) "
+                             "is higher than that can be met by the CE(s) attached to the job queue."}
+    cause = describe_cause("wf-1", "States.TaskFailed", json.dumps(batch))
+    assert cause.job_id == "step2-chr7"
+    assert "cancelled while RUNNABLE" in cause.detail and "jobMemoryMiB" in cause.detail

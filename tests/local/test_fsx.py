@@ -132,3 +132,34 @@ def test_a_new_file_system_starts_empty_like_its_buckets(tmp_path):
     assert (tmp_path / "fsx" / "data").is_dir() and (tmp_path / "fsx" / "results").is_dir()
     assert not stale.exists() and (tmp_path / "keep.txt").exists()
     assert fsx.export_changes().exported == []
+
+
+def test_posix_metadata_gives_imported_folders_and_files_the_workers_ownership(tmp_path):
+    """As FSx imports them: without metadata root:root (0755 folders, 0644 files); with the
+    system's markers and objects the workers' uid 1000 (only a root harness can set owners)."""
+    import os
+    from types import SimpleNamespace
+
+    import pytest as _pytest
+
+    from controller.core.fsx_posix import directory_metadata, file_metadata
+    from local.fsx import LocalFsx
+
+    if os.geteuid() != 0:
+        _pytest.skip("setting owners needs root (CI runs as root)")
+    fs = LocalFsx.for_buckets(tmp_path / "fsx", data_bucket="d-bkt", results_bucket="r-bkt", account_id="1")
+
+    def obj(name, metadata, body=b"x"):
+        return SimpleNamespace(name=name, metadata={f"x-amz-meta-{k}": v for k, v in metadata.items()},
+                               value=body, size=len(body))
+
+    fs.object_event("s3:ObjectCreated:Put", "r-bkt", obj("workflows/wf/", directory_metadata(), b""))
+    fs.object_event("s3:ObjectCreated:Put", "r-bkt", obj("workflows/wf/plan.json", file_metadata()))
+    fs.object_event("s3:ObjectCreated:Put", "r-bkt", obj("other/x.txt", {}))
+    root = tmp_path / "fsx" / "results"
+    st = (root / "workflows" / "wf").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 1000, 0o775)
+    st = (root / "workflows" / "wf" / "plan.json").stat()
+    assert (st.st_uid, st.st_mode & 0o7777) == (1000, 0o664)
+    assert ((root / "workflows").stat().st_uid, (root / "workflows").stat().st_mode & 0o7777) == (0, 0o755)
+    assert ((root / "other" / "x.txt").stat().st_mode & 0o7777) == 0o644

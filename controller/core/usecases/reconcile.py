@@ -79,6 +79,9 @@ def close_ended_workflow(store: StatusStore, workflow_id: str, ended: str, execu
         reason = ": ".join(x for x in (execution.get("error"), execution.get("cause")) if x)
         if ended == "MISSING":
             note = "set by cleanup: its execution no longer exists"
+        elif ended == "TIMED_OUT" and not reason:
+            reason = ("the workflow ran longer than the state machine's timeout (deployment option workflowTimeoutHours); "
+                      "its jobs were stopped")
         cause = FailureCause(f"{note}{' (' + reason + ')' if reason else ''}")
         close_unfinished_jobs(store, workflow_id, cause)
         target = "FAILED"
