@@ -138,8 +138,9 @@ def load_blueprint(*, rebuild: bool = False) -> Blueprint:
         raise BlueprintError(f"synthesizing the CDK state machine for local mode failed (exit {proc.returncode}):\n{tail}")
     doc = json.loads(tmp.read_text())
     doc["source_digest"] = digest
-    path.write_text(json.dumps(doc))
-    tmp.unlink()
+    # whole or not at all: another process (a parallel test worker, a second stack) may be reading
+    tmp.write_text(json.dumps(doc))
+    os.replace(tmp, path)
     return Blueprint(**doc)
 
 

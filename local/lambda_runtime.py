@@ -137,30 +137,38 @@ class FunctionLogs:
     stack runs and restored afterwards.
     """
 
-    # the Powertools service name of controller.handlers._common, and the EMF lines of controller.core.metrics
-    LOGGER_NAMES = ("gwas-controller", "gwas-metrics")
+    LOGGER_NAMES = ("gwas-controller",)  # the Powertools service name of controller.handlers._common
 
     def __init__(self, path):
         self.path = path
         self._file = None
         self._saved: list[tuple[Any, Any]] = []
+        self._metrics_sink: Any = None
 
     def __enter__(self) -> Self:
         import logging
 
         importlib.import_module("controller.handlers._common")  # creates the logger and its handler
-        importlib.import_module("controller.core.metrics")
+        from controller.core import metrics
         self._file = open(self.path, "a", encoding="utf-8", buffering=1)
         for name in self.LOGGER_NAMES:
             for handler in logging.getLogger(name).handlers:
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                     self._saved.append((handler, handler.setStream(self._file)))
+        file = self._file
+        def write_metric(line: str) -> None:
+            file.write(line + "\n")
+
+        self._metrics_sink = metrics.set_sink(write_metric)  # the EMF lines too
         return self
 
     def __exit__(self, *exc) -> None:
+        from controller.core import metrics
+
         for handler, stream in self._saved:
             handler.setStream(stream)
         self._saved.clear()
+        metrics.set_sink(self._metrics_sink)
         if self._file is not None:
             self._file.close()
             self._file = None

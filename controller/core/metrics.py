@@ -10,16 +10,16 @@ alarms and dashboard read: change them in one place.
   it finished on; `InputWaitSeconds` (worker): how long a job waited for FSx to import its inputs.
 * `RunnableJobs` (cleanup, every run): Batch jobs of the queue waiting RUNNABLE (the queue depth).
 
-They go to the `gwas-metrics` logger (stdout): the local harness points it at its Lambda log file, as it
-does the handlers' own logs. `POWERTOOLS_METRICS_DISABLED=true` turns them off.
+They go to stdout (`set_sink` redirects them: the local harness writes them to its Lambda log file).
+`POWERTOOLS_METRICS_DISABLED=true` turns them off.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Literal
 
 NAMESPACE = "GWAS"
@@ -28,13 +28,16 @@ MetricName = Literal["WorkflowsStarted", "WorkflowsRejected", "WorkflowsComplete
 _UNITS = {"JobSeconds": "Seconds", "InputWaitSeconds": "Seconds"}
 
 
-_log = logging.getLogger("gwas-metrics")
-if not _log.handlers:
-    _handler = logging.StreamHandler(sys.stdout)  # the log stream CloudWatch reads EMF from
-    _handler.setFormatter(logging.Formatter("%(message)s"))
-    _log.addHandler(_handler)
-    _log.setLevel(logging.INFO)
-    _log.propagate = False
+Sink = Callable[[str], None]
+_sink: list[Sink] = []
+
+
+def set_sink(sink: Sink | None) -> Sink | None:
+    """Send EMF lines to `sink` instead of stdout (None: back to stdout); returns the previous one.
+    The local harness points it at its Lambda log file, as it does the handlers' own logs."""
+    previous = _sink[0] if _sink else None
+    _sink[:] = [sink] if sink is not None else []
+    return previous
 
 
 def record(name: MetricName, value: float = 1.0, **dimensions: str) -> None:
@@ -45,10 +48,17 @@ def record(name: MetricName, value: float = 1.0, **dimensions: str) -> None:
     from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
     provider = AmazonCloudWatchEMFProvider(namespace=NAMESPACE)
+    # Powertools would add a `service` dimension from POWERTOOLS_SERVICE_NAME (each Lambda's own):
+    # the alarms and the dashboard read the metrics by the dimensions given here, the same from any writer
+    provider.service = None  # type: ignore[assignment]
     provider.add_metric(name=name, unit=MetricUnit(_UNITS.get(name, "Count")), value=float(value))
     for key, text in dimensions.items():
         provider.add_dimension(name=key, value=text)
-    _log.info(json.dumps(provider.serialize_metric_set(), separators=(",", ":")))
+    line = json.dumps(provider.serialize_metric_set(), separators=(",", ":"))
+    if _sink:
+        _sink[0](line)
+    else:
+        print(line, file=sys.stdout, flush=True)  # the stream CloudWatch reads EMF from, looked up now
 
 
-__all__ = ["NAMESPACE", "MetricName", "record"]
+__all__ = ["NAMESPACE", "MetricName", "record", "set_sink"]

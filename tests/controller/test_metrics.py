@@ -3,32 +3,26 @@
 from __future__ import annotations
 
 import json
-import logging
 
 from controller.core import metrics
 
 
-def test_an_emf_line_per_metric(caplog, monkeypatch):
+def test_an_emf_line_per_metric(monkeypatch):
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)
-    logger = logging.getLogger("gwas-metrics")
-    logger.addHandler(caplog.handler)
+    # as in a Lambda: the dimensions stay the ones given (no `service`), the same from every writer
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "gwas-cleanup")
+    lines: list[str] = []
+    previous = metrics.set_sink(lines.append)
     try:
         metrics.record("JobSeconds", 12.5, Stage="step2")
         metrics.record("WorkflowsStarted")
+        monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+        metrics.record("WorkflowsFailed")
     finally:
-        logger.removeHandler(caplog.handler)
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "gwas-metrics"]
-    first, second = lines
+        metrics.set_sink(previous)
+    first, second = (json.loads(line) for line in lines)
     (directive,) = first["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "GWAS" and directive["Dimensions"] == [["Stage"]]
     assert directive["Metrics"] == [{"Name": "JobSeconds", "Unit": "Seconds"}]
     assert first["JobSeconds"] == [12.5] and first["Stage"] == "step2"
     assert second["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [{"Name": "WorkflowsStarted", "Unit": "Count"}]
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
-    caplog.clear()
-    logger.addHandler(caplog.handler)
-    try:
-        metrics.record("WorkflowsFailed")
-    finally:
-        logger.removeHandler(caplog.handler)
-    assert [r for r in caplog.records if r.name == "gwas-metrics"] == []
