@@ -102,4 +102,5 @@ def report(results: tuple[str, ...], out_dir: Path, title: str, threshold: float
         lam = "n/a" if info["lambdaGC"] is None else f"{info['lambdaGC']:.3f}"
         console.print(f"{trait}: {info['rows']:,} variants, lambda GC {lam}, {info['topHits']} hit(s) "
                       f"at LOG10P >= {threshold:g}")
-    console.print(f"report: {summary['files']['html']}")
+    # summary.json's paths are relative to the folder that holds it
+    console.print(f"report: {out_dir / summary['files']['html']}")

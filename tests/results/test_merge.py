@@ -106,9 +106,25 @@ def test_report_html_is_self_contained(tmp_path):
         for kind in ("manhattan", "qq"):
             png = tmp_path / "out" / "report" / f"{kind}_{trait}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-            assert summary["traits"][trait]["files"][kind] == str(png)
+            assert summary["traits"][trait]["files"][kind] == png.name
     on_disk = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())
     assert on_disk["traits"]["Y1"]["rows"] == syn.rows_per_trait
+
+
+def test_summary_paths_are_relative_to_its_folder(tmp_path):
+    """summary.json must stay true after the results are copied elsewhere (S3, FSx, a laptop)."""
+    syn = write_chunks(tmp_path / "in")
+    merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t")
+    moved = tmp_path / "copied"
+    (tmp_path / "out").rename(moved)
+    report_dir = moved / "report"
+    summary = json.loads((report_dir / "summary.json").read_text())
+    paths = [*summary["files"].values()] + [p for t in summary["traits"].values() for p in t["files"].values()]
+    assert summary["traits"]["Y1"]["files"]["merged"] == "../merged/Y1.regenie.gz"
+    assert summary["files"]["summary"] == "summary.json"
+    for path in paths:
+        assert not path.startswith("/") and str(tmp_path) not in path
+        assert (report_dir / path).is_file(), path
 
 
 def test_bad_inputs_name_file_and_line(tmp_path):
@@ -218,7 +234,8 @@ def test_long_chromosomes_get_a_csi_index_and_position_zero_none(tmp_path):
     summary = merge_and_report([str(big)], str(tmp_path / "o"), title="t", prefix="p")
     files = summary["traits"]["Y1"]["files"]
     assert files["index"].endswith(".regenie.gz.csi")
-    tbx = pysam.TabixFile(files["merged"], index=files["index"])
+    report_dir = tmp_path / "o" / "report"  # summary.json's paths are relative to its folder
+    tbx = pysam.TabixFile(str(report_dir / files["merged"]), index=str(report_dir / files["index"]))
     assert [line.split("\t")[2] for line in tbx.fetch("1", 600_000_000, 800_000_000)] == ["v700000000"]
     zero = d / "q_Y1.regenie"
     zero.write_text(HEADER + "\n1 0 v0 A G 0.1 5 ADD 1 1 1 0.5 NA\n")

@@ -148,7 +148,14 @@ def write_report(
     return reports, {"topHits": top, "html": page}
 
 
-def _summary(reports: Sequence[TraitReport], files: dict[str, str], title: str, threshold: float) -> dict:
+def _summary(reports: Sequence[TraitReport], files: dict[str, str], title: str, threshold: float,
+             base: str) -> dict:
+    """The summary, every path in it relative to `base` (the folder that holds summary.json), so it
+    stays true wherever the results are copied: S3, FSx, a laptop."""
+
+    def rel(path: str) -> str:
+        return os.path.relpath(path, base).replace(os.sep, "/")
+
     traits = {}
     for r in reports:
         traits[r.trait] = {
@@ -159,7 +166,7 @@ def _summary(reports: Sequence[TraitReport], files: dict[str, str], title: str, 
             "bestLog10p": r.hits[0].log10p if r.hits else None,
             "inputs": len(r.inputs),
             "files": {
-                k: v
+                k: rel(v)
                 for k, v in (
                     ("merged", r.merged),
                     ("index", r.index),
@@ -170,7 +177,7 @@ def _summary(reports: Sequence[TraitReport], files: dict[str, str], title: str, 
             },
             **({"indexError": r.index_error} if r.index_error else {}),
         }
-    return {"title": title, "threshold": threshold, "traits": traits, "files": files}
+    return {"title": title, "threshold": threshold, "traits": traits, "files": {k: rel(v) for k, v in files.items()}}
 
 
 def _report_with_summary(
@@ -179,9 +186,9 @@ def _report_with_summary(
     """The report of `merged` in `report_dir`, and its summary.json; returns the summary."""
     reports, files = write_report(merged, report_dir, title=title, threshold=threshold, input_count=input_count,
                                   nauto=nauto)
-    summary = _summary(reports, files, title, threshold)
     summary_path = os.path.join(report_dir, "summary.json")
     files["summary"] = summary_path
+    summary = _summary(reports, files, title, threshold, report_dir)
     with open(summary_path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return summary
