@@ -64,13 +64,7 @@ def _loads(text: Any, what: str) -> Any:
 
 def unwrap_s3_event(body: Any) -> dict[str, Any] | None:
     """The S3 event inside an SQS body (SNS envelope or raw); None for `s3:TestEvent`."""
-    doc = _loads(body, "message body")
-    if not isinstance(doc, dict):
-        raise EventError("message body is not a JSON object")
-    if "Message" in doc and ("TopicArn" in doc or doc.get("Type") == "Notification"):
-        doc = _loads(doc["Message"], "SNS Message")
-        if not isinstance(doc, dict):
-            raise EventError("SNS Message is not a JSON object")
+    doc = _unwrap(body)
     if doc.get("Event") == "s3:TestEvent":
         return None
     if not isinstance(doc.get("Records"), list):
