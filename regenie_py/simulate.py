@@ -6,6 +6,7 @@ Writes, from one seed:
   same hard calls, streamed in variant blocks so memory is bounded by a block;
 * `phenotype_qt.txt` (Y1: causal variants + covariates + noise, Y2: covariates + noise, a null trait),
   `phenotype_bt.txt` (liability-threshold versions of both), `covariates.txt` (AGE, SEX, PC1..);
+* `genes.bed` (a simulated gene annotation: a gene around each causal variant, others tiled between),
 * `causal.tsv` (the causal variants and their effects) and two manifests, `manifest.json` (qt) and
   `bt.manifest.json` (bt), checked by the caller's `check_manifest` (the workflow system's).
 
@@ -159,6 +160,24 @@ def _layout(spec: SimulationSpec, rng: np.random.Generator) -> _Layout:
     return _Layout(chrom_all, pos_all, ids, ref, alt, alt_freq, counts)
 
 
+GENES_FILE = "genes.bed"
+GENE_SPACING = 200_000  # a simulated gene every 200 kb ...
+GENE_LENGTH = 60_000  # ... 60 kb long, and one of 40 kb centred on each causal variant
+
+
+def _write_genes(path: Path, lay: _Layout, causal: list[CausalVariant]) -> None:
+    """A simulated gene annotation (BED) for the report's nearest-gene column: genes tiled along each
+    chromosome, and one around each causal variant in place of the tiled genes it overlaps, so a
+    report of the simulation can be checked to name the gene of each causal locus."""
+    with open(path, "w") as fh:
+        for chrom in dict.fromkeys(lay.chrom.tolist()):
+            end = int(lay.pos[lay.chrom == chrom].max())
+            around = [(c.pos - GENE_LENGTH // 3, c.pos + GENE_LENGTH // 3) for c in causal if c.chrom == chrom]
+            tiled = [(s, s + GENE_LENGTH) for s in range(1, end + GENE_SPACING, GENE_SPACING)]
+            tiled = [t for t in tiled if not any(t[0] <= b and a <= t[1] for a, b in around)]
+            fh.writelines(f"{chrom}\t{max(start, 1) - 1}\t{stop}\tSIM{chrom}G{k}\n" for k, (start, stop) in enumerate(sorted(around + tiled), start=1))
+
+
 def _block_size(n_samples: int) -> int:
     return int(np.clip(BLOCK_CELLS // n_samples, 16, 2000))
 
@@ -193,7 +212,7 @@ def _manifests(spec: SimulationSpec, out_dir: Path, check: ManifestCheck | None)
             "s3Path": s3_path,
             "inputData": {**base_input, "phenoFile": "phenotype_qt.txt"},
             "analysisParams": {"traitType": "qt", "step1BlockSize": step1, "step2BlockSize": step2},
-            "outputParams": {"outputPrefix": f"{spec.prefix}_qt"},
+            "outputParams": {"outputPrefix": f"{spec.prefix}_qt", "genesFile": GENES_FILE},
             "study": study,
         },
         "bt.manifest.json": {
@@ -207,7 +226,7 @@ def _manifests(spec: SimulationSpec, out_dir: Path, check: ManifestCheck | None)
                 "firth": True,
                 "approx": True,
             },
-            "outputParams": {"outputPrefix": f"{spec.prefix}_bt"},
+            "outputParams": {"outputPrefix": f"{spec.prefix}_bt", "genesFile": GENES_FILE},
             "study": study,
         },
     }
@@ -393,6 +412,8 @@ def simulate_dataset(
             )
             causal_list.append(cv)
             fh.write(f"{cv.id}\t{cv.chrom}\t{cv.pos}\t{cv.ref}\t{cv.alt}\t{f:.6g}\t{b:.6g}\t{ve:.6g}\n")
+
+    _write_genes(out / GENES_FILE, lay, causal_list)
 
     manifest_paths = {}
     for fname, doc in manifests.items():

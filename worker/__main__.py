@@ -281,8 +281,10 @@ class Worker:
             f"merging {len(files)} step-2 file(s) (prefix {prefix!r}) into {paths.local_root}/merged and /report"
         )
         start = time.monotonic()
+        context = merge_mode.report_context(self.spec, paths, self.clients.s3, self.status)
         summary = merge_mode.merge_and_report(
-            files, paths.local_root, title=self.spec.workflowId, prefix=prefix, nauto=self.spec.nauto
+            files, paths.local_root, title=self.spec.workflowId, prefix=prefix, nauto=self.spec.nauto,
+            spec=self.spec, paths=paths, context=context,
         )
         traits = summary.get("traits") if isinstance(summary, dict) else None
         self.log.worker_line(f"merge done: {len(traits) if isinstance(traits, (list, dict)) else '?'} trait(s)")

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from controller.core.jobs import JobSpec
-from worker.failures import WorkerFailure, input_error
+from controller.core.jobs import JobSpec, ResultsSpec
+from worker.failures import input_error
 from worker.paths import TRANSFER_THREADS, JobPaths
 from worker.s3io import S3Files
 from worker.status import JobStatus
+
+if TYPE_CHECKING:  # the results module (numpy, pyarrow, Jinja2) loads only in the merge job
+    from controller.core.results import ReportContext
 
 STEP2_SUFFIXES = (".regenie", ".regenie.gz")
 
@@ -102,12 +105,61 @@ def step2_file_prefix(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files])
     return next(iter(prefixes))
 
 
-def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str, nauto: int) -> dict[str, Any]:
-    """Call the results module (controller.core.results) that merges, plots and writes the report."""
-    try:
-        from controller.core.results import merge_and_report as merge_fn
-    except ImportError as err:
-        raise WorkerFailure(
-            "engine", f"controller.core.results.merge_and_report is not available in this build: {err}"
-        ) from err
-    return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix, nauto=nauto)
+MAX_WARNINGS_PER_JOB = 20
+
+
+def _log_text(paths: JobPaths, s3: Callable[[], S3Files], job: str) -> str | None:
+    uri = f"{paths.workflow_root}logs/{job}.log"
+    local = paths.local_path(uri)
+    if paths.mode == "fsx" or local.is_file():
+        return local.read_text(encoding="utf-8", errors="replace") if local.is_file() else None
+    return s3().read_text(uri)
+
+
+def log_warnings(text: str | None) -> list[str]:
+    """regenie's `WARNING` lines of a job log, each once, at most MAX_WARNINGS_PER_JOB."""
+    found: dict[str, None] = {}
+    for line in (text or "").splitlines():
+        if "WARNING" in line:
+            found.setdefault(line.strip()[:300])
+            if len(found) >= MAX_WARNINGS_PER_JOB:
+                break
+    return list(found)
+
+
+def report_context(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files], status: JobStatus) -> ReportContext:
+    """What the report says of the run beyond the result files: parameters, each job's engine,
+    version and log warnings, the preflight's counts."""
+    from controller.core.jobs import job_order
+    from controller.core.results import ReportContext
+
+    results = spec.results or ResultsSpec()
+    records = [r for r in sorted(status.jobs(), key=job_order) if r.get("jobId") != spec.jobId]
+    with ThreadPoolExecutor(max_workers=TRANSFER_THREADS, thread_name_prefix="merge-logs") as pool:
+        logs = list(pool.map(lambda r: _log_text(paths, s3, str(r["jobId"])), records))
+    jobs = [{"jobId": r["jobId"], "status": r.get("status"), "engine": Path(str(r.get("engine") or "n/a")).name,
+             "version": r.get("engineVersion") or "n/a", "warnings": log_warnings(text)}
+            for r, text in zip(records, logs, strict=True)]
+    workflow = status.workflow() or {}
+    return ReportContext(parameters=dict(results.parameters), jobs=jobs, preflight=workflow.get("preflight"),
+                         binary=results.binary)
+
+
+def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str, nauto: int, *,
+                     spec: JobSpec, paths: JobPaths, context: ReportContext) -> dict[str, Any]:
+    """Call the results module (controller.core.results) that merges, writes each format and the report."""
+    from controller.core.results import OutputOptions
+    from controller.core.results import merge_and_report as merge_fn
+
+    results = spec.results or ResultsSpec()
+    options = OutputOptions(formats=tuple(results.formats), nauto=nauto, genome_build=results.genomeBuild,
+                            software=_software(context), binary=context.binary)
+    genes = str(paths.local_path(results.genesFile)) if results.genesFile else None
+    return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix, nauto=nauto,
+                    options=options, genes_path=genes, context=context)
+
+
+def _software(context: ReportContext) -> str:
+    """The engine(s) and version(s) that wrote the step-2 results, for the GWAS-SSF metadata."""
+    seen = sorted({f"{j['engine']} {j['version']}" for j in context.jobs if str(j["jobId"]).startswith("step2")})
+    return ", ".join(seen) or "regenie"

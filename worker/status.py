@@ -55,6 +55,13 @@ class JobStatus:
 
         return self._call("reading the workflow's jobs", read)
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job record of the workflow."""
+        return self._call("reading the workflow's jobs", lambda: list(self.store.iter_jobs(self.workflow_id)))
+
+    def workflow(self) -> dict[str, Any] | None:
+        return self._call("reading the workflow record", lambda: self.store.get_workflow(self.workflow_id))
+
     def skipped(self, job_ids: list[str]) -> frozenset[str]:
         """Those of `job_ids` recorded as skipped (a step-2 variant filter left them no variant)."""
 

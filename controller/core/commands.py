@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controller.core.jobs import JobSpec, PathMap, Resources
+from controller.core.jobs import JobSpec, PathMap, Resources, ResultsSpec
 from controller.core.manifest import Manifest
 from controller.core.plan import (
     JobPlan,
@@ -287,11 +287,12 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         traits = plan.traits or []
         gz = m.analysisParams.gz
         files = [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits]
+        genes = [m.data_uri(m.outputParams.genesFile)] if m.outputParams.genesFile else []
         if inp.step2ExtractFile or inp.step2ExcludeFile:
             # a step-2 variant filter may leave a job nothing to test (recorded as skipped, no file):
             # the merge checks each job's record instead
-            return [], files
-        return files, []
+            return genes, files
+        return files + genes, []
     if job.stage == "qc":
         step1 = plan.step1Genotypes
         assert step1 is not None
@@ -339,6 +340,19 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
     return required, optional
 
 
+def results_spec(manifest: Manifest) -> ResultsSpec:
+    out = manifest.outputParams
+    return ResultsSpec(
+        formats=list(out.formats),
+        genesFile=manifest.data_uri(out.genesFile) if out.genesFile else None,
+        genomeBuild=out.genomeBuild,
+        binary=manifest.analysisParams.traitType == "bt",
+        # what the report shows of the run: the analysis as the manifest set it (defaults left out)
+        parameters={"experimentId": manifest.experimentId, "startStep": manifest.startStep,
+                    **manifest.analysisParams.model_dump(mode="json", exclude_defaults=True, exclude_none=True)},
+    )
+
+
 def build_job_specs(
     manifest: Manifest,
     plan: JobPlan,
@@ -374,6 +388,7 @@ def build_job_specs(
                 jobTable=job_table,
                 mergeOf=list(job.dependsOn) if job.stage == "merge" else [],
                 nauto=manifest.analysisParams.nauto,
+                results=results_spec(manifest) if job.stage == "merge" else None,
             )
         )
     return specs

@@ -83,6 +83,16 @@ class Resources(_Model):
     memoryMiB: int = Field(default=4096, ge=128)
 
 
+class ResultsSpec(_Model):
+    """The merge job's outputs: formats, the report's gene annotation and what it says of the run."""
+
+    formats: list[str] = Field(default_factory=lambda: ["regenie", "gwas-ssf"])
+    genesFile: str | None = Field(default=None, description="s3:// URI of the gene annotation, when given")
+    genomeBuild: str | None = None
+    binary: bool = Field(default=False, description="the traits are binary (log odds ratios in BETA)")
+    parameters: dict[str, Any] = Field(default_factory=dict, description="run parameters shown in the report")
+
+
 class JobSpec(_Model):
     """One job of a workflow, as the worker runs it."""
 
@@ -113,6 +123,7 @@ class JobSpec(_Model):
     nauto: int = Field(
         default=DEFAULT_NAUTO, description="autosomes of the genome (regenie --nauto): labels X in the merged report"
     )
+    results: ResultsSpec | None = Field(default=None, description="merge job only: outputs and report")
 
 
 class WorkItem(_Model):

@@ -386,6 +386,13 @@ class AnalysisParams(_Strict):
         return chosen or None
 
 
+OutputFormat = Literal["regenie", "gwas-ssf", "parquet"]
+
+
+def _default_formats() -> list[OutputFormat]:
+    return ["regenie", "gwas-ssf"]
+
+
 class OutputParams(_Strict):
     outputS3Path: S3Uri | None = Field(
         default=None,
@@ -395,6 +402,27 @@ class OutputParams(_Strict):
         default="regenie", description="Prefix of regenie output file names (--out)."
     )
     notifyEmail: str | None = Field(default=None, description="Recorded with the workflow for notifications.")
+    formats: list[OutputFormat] = Field(
+        default_factory=_default_formats,
+        min_length=1,
+        description="Merged results per trait: regenie (as regenie writes it, bgzipped), gwas-ssf (the GWAS "
+        "Catalog's standard, tabix-indexed, with its -meta.yaml), parquet.",
+    )
+    genesFile: RelativeFile | None = Field(
+        default=None,
+        description="Gene annotation (GTF, GFF3 or BED; optionally .gz) under s3Path: the report names the "
+        "nearest gene of each locus. Nothing is downloaded when absent.",
+    )
+    genomeBuild: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")] | None = Field(
+        default=None, description="Genome assembly of the positions (e.g. GRCh38), written into the GWAS-SSF metadata."
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _distinct_formats(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("formats: each format once")
+        return v
 
 
 class StudyMetadata(_Strict):

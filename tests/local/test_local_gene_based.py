@@ -49,6 +49,7 @@ def test_gene_based_run_is_split_by_sets_and_completes(emulator, gene_study, tmp
     with gzip.open(merged, "rt") as fh:
         lines = fh.read().splitlines()
     assert lines[0] == '##MASKS=<M1="pLof";M2="pLof,missense">'
-    rows = [line.split("\t") for line in lines[2:]]
+    assert lines[1].startswith("CHROM GENPOS ID ")  # the header as regenie writes it, space-separated
+    rows = [line.split(" ") for line in lines[2:]]
     assert {r[2].split(".")[0] for r in rows} == {"SET1", "SET2"}
     assert {r[7] for r in rows} == {"ADD", "ADD-ACATO", "ADD-ACATV", "ADD-SKAT", "ADD-BURDEN-ACAT"}

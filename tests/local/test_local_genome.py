@@ -48,6 +48,12 @@ def test_a_38_autosome_genome_completes_with_x_labelled_x(emulator, dog_study, t
     with gzip.open(merged, "rt") as fh:
         codes = {line.split()[0] for line in fh if not line.startswith("CHROM")}
     assert "39" in codes and "23" in codes  # regenie's codes in the summary statistics
-    page = next((tmp_path / "out").rglob("report.html")).read_text()
+    # GWAS-SSF's chromosome coding is human: a dog's file keeps the genome's labels (X, not 39) and says why
+    ssf = next((tmp_path / "out").rglob("Y1.gwas-ssf.tsv.gz"))
+    with gzip.open(ssf, "rt") as fh:
+        ssf_chroms = {line.split("\t")[0] for line in fh if not line.startswith("chromosome")}
+    assert "X" in ssf_chroms and "39" not in ssf_chroms
+    assert "not for Catalog submission" in ssf.with_name(ssf.name + "-meta.yaml").read_text()
+    page = next((tmp_path / "out").rglob("trait_Y1.html")).read_text()
     cells = set(re.findall(r"<tr><td>([^<]+)</td><td>\d+</td>", page))  # CHROM cells of the top-hits table
     assert cells and "39" not in cells and cells <= {*(str(i) for i in range(1, 39)), "X"}

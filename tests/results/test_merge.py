@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import numpy as np
 import pysam
@@ -18,9 +19,10 @@ from .conftest import HEADER, write_chunks
 
 
 def _read_merged(path):
+    """The merged regenie-format file: regenie's own layout, one space between fields."""
     with gzip.open(path, "rt") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        rows = [line.rstrip("\n").split("\t") for line in f]
+        header = f.readline().rstrip("\n").split(" ")
+        rows = [line.rstrip("\n").split(" ") for line in f]
     return header, rows
 
 
@@ -39,15 +41,22 @@ def test_merge_sorts_chunks_and_chromosomes_header_once(tmp_path):
     assert not any(r[0] == "CHROM" for r in rows)
 
 
-def test_merged_file_is_bgzf_and_tabix_indexed(tmp_path):
+def test_merged_files_are_bgzf_and_the_gwas_ssf_file_is_tabix_indexed(tmp_path):
     syn = write_chunks(tmp_path / "in")
-    merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t")
-    path = tmp_path / "out" / "merged" / "Y2.regenie.gz"
-    assert (tmp_path / "out" / "merged" / "Y2.regenie.gz.tbi").exists()
-    with open(path, "rb") as f:
-        head = f.read(18)
-    assert head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"  # BGZF extra field
-    tbx = pysam.TabixFile(str(path))
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t")
+    merged = tmp_path / "out" / "merged"
+    # the tests that did not run (NA) cannot be GWAS-SSF rows: they are left out and counted
+    ssf = summary["traits"]["Y2"]["gwasSsf"]
+    not_run = ssf["leftOut"]["tests that did not run (NA)"]
+    assert not_run == syn.rows_per_trait - summary["traits"]["Y2"]["tested"] > 0
+    assert ssf["rows"] == syn.rows_per_trait - not_run
+    for name, lines in (("Y2.regenie.gz", syn.rows_per_trait), ("Y2.gwas-ssf.tsv.gz", ssf["rows"])):
+        with open(merged / name, "rb") as f:
+            head = f.read(18)
+        assert head[:4] == b"\x1f\x8b\x08\x04" and head[12:14] == b"BC"  # BGZF extra field
+        with pysam.BGZFile(str(merged / name), "rb") as f:  # htslib reads it whole
+            assert len(f.read().splitlines()) == lines + 1
+    tbx = pysam.TabixFile(str(merged / "Y2.gwas-ssf.tsv.gz"))
     assert tbx.contigs == ["1", "2", "3", "23"]
     got = [line.split("\t") for line in tbx.fetch("2", 1000 + 100 * 150 - 1, 1000 + 110 * 150)]
     assert [int(r[1]) for r in got] == [1000 + v * 150 for v in range(100, 111)]
@@ -95,19 +104,26 @@ def test_lambda_gc_matches_numpy_median(tmp_path):
     assert len(rows) == results.DEFAULT_TOP_N and all("\tno\t" in r for r in rows)
 
 
-def test_report_html_is_self_contained(tmp_path):
+def test_report_pages_load_nothing_from_outside(tmp_path):
     syn = write_chunks(tmp_path / "in")
     summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="My <study>")
-    page = (tmp_path / "out" / "report" / "report.html").read_text()
-    assert "My &lt;study&gt;" in page
-    assert page.count("data:image/png;base64,") == 4
-    assert "http://" not in page and "https://" not in page and "<script" not in page
+    report = tmp_path / "out" / "report"
+    index = (report / "report.html").read_text()
+    assert "My &lt;study&gt;" in index
+    pages = [index] + [(report / f"trait_{t}.html").read_text() for t in ("Y1", "Y2")]
+    for page in pages:
+        assert "http://" not in page and "https://" not in page
+        assert "Content-Security-Policy" in page
+        srcs = re.findall(r'(?:src|href)="([^"]+)"', page)
+        assert srcs and all(not s.startswith(("/", "//")) and ":" not in s.split("/")[0] for s in srcs), srcs
+    assert (report / "assets" / "plotly.min.js").stat().st_size > 1_000_000
     for trait in ("Y1", "Y2"):
+        assert f'href="trait_{trait}.html"' in index
         for kind in ("manhattan", "qq"):
-            png = tmp_path / "out" / "report" / f"{kind}_{trait}.png"
+            png = report / f"{kind}_{trait}.png"
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert summary["traits"][trait]["files"][kind] == png.name
-    on_disk = json.loads((tmp_path / "out" / "report" / "summary.json").read_text())
+    on_disk = json.loads((report / "summary.json").read_text())
     assert on_disk["traits"]["Y1"]["rows"] == syn.rows_per_trait
 
 
@@ -233,23 +249,23 @@ def test_long_chromosomes_get_a_csi_index_and_position_zero_none(tmp_path):
         f"1 {pos} v{pos} A G 0.1 5 ADD 1 1 1 0.5 NA\n" for pos in (100, 300_000_000, 700_000_000)))
     summary = merge_and_report([str(big)], str(tmp_path / "o"), title="t", prefix="p")
     files = summary["traits"]["Y1"]["files"]
-    assert files["index"].endswith(".regenie.gz.csi")
+    assert files["ssfIndex"].endswith(".gwas-ssf.tsv.gz.csi")
     report_dir = tmp_path / "o" / "report"  # summary.json's paths are relative to its folder
-    tbx = pysam.TabixFile(str(report_dir / files["merged"]), index=str(report_dir / files["index"]))
-    assert [line.split("\t")[2] for line in tbx.fetch("1", 600_000_000, 800_000_000)] == ["v700000000"]
+    tbx = pysam.TabixFile(str(report_dir / files["ssf"]), index=str(report_dir / files["ssfIndex"]))
+    assert [line.split("\t")[8] for line in tbx.fetch("1", 600_000_000, 800_000_000)] == ["1_700000000_A_G"]
     zero = d / "q_Y1.regenie"
     zero.write_text(HEADER + "\n1 0 v0 A G 0.1 5 ADD 1 1 1 0.5 NA\n")
     summary = merge_and_report([str(zero)], str(tmp_path / "o2"), title="t", prefix="q")
-    assert "index" not in summary["traits"]["Y1"]["files"]
+    assert "ssfIndex" not in summary["traits"]["Y1"]["files"]
     assert "tabix positions start at 1" in summary["traits"]["Y1"]["indexError"]
-    assert "No tabix index" in (tmp_path / "o2" / "report" / "report.html").read_text()
+    assert "No tabix index" in (tmp_path / "o2" / "report" / "trait_Y1.html").read_text()
 
 
 def test_unsorted_inputs_cost_one_extra_pass(tmp_path, monkeypatch):
     syn = write_chunks(tmp_path / "in", shuffle_within=True, traits=("Y1",))
     passes = []
-    real = results_merge._merge_pass
-    monkeypatch.setattr(results_merge, "_merge_pass", lambda *a, **k: passes.append(1) or real(*a, **k))
+    real = results_merge.merged_rows
+    monkeypatch.setattr(results_merge, "merged_rows", lambda *a, **k: passes.append(1) or real(*a, **k))
     merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc")
     assert len(passes) == 2 and len(syn.files) == 12
 
@@ -257,7 +273,7 @@ def test_unsorted_inputs_cost_one_extra_pass(tmp_path, monkeypatch):
 def test_a_non_numeric_p_value_is_an_error_naming_it(tmp_path):
     bad = tmp_path / "p_Y1.regenie"
     bad.write_text(HEADER + "\n1 100 a A G 0.1 5 ADD 1 1 1 0.5 NA\n1 200 b A G 0.1 5 ADD 1 1 1 abc NA\n")
-    with pytest.raises(ResultsError, match=r"Y1: data row 2: LOG10P 'abc' is not a number"):
+    with pytest.raises(ResultsError, match=r"p_Y1.regenie: line 3: LOG10P 'abc' is not a number"):
         merge_and_report([str(bad)], str(tmp_path / "o"), title="t", prefix="p")
 
 
@@ -280,13 +296,26 @@ def test_gene_based_outputs_keep_their_masks_line(tmp_path):
         path = tmp_path / f"{name}_Y1.regenie"
         path.write_text("\n".join(lines) + "\n")
         files.append(str(path))
-    merged = results_merge.merge_trait("Y1", files, str(tmp_path / "Y1.regenie.gz"))
+    merged = results_merge.merge_trait("Y1", files, str(tmp_path))
     assert merged.stats.rows == 12
     with gzip.open(tmp_path / "Y1.regenie.gz", "rt") as f:
         assert f.readline().rstrip("\n") == masks
-        assert f.readline().split() == head.split()
-    assert len(list(pysam.TabixFile(str(tmp_path / "Y1.regenie.gz")).fetch("1"))) == 8
+        assert f.readline().rstrip("\n") == head
+        assert sum(1 for line in f if line.startswith("1 ")) == 8
+    # masks are not alleles: no GWAS-SSF file, and the reason is kept for the report
+    assert "ssf" not in merged.files and "gene-based" in (merged.ssf_skipped or "")
     other = tmp_path / "c_Y1.regenie"
     other.write_text('##MASKS=<M1="pLoF">\n' + head + "\n3 9 G9.M1.0.01 ref M1.0.01 0.01 500 ADD 0.1 0.2 0.25 0.2 NA\n")
     with pytest.raises(ResultsError, match="## lines differ"):
         results_merge.merge_trait("Y1", [*files, str(other)], None)
+
+
+def test_traits_merged_in_parallel_processes_match_one_process(tmp_path):
+    syn = write_chunks(tmp_path / "in", traits=("Y1", "Y2", "Y3"))
+    one = merge_and_report([str(f) for f in syn.files], str(tmp_path / "one"), title="t", workers=1)
+    two = merge_and_report([str(f) for f in syn.files], str(tmp_path / "two"), title="t", workers=2)
+    for trait in ("Y1", "Y2", "Y3"):
+        assert one["traits"][trait]["lambdaGC"] == two["traits"][trait]["lambdaGC"]
+        for name in (f"{trait}.regenie.gz", f"{trait}.gwas-ssf.tsv.gz"):
+            assert (gzip.decompress((tmp_path / "one" / "merged" / name).read_bytes())
+                    == gzip.decompress((tmp_path / "two" / "merged" / name).read_bytes()))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from controller.core.results.stats import GENOME_WIDE_LOG10P, TraitStats
+
+if TYPE_CHECKING:
+    from controller.core.results.genes import GeneIndex
+    from controller.core.results.loci import Locus
 from genome.chromosome import DEFAULT_NAUTO, results_label
 
 
-def _genome_x(chrom_idx: np.ndarray, pos: np.ndarray, n_chrom: int) -> tuple[np.ndarray, list[float], list[float]]:
+def genome_x(chrom_idx: np.ndarray, pos: np.ndarray, n_chrom: int) -> tuple[np.ndarray, list[float], list[float]]:
     """Cumulative x coordinate: chromosomes laid end to end in file order, with a small gap."""
     span = np.zeros(n_chrom, dtype=np.float64)
     low = np.zeros(n_chrom, dtype=np.float64)
@@ -63,7 +69,7 @@ def manhattan_png(
     ax = fig.add_subplot(1, 1, 1)
     drawn = 0
     if pos.size:
-        x, centres, bounds = _genome_x(chrom_idx, pos, n_chrom)
+        x, centres, bounds = genome_x(chrom_idx, pos, n_chrom)
         y = log10p.astype(np.float64)
         idx = thin_points(x, y, keep_above=min(2.0, threshold))
         colours = np.where(chrom_idx[idx] % 2 == 0, "#1f4e79", "#7fa7cf")
@@ -119,3 +125,39 @@ def qq_png(stats: TraitStats, path: str, lambda_gc: float | None) -> int:
     fig.savefig(path, format="png")
     plt.close(fig)
     return drawn
+
+
+def regional_png(stats: TraitStats, path: str, locus: Locus, *, window: int, genes: GeneIndex | None,
+                 nauto: int = DEFAULT_NAUTO) -> int:
+    """The variants within +-window of a locus's lead, with the genes of the region when known."""
+    import matplotlib.pyplot as plt
+
+    chrom_idx, pos, log10p, _ = stats.arrays()
+    code = stats.chromosomes.index(locus.chrom)
+    lo, hi = locus.pos - window, locus.pos + window
+    sel = np.flatnonzero((chrom_idx == code) & (pos >= lo) & (pos <= hi))
+    fig = _figure(8, 4.2 if genes is not None else 3.4)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.scatter(pos[sel] / 1e6, log10p[sel], s=8, c="#1f4e79", linewidths=0, rasterized=True)
+    ax.scatter([locus.pos / 1e6], [locus.log10p], s=40, c="#c0392b", marker="D", label="lead variant")
+    ax.axhline(GENOME_WIDE_LOG10P, color="#c0392b", linestyle="--", linewidth=0.8)
+    label = results_label(locus.chrom, nauto)
+    lead = locus.lead.get("ID", f"{label}:{locus.pos}")
+    ax.set_title(f"{stats.trait}: {lead} ({label}:{lo:,}-{hi:,})", fontsize=10)
+    ax.set_xlabel(f"chromosome {label} position (Mb)")
+    ax.set_ylabel("-log10(p)")
+    ax.set_xlim(lo / 1e6, hi / 1e6)
+    if genes is not None and locus.chrom in genes.starts:
+        starts, ends, names = genes.starts[locus.chrom], genes.ends[locus.chrom], genes.names[locus.chrom]
+        in_view = np.flatnonzero((ends >= lo) & (starts <= hi))[:40]
+        top = float(max(log10p[sel].max() if sel.size else 0, locus.log10p))
+        for k, g in enumerate(in_view.tolist()):
+            y = -top * (0.06 + 0.05 * (k % 3))
+            ax.plot([starts[g] / 1e6, ends[g] / 1e6], [y, y], color="#555555", linewidth=2)
+            ax.text(max(starts[g], lo) / 1e6, y - top * 0.015, names[g], fontsize=6, va="top")
+        ax.set_ylim(-top * 0.25, top * 1.1)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return int(sel.size)

@@ -1,6 +1,6 @@
-"""Reading step-2 outputs and streaming their rows in genomic order.
+"""The general merge path: step-2 rows streamed in genomic order whatever the inputs' order.
 
-Inputs are read line by line and merged with a k-way heap merge (regenie's CHROM codes sort
+`merge` takes this path only when the inputs are not disjoint sorted runs. Inputs are read line by line and merged with a k-way heap merge (regenie's CHROM codes sort
 numerically, `genome.chromosome.results_sort_key`). Inputs that are not sorted (regenie keeps the
 genotype file's order) are sorted through bounded-size temporary runs first. A variant that two
 inputs both tested is refused: overlapping chunks would double-count it.
@@ -8,7 +8,6 @@ inputs both tested is refused: overlapping chunks would double-count it.
 
 from __future__ import annotations
 
-import gzip
 import heapq
 import io
 import os
@@ -16,19 +15,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from typing import IO
 
+from controller.core.results.blocks import open_binary
 from controller.core.results.files import ResultsError
 from genome.chromosome import results_sort_key
 
-REQUIRED_COLUMNS = ("CHROM", "GENPOS", "ID", "ALLELE0", "ALLELE1", "LOG10P")
 _SORT_RUN_ROWS = 200_000  # rows held in memory while sorting an unsorted input
-
-
-def open_text(path: str) -> IO[str]:
-    with open(path, "rb") as probe:
-        magic = probe.read(2)
-    if magic == b"\x1f\x8b":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
 
 
 # A row in flight: ((chromosome key, position, source order), fields). The source order keeps rows
@@ -36,31 +27,17 @@ def open_text(path: str) -> IO[str]:
 _Row = tuple
 
 
-def _read_preamble(stream: IO[str]) -> tuple[list[str], str]:
-    """The `##` lines before the header (regenie's gene-based `##MASKS=` line) and the header line."""
-    preamble = []
+def _text(path: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(open_binary(path), encoding="utf-8", newline="")
+
+
+def _skip_head(path: str, stream: IO[str]) -> None:
+    """Leaves `stream` at the first row (the `##` lines and the header were checked by the caller)."""
     line = stream.readline()
     while line.startswith("##"):
-        preamble.append(line.rstrip("\r\n"))
         line = stream.readline()
-    return preamble, line
-
-
-def read_preamble(path: str) -> list[str]:
-    with open_text(path) as stream:
-        return _read_preamble(stream)[0]
-
-
-def _read_header(path: str, stream: IO[str]) -> tuple[str, ...]:
-    """The column names, the stream left at the first row (a `##` preamble is skipped)."""
-    _preamble, line = _read_preamble(stream)
     if not line.strip():
         raise ResultsError(f"{path}: empty file (no header line)")
-    cols = tuple(line.split())
-    missing = [c for c in REQUIRED_COLUMNS if c not in cols]
-    if missing:
-        raise ResultsError(f"{path}: line 1: header lacks column(s) {', '.join(missing)} (got {' '.join(cols)})")
-    return cols
 
 
 class Unsorted(Exception):
@@ -89,8 +66,8 @@ def _rows(path: str, stream: IO[str], ncols: int, order: int, *, check_order: bo
 
 
 def is_sorted(path: str, ncols: int) -> bool:
-    with open_text(path) as stream:
-        _read_header(path, stream)
+    with _text(path) as stream:
+        _skip_head(path, stream)
         try:
             for _ in _rows(path, stream, ncols, 0, check_order=True):
                 pass
@@ -111,8 +88,8 @@ def _sorted_runs(path: str, ncols: int, tmpdir: str, first_run: int) -> list[str
     """Split an unsorted file into sorted runs of bounded size (external merge sort, phase 1)."""
     runs: list[str] = []
     buf: list[_Row] = []
-    with open_text(path) as stream:
-        _read_header(path, stream)
+    with _text(path) as stream:
+        _skip_head(path, stream)
         for row in _rows(path, stream, ncols, 0):
             buf.append(row)
             if len(buf) >= _SORT_RUN_ROWS:
@@ -121,25 +98,6 @@ def _sorted_runs(path: str, ncols: int, tmpdir: str, first_run: int) -> list[str
     if buf:
         runs.append(_write_run(buf, tmpdir, first_run + len(runs)))
     return runs
-
-
-def read_headers(files: Sequence[str]) -> tuple[str, ...]:
-    """The header all `files` share; an error names the first file that differs."""
-    if not files:
-        raise ResultsError("no files to merge")
-    header: tuple[str, ...] | None = None
-    header_file = ""
-    for path in files:
-        with open_text(path) as stream:
-            cols = _read_header(path, stream)
-        if header is None:
-            header, header_file = cols, path
-        elif cols != header:
-            raise ResultsError(
-                f"{path}: header differs from {header_file}: {' '.join(cols)} vs {' '.join(header)}"
-            )
-    assert header is not None
-    return header
 
 
 def merged_rows(
@@ -157,9 +115,9 @@ def merged_rows(
             sources.append((path, False))
     iterators = []
     for order, (path, is_run) in enumerate(sources):
-        stream = stack.enter_context(open_text(path))
+        stream = stack.enter_context(_text(path))  # runs are plain text without a header
         if not is_run:
-            _read_header(path, stream)
+            _skip_head(path, stream)
         iterators.append(_rows(path, stream, len(header), order, check_order=not is_run))
     return _deduplicated(heapq.merge(*iterators, key=lambda r: r[0]), header)
 

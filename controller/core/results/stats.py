@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from controller.core.results.files import ResultsError
+from controller.core.results.blocks import RowBlock
 
 GENOME_WIDE_LOG10P = -math.log10(5e-8)  # 7.30103
 DEFAULT_HIT_THRESHOLD = 7.3
@@ -31,7 +31,7 @@ class Hit:
 class TraitStats:
     """What the report needs from one trait's rows, accumulated while they stream past.
 
-    Rows are buffered and converted in batches with numpy: the per-row cost is one list append."""
+    Rows arrive as parsed blocks (`add_block`): the per-row work is numpy's."""
 
     trait: str
     header: tuple[str, ...]
@@ -48,82 +48,60 @@ class TraitStats:
     _pos: list[np.ndarray] = field(default_factory=list)
     _log10p: list[np.ndarray] = field(default_factory=list)
     _chisq: list[np.ndarray] = field(default_factory=list)
-    _buf: list[tuple[str, ...]] = field(default_factory=list)
     _heap: list[tuple[float, int, tuple[str, ...]]] = field(default_factory=list)
+    n_min: int | None = None  # N (samples with a call) over the tested rows, when the file has N
+    n_max: int | None = None
 
-    _BATCH = 50_000
-
-    def __post_init__(self) -> None:
-        self._ci = self.header.index("CHROM")
-        self._pi = self.header.index("GENPOS")
-        self._li = self.header.index("LOG10P")
-        self._xi = self.header.index("CHISQ") if "CHISQ" in self.header else None
-
-    def add(self, fields: tuple[str, ...]) -> None:
-        self._buf.append(fields)
-        if len(self._buf) >= self._BATCH:
-            self._flush()
-
-    def _numbers(self, rows: list[tuple[str, ...]], col: int, first_row: int) -> np.ndarray:
-        """Column `col` as float64 with NaN for NA (regenie's mark for a test that could not run)."""
-        text = np.array([r[col] for r in rows])
-        values = np.full(len(rows), np.nan)
-        given = text != "NA"
-        try:
-            values[given] = text[given].astype(np.float64)
-        except ValueError:
-            for i in np.flatnonzero(given):
-                try:
-                    float(text[i])
-                except ValueError:
-                    raise ResultsError(
-                        f"{self.trait}: data row {first_row + i}: {self.header[col]} {str(text[i])!r} is not a number"
-                    ) from None
-            raise
-        values[~np.isfinite(values)] = np.nan
-        return values
-
-    def _flush(self) -> None:
-        rows, self._buf = self._buf, []
-        if not rows:
+    def add_block(self, block: RowBlock) -> None:
+        """Count the rows of `block` and keep what the plots and tables need of its tested rows."""
+        n = len(block)
+        if n == 0:
             return
         first_row = self.rows + 1
-        self.rows += len(rows)
-        pos = np.array([r[self._pi] for r in rows]).astype(np.int64)
+        self.rows += n
+        pos = block.pos
         lo, hi = int(pos.min()), int(pos.max())
         self.min_pos = lo if self.min_pos is None else min(self.min_pos, lo)
         self.max_pos = hi if self.max_pos is None else max(self.max_pos, hi)
-        log10p = self._numbers(rows, self._li, first_row)
+        log10p = block.numbers("LOG10P")
         tested = np.flatnonzero(~np.isnan(log10p))
         if tested.size == 0:
             return
         self.tested += int(tested.size)
-        index = self._chrom_index
-        chrom_idx = np.array([index.setdefault(rows[i][self._ci], len(index)) for i in tested], dtype=np.uint16)
-        if len(index) > len(self.chromosomes):
-            self.chromosomes = sorted(index, key=index.__getitem__)
-        if self._xi is not None:
-            chisq = self._numbers(rows, self._xi, first_row)[tested]
-        else:
-            chisq = np.full(tested.size, np.nan)
+        codes, rank = block.chrom_codes
+        local = np.array([self._chrom_index.setdefault(c, len(self._chrom_index)) for c in codes], dtype=np.uint16)
+        if len(self._chrom_index) > len(self.chromosomes):
+            self.chromosomes = sorted(self._chrom_index, key=self._chrom_index.__getitem__)
         lp = log10p[tested]
+        chisq = block.numbers("CHISQ")[tested] if "CHISQ" in self.header else np.full(tested.size, np.nan)
         missing = np.isnan(chisq)
         if missing.any():
             chisq[missing] = _chisq_from_log10p(lp[missing])
-        self._chrom_idx.append(chrom_idx)
+        if "N" in self.header:
+            counts = block.numbers("N")[tested]
+            counts = counts[~np.isnan(counts)]
+            if counts.size:
+                lo_n, hi_n = int(counts.min()), int(counts.max())
+                self.n_min = lo_n if self.n_min is None else min(self.n_min, lo_n)
+                self.n_max = hi_n if self.n_max is None else max(self.n_max, hi_n)
+        self._chrom_idx.append(local[rank[tested]])
         self._pos.append(pos[tested])
         self._log10p.append(lp.astype(np.float32))
         self._chisq.append(chisq.astype(np.float32))
-        self._take_hits(rows, tested, lp, first_row)
+        self._take_hits(block, tested, lp, first_row)
 
-    def _take_hits(self, rows, tested: np.ndarray, lp: np.ndarray, first_row: int) -> None:
+    def _take_hits(self, block: RowBlock, tested: np.ndarray, lp: np.ndarray, first_row: int) -> None:
         """Keep the best rows: every hit up to MAX_HITS_LISTED, and at least top_n rows."""
         self.hits_count += int((lp >= self.threshold).sum())
         keep = max(self.top_n, min(self.hits_count, MAX_HITS_LISTED))
         floor = self._heap[0][0] if len(self._heap) >= keep else -math.inf
-        for j in np.flatnonzero(lp >= floor):
+        candidates = np.flatnonzero(lp >= floor)
+        if candidates.size > keep:  # only the best `keep` of this block can enter the heap
+            candidates = candidates[np.argsort(-lp[candidates], kind="stable")[:keep]]
+        rows = block.fields([int(tested[j]) for j in candidates])
+        for j, fields in zip(candidates, rows, strict=True):
             i = int(tested[j])
-            item = (float(lp[j]), -(first_row + i), rows[i])
+            item = (float(lp[j]), -(first_row + i), fields)
             if len(self._heap) < keep:
                 heapq.heappush(self._heap, item)
             elif item > self._heap[0]:
@@ -131,7 +109,6 @@ class TraitStats:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(chromosome index into `chromosomes`, position, LOG10P, CHISQ) of the tested rows, in file order."""
-        self._flush()
         if not self._pos:
             return (np.zeros(0, np.uint16), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
         return (
@@ -140,6 +117,24 @@ class TraitStats:
             np.concatenate(self._log10p),
             np.concatenate(self._chisq),
         )
+
+    def drop_arrays(self) -> None:
+        """Free the per-variant arrays (counts and kept rows stay) before the object travels."""
+        self._chrom_idx, self._pos, self._log10p, self._chisq = [], [], [], []
+
+    def kept_rows(self) -> list[tuple[str, ...]]:
+        """The rows kept for the tables (the best ones, see `top_hits`), in no particular order."""
+        return [f for _, _, f in self._heap]
+
+    def lambda_at(self, quantile: float) -> float | None:
+        """Observed over expected chi-square(1) at `quantile` (0.5 gives lambda GC)."""
+        from scipy.stats import chi2
+
+        chisq = self.arrays()[3]
+        finite = chisq[np.isfinite(chisq)]
+        if finite.size == 0:
+            return None
+        return float(np.quantile(finite.astype(np.float64), quantile) / chi2.ppf(quantile, 1))
 
     def lambda_gc(self) -> float | None:
         chisq = self.arrays()[3]
@@ -151,7 +146,6 @@ class TraitStats:
     def top_hits(self) -> tuple[list[Hit], bool]:
         """Rows at or above the threshold (best first, at most MAX_HITS_LISTED); when none pass, the
         `top_n` best rows. The flag says whether the rows passed the threshold."""
-        self._flush()
         best = sorted(self._heap, reverse=True)
         passing = [Hit(p, f) for p, _, f in best if p >= self.threshold]
         if passing:
