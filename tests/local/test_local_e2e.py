@@ -214,3 +214,78 @@ def test_split_step1_runs_as_batch_jobs_and_equals_the_unsplit_loco(stack, datas
     assert split_loco and [p.name for p in split_loco] == [p.name for p in whole_loco]
     for a, b in zip(split_loco, whole_loco):
         assert read(a) == read(b), a.name
+
+
+def _genes_bed(path: Path) -> dict[str, list[tuple[int, int, str]]]:
+    genes: dict[str, list[tuple[int, int, str]]] = {}
+    for line in path.read_text().splitlines():
+        chrom, start, end, name = line.split("\t")[:4]
+        genes.setdefault(chrom, []).append((int(start) + 1, int(end), name))
+    return genes
+
+
+def test_report_names_the_gene_of_each_causal_locus(completed, dataset):
+    """The simulation's genes.bed (outputParams.genesFile of its manifests) places a gene on each causal
+    variant: the loci table of the report names, for each causal variant found, the gene that holds it."""
+    result = completed["qt"]
+    report = result.out_dir / "results" / "report"
+    lines = (report / "loci.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    loci = [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    genes = _genes_bed(Path(dataset.out_dir) / "genes.bed")
+    named = 0
+    for causal in dataset.causal:
+        found = [lo for lo in loci if lo["TRAIT"] == "Y1" and lo["CHROM"] == causal.chrom
+                 and abs(int(lo["LEAD_POS"]) - causal.pos) <= 500_000]
+        if not found:
+            continue
+        holder = [name for start, end, name in genes[causal.chrom] if start <= causal.pos <= end]
+        assert holder and found[0]["NEAREST_GENE"] == holder[0], (causal, found[0])
+        named += 1
+    assert named >= 1, loci  # 500 samples find few of the 10 causal variants; each found is named
+    assert not [lo for lo in loci if lo["TRAIT"] == "Y2"]  # the null trait has no locus
+    page = (report / "trait_Y1.html").read_text()
+    assert f">{loci[0]['NEAREST_GENE']}<" in page
+
+
+def _chromium() -> str:
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no headless Chromium (Debian package chromium): the report's browser test needs one")
+
+
+def _headless(browser: str, *args: str) -> str:
+    # --proxy-server to a closed port: any request that tried to leave the page would fail
+    proc = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--proxy-server=127.0.0.1:9", "--virtual-time-budget=10000", *args],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def test_report_pages_render_and_respond_in_headless_chromium(completed, tmp_path):
+    import os
+    import re
+
+    browser = _chromium()
+    report = completed["qt"].out_dir / "results" / "report"
+    index, trait = (report / "report.html").as_uri(), (report / "trait_Y1.html").as_uri()
+    # the page's self-test zooms into the strongest variant's chromosome and hovers it
+    dom = _headless(browser, "--dump-dom", trait + "#selftest")
+    assert re.search(r'data-rendered="(svg|webgl)"', dom), "the interactive Manhattan did not render"
+    zoomed = re.search(r'data-zoomed="(\d+)-(\d+)"', dom)
+    assert zoomed and int(zoomed.group(2)) - int(zoomed.group(1)) == 10_000_000
+    hover = re.search(r'data-hover="([^"]*)"', dom)
+    assert hover and "p = " in hover.group(1) and "nearest gene: SIM" in hover.group(1), hover
+    index_dom = _headless(browser, "--dump-dom", index)
+    assert 'href="trait_Y1.html"' in index_dom and "Y2" in index_dom
+    shots = Path(os.environ.get("GWAS_REPORT_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    for name, url, size in (("report-index.png", index, "1280,900"), ("report-trait.png", trait, "1280,2400")):
+        _headless(browser, f"--window-size={size}", f"--screenshot={shots / name}", url)
+        png = (shots / name).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, name

@@ -53,3 +53,9 @@ def test_gene_based_run_is_split_by_sets_and_completes(emulator, gene_study, tmp
     rows = [line.split(" ") for line in lines[2:]]
     assert {r[2].split(".")[0] for r in rows} == {"SET1", "SET2"}
     assert {r[7] for r in rows} == {"ADD", "ADD-ACATO", "ADD-ACATV", "ADD-SKAT", "ADD-BURDEN-ACAT"}
+    # the report lists each set's best mask and test; masks are not alleles, so no GWAS-SSF file
+    page = next((tmp_path / "out").rglob("trait_Y1.html")).read_text()
+    genes_table = page.split('<table id="genes">', 1)[1].split("</table>", 1)[0]
+    assert "<td class=\"l\">SET1</td>" in genes_table and "<td class=\"l\">SET2</td>" in genes_table
+    assert not list((tmp_path / "out").rglob("Y1.gwas-ssf.tsv.gz"))
+    assert "gene-based" in page

@@ -24,28 +24,39 @@ def genome_x(chrom_idx: np.ndarray, pos: np.ndarray, n_chrom: int) -> tuple[np.n
             low[i], span[i] = sel.min(), max(sel.max() - sel.min(), 1)
     gap = max(span.sum() * 0.004, 1.0)
     offsets = np.concatenate([[0.0], np.cumsum(span + gap)[:-1]])
-    x = offsets[chrom_idx] + (pos - low[chrom_idx])
+    # float32: a few hundred bp of precision over a genome is below a pixel, and 11M points halve in size
+    x = (offsets[chrom_idx] - low[chrom_idx]).astype(np.float32)
+    x += pos
     centres = list(offsets + span / 2)
     bounds = list(offsets)
     return x, centres, bounds
 
 
-def thin_points(x: np.ndarray, y: np.ndarray, keep_above: float, x_cells: int = 2000, y_cells: int = 200) -> np.ndarray:
-    """Indices of the points to draw: every point with y >= keep_above, and below it one point per
-    cell of an x_cells x y_cells grid (finer than the pixels of the figure), so a million
-    non-significant variants draw as the same picture from a few thousand markers."""
+def thin_points(x: np.ndarray, y: np.ndarray, keep_above: float, x_cells: int = 2000, y_cells: int = 200,
+                keep_all_up_to: int = 50_000) -> np.ndarray:
+    """Indices of the points to draw: every point with y >= keep_above, and below it, once there are
+    more than `keep_all_up_to`, one point per cell of an x_cells x y_cells grid (finer than the pixels
+    of the figure), so a million non-significant variants draw as the same picture from a few
+    thousand markers. Memory: a few int32 arrays of the input's length, no sort of them."""
     if x.size == 0:
         return np.zeros(0, dtype=np.int64)
-    strong = np.flatnonzero(y >= keep_above)
-    weak = np.flatnonzero(y < keep_above)
-    if weak.size <= 50_000:
-        return np.sort(np.concatenate([strong, weak]))
-    xr = float(x.max() - x.min()) or 1.0
+    weak = y < keep_above
+    if int(weak.sum()) <= keep_all_up_to:
+        return np.arange(x.size, dtype=np.int64)
+    lo, xr = float(x.min()), float(x.max() - x.min()) or 1.0
     yr = float(keep_above) or 1.0
-    cx = np.clip(((x[weak] - x.min()) / xr * (x_cells - 1)).astype(np.int64), 0, x_cells - 1)
-    cy = np.clip((y[weak] / yr * (y_cells - 1)).astype(np.int64), 0, y_cells - 1)
-    _, first = np.unique(cx * y_cells + cy, return_index=True)
-    return np.sort(np.concatenate([strong, weak[first]]))
+    cell = np.clip(((x - lo) * ((x_cells - 1) / xr)).astype(np.int32), 0, x_cells - 1)
+    cell *= y_cells
+    cell += np.clip((y * ((y_cells - 1) / yr)).astype(np.int32), 0, y_cells - 1)
+    cell[~weak] = x_cells * y_cells  # strong points: a cell of their own, all kept below
+    # one point per occupied cell: the last written wins, which is as good as any
+    holder = np.zeros(x_cells * y_cells + 1, dtype=np.int64)
+    holder[cell] = np.arange(x.size, dtype=np.int64)
+    occupied = np.zeros(x_cells * y_cells + 1, dtype=bool)
+    occupied[cell] = True
+    occupied[-1] = False
+    del cell
+    return np.sort(np.concatenate([np.flatnonzero(~weak), holder[occupied]]))
 
 
 def _figure(width: float, height: float):
@@ -70,7 +81,7 @@ def manhattan_png(
     drawn = 0
     if pos.size:
         x, centres, bounds = genome_x(chrom_idx, pos, n_chrom)
-        y = log10p.astype(np.float64)
+        y = log10p
         idx = thin_points(x, y, keep_above=min(2.0, threshold))
         colours = np.where(chrom_idx[idx] % 2 == 0, "#1f4e79", "#7fa7cf")
         ax.scatter(x[idx], y[idx], c=colours, s=4, linewidths=0, rasterized=True)
@@ -96,13 +107,17 @@ def manhattan_png(
 def qq_png(stats: TraitStats, path: str, lambda_gc: float | None) -> int:
     import matplotlib.pyplot as plt
 
-    log10p = np.sort(stats.arrays()[2].astype(np.float64))[::-1]
+    log10p = np.sort(stats.arrays()[2])[::-1]
     n = log10p.size
     fig = _figure(5, 5)
     ax = fig.add_subplot(1, 1, 1)
     drawn = 0
     if n:
-        expected = -np.log10((np.arange(1, n + 1) - 0.5) / n)
+        expected = np.arange(1, n + 1, dtype=np.float32)
+        expected -= 0.5
+        expected /= n
+        np.log10(expected, out=expected)
+        np.negative(expected, out=expected)
         idx = thin_points(expected, log10p, keep_above=2.0, x_cells=1500, y_cells=1500)
         ax.scatter(expected[idx], log10p[idx], s=5, c="#1f4e79", linewidths=0, rasterized=True)
         drawn = int(idx.size)

@@ -83,6 +83,7 @@ class TraitReport:
     ssf_left_out: dict[str, int]
     ssf_skipped: str | None
     interactive_points: int = 0
+    top_genes: list[dict[str, str]] = field(default_factory=list)  # gene-based runs: best mask per gene
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -137,8 +138,8 @@ def _interactive_data(m: MergedTrait, nauto: int, genes: GeneIndex | None, thres
     if pos.size == 0:
         return {"x": [], "y": [], "chrom": [], "pos": [], "gene": [], "ticks": [], "labels": [], "threshold": threshold}
     x, centres, _ = genome_x(chrom_idx, pos, len(s.chromosomes))
-    y = log10p.astype(np.float64)
-    idx = thin_points(x, y, keep_above=INTERACTIVE_FLOOR, x_cells=1200, y_cells=60)
+    y = log10p
+    idx = thin_points(x, y, keep_above=INTERACTIVE_FLOOR, x_cells=800, y_cells=40, keep_all_up_to=10_000)
     gene = [""] * idx.size
     if genes is not None:
         strong = idx[y[idx] >= INTERACTIVE_FLOOR]
@@ -150,7 +151,7 @@ def _interactive_data(m: MergedTrait, nauto: int, genes: GeneIndex | None, thres
                 gene[where[i]] = name if d == 0 else (f"{name} ({d / 1000:.0f} kb)" if name else "")
     return {
         "x": np.round(x[idx]).astype(np.int64).tolist(),
-        "y": np.round(y[idx], 3).tolist(),
+        "y": np.round(y[idx].astype(np.float64), 3).tolist(),
         "chrom": chrom_idx[idx].astype(int).tolist(),
         "pos": pos[idx].astype(int).tolist(),
         "gene": gene,
@@ -193,6 +194,8 @@ def trait_report(m: MergedTrait, report_dir: str, *, title: str, threshold: floa
         index_error=m.index_error, inputs=m.inputs, ssf_rows=m.ssf_rows, ssf_left_out=m.ssf_left_out,
         ssf_skipped=m.ssf_skipped,
     )
+    if m.preamble:
+        report.top_genes = _top_genes(hits, s.header)
     data = _interactive_data(m, nauto, genes, threshold)
     report.interactive_points = len(data["x"])
     html = _templates().get_template("trait.html.j2").render(
@@ -204,6 +207,21 @@ def trait_report(m: MergedTrait, report_dir: str, *, title: str, threshold: floa
     )
     Path(page).write_text(html, encoding="utf-8")
     return report
+
+
+def _top_genes(hits: Sequence[Hit], header: tuple[str, ...], limit: int = 50) -> list[dict[str, str]]:
+    """Gene-based results (ID `<set>.<mask>.<frequency bin>`): each set's best test, best first."""
+    best: dict[str, dict[str, str]] = {}
+    for h in hits:  # best first
+        row = dict(zip(header, h.fields, strict=True))
+        gene = row["ID"].split(".", 1)[0]
+        if gene not in best:
+            best[gene] = {"gene": gene, "mask": row.get("ALLELE1", ""), "test": row.get("TEST", ""),
+                          "chrom": row["CHROM"], "pos": row["GENPOS"], "log10p": row["LOG10P"],
+                          "tests": "1"}
+        else:
+            best[gene]["tests"] = str(int(best[gene]["tests"]) + 1)
+    return list(best.values())[:limit]
 
 
 def _trait_counts(context: ReportContext, trait: str) -> dict[str, Any]:

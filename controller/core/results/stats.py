@@ -49,6 +49,7 @@ class TraitStats:
     _log10p: list[np.ndarray] = field(default_factory=list)
     _chisq: list[np.ndarray] = field(default_factory=list)
     _heap: list[tuple[float, int, tuple[str, ...]]] = field(default_factory=list)
+    _sorted_chisq: np.ndarray | None = None
     n_min: int | None = None  # N (samples with a call) over the tested rows, when the file has N
     n_max: int | None = None
 
@@ -111,37 +112,48 @@ class TraitStats:
         """(chromosome index into `chromosomes`, position, LOG10P, CHISQ) of the tested rows, in file order."""
         if not self._pos:
             return (np.zeros(0, np.uint16), np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
-        return (
-            np.concatenate(self._chrom_idx),
-            np.concatenate(self._pos),
-            np.concatenate(self._log10p),
-            np.concatenate(self._chisq),
-        )
+        if len(self._pos) > 1:  # joined once and kept joined: 11M variants must not be copied per caller
+            for chunks in (self._chrom_idx, self._pos, self._log10p, self._chisq):
+                joined = np.concatenate(chunks)
+                chunks.clear()
+                chunks.append(joined)
+        return self._chrom_idx[0], self._pos[0], self._log10p[0], self._chisq[0]
 
     def drop_arrays(self) -> None:
         """Free the per-variant arrays (counts and kept rows stay) before the object travels."""
         self._chrom_idx, self._pos, self._log10p, self._chisq = [], [], [], []
+        self._sorted_chisq = None
 
     def kept_rows(self) -> list[tuple[str, ...]]:
         """The rows kept for the tables (the best ones, see `top_hits`), in no particular order."""
         return [f for _, _, f in self._heap]
 
+    def _chisq_sorted(self) -> np.ndarray:
+        if self._sorted_chisq is None:
+            chisq = self.arrays()[3]
+            self._sorted_chisq = np.sort(chisq[np.isfinite(chisq)])
+        return self._sorted_chisq
+
+    def chisq_quantile(self, quantile: float) -> float | None:
+        """The `quantile` of the observed CHISQ (linear interpolation, as numpy's default)."""
+        ordered = self._chisq_sorted()
+        if ordered.size == 0:
+            return None
+        at = quantile * (ordered.size - 1)
+        lo = int(math.floor(at))
+        hi = min(lo + 1, ordered.size - 1)
+        return float(ordered[lo]) * (1 - (at - lo)) + float(ordered[hi]) * (at - lo)
+
     def lambda_at(self, quantile: float) -> float | None:
         """Observed over expected chi-square(1) at `quantile` (0.5 gives lambda GC)."""
         from scipy.stats import chi2
 
-        chisq = self.arrays()[3]
-        finite = chisq[np.isfinite(chisq)]
-        if finite.size == 0:
-            return None
-        return float(np.quantile(finite.astype(np.float64), quantile) / chi2.ppf(quantile, 1))
+        observed = self.chisq_quantile(quantile)
+        return None if observed is None else observed / float(chi2.ppf(quantile, 1))
 
     def lambda_gc(self) -> float | None:
-        chisq = self.arrays()[3]
-        finite = chisq[np.isfinite(chisq)]
-        if finite.size == 0:
-            return None
-        return float(np.median(finite.astype(np.float64)) / CHISQ1_MEDIAN)
+        observed = self.chisq_quantile(0.5)
+        return None if observed is None else observed / CHISQ1_MEDIAN
 
     def top_hits(self) -> tuple[list[Hit], bool]:
         """Rows at or above the threshold (best first, at most MAX_HITS_LISTED); when none pass, the
