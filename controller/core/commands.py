@@ -349,6 +349,7 @@ def results_spec(manifest: Manifest) -> ResultsSpec:
         binary=manifest.analysisParams.traitType == "bt",
         # what the report shows of the run: the analysis as the manifest set it (defaults left out)
         parameters={"experimentId": manifest.experimentId, "startStep": manifest.startStep,
+                    "traitType": manifest.analysisParams.traitType,
                     **manifest.analysisParams.model_dump(mode="json", exclude_defaults=True, exclude_none=True)},
     )
 

@@ -83,3 +83,16 @@ def test_merge_without_step2_specs_is_an_input_error(staging_world, reference_di
     assert main(["--spec", w.put_spec(w.merge_spec(["step2-chr1"]))]) == 64
     rec = w.job("merge")
     assert rec["failureClass"] == "input" and "jobs/step2-chr1.json" in rec["errorDetail"]
+
+
+def test_log_warnings_keeps_each_regenie_warning_once():
+    from worker.merge import MAX_WARNINGS_PER_JOB, log_warnings
+
+    text = "\n".join(["header", "WARNING: 3 samples have missing covariates", "ok",
+                      "WARNING: 3 samples have missing covariates",
+                      *(f"  WARNING: variant {i} has low MAC" for i in range(40))])
+    found = log_warnings(text)
+    assert found[0] == "WARNING: 3 samples have missing covariates"
+    assert found.count("WARNING: 3 samples have missing covariates") == 1
+    assert len(found) == MAX_WARNINGS_PER_JOB and found[1] == "WARNING: variant 0 has low MAC"
+    assert log_warnings(None) == []

@@ -140,7 +140,7 @@ class TraitStats:
         if ordered.size == 0:
             return None
         at = quantile * (ordered.size - 1)
-        lo = int(math.floor(at))
+        lo = math.floor(at)
         hi = min(lo + 1, ordered.size - 1)
         return float(ordered[lo]) * (1 - (at - lo)) + float(ordered[hi]) * (at - lo)
 
