@@ -107,6 +107,9 @@ def _report(result) -> None:
                 + (f": {detail}" if detail else ""),
                 err=True,
             )
+            log = result.out_dir / "results" / "logs" / f"{job.get('jobId')}.log"
+            if log.is_file():
+                click.echo(f"    log: {log}", err=True)
     click.echo(f"results and records: {result.out_dir}")
 
 

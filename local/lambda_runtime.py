@@ -138,11 +138,15 @@ class FunctionLogs:
     """
 
     LOGGER_NAMES = ("gwas-controller",)  # the Powertools service name of controller.handlers._common
+    # The emulator's state-machine interpreter logs every failed state with its internals; on AWS the
+    # execution history keeps that. Here it goes to the same file, not the user's terminal.
+    EMULATOR_LOGGERS = ("moto.stepfunctions.parser",)
 
     def __init__(self, path):
         self.path = path
         self._file = None
         self._saved: list[tuple[Any, Any]] = []
+        self._routed: list[tuple[Any, Any, bool]] = []  # (logger, handler, its propagate before)
         self._metrics_sink: Any = None
 
     def __enter__(self) -> Self:
@@ -155,6 +159,13 @@ class FunctionLogs:
             for handler in logging.getLogger(name).handlers:
                 if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
                     self._saved.append((handler, handler.setStream(self._file)))
+        for name in self.EMULATOR_LOGGERS:
+            logger = logging.getLogger(name)
+            handler = logging.StreamHandler(self._file)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            logger.addHandler(handler)
+            self._routed.append((logger, handler, logger.propagate))
+            logger.propagate = False
         file = self._file
         def write_metric(line: str) -> None:
             file.write(line + "\n")
@@ -168,6 +179,10 @@ class FunctionLogs:
         for handler, stream in self._saved:
             handler.setStream(stream)
         self._saved.clear()
+        for logger, added, propagate in self._routed:
+            logger.removeHandler(added)
+            logger.propagate = propagate
+        self._routed.clear()
         metrics.set_sink(self._metrics_sink)
         if self._file is not None:
             self._file.close()

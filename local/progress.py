@@ -35,8 +35,10 @@ def render(follower) -> Group:
     if follower.execution_status:
         head.append(f"  (execution {follower.execution_status})", style="dim")
     table = Table(expand=False, show_edge=False, pad_edge=False)
-    for col in ("job", "step", "chr", "status", "attempt", "wall s", "detail"):
-        table.add_column(col)
+    # everything but the detail stays on one line at 80 columns; the detail folds into what is left
+    for col in ("job", "step", "chr", "status", "try", "wall s"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("detail", overflow="fold", ratio=1)
     for job in follower.jobs:
         wall = job.get("wallSeconds")
         table.add_row(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.core.jobs import job_order
-from controller.core.manifest import is_manifest_key
+from controller.core.manifest import is_manifest_key, the_manifest_in
 
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "REJECTED"}
 # What following a workflow needs of its record on every poll (the live view shows `errors`).
@@ -68,17 +68,10 @@ def resolve_inputs(source: Path) -> RunInputs:
     """MANIFEST_OR_DATA_DIR -> the manifest file and the directory of its data."""
     source = Path(source)
     if source.is_dir():
-        default = source / "manifest.json"
-        if default.is_file():
-            manifest_path = default
-        else:
-            candidates = sorted(p for p in source.iterdir() if p.is_file() and is_manifest_key(p.name))
-            if not candidates:
-                raise RunError(f"{source}: no manifest.json or *.manifest.json in this directory")
-            if len(candidates) > 1:
-                names = ", ".join(p.name for p in candidates)
-                raise RunError(f"{source}: several manifests ({names}); name the one to run")
-            manifest_path = candidates[0]
+        try:
+            manifest_path = the_manifest_in(source, f"name the one to run (gwas local run {source}/<manifest>)")
+        except ValueError as err:
+            raise RunError(str(err)) from None
     elif source.is_file():
         manifest_path = source
     else:

@@ -41,6 +41,17 @@ def _t(value: Any) -> str:
     return escape(str(value))
 
 
+def _shortened(text: str, width: int) -> str:
+    """`text` in at most `width` characters, cut in the middle: ids differ at both ends (a name, a hash)."""
+    if len(text) <= width:
+        return text
+    keep = width - 1
+    return text[: (keep + 1) // 2] + "\u2026" + text[len(text) - keep // 2:]
+
+
+NARROW = 100  # below this many columns, tables drop the least needed columns and shorten ids
+
+
 def _styled(status: str | None) -> str:
     s = _t(status or "?")
     style = STATUS_STYLE.get(s)
@@ -96,16 +107,14 @@ def _split_s3(uri: str) -> tuple[str, str]:
 
 
 def _find_manifest(data_dir: Path, manifest: Path | None) -> Path:
-    from controller.core.manifest import is_manifest_key
+    from controller.core.manifest import the_manifest_in
 
     if manifest is not None:
         return manifest
-    found = sorted(p for p in data_dir.iterdir() if p.is_file() and is_manifest_key(p.name))
-    if not found:
-        raise CliError(f"{data_dir}: no manifest.json or *.manifest.json; name one with --manifest")
-    if len(found) > 1:
-        raise CliError(f"{data_dir}: several manifests ({', '.join(p.name for p in found)}); choose one with --manifest")
-    return found[0]
+    try:
+        return the_manifest_in(data_dir, "choose one with --manifest")
+    except ValueError as err:
+        raise CliError(str(err)) from None
 
 
 def _data_files(data_dir: Path) -> list[Path]:
@@ -351,15 +360,24 @@ def list_workflows(status_: str | None, study: str | None, user: str | None, lim
     if not rows:
         _console().print("no workflows")
         return
+    console = _console()
+    narrow = console.width < NARROW  # ids shortened in the middle; --json keeps them whole
     t = Table()
-    for col in ("workflow", "status", "experiment", "study", "user", "created", "jobs"):
-        t.add_column(col)
+    columns = ("workflow", "status", "experiment", "created", "jobs") if narrow else (
+        "workflow", "status", "experiment", "study", "user", "created", "jobs")
+    for col in columns:
+        t.add_column(col, no_wrap=True)
     for wf in rows:
         stats = wf.get("jobStats") or {}
         jobs = f"{stats.get('SUCCEEDED', 0)}/{wf.get('jobCount', 0)}" if wf.get("jobCount") else "-"
-        t.add_row(_t(wf["workflowId"]), _styled(wf.get("status")), _t(wf.get("experimentId") or "-"),
-                  _t(wf.get("studyId") or "-"), _t(wf.get("userId") or "-"), _t((wf.get("createdAt") or "")[:19]), jobs)
-    _console().print(t)
+        created = (wf.get("createdAt") or "").replace("T", " ")
+        if narrow:
+            t.add_row(_t(_shortened(wf["workflowId"], 26)), _styled(wf.get("status")),
+                      _t(_shortened(wf.get("experimentId") or "-", 14)), _t(created[5:16]), jobs)
+        else:
+            t.add_row(_t(wf["workflowId"]), _styled(wf.get("status")), _t(wf.get("experimentId") or "-"),
+                      _t(wf.get("studyId") or "-"), _t(wf.get("userId") or "-"), _t(created[:19]), jobs)
+    console.print(t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,13 +410,15 @@ def jobs(workflow_id: str, status_: str | None, as_json: bool, ctx: Context) -> 
         _console().print(f"no jobs recorded for {_t(workflow_id)}" + (f" in status {_t(status_.upper())}" if status_ else ""))
         return
     t = Table()
-    for col in ("job", "step", "chromosome / range", "status", "attempts", "runs", "duration", "error"):
-        t.add_column(col, overflow="fold")
+    # everything but the error stays on one line; the error folds into the width that is left
+    for col in ("job", "step", "where", "status", "try", "runs", "time"):
+        t.add_column(col, no_wrap=True)
+    t.add_column("error", overflow="fold", ratio=1)
     for j in rows:
         where = j.get("range") or j.get("chromosome") or "-"
         error = " ".join(x for x in (j.get("failureClass"), f"exit {j['exitCode']}" if j.get("exitCode") is not None else None,
                                       j.get("errorDetail")) if x)
-        t.add_row(_t(j["jobId"]), _t(j.get("stepNumber", "-")), _t(where), _styled(j.get("status")),
+        t.add_row(_t(j["jobId"]), _t(j.get("stepNumber", "-")), _t(_shortened(str(where), 22)), _styled(j.get("status")),
                   _t(j.get("attempt", "-")), _t(j.get("runCount", 1)), _fmt_seconds(_duration(j)),
                   _t(error[:160] or "-"))
     _console().print(t)

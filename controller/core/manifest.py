@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -731,6 +732,18 @@ def is_manifest_key(key: str) -> bool:
     """Only `manifest.json` or `<anything>.manifest.json` start a workflow."""
     name = key.rsplit("/", 1)[-1]
     return name == "manifest.json" or (name.endswith(".manifest.json") and len(name) > len(".manifest.json"))
+
+
+def the_manifest_in(directory: Path, how_to_choose: str) -> Path:
+    """The one manifest (`manifest.json` or `<name>.manifest.json`) of a data directory. None, or
+    several, is a ValueError naming them and ending with `how_to_choose`: a workflow must never run
+    a manifest the user did not mean (submit and local run decide alike)."""
+    found = sorted(p for p in directory.iterdir() if p.is_file() and is_manifest_key(p.name))
+    if not found:
+        raise ValueError(f"{directory}: no manifest.json or *.manifest.json in this directory; {how_to_choose}")
+    if len(found) > 1:
+        raise ValueError(f"{directory}: several manifests ({', '.join(p.name for p in found)}); {how_to_choose}")
+    return found[0]
 
 
 def genotype_sets(manifest: Manifest) -> list[tuple[int, str, GenotypeSet]]:

@@ -326,3 +326,30 @@ def test_recorded_text_with_brackets_is_shown_verbatim(aws, run):
     res = run("status", "wf-br", "--local")
     assert res.exit_code == 0, res.output
     assert "regenie: bad [/x] option [red]" in res.output
+
+
+def test_tables_fit_80_columns(aws):
+    """At 80 columns nothing wraps but the error text: ids are shortened in the middle, --json keeps them."""
+    from click.testing import CliRunner
+
+    from controller.cli.main import cli
+
+    long_id = "sim-study-data-32208a93037aaa56-rerun-2026"
+    make_workflow(aws.store, long_id, status="COMPLETED", study="a-long-study-name",
+                  user="someone", jobs={"step1": "SUCCEEDED", "step2-chr22-c0012": "SUCCEEDED",
+                                        "step2-chr2": "FAILED", "merge": "CANCELLED"})
+    narrow = CliRunner(env={"COLUMNS": "80"})
+    for args in (["list", "--local"], ["jobs", long_id, "--local"]):
+        res = narrow.invoke(cli, args, catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        lines = res.output.splitlines()
+        assert all(len(line) <= 80 for line in lines), res.output
+        for status in ("COMPLETED", "SUCCEEDED", "FAILED", "CANCELLED"):
+            if status in res.output or args[0] == "jobs" and status != "COMPLETED":
+                assert any(status in line for line in lines), (status, res.output)
+    listed = narrow.invoke(cli, ["list", "--local"], catch_exceptions=False).output
+    assert "sim-study-dat\u2026" in listed and "rerun-2026" in listed  # both ends of a shortened id
+    whole = json.loads(narrow.invoke(cli, ["list", "--local", "--json"], catch_exceptions=False).output)
+    assert long_id in [w["workflowId"] for w in whole]
+    jobs = narrow.invoke(cli, ["jobs", long_id, "--local"], catch_exceptions=False).output
+    assert "step2-chr22-c0012" in jobs  # job ids are short enough to stay whole

@@ -51,3 +51,16 @@ def test_plain_view_prints_each_change_once():
         "  step2-chr2: FAILED",
         "workflow wf-1: FAILED",
     ]
+
+
+def test_the_live_table_fits_80_columns_without_wrapping_a_status():
+    jobs = [*JOBS, {"jobId": "step2-chr22-c0012", "stepNumber": 2, "chromosome": "22", "status": "SUCCEEDED",
+                    "attempt": 2, "wallSeconds": 123.4},
+            {"jobId": "step2-chr3", "stepNumber": 2, "chromosome": "3", "status": "FAILED", "attempt": 1,
+             "errorDetail": "input error: " + "a long explanation of what went wrong " * 4}]
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    console.print(render(_follower("RUNNING_STEP2", jobs)))
+    lines = console.file.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert any("step2-chr22-c0012" in line and "SUCCEEDED" in line for line in lines)
+    assert any("step2-chr3" in line and "FAILED" in line for line in lines)

@@ -13,10 +13,12 @@ def _manifest(bucket="gwas-data", prefix="studies/s1/"):
     return {"experimentId": "e1", "s3Path": f"s3://{bucket}/{prefix}", "inputData": {"format": "bed"}}
 
 
-def test_directory_prefers_manifest_json(tmp_path):
+def test_a_directory_with_several_manifests_is_refused_like_submit(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(_manifest()))
     (tmp_path / "bt.manifest.json").write_text(json.dumps(_manifest()))
-    assert resolve_inputs(tmp_path).manifest_path.name == "manifest.json"
+    with pytest.raises(RunError, match=r"several manifests \(bt.manifest.json, manifest.json\); name the one"):
+        resolve_inputs(tmp_path)
+    assert resolve_inputs(tmp_path / "bt.manifest.json").manifest_path.name == "bt.manifest.json"
 
 
 def test_directory_with_one_named_manifest(tmp_path):

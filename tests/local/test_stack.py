@@ -224,3 +224,31 @@ def test_manifest_path_is_the_synthesized_one(stack):
     got_pattern = json.loads(got["EventPattern"])
     assert got_pattern["detail"]["object"] == want["detail"]["object"]
     assert {k: got_pattern[k] for k in ("source", "detail-type")} == {k: want[k] for k in ("source", "detail-type")}
+
+
+def test_a_failed_local_run_reads_as_a_failure(tmp_path):
+    """The failed jobs, their errors and where their logs are, in a few lines; no emulator internals
+    (the state-machine interpreter's failure dumps go to the work dir's lambda.log)."""
+    from regenie_py.simulate import simulate_dataset
+
+    sim = simulate_dataset(tmp_path / "study", samples=200, variants=300, chromosomes=3, seed=5, formats=("bed",))
+    gwas = str(Path(sys.executable).parent / "gwas")
+    env = dict(os.environ, GWAS_LOCAL_STATE=str(tmp_path / "state.json"))
+    for name in [n for n in env if n.startswith("GWAS_") and n != "GWAS_LOCAL_STATE" or n == "AWS_ENDPOINT_URL"]:
+        env.pop(name)
+    work = tmp_path / "work"
+    proc = subprocess.run([gwas, "local", "run", str(sim.manifests["qt"]), "--out", str(tmp_path / "out"),
+                           "--work-dir", str(work), "--inject-failure", "step2:chr=2", "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "job step2-chr2 FAILED (exit 70): injected failure" in proc.stderr
+    log = tmp_path / "out" / "results" / "logs" / "step2-chr2.log"
+    assert f"log: {log}" in proc.stderr and log.is_file()
+    for internal in ("FailureEventException", "StateFail", "Traceback", "moto."):
+        assert internal not in output, output
+    assert "FailureEventException" in (work / "lambda.log").read_text()  # kept, where AWS would keep it
+    # a folder with two manifests is refused, as `gwas submit` refuses it
+    proc = subprocess.run([gwas, "local", "run", str(sim.out_dir), "--out", str(tmp_path / "out2"), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode != 0 and "several manifests (bt.manifest.json, manifest.json)" in proc.stderr
