@@ -155,8 +155,9 @@ def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str, 
     options = OutputOptions(formats=tuple(results.formats), nauto=nauto, genome_build=results.genomeBuild,
                             software=_software(context), binary=context.binary)
     genes = str(paths.local_path(results.genesFile)) if results.genesFile else None
+    rsids = str(paths.local_path(results.rsidFile)) if results.rsidFile else None
     return merge_fn([str(f) for f in files], str(out_dir), title=title, prefix=prefix, nauto=nauto,
-                    options=options, genes_path=genes, context=context)
+                    options=options, genes_path=genes, rsids_path=rsids, context=context)
 
 
 def _software(context: ReportContext) -> str:

@@ -100,11 +100,14 @@ def _download_s3_results(ctx: Context, uri: str, dest: Path) -> list[str]:
 @click.option("--prefix", default=None, help="regenie --out prefix of per-chunk inputs.")
 @click.option("--genes", "genes", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Gene annotation (GTF, GFF3 or BED, optionally .gz): loci are named by their nearest gene.")
+@click.option("--rsids", "rsids", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="rsIDs for the tables: a VCF (dbSNP's) or a table with chromosome, position and rsID columns.")
 @_NAUTO
 @_WORKERS
 @aws_options()
 def report(results: tuple[str, ...], out_dir: Path, title: str, threshold: float, top_n: int,
-           prefix: str | None, genes: Path | None, nauto: int, workers: int | None, ctx: Context) -> None:
+           prefix: str | None, genes: Path | None, rsids: Path | None, nauto: int, workers: int | None,
+           ctx: Context) -> None:
     """Manhattan and QQ plots, lambda GC, top hits and an offline HTML report from RESULTS: merged
     <trait>.regenie.gz files, step-2 outputs, directories holding them, or s3:// prefixes (for
     example a workflow's `<outputUri>merged/`), which are downloaded first."""
@@ -125,6 +128,7 @@ def report(results: tuple[str, ...], out_dir: Path, title: str, threshold: float
             summary = report_files(inputs, str(out_dir), title=title, prefix=prefix,
                                    threshold=threshold, top_n=top_n, nauto=nauto, workers=workers,
                                    genes_path=str(genes) if genes else None,
+                                   rsids_path=str(rsids) if rsids else None,
                                    progress=lambda t: console.print(f"reading {t} ...", style="dim"))
         except (ResultsError, OSError) as err:
             raise CliError(str(err)) from None

@@ -287,7 +287,7 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         traits = plan.traits or []
         gz = m.analysisParams.gz
         files = [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits]
-        genes = [m.data_uri(m.outputParams.genesFile)] if m.outputParams.genesFile else []
+        genes = [m.data_uri(f) for f in (m.outputParams.genesFile, m.outputParams.rsidFile) if f]
         if inp.step2ExtractFile or inp.step2ExcludeFile:
             # a step-2 variant filter may leave a job nothing to test (recorded as skipped, no file):
             # the merge checks each job's record instead
@@ -345,6 +345,7 @@ def results_spec(manifest: Manifest) -> ResultsSpec:
     return ResultsSpec(
         formats=list(out.formats),
         genesFile=manifest.data_uri(out.genesFile) if out.genesFile else None,
+        rsidFile=manifest.data_uri(out.rsidFile) if out.rsidFile else None,
         genomeBuild=out.genomeBuild,
         binary=manifest.analysisParams.traitType == "bt",
         # what the report shows of the run: the analysis as the manifest set it (defaults left out)

@@ -88,6 +88,7 @@ class ResultsSpec(_Model):
 
     formats: list[str] = Field(default_factory=lambda: ["regenie", "gwas-ssf"])
     genesFile: str | None = Field(default=None, description="s3:// URI of the gene annotation, when given")
+    rsidFile: str | None = Field(default=None, description="s3:// URI of the rsID file, when given")
     genomeBuild: str | None = None
     binary: bool = Field(default=False, description="the traits are binary (log odds ratios in BETA)")
     parameters: dict[str, Any] = Field(default_factory=dict, description="run parameters shown in the report")

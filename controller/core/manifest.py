@@ -414,6 +414,11 @@ class OutputParams(_Strict):
         description="Gene annotation (GTF, GFF3 or BED; optionally .gz) under s3Path: the report names the "
         "nearest gene of each locus. Nothing is downloaded when absent.",
     )
+    rsidFile: RelativeFile | None = Field(
+        default=None,
+        description="rsIDs for the report's tables (loci leads, top hits) under s3Path: a VCF such as dbSNP's "
+        "(CHROM POS ID REF ALT) or a table with chromosome, position and rsID columns; read once, streaming.",
+    )
     genomeBuild: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")] | None = Field(
         default=None, description="Genome assembly of the positions (e.g. GRCh38), written into the GWAS-SSF metadata."
     )

@@ -319,3 +319,42 @@ def test_traits_merged_in_parallel_processes_match_one_process(tmp_path):
         for name in (f"{trait}.regenie.gz", f"{trait}.gwas-ssf.tsv.gz"):
             assert (gzip.decompress((tmp_path / "one" / "merged" / name).read_bytes())
                     == gzip.decompress((tmp_path / "two" / "merged" / name).read_bytes()))
+
+
+def test_genes_and_rsids_name_the_loci(tmp_path):
+    """Nearest genes from a GTF, GFF3 or BED; rsIDs from a VCF (alleles must match, either orientation)."""
+    syn = write_chunks(tmp_path / "in", traits=("Y1",), variants_per_chrom=1200)
+    causal = sorted(syn.causal["Y1"])  # ids rs<chrom>_<index>: position 1000 + 150 * index
+    where = [(c.split("_")[0][2:], 1000 + 150 * int(c.split("_")[1])) for c in causal]
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_text("".join(
+        f'chr{"X" if ch == "23" else ch}\tsim\tgene\t{pos - 100}\t{pos + 100}\t.\t+\t.\tgene_id "G{k}"; gene_name "GENE{k}";\n'
+        f'chr{"X" if ch == "23" else ch}\tsim\tgene\t{pos + 5000}\t{pos + 9000}\t.\t+\t.\tgene_id "D{k}"; gene_name "DECOY{k}";\n'
+        for k, (ch, pos) in enumerate(where)))
+    vcf = tmp_path / "dbsnp.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n" + "".join(
+        f"{'X' if ch == '23' else ch}\t{pos}\trs{900 + k}\tG\tA,T\n" + f"{ch}\t{pos}\trs1\tC\tT\n"
+        for k, (ch, pos) in enumerate(where)))
+    summary = merge_and_report([str(f) for f in syn.files], str(tmp_path / "out"), title="t", prefix="assoc",
+                               genes_path=str(gtf), rsids_path=str(vcf))
+    lines = (tmp_path / "out" / "report" / "loci.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    loci = {(r["CHROM"], int(r["LEAD_POS"])): r for r in (dict(zip(header, line.split("\t"))) for line in lines[1:])}
+    assert summary["traits"]["Y1"]["loci"] == len(where)
+    for k, (ch, pos) in enumerate(where):
+        row = loci[("X" if ch == "23" else ch, pos)]
+        assert row["NEAREST_GENE"] == f"GENE{k}" and row["GENE_DISTANCE"] == "0"
+        assert row["LEAD_RSID"] == f"rs{900 + k}"  # G/A matches A/G; the C/T record does not
+    hits = (tmp_path / "out" / "report" / "top_hits.tsv").read_text()
+    assert all(f"rs{900 + k}" in hits for k in range(len(where)))
+    page = (tmp_path / "out" / "report" / "trait_Y1.html").read_text()
+    assert "GENE0" in page and "rs900" in page
+    bed = tmp_path / "genes.bed"
+    bed.write_text("".join(f"{ch}\t{pos - 50}\t{pos + 50}\tB{k}\n" for k, (ch, pos) in enumerate(where)))
+    summary = report_files_again = results.report_files([str(tmp_path / "out" / "merged")], str(tmp_path / "rep"),
+                                                        title="t", genes_path=str(bed))
+    assert report_files_again["traits"]["Y1"]["loci"] == len(where)
+    assert "B0" in (tmp_path / "rep" / "loci.tsv").read_text()
+    with pytest.raises(ResultsError, match="must end in .gtf, .gff3"):
+        results.report_files([str(tmp_path / "out" / "merged")], str(tmp_path / "rep2"), title="t",
+                             genes_path=str(vcf))

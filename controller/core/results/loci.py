@@ -28,6 +28,7 @@ class Locus:
     lead: dict[str, str] = field(default_factory=dict)  # the lead's row, when among the rows kept
     gene: str = ""
     gene_distance: int = -1
+    rsid: str = ""
 
 
 def find_loci(stats: TraitStats, threshold: float, window: int = DEFAULT_WINDOW) -> list[Locus]:

@@ -47,8 +47,8 @@ LAMBDA_QUANTILES = (0.5, 0.9, 0.99, 0.999)
 REGIONAL_PLOTS = 3  # per trait: the strongest loci
 INTERACTIVE_FLOOR = 3.0  # LOG10P from which every point is in the interactive plot; below, thinned
 ASSETS = "assets"
-LOCI_COLUMNS = ["TRAIT", "CHROM", "LEAD_POS", "LEAD_ID", "LOG10P", "START", "END", "VARIANTS", "NEAREST_GENE",
-                "GENE_DISTANCE"]
+LOCI_COLUMNS = ["TRAIT", "CHROM", "LEAD_POS", "LEAD_ID", "LEAD_RSID", "LOG10P", "START", "END", "VARIANTS",
+                "NEAREST_GENE", "GENE_DISTANCE"]
 
 
 @dataclass
@@ -84,6 +84,8 @@ class TraitReport:
     ssf_skipped: str | None
     interactive_points: int = 0
     top_genes: list[dict[str, str]] = field(default_factory=list)  # gene-based runs: best mask per gene
+    hit_rsids: list[str] = field(default_factory=list)  # per hit, from the user's rsID file ("" if none)
+    page_data: str = ""  # the interactive plot's data (JSON), until the page is written
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -165,8 +167,10 @@ def _json_for_script(data: Any) -> str:
     return json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
 
 
-def trait_report(m: MergedTrait, report_dir: str, *, title: str, threshold: float, nauto: int,
-                 genes: GeneIndex | None, context: ReportContext, window: int = DEFAULT_WINDOW) -> TraitReport:
+def trait_report(m: MergedTrait, report_dir: str, *, threshold: float, nauto: int, genes: GeneIndex | None,
+                 window: int = DEFAULT_WINDOW) -> TraitReport:
+    """One trait's part of the report (in the process that merged it: its arrays never travel);
+    the page itself is written by `write_trait_page` once every trait's rsIDs are known."""
     s = m.stats
     Path(report_dir).mkdir(parents=True, exist_ok=True)
     lam = s.lambda_gc()
@@ -198,14 +202,7 @@ def trait_report(m: MergedTrait, report_dir: str, *, title: str, threshold: floa
         report.top_genes = _top_genes(hits, s.header)
     data = _interactive_data(m, nauto, genes, threshold)
     report.interactive_points = len(data["x"])
-    html = _templates().get_template("trait.html.j2").render(
-        title=title, r=report, threshold=threshold, window=window, data=_json_for_script(data),
-        chrom_label=lambda code: results_label(code, nauto), rel=lambda p: _rel(p, report_dir),
-        hit_columns=[c for c in _HIT_COLUMNS if c in s.header], genes=genes,
-        trait_counts=_trait_counts(context, m.trait), binary=context.binary,
-        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-    Path(page).write_text(html, encoding="utf-8")
+    report.page_data = _json_for_script(data)
     return report
 
 
@@ -224,6 +221,54 @@ def _top_genes(hits: Sequence[Hit], header: tuple[str, ...], limit: int = 50) ->
     return list(best.values())[:limit]
 
 
+def write_trait_page(report: TraitReport, report_dir: str, *, title: str, threshold: float, nauto: int,
+                     genes: GeneIndex | None, context: ReportContext, window: int = DEFAULT_WINDOW) -> None:
+    html = _templates().get_template("trait.html.j2").render(
+        title=title, r=report, threshold=threshold, window=window, data=report.page_data,
+        chrom_label=lambda code: results_label(code, nauto), rel=lambda p: _rel(p, report_dir),
+        hit_columns=[c for c in _HIT_COLUMNS if c in report.header], genes=genes,
+        trait_counts=_trait_counts(context, report.trait), binary=context.binary,
+        generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    Path(report.files["page"]).write_text(html, encoding="utf-8")
+    report.page_data = ""
+
+
+def annotate_rsids(reports: Sequence[TraitReport], path: str, nauto: int) -> int:
+    """rsIDs of the loci leads and top hits from the user's file, read once for every trait.
+    Returns how many shown variants got one."""
+    from controller.core.results.rsids import lookup_rsids
+
+    def key(values: dict[str, str]) -> tuple[str, int, frozenset[str]] | None:
+        if not values.get("GENPOS", "").isdigit():
+            return None
+        return values["CHROM"], int(values["GENPOS"]), frozenset((values.get("ALLELE0", "").upper(),
+                                                                    values.get("ALLELE1", "").upper()))
+
+    wanted: dict[tuple[str, int], set[frozenset[str]]] = {}
+    shown: list[tuple[Any, tuple[str, int, frozenset[str]] | None]] = []
+    for r in reports:
+        for h in r.hits:
+            shown.append((("hit", r, len(shown)), key(dict(zip(r.header, h.fields, strict=True)))))
+        for locus in r.loci:
+            shown.append((("locus", locus), key(locus.lead)))
+    for _, k in shown:
+        if k is not None:
+            wanted.setdefault((k[0], k[1]), set()).add(k[2])
+    found = lookup_rsids(path, wanted, nauto)
+    named = 0
+    for r in reports:
+        r.hit_rsids = []
+        for h in r.hits:
+            k = key(dict(zip(r.header, h.fields, strict=True)))
+            r.hit_rsids.append(found.get(k, "") if k else "")
+            named += bool(r.hit_rsids[-1])
+        for locus in r.loci:
+            k = key(locus.lead)
+            locus.rsid = found.get(k, "") if k else ""
+    return named
+
+
 def _trait_counts(context: ReportContext, trait: str) -> dict[str, Any]:
     """The preflight's counts for one trait (cases, controls, samples, NAs), when recorded."""
     traits = (context.preflight or {}).get("traits") or []
@@ -240,17 +285,19 @@ def _write_tables(reports: Sequence[TraitReport], report_dir: str, nauto: int) -
         for r in reports:
             if columns is None:
                 columns = r.header
-                out.write("\t".join(("TRAIT", "PASSES_THRESHOLD") + columns) + "\n")
-            for h in r.hits:
+                out.write("\t".join(("TRAIT", "PASSES_THRESHOLD", *columns, "RSID")) + "\n")
+            for k, h in enumerate(r.hits):
                 values = dict(zip(r.header, h.fields, strict=True))
-                row = [r.trait, "yes" if r.hits_pass else "no"] + [values.get(c, "NA") for c in columns]
+                rsid = r.hit_rsids[k] if k < len(r.hit_rsids) and r.hit_rsids[k] else "NA"
+                row = [r.trait, "yes" if r.hits_pass else "no"] + [values.get(c, "NA") for c in columns] + [rsid]
                 out.write("\t".join(row) + "\n")
     loci = os.path.join(report_dir, "loci.tsv")
     with open(loci, "w", encoding="utf-8") as out:
         out.write("\t".join(LOCI_COLUMNS) + "\n")
         for r in reports:
             out.writelines("\t".join((r.trait, results_label(locus.chrom, nauto), str(locus.pos),
-                                     locus.lead.get("ID", "NA"), f"{locus.log10p:.4g}", str(locus.start),
+                                     locus.lead.get("ID", "NA"), locus.rsid or "NA", f"{locus.log10p:.4g}",
+                                     str(locus.start),
                                      str(locus.end), str(locus.variants), locus.gene or "NA",
                                      str(locus.gene_distance) if locus.gene else "NA")) + "\n" for locus in r.loci)
     return {"topHits": top, "loci": loci}
@@ -302,12 +349,10 @@ class _TraitJob:
     files: list[str]
     merged_dir: str | None
     report_dir: str
-    title: str
     threshold: float
     top_n: int
     options: OutputOptions
     genes_path: str | None
-    context: ReportContext
 
 
 @lru_cache(maxsize=4)
@@ -320,8 +365,7 @@ def _run_trait(job: _TraitJob) -> TraitReport:
     merged = merge_trait(job.trait, job.files, job.merged_dir, options=job.options, threshold=job.threshold,
                          top_n=job.top_n)
     genes = _genes(job.genes_path, job.options.nauto) if job.genes_path else None
-    return trait_report(merged, job.report_dir, title=job.title, threshold=job.threshold, nauto=job.options.nauto,
-                        genes=genes, context=job.context)
+    return trait_report(merged, job.report_dir, threshold=job.threshold, nauto=job.options.nauto, genes=genes)
 
 
 def available_cpus() -> int:
@@ -365,17 +409,23 @@ def _run_traits(jobs: list[_TraitJob], workers: int | None, progress: Callable[[
 
 def _report(groups: dict[str, list[str]], merged_dir: str | None, report_dir: str, *, title: str, threshold: float,
             top_n: int, options: OutputOptions, genes_path: str | None, context: ReportContext | None,
-            input_count: int, workers: int | None, progress: Callable[[str], None] | None) -> dict:
+            input_count: int, workers: int | None, progress: Callable[[str], None] | None,
+            rsids_path: str | None = None) -> dict:
     context = context or ReportContext()
     if genes_path:
         _genes(genes_path, options.nauto)  # a bad genes file fails before any merging
     Path(report_dir).mkdir(parents=True, exist_ok=True)
     write_assets(report_dir)
-    jobs = [_TraitJob(t, fs, merged_dir, report_dir, title, threshold, top_n, options, genes_path, context)
+    jobs = [_TraitJob(t, fs, merged_dir, report_dir, threshold, top_n, options, genes_path)
             for t, fs in groups.items()]
     reports = _run_traits(jobs, workers, progress)
-    files = _write_tables(reports, report_dir, options.nauto)
     genes = _genes(genes_path, options.nauto) if genes_path else None
+    if rsids_path:
+        annotate_rsids(reports, rsids_path, options.nauto)
+    for r in reports:
+        write_trait_page(r, report_dir, title=title, threshold=threshold, nauto=options.nauto, genes=genes,
+                         context=context)
+    files = _write_tables(reports, report_dir, options.nauto)
     files["html"] = write_index(reports, report_dir, title=title, threshold=threshold, input_count=input_count,
                                 context=context, genes=genes)
     summary_path = os.path.join(report_dir, "summary.json")
@@ -399,6 +449,7 @@ def merge_and_report(
     nauto: int = DEFAULT_NAUTO,
     options: OutputOptions | None = None,
     genes_path: str | None = None,
+    rsids_path: str | None = None,
     context: ReportContext | None = None,
     workers: int | None = None,
 ) -> dict:
@@ -412,7 +463,7 @@ def merge_and_report(
     groups = group_by_trait(step2_files, prefix)
     return _report(groups, os.path.join(out_dir, "merged"), os.path.join(out_dir, "report"), title=title,
                    threshold=threshold, top_n=top_n, options=options, genes_path=genes_path, context=context,
-                   input_count=len(step2_files), workers=workers, progress=None)
+                   input_count=len(step2_files), workers=workers, progress=None, rsids_path=rsids_path)
 
 
 def _merge_one(args: tuple[str, list[str], str, OutputOptions]) -> MergedTrait:
@@ -446,6 +497,7 @@ def report_files(
     progress: Callable[[str], None] | None = None,
     nauto: int = DEFAULT_NAUTO,
     genes_path: str | None = None,
+    rsids_path: str | None = None,
     workers: int | None = None,
 ) -> dict:
     """`gwas report`: pages, plots and tables in `out_dir` from merged or per-chunk files (chunks of
@@ -454,7 +506,7 @@ def report_files(
     groups = group_by_trait(files, prefix)
     return _report(groups, None, out_dir, title=title, threshold=threshold, top_n=top_n,
                    options=OutputOptions(nauto=nauto), genes_path=genes_path, context=None,
-                   input_count=len(files), workers=workers, progress=progress)
+                   input_count=len(files), workers=workers, progress=progress, rsids_path=rsids_path)
 
 
 __all__ = ["LAMBDA_QUANTILES", "ReportContext", "TraitReport", "available_cpus", "merge_and_report", "merge_files",
