@@ -32,6 +32,10 @@ class InfraConfig(BaseModel):
     stackPrefix: str = Field("Gwas", description="Stack names are <prefix>NetworkStack, ...")
     jobVcpus: int = Field(4, ge=1, le=192, description="vCPUs of each regenie job (step 1 and step 2)")
     jobMemoryMiB: int = Field(16384, ge=512, description="memory of each regenie job")
+    jobMemoryMaxMiB: int | None = Field(
+        None, ge=512, description="a job killed for memory (exit 137) is submitted again with twice the memory, "
+        "up to this (default 4 x jobMemoryMiB; an instance class must offer it)",
+    )
     maxVcpus: int = Field(256, ge=1, description="upper bound of the Batch compute environment")
     spot: bool = Field(False, description="run the compute environment on Spot instances")
     spotBidPercentage: int = Field(100, ge=1, le=100, description="max Spot price as % of on-demand")
@@ -121,9 +125,16 @@ class InfraConfig(BaseModel):
             raise ValueError(f"fsxCapacityGiB={self.fsxCapacityGiB}: PERSISTENT_2 takes 1200 or a multiple of 2400")
         if self.jobVcpus > self.maxVcpus:
             raise ValueError(f"jobVcpus={self.jobVcpus} exceeds maxVcpus={self.maxVcpus}")
+        if self.jobMemoryMaxMiB is not None and self.jobMemoryMaxMiB < self.jobMemoryMiB:
+            raise ValueError(f"jobMemoryMaxMiB={self.jobMemoryMaxMiB} is below jobMemoryMiB={self.jobMemoryMiB}")
         if self.jobMemoryMiB < 512 * self.jobVcpus // 4:
             raise ValueError(f"jobMemoryMiB={self.jobMemoryMiB} is too small for {self.jobVcpus} vCPUs")
         return self
+
+    @property
+    def job_memory_cap_mib(self) -> int:
+        """The most memory an out-of-memory resubmission may ask for."""
+        return self.jobMemoryMaxMiB if self.jobMemoryMaxMiB is not None else 4 * self.jobMemoryMiB
 
     @property
     def lambda_python_version(self) -> str:

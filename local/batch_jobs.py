@@ -42,11 +42,13 @@ class FailureInjectionError(ValueError):
 
 @dataclass(frozen=True)
 class FailureInjection:
-    """`step2:chr=2`, `step1`, `merge`, `step2:job=step2-chr2-c0001`: make that job's first attempt fail."""
+    """`step2:chr=2`, `step1`, `merge`, `step2:job=step2-chr2-c0001`: make that job's first attempt fail;
+    `:fail=oom` makes it an out-of-memory kill (exit 137) instead of an engine error."""
 
     step: int
     chromosome: str | None = None
     job_id: str | None = None
+    kind: str = "1"  # the worker's GWAS_INJECT_FAILURE: 1 (engine error) or oom
 
     _PATTERN = re.compile(r"^(?:step(?P<step>[12])|(?P<merge>merge))(?P<rest>(?::[a-z]+=[^:]+)*)$")
 
@@ -56,16 +58,19 @@ class FailureInjection:
         if not m:
             raise FailureInjectionError(
                 f"--inject-failure {text!r}: expected step1, step2, merge, optionally followed by "
-                ":chr=NAME or :job=JOBID (e.g. step2:chr=2)"
+                ":chr=NAME or :job=JOBID and :fail=oom (e.g. step2:chr=2, step2:chr=2:fail=oom)"
             )
         step = 0 if m.group("merge") else int(m.group("step"))
         fields: dict[str, str] = {}
         for part in filter(None, m.group("rest").split(":")):
             key, _, value = part.partition("=")
-            if key not in ("chr", "job"):
-                raise FailureInjectionError(f"--inject-failure {text!r}: unknown selector {key!r} (chr, job)")
+            if key not in ("chr", "job", "fail"):
+                raise FailureInjectionError(f"--inject-failure {text!r}: unknown selector {key!r} (chr, job, fail)")
             fields[key] = value
-        return cls(step=step, chromosome=fields.get("chr"), job_id=fields.get("job"))
+        if fields.get("fail", "engine") not in ("engine", "oom"):
+            raise FailureInjectionError(f"--inject-failure {text!r}: fail= takes engine or oom")
+        return cls(step=step, chromosome=fields.get("chr"), job_id=fields.get("job"),
+                   kind="oom" if fields.get("fail") == "oom" else "1")
 
     def matches(self, spec: dict[str, Any]) -> bool:
         if int(spec.get("step", -1)) != self.step:
@@ -84,8 +89,13 @@ def job_command(job: Any) -> list[str]:
 
 
 def job_resources(job: Any) -> tuple[int, int]:
-    """(vCPUs, memory MiB) of the job's container."""
-    return int(job._get_container_property("vcpus", 1) or 1), int(job._get_container_property("memory", 512) or 512)
+    """(vCPUs, memory MiB) of the job's container; a submission's MEMORY resource requirement wins
+    (moto applies only the older `memory` override)."""
+    memory = int(job._get_container_property("memory", 512) or 512)
+    for requirement in (getattr(job, "container_overrides", None) or {}).get("resourceRequirements") or []:
+        if str(requirement.get("type", "")).upper() == "MEMORY":
+            memory = int(requirement["value"])
+    return int(job._get_container_property("vcpus", 1) or 1), memory
 
 
 def job_definition_environment(job: Any) -> dict[str, str]:
@@ -404,8 +414,10 @@ class LocalBatchRunner:
             AWS_BATCH_CE_NAME=_first_compute_environment(job),
         )
         env.pop("GWAS_INJECT_FAILURE", None)
-        if attempt == 1 and self.injections and self._should_inject(env):
-            env["GWAS_INJECT_FAILURE"] = "1"
+        if attempt == 1 and self.injections:
+            injection = self._injection_for(env)
+            if injection is not None:
+                env["GWAS_INJECT_FAILURE"] = injection.kind
         if attempt == 1 and self.interruptions:
             target = self._interrupt_target(env)
             if target is not None:
@@ -431,18 +443,20 @@ class LocalBatchRunner:
             return [sys.executable, "-m", "worker", *command[1:]]
         return list(command)
 
-    def _should_inject(self, env: dict[str, str]) -> bool:
+    def _injection_for(self, env: dict[str, str]) -> FailureInjection | None:
+        """The injection that fires for this job (once per workflow job), if any."""
         spec = read_job_spec(env.get("GWAS_JOB_SPEC"), self.endpoint, self.region)
         if spec is None:
-            return False
+            return None
         key = (str(spec.get("workflowId")), str(spec.get("jobId")))
         with self._lock:
             if key in self._injected:
-                return False
-            if any(i.matches(spec) for i in self.injections):
-                self._injected.add(key)
-                return True
-        return False
+                return None
+            for injection in self.injections:
+                if injection.matches(spec):
+                    self._injected.add(key)
+                    return injection
+        return None
 
 
     def _interrupt_target(self, env: dict[str, str]) -> dict[str, Any] | None:

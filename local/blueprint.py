@@ -161,7 +161,8 @@ def _placeholders(keys) -> dict[str, str]:
 
 
 def _job_definitions(templates: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """step -> {retryStrategy (boto3 casing), timeoutSeconds, environmentNames} of the Batch job definitions."""
+    """step -> {retryStrategy (boto3 casing), timeoutSeconds, environmentNames, memoryMaxMiB} of the Batch
+    job definitions."""
     from infra.factories.resource_keys import METADATA_KEY
 
     out: dict[str, dict[str, Any]] = {}
@@ -180,6 +181,9 @@ def _job_definitions(templates: dict[str, dict[str, Any]]) -> dict[str, dict[str
                 "evaluateOnExit": rules,
                 "timeoutSeconds": int((props.get("Timeout") or {}).get("AttemptDurationSeconds") or 0) or None,
                 "environmentNames": sorted(e["Name"] for e in props.get("ContainerProperties", {}).get("Environment", [])),
+                # the state machine's out-of-memory cap, which the worker compares each attempt's memory with
+                "memoryMaxMiB": next((int(e["Value"]) for e in props.get("ContainerProperties", {}).get("Environment", [])
+                                      if e["Name"] == "GWAS_JOB_MEMORY_MAX_MIB"), None),
                 "command": props.get("ContainerProperties", {}).get("Command"),
             }
     return out

@@ -252,7 +252,8 @@ def create_resources(
     job_definition_arns = {}
     for step in JOB_STEPS:
         synthesized = blueprint.job_definitions[step]
-        env = {**job_env, **WorkerSettings.environment(job_attempts=synthesized["attempts"])}
+        env = {**job_env, **WorkerSettings.environment(job_attempts=synthesized["attempts"],
+                                                       job_memory_max_mib=synthesized.get("memoryMaxMiB"))}
         # Every variable the deployed job definition sets must be set here too (AWS_* come from the runner).
         unset = [n for n in synthesized["environmentNames"] if n not in env and not n.startswith("AWS_")]
         if unset:

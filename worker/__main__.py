@@ -15,18 +15,21 @@ What it does, in order:
     `<outputUri>logs/<jobId>.log`, record SUCCEEDED (outputs, rowsWritten, wallSeconds, peakRssMiB);
     or record FAILED / INTERRUPTED with failureClass, errorDetail, exitCode, logTail, logUri.
 
-Exit codes (the Batch retry strategy retries 71, 75 and 137 only):
+Exit codes (the Batch retry strategy retries 71 and 75 only; the state machine answers 137 by
+submitting the job again with twice the memory, up to its cap):
 
     0    succeeded, or already complete
     64   input error: bad spec, missing input, regenie `ERROR:` about inputs/options  (not retried)
     70   engine error: the engine failed otherwise; also the injected rehearsal failure (not retried)
     71   infrastructure: S3 / DynamoDB / staging failure                              (retried)
     75   interrupted: SIGTERM (spot reclaim, job termination), forwarded to the engine (retried)
-    137  out of memory: engine killed (137 / SIGKILL) or `bad_alloc`                   (retried)
+    137  out of memory: engine killed (137 / SIGKILL) or `bad_alloc`     (more memory, up to the cap)
 
 A retryable failure is recorded INTERRUPTED while Batch attempts remain (`AWS_BATCH_JOB_ATTEMPT` <
 `GWAS_JOB_ATTEMPTS`, or always when `GWAS_JOB_ATTEMPTS` is unset), so the retry may set RUNNING
-again (FAILED -> RUNNING is refused); on the last attempt it is FAILED.
+again (FAILED -> RUNNING is refused); on the last attempt it is FAILED. Out of memory, when the
+attempt's memory and the cap are known (`GWAS_JOB_MEMORY_MIB`, `GWAS_JOB_MEMORY_MAX_MIB`), it is
+INTERRUPTED below the cap (the state machine submits again with more) and FAILED at it.
 """
 
 from __future__ import annotations
@@ -167,13 +170,16 @@ class Worker:
             startedAt=_now(),
             heartbeatAt=_now(),
             pathMode=mode,
+            **({"memoryMiB": self.settings.job_memory_mib} if self.settings.job_memory_mib else {}),
             # what a previous attempt recorded no longer describes this one
             remove=("failureClass", "errorDetail", "exitCode", "logTail", "finishedAt"),
         )
         if not accepted:
             return self._refused_running()
 
-        if self.settings.inject_failure:
+        if self.settings.inject_failure == "oom":
+            raise WorkerFailure("out_of_memory", "injected out-of-memory kill (rehearsal)")
+        if self.settings.inject_failure == "1":
             raise WorkerFailure("injected", "injected failure (rehearsal)")
 
         with Heartbeat(self.status, self.settings.heartbeat_seconds, self.log.worker_line):
@@ -336,6 +342,13 @@ class Worker:
         code = failure.exit_code
         attempts = self.settings.job_attempts
         retry_left = attempts is None or self.settings.batch_job_attempt < attempts
+        memory, cap = self.settings.job_memory_mib, self.settings.job_memory_max_mib
+        if failure.failure_class == "out_of_memory" and memory is not None and cap is not None:
+            # Batch does not retry 137 (it would give the same memory); the state machine submits the
+            # job again with twice the memory while below the cap, so RUNNING must be allowed again
+            retry_left = memory < cap
+            failure.detail += (f" (given {memory} MiB; submitted again with more, up to {cap} MiB)" if retry_left
+                               else f" (given {memory} MiB, the most allowed: raise jobMemoryMaxMiB)")
         if failure.failure_class == "interrupted" or (failure.failure_class in RETRYABLE and retry_left):
             target = "INTERRUPTED"
         else:
@@ -392,7 +405,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="gwas-worker",
         description="Run one GWAS job (regenie step 1/2 or the merge) and record its status in DynamoDB.",
         epilog="Exit codes: 0 ok, 64 input error, 70 engine error, 71 infrastructure (retry), "
-        "75 interrupted (retry), 137 out of memory (retry).",
+        "75 interrupted (retry), 137 out of memory (submitted again with more memory).",
     )
     p.add_argument("--spec", help="job spec: s3:// URI, local file or inline JSON (default: $GWAS_JOB_SPEC)")
     return p

@@ -127,6 +127,10 @@ class JobSpec(_Model):
     results: ResultsSpec | None = Field(default=None, description="merge job only: outputs and report")
 
 
+class ItemResources(_Model):
+    memoryMiB: int = Field(ge=128)
+
+
 class WorkItem(_Model):
     """What the state machine carries per Batch job; the spec itself stays in S3."""
 
@@ -135,6 +139,8 @@ class WorkItem(_Model):
     specUri: str
     step: int
     chromosome: str | None = None
+    resources: ItemResources = Field(description="the memory the next submission asks for: the state machine "
+                                     "doubles it after an out-of-memory kill, up to its cap")
 
 
 def job_order(job: Mapping[str, Any]) -> tuple[int, tuple[int, int, str], str]:

@@ -119,6 +119,8 @@ class JobRecord(_Record):
                                       "filter, the thresholds and the tool")
     wallSeconds: float | None = Field(default=None, description="engine wall time")
     peakRssMiB: float | None = Field(default=None, description="engine peak memory")
+    memoryMiB: int | None = Field(default=None, description="the memory the attempt was given (each attempt's "
+                                  "is in history: out-of-memory resubmissions double it)")
     failureClass: str | None = Field(default=None, description="input | engine | infrastructure | interrupted | ...")
     exitCode: int | None = Field(default=None, description="worker exit code")
     errorDetail: str | None = Field(default=None, description="why the attempt failed")

@@ -141,7 +141,14 @@ class WorkerSettings(EnvironmentContract):
         "is recorded INTERRUPTED (so the retry may set RUNNING) instead of FAILED. Unset: every "
         "retryable failure is recorded INTERRUPTED, because a FAILED record would refuse the retry",
     )
-    inject_failure: bool = Field(default=False, description="rehearsal: fail this attempt without running")
+    inject_failure: Literal["", "0", "1", "oom"] = Field(
+        default="", description="rehearsal: fail this attempt without running: 1 as an engine error, oom as an "
+        "out-of-memory kill (exit 137, which the state machine answers with more memory)")
+    job_memory_mib: int | None = Field(
+        default=None, ge=1, description="the memory this attempt was given (each submission sets it): recorded")
+    job_memory_max_mib: int | None = Field(
+        default=None, ge=1, description="the most an out-of-memory resubmission may ask for: an out-of-memory "
+        "kill below it is recorded INTERRUPTED (the state machine submits again with more), at it FAILED")
     batch_job_id: str | None = Field(
         default=None, validation_alias=AliasChoices("AWS_BATCH_JOB_ID", "batch_job_id")
     )

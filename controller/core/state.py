@@ -46,6 +46,13 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+HISTORY_EXTRAS = ("attempt", "memoryMiB")  # kept per transition: what each attempt was given
+
+
+def _history_extras(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values[k] for k in HISTORY_EXTRAS if values.get(k) is not None}
+
+
 def utc_now() -> str:
     """ISO-8601 UTC with microseconds: sorts lexically, so it can be a sort key."""
     return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
@@ -503,7 +510,7 @@ class StatusStore:
             history = job.name("history")
             job.set_expr(
                 f"{history} = list_append(if_not_exists({history}, {job.value([])}), "
-                f"{job.value([{'status': status, 'at': now}])})"
+                f"{job.value([{'status': status, 'at': now, **_history_extras(values)}])})"
             )
             for attr, value in values.items():
                 job.set(attr, value)

@@ -21,7 +21,7 @@ from typing import Any
 
 from controller.core.commands import build_job_specs
 from controller.core.errors import TransitionRefused, WorkflowNotActive
-from controller.core.jobs import JobSpec, Resources, WorkItem
+from controller.core.jobs import ItemResources, JobSpec, Resources, WorkItem
 from controller.core.manifest import Manifest
 from controller.core.outcomes import batch_job_name
 from controller.core.payloads import BuildResult, S3Location, Step1Split, WorkflowState
@@ -46,6 +46,7 @@ def _work_item(workflow_id: str, spec: JobSpec, spec_uri: str) -> WorkItem:
         specUri=spec_uri,
         step=spec.step,
         chromosome=spec.chromosome,
+        resources=ItemResources(memoryMiB=spec.resources.memoryMiB),
     )
 
 

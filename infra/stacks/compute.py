@@ -6,8 +6,10 @@ mounts the file system at `/fsx` on the host, and the job definitions map that h
 into the container at the same path (`GWAS_PATH_MAP` then holds host = container paths).
 
 The retry strategy keys on the worker's exit codes (docs/ARCHITECTURE.md): Spot reclaims and host
-failures (`Host EC2*`), interruption (75), infrastructure errors (71) and out-of-memory (137) are
-retried; everything else - input errors (64), engine errors (70) - stops at once.
+failures (`Host EC2*`), interruption (75) and infrastructure errors (71) are retried; everything
+else - input errors (64), engine errors (70) - stops at once. Out of memory (137) is not retried
+here, where it would get the same memory again: the state machine submits the job again with twice
+the memory, up to `jobMemoryMaxMiB` (stacks/workflow.py).
 """
 
 from __future__ import annotations
@@ -35,7 +37,6 @@ RETRY_RULES: list[tuple[str, str, batch.Action]] = [
     ("onStatusReason", "Host EC2*", batch.Action.RETRY),
     ("onExitCode", "75", batch.Action.RETRY),
     ("onExitCode", "71", batch.Action.RETRY),
-    ("onExitCode", "137", batch.Action.RETRY),
     ("onExitCode", "*", batch.Action.EXIT),
 ]
 RETRY_ATTEMPTS = 3
@@ -253,12 +254,13 @@ class ComputeStack(Stack):
             environment={
                 **environment,
                 "GWAS_JOB_VCPUS": str(config.jobVcpus),
-                "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),
+                "GWAS_JOB_MEMORY_MIB": str(config.jobMemoryMiB),  # each submission overrides it with its own
                 # The worker records a retryable failure INTERRUPTED before the last attempt, FAILED on it.
                 "GWAS_JOB_ATTEMPTS": str(RETRY_ATTEMPTS),
                 # a host whose user data failed to mount FSx runs no job: it fails (retried elsewhere)
                 # rather than staging a whole study onto the root disk
-                **WorkerSettings.environment(fsx_root=FSX_HOST_MOUNT, input_wait_seconds=INPUT_WAIT_SECONDS),
+                **WorkerSettings.environment(fsx_root=FSX_HOST_MOUNT, input_wait_seconds=INPUT_WAIT_SECONDS,
+                                             job_memory_max_mib=config.job_memory_cap_mib),
             },
             volumes=[batch.EcsVolume.host(name="fsx", host_path=FSX_HOST_MOUNT, container_path=FSX_HOST_MOUNT, readonly=False)],
             logging=ecs.LogDriver.aws_logs(stream_prefix=f"regenie-{step}", log_group=self.job_log_group),

@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from controller.core.settings import WorkerSettings
 from infra.config import InfraConfig
 from infra.factories.nag import ACCOUNT, PARTITION, REGION, Ack, acknowledge, regex
 from infra.factories.resource_keys import tag_resource
@@ -38,6 +39,10 @@ LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 BATCH_TRANSIENT_ERRORS = ["Batch.AWSBatchException", "Batch.TooManyRequestsException"]
+MEMORY_ENV = WorkerSettings.env_name("job_memory_mib")  # the attempt's memory, for the worker to record
+# How a .sync Batch failure's Cause (the DescribeJobs job as JSON) shows an out-of-memory kill: the
+# container's exit code 137 (compact JSON on AWS, spaced in the local engine) or Batch's reason.
+OOM_CAUSE_PATTERNS = ('*"ExitCode":137*', '*"ExitCode": 137*', "*OutOfMemoryError*")
 
 
 class WorkflowStack(Stack):
@@ -87,8 +92,26 @@ class WorkflowStack(Stack):
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(sid="DescribeJobs", actions=["batch:DescribeJobs"], resources=["*"])
         )
-        # Only this project's job definitions (any revision) on this project's queue, whatever the
-        # generated .sync grant says.
+        # The .sync Batch integration (CustomState: no generated grant): submit, and the managed
+        # EventBridge rule Step Functions uses to learn that a job ended.
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="SubmitJobs",
+                actions=["batch:SubmitJob"],
+                resources=[*self._definitions.values(), *(f"{arn}:*" for arn in self._definitions.values()),
+                           job_queue.job_queue_arn],
+            )
+        )
+        self.state_machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="BatchSyncEvents",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[self.format_arn(service="events", resource="rule",
+                                           resource_name="StepFunctionsGetEventsForBatchJobsRule")],
+            )
+        )
+        # Only this project's job definitions (any revision) on this project's queue, whatever else
+        # a grant says.
         self.state_machine.add_to_role_policy(
             iam.PolicyStatement(
                 sid="SubmitOnlyTheProjectsJobs",
@@ -140,34 +163,67 @@ class WorkflowStack(Stack):
         task.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(2), max_attempts=3, backoff_rate=2)
         return task
 
-    def _batch(self, id: str, step: str, item: str, *, state_name: str | None = None) -> tasks.BatchSubmitJob:
-        """A `.sync` Batch job whose spec URI and name come from the WorkItem at JSONPath `item`."""
+    def _batch(self, id: str, step: str, item: str, *, on_failure: sfn.IChainable) -> sfn.CustomState:
+        """A `.sync` Batch job whose spec URI, name and memory come from the WorkItem at JSONPath `item`.
+
+        Out of memory (exit 137, or Batch's `OutOfMemoryError` reason) the job is submitted again
+        with twice the memory, up to `jobMemoryMaxMiB` (as nf-gwas scales resources by attempt); the
+        worker records each attempt's memory. Any other failure, or OOM at the cap, goes to
+        `on_failure` with the error at `$.error`. A CustomState: CDK's BatchSubmitJob takes memory as
+        a constant, and this needs it from the state."""
         prefix = item.rstrip(".")
-        task = tasks.BatchSubmitJob(
-            self,
-            id,
-            state_name=state_name,
-            job_name=sfn.JsonPath.string_at(f"{prefix}.jobName"),
-            job_queue_arn=self._queue.job_queue_arn,
-            job_definition_arn=self._definitions[step],
-            container_overrides=tasks.BatchContainerOverrides(
-                environment={JOB_SPEC_ENV: sfn.JsonPath.string_at(f"{prefix}.specUri")}
-            ),
-            integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            result_path=sfn.JsonPath.DISCARD,
+        memory = f"{prefix}.resources.memoryMiB"
+        as_text = f"States.Format('{{}}', {memory})"
+        submit = sfn.CustomState(self, id, state_json={
+            "Type": "Task",
+            "Resource": f"arn:{Stack.of(self).partition}:states:::batch:submitJob.sync",
+            "Parameters": {
+                "JobName.$": f"{prefix}.jobName",
+                "JobQueue": self._queue.job_queue_arn,
+                "JobDefinition": self._definitions[step],
+                "ContainerOverrides": {
+                    "Environment": [
+                        {"Name": JOB_SPEC_ENV, "Value.$": f"{prefix}.specUri"},
+                        {"Name": MEMORY_ENV, "Value.$": as_text},
+                    ],
+                    "ResourceRequirements": [{"Type": "MEMORY", "Value.$": as_text}],
+                },
+            },
+            "ResultPath": sfn.JsonPath.DISCARD,  # null once synthesized: the state passes through
+        })
+        submit.add_retry(errors=BATCH_TRANSIENT_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        cap = self._config.job_memory_cap_mib
+        double = sfn.Pass(self, f"{id}DoubleMemory", parameters={"memoryMiB.$": f"States.MathAdd({memory}, {memory})"},
+                          result_path=f"{prefix}.resources")
+        to_cap = sfn.Pass(self, f"{id}MemoryToCap", parameters={"memoryMiB": cap}, result_path=f"{prefix}.resources")
+        double.next(submit)
+        to_cap.next(submit)
+        more = (
+            sfn.Choice(self, f"{id}MemoryLeft")
+            .when(sfn.Condition.number_greater_than_equals(memory, cap), on_failure)
+            .when(sfn.Condition.number_greater_than(memory, cap // 2), to_cap)
+            .otherwise(double)
         )
-        task.add_retry(errors=BATCH_TRANSIENT_ERRORS, interval=Duration.seconds(5), max_attempts=3, backoff_rate=2)
-        return task
+        cause = "$.error.Cause"
+        out_of_memory = sfn.Condition.and_(
+            sfn.Condition.is_present(cause),
+            sfn.Condition.or_(*(sfn.Condition.string_matches(cause, pattern) for pattern in OOM_CAUSE_PATTERNS)),
+        )
+        check = sfn.Choice(self, f"{id}OutOfMemory").when(out_of_memory, more).otherwise(on_failure)
+        submit.add_catch(check, errors=[sfn.Errors.ALL], result_path="$.error")
+        return submit
 
     def _step2_job(self, suffix: str) -> sfn.IChainable:
         """Iterator of a Map: one chromosome (or range) per item; a failure ends only that item.
 
         State names are unique across the whole machine, nested ones included: the Distributed
         Map's copies carry the suffix `Distributed`."""
-        run = self._batch(f"RunStep2Job{suffix}", "step2", "$")
         failed = sfn.Pass(self, f"Step2JobFailed{suffix}")
-        run.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
-        return run
+        return self._batch(f"RunStep2Job{suffix}", "step2", "$", on_failure=failed)
+
+    def _fail_item(self, id: str) -> sfn.Fail:
+        """Ends a Map item with the job's error, which fails the Map (its Catch has it at $.error)."""
+        return sfn.Fail(self, id, error_path="$.error.Error", cause_path="$.error.Cause")
 
     def _workflow_definition(self) -> sfn.IChainable:
         config = self._config
@@ -181,12 +237,15 @@ class WorkflowStack(Stack):
         )
         calc = self._lambda("CalculateJobs", "job_calculator", "$.calc")
         build = self._lambda("BuildCommands", "command_builder", "$.plan")
-        run_step1 = self._batch("RunStep1", "step1", "$.plan.step1")
+        success = self._lambda("SuccessHandler", "success_handler", "$.outcome")
+        error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
+        error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
+        run_step1 = self._batch("RunStep1", "step1", "$.plan.step1", on_failure=error)
         # analysisParams.step1Qc / step1Prune: one QC job writes the variants and samples step 1 reads
-        run_qc = self._batch("RunStep1Qc", "step1", "$.plan.qc")
+        run_qc = self._batch("RunStep1Qc", "step1", "$.plan.qc", on_failure=error)
         # A split step 1: --split-l0, then the level-0 jobs side by side, then --run-l1. Any failure
         # fails the Map (no per-item Catch): level 1 needs every level-0 job.
-        split_step1 = self._batch("RunStep1Split", "step1", "$.plan.step1Split.split")
+        split_step1 = self._batch("RunStep1Split", "step1", "$.plan.step1Split.split", on_failure=error)
         level0 = sfn.Map(
             self,
             "Step1Level0",
@@ -194,8 +253,9 @@ class WorkflowStack(Stack):
             max_concurrency=config.step2MaxConcurrency,
             result_path=sfn.JsonPath.DISCARD,
         )
-        level0.item_processor(self._batch("RunStep1Level0Job", "step1", "$"))
-        level1 = self._batch("RunStep1Level1", "step1", "$.plan.step1Split.level1")
+        level0.item_processor(self._batch("RunStep1Level0Job", "step1", "$",
+                                          on_failure=self._fail_item("Step1Level0JobFailed")))
+        level1 = self._batch("RunStep1Level1", "step1", "$.plan.step1Split.level1", on_failure=error)
         inline = sfn.Map(
             self,
             "Step2Inline",
@@ -227,14 +287,11 @@ class WorkflowStack(Stack):
             max_concurrency=config.step2MaxConcurrency,
             result_path=sfn.JsonPath.DISCARD,
         )
-        convert.item_processor(self._batch("RunConvertJob", "step2", "$"))
-        merge = self._batch("MergeResults", "step2", "$.plan.merge")
-        success = self._lambda("SuccessHandler", "success_handler", "$.outcome")
-        error = self._lambda("ErrorHandler", "error_handler", "$.errorHandling")
-        error.next(sfn.Fail(self, "WorkflowFailed", error="GwasWorkflowFailed", cause="see the workflow record and ErrorHandler output"))
+        convert.item_processor(self._batch("RunConvertJob", "step2", "$", on_failure=self._fail_item("ConvertJobFailed")))
+        merge = self._batch("MergeResults", "step2", "$.plan.merge", on_failure=error)
 
-        for state in (init, calc, build, convert, run_qc, run_step1, split_step1, level0, level1, inline, distributed,
-                      merge, success):
+        # the Batch jobs' own failures reach the ErrorHandler through _batch's out-of-memory check
+        for state in (init, calc, build, convert, level0, inline, distributed, success):
             state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
 
         choose_map = (
@@ -302,7 +359,8 @@ class WorkflowStack(Stack):
             Ack(
                 "AwsSolutions-IAM5",
                 "A .sync Batch task submits any revision of the two job definitions (job-definition/<name>:*) and the rule Step Functions manages to follow the job.",
-                [regex(r"^Resource::arn:" + PARTITION + ":batch:" + REGION + ":" + ACCOUNT + r":job-definition/\*$"),
+                [regex(r"^Resource::arn:" + PARTITION + ":batch:" + REGION + ":" + ACCOUNT
+                       + r":job-definition/([A-Za-z0-9_-]+:)?\*$"),
                  regex(r"^Resource::arn:" + PARTITION + ":events:" + REGION + ":" + ACCOUNT + r":rule/StepFunctions.*$")],
             ),
             Ack(

@@ -10,7 +10,7 @@ RETRY_RULES = [
     {"Action": "RETRY", "OnStatusReason": "Host EC2*"},  # spot reclaim, host failure
     {"Action": "RETRY", "OnExitCode": "75"},  # worker interrupted
     {"Action": "RETRY", "OnExitCode": "71"},  # infrastructure error
-    {"Action": "RETRY", "OnExitCode": "137"},  # out of memory
+    # out of memory (137) is not retried with the same memory: the state machine doubles it
     {"Action": "EXIT", "OnExitCode": "*"},  # input (64) and engine (70) errors: stop
 ]
 

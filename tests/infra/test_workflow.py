@@ -58,15 +58,19 @@ def test_shape(asl):
     assert s["ChooseConversion"]["Default"] == "ChooseStartStep"
     assert s["ConvertGenotypes"]["Next"] == "ChooseStartStep"
     assert s["ConvertGenotypes"]["ItemsPath"] == "$.plan.convert"
-    convert_job = s["ConvertGenotypes"]["ItemProcessor"]["States"]["RunConvertJob"]
-    assert "Catch" not in convert_job and convert_job["Resource"].endswith("batch:submitJob.sync")
+    convert = s["ConvertGenotypes"]["ItemProcessor"]["States"]
+    convert_job = convert["RunConvertJob"]
+    assert convert_job["Resource"].endswith("batch:submitJob.sync")
+    # no per-item success path on failure: any failure but a memory retry fails the Map with the job's error
+    assert _failure_target(convert, "RunConvertJob") == "ConvertJobFailed"
+    assert convert["ConvertJobFailed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert s["ChooseStartStep"]["Choices"] == [
         # analysisParams.step1Qc: the QC job first, then step 1 in either layout
         {"Variable": "$.plan.runQc", "BooleanEquals": True, "Next": "RunStep1Qc"},
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
         {"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"},
     ]
-    assert s["RunStep1Qc"]["Next"] == "ChooseStep1Layout" and s["RunStep1Qc"]["Catch"][0]["Next"] == "ErrorHandler"
+    assert s["RunStep1Qc"]["Next"] == "ChooseStep1Layout" and _failure_target(s, "RunStep1Qc") == "ErrorHandler"
     assert s["ChooseStep1Layout"]["Choices"] == [
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"}]
     assert s["ChooseStep1Layout"]["Default"] == "RunStep1"
@@ -104,13 +108,25 @@ def test_lambda_tasks_payloads_and_result_paths(asl):
         assert "Parameters" not in s[state] and "InputPath" not in s[state], state  # the whole state: $
 
 
+def _failure_target(states, name):
+    """Where a Batch task's failure goes when it is not an out-of-memory kill."""
+    (catch,) = states[name]["Catch"]
+    assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": f"{name}OutOfMemory"}
+    return states[f"{name}OutOfMemory"]["Default"]
+
+
 def _batch_task(task, definition, item):
     assert task["Resource"] == SYNC
     params = task["Parameters"]
     assert params["JobDefinition"] == f"arn:aws:batch:us-east-1:123456789012:job-definition/{definition}:1"
     assert params["JobQueue"] == "arn:aws:batch:us-east-1:123456789012:job-queue/gwas"
     assert params["JobName.$"] == f"{item}.jobName"
-    assert params["ContainerOverrides"] == {"Environment": [{"Name": "GWAS_JOB_SPEC", "Value.$": f"{item}.specUri"}]}
+    memory = f"States.Format('{{}}', {item}.resources.memoryMiB)"
+    assert params["ContainerOverrides"] == {
+        "Environment": [{"Name": "GWAS_JOB_SPEC", "Value.$": f"{item}.specUri"},
+                        {"Name": "GWAS_JOB_MEMORY_MIB", "Value.$": memory}],
+        "ResourceRequirements": [{"Type": "MEMORY", "Value.$": memory}],
+    }
     assert task["ResultPath"] is None
 
 
@@ -128,7 +144,8 @@ def test_split_step1_level0_map_has_no_item_catch(synth, asl):
     proc = m["ItemProcessor"]
     task = proc["States"][proc["StartAt"]]
     _batch_task(task, "step1", "$")
-    assert "Catch" not in task  # level 1 needs every level-0 job: one failure fails step 1
+    # level 1 needs every level-0 job: one failure (but a memory retry) fails step 1
+    assert proc["States"][_failure_target(proc["States"], proc["StartAt"])]["Type"] == "Fail"
 
 
 def test_inline_map(synth, asl):
@@ -138,9 +155,7 @@ def test_inline_map(synth, asl):
     proc = m["ItemProcessor"]
     assert proc["ProcessorConfig"] == {"Mode": "INLINE"}
     _batch_task(proc["States"][proc["StartAt"]], "step2", "$")
-    assert proc["States"]["RunStep2Job"]["Catch"] == [
-        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Step2JobFailed"}
-    ]
+    assert _failure_target(proc["States"], "RunStep2Job") == "Step2JobFailed"
     assert proc["States"]["Step2JobFailed"]["Type"] == "Pass"
 
 
@@ -156,15 +171,54 @@ def test_distributed_map_reads_items_from_s3(synth, asl):
     assert proc["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     task = proc["States"][proc["StartAt"]]
     _batch_task(task, "step2", "$")
-    (catch,) = task["Catch"]
-    assert catch["ErrorEquals"] == ["States.ALL"] and proc["States"][catch["Next"]]["Type"] == "Pass"
+    assert proc["States"][_failure_target(proc["States"], proc["StartAt"])]["Type"] == "Pass"
 
 
 def test_every_top_level_task_and_map_catches_into_the_error_handler(asl):
-    for name, state in asl["States"].items():
+    states = asl["States"]
+    for name, state in states.items():
         if state["Type"] in ("Task", "Map") and name != "ErrorHandler":
-            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "ErrorHandler"}], name
-    assert "Catch" not in asl["States"]["ErrorHandler"]
+            if state.get("Resource") == SYNC:  # through the out-of-memory check
+                assert _failure_target(states, name) == "ErrorHandler", name
+            else:
+                assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error",
+                                           "Next": "ErrorHandler"}], name
+    assert "Catch" not in states["ErrorHandler"]
+
+
+def test_an_out_of_memory_kill_is_submitted_again_with_twice_the_memory_up_to_the_cap(synth, asl):
+    """Batch does not retry 137 (it would give the same memory); the state machine doubles the
+    WorkItem's memory, or raises it to the cap, and submits again; at the cap it fails as before."""
+    s = asl["States"]
+    cap = 4 * synth.context["jobMemoryMiB"] if synth.context.get("jobMemoryMaxMiB") is None else \
+        synth.context["jobMemoryMaxMiB"]
+    check = s["RunStep1OutOfMemory"]
+    (when,) = check["Choices"]
+    assert when["Next"] == "RunStep1MemoryLeft"
+    present, patterns = when["And"]
+    assert present == {"Variable": "$.error.Cause", "IsPresent": True}
+    assert {c["StringMatches"] for c in patterns["Or"]} == {
+        '*"ExitCode":137*', '*"ExitCode": 137*', "*OutOfMemoryError*"}
+    left = s["RunStep1MemoryLeft"]
+    memory = "$.plan.step1.resources.memoryMiB"
+    assert left["Choices"] == [
+        {"Variable": memory, "NumericGreaterThanEquals": cap, "Next": "ErrorHandler"},
+        {"Variable": memory, "NumericGreaterThan": cap // 2, "Next": "RunStep1MemoryToCap"},
+    ]
+    assert left["Default"] == "RunStep1DoubleMemory"
+    assert s["RunStep1DoubleMemory"]["Parameters"] == {"memoryMiB.$": f"States.MathAdd({memory}, {memory})"}
+    assert s["RunStep1DoubleMemory"]["ResultPath"] == "$.plan.step1.resources"
+    assert s["RunStep1MemoryToCap"]["Parameters"] == {"memoryMiB": cap}
+    assert s["RunStep1DoubleMemory"]["Next"] == s["RunStep1MemoryToCap"]["Next"] == "RunStep1"
+
+
+def test_the_job_definitions_do_not_retry_an_out_of_memory_kill_themselves(synth):
+    for step in ("step1", "step2"):
+        props = tagged(synth, f"jobDefinition:{step}")[2]["Properties"]
+        rules = props["RetryStrategy"]["EvaluateOnExit"]
+        assert not any(r.get("OnExitCode") == "137" and r["Action"] == "RETRY" for r in rules)
+        env = {e["Name"]: e["Value"] for e in props["ContainerProperties"]["Environment"]}
+        assert int(env["GWAS_JOB_MEMORY_MAX_MIB"]) >= int(env["GWAS_JOB_MEMORY_MIB"])
 
 
 def test_names_are_unique_across_nested_states(asl):

@@ -289,3 +289,21 @@ def test_report_pages_render_and_respond_in_headless_chromium(completed, tmp_pat
         _headless(browser, f"--window-size={size}", f"--screenshot={shots / name}", url)
         png = (shots / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000, name
+
+
+def test_an_out_of_memory_kill_is_submitted_again_with_twice_the_memory(stack, dataset, tmp_path):
+    """Exit 137: Batch does not retry it (same memory); the state machine submits the job again
+    with twice the memory, and the record keeps each attempt's memory."""
+    stack.runner.set_injections([FailureInjection.parse("step2:chr=2:fail=oom")])
+    try:
+        result = run_workflow(stack, dataset.manifests["qt"], tmp_path / "out", timeout=600)
+    finally:
+        stack.runner.set_injections([])
+    assert result.status == "COMPLETED", (result.workflow.get("errorDetail"), result.failed_jobs)
+    job = next(j for j in result.jobs if j["jobId"] == "step2-chr2")
+    statuses = [h["status"] for h in job["history"]]
+    assert statuses == ["PENDING", "RUNNING", "INTERRUPTED", "RUNNING", "SUCCEEDED"], statuses
+    memory = [h["memoryMiB"] for h in job["history"] if h["status"] == "RUNNING"]
+    assert memory[1] == 2 * memory[0] and job["memoryMiB"] == memory[1]
+    others = [j for j in result.jobs if j["jobId"] != "step2-chr2"]
+    assert all([h.get("memoryMiB") for h in j["history"] if h["status"] == "RUNNING"] == [memory[0]] for j in others)

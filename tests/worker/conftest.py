@@ -48,7 +48,8 @@ def engine() -> str:
 @pytest.fixture
 def aws_env(monkeypatch):
     for var in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "GWAS_JOB_SPEC", "GWAS_REGENIE_BINARY", "GWAS_PATH_MODE",
-                "GWAS_INJECT_FAILURE", "AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_JOB_ID", "GWAS_JOB_ATTEMPTS"):
+                "GWAS_INJECT_FAILURE", "AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_JOB_ID", "GWAS_JOB_ATTEMPTS",
+                "GWAS_JOB_MEMORY_MIB", "GWAS_JOB_MEMORY_MAX_MIB"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")

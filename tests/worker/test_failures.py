@@ -70,6 +70,27 @@ def test_out_of_memory_on_last_attempt_fails(staging_world, monkeypatch):
     assert "SIGKILL" in rec["errorDetail"]
 
 
+def test_out_of_memory_below_the_cap_waits_for_more_memory_and_at_the_cap_fails(staging_world, monkeypatch):
+    """The state machine answers 137 with twice the memory up to the cap (Batch does not retry it):
+    below the cap the record stays INTERRUPTED, whatever the Batch attempt; at the cap it is FAILED."""
+    w = staging_world
+    w.add_jobs("step1")
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))
+    monkeypatch.setenv("GWAS_JOB_ATTEMPTS", "1")
+    monkeypatch.setenv("GWAS_JOB_MEMORY_MAX_MIB", "8192")
+    monkeypatch.setenv("GWAS_JOB_MEMORY_MIB", "4096")
+    assert main(["--spec", w.put_spec(w.step1_spec(extra_argv=["--oom"]))]) == 137
+    rec = w.job("step1")
+    assert rec["status"] == "INTERRUPTED" and rec["memoryMiB"] == 4096
+    assert "given 4096 MiB; submitted again with more, up to 8192 MiB" in rec["errorDetail"]
+    monkeypatch.setenv("GWAS_JOB_MEMORY_MIB", "8192")
+    assert main(["--spec", w.put_spec(w.step1_spec(extra_argv=["--oom"]))]) == 137
+    rec = w.job("step1")
+    assert rec["status"] == "FAILED" and "the most allowed: raise jobMemoryMaxMiB" in rec["errorDetail"]
+    running = [h for h in rec["history"] if h["status"] == "RUNNING"]
+    assert [h["memoryMiB"] for h in running] == [4096, 8192]
+
+
 def test_retryable_failure_without_known_attempts_stays_retryable(staging_world, monkeypatch):
     w = staging_world
     w.add_jobs("step1")
