@@ -141,8 +141,9 @@ def report_context(spec: JobSpec, paths: JobPaths, s3: Callable[[], S3Files], st
              "version": r.get("engineVersion") or "n/a", "warnings": log_warnings(text)}
             for r, text in zip(records, logs, strict=True)]
     workflow = status.workflow() or {}
+    qc = workflow.get("qc") or next((r["qc"] for r in records if r.get("qc")), None)
     return ReportContext(parameters=dict(results.parameters), jobs=jobs, preflight=workflow.get("preflight"),
-                         binary=results.binary)
+                         binary=results.binary, qc=qc)
 
 
 def merge_and_report(files: list[Path], out_dir: Path, title: str, prefix: str, nauto: int, *,

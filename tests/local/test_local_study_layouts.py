@@ -255,8 +255,11 @@ def test_step1_qc_keeps_what_plink2_keeps_and_step1_reads_the_lists(emulator, uk
     n_array = len((study / "array" / "cohort_array.bim").read_text().splitlines())
     assert qc["variants"]["loaded"] == n_array and 0 < qc["variants"]["alleleFrequency"] < n_array
     assert qc["samples"]["phenotyped"] == 2000 and qc["thresholds"]["hwe"] == 1e-15
-    # what step 1 fitted: the kept variants (the merged results exist)
+    # what step 1 fitted: the kept variants (the merged results exist); the report shows the QC counts
     assert next((tmp_path / "out").rglob("*Y1.regenie.gz"))
+    index = next((tmp_path / "out").rglob("report.html")).read_text()
+    qc_table = index.split('<table id="qc">', 1)[1].split("</table>", 1)[0]
+    assert f"loaded {n_array}" in qc_table and "hwe 1e-15" in qc_table
 
 
 def test_step1_prune_without_plink2_fails_before_step1_naming_plink2(emulator, ukb_study, tmp_path):

@@ -59,6 +59,7 @@ class ReportContext:
     jobs: list[dict[str, Any]] = field(default_factory=list)  # jobId, engine, version, warnings
     preflight: dict[str, Any] | None = None  # the preflight's counts (per trait: cases, controls, NAs)
     binary: bool | None = None  # the run's traits are binary; None when not known
+    qc: dict[str, Any] | None = None  # step 1's QC: samples and variants before and after each filter
 
 
 @dataclass
