@@ -294,9 +294,14 @@ def test_report_pages_render_and_respond_in_headless_chromium(completed, tmp_pat
 def test_an_out_of_memory_kill_is_submitted_again_with_twice_the_memory(stack, dataset, tmp_path):
     """Exit 137: Batch does not retry it (same memory); the state machine submits the job again
     with twice the memory, and the record keeps each attempt's memory."""
+    manifest = json.loads(Path(dataset.manifests["qt"]).read_text())
+    manifest["experimentId"] = "oom-chr2"  # a new workflow over the same (uploaded) data
+    src = tmp_path / "oom"
+    src.mkdir()
+    (src / "manifest.json").write_text(json.dumps(manifest))
     stack.runner.set_injections([FailureInjection.parse("step2:chr=2:fail=oom")])
     try:
-        result = run_workflow(stack, dataset.manifests["qt"], tmp_path / "out", timeout=600)
+        result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=600)
     finally:
         stack.runner.set_injections([])
     assert result.status == "COMPLETED", (result.workflow.get("errorDetail"), result.failed_jobs)
