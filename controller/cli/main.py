@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "cancel": "controller.cli.ops:cancel",
     "merge": "controller.cli.results_cmds:merge",
     "report": "controller.cli.results_cmds:report",
+    "results": "controller.cli.results_cmds:results",
     "local": "local.cli:local_group",
     "demo": "local.cli:demo",
 }

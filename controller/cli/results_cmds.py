@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -64,28 +66,16 @@ def merge(files: tuple[Path, ...], out_dir: Path, prefix: str | None, formats: t
 
 
 def _download_s3_results(ctx: Context, uri: str, dest: Path) -> list[str]:
-    """Every .regenie / .regenie.gz object at or under `uri`, downloaded (streamed) into `dest`."""
+    """Every .regenie / .regenie.gz object at or under `uri`, downloaded into `dest` with its layout
+    (chunk files of one trait share a name across job directories)."""
     from controller.core.results import find_association_files
 
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
+    if not uri[5:].partition("/")[0]:
         raise CliError(f"{uri}: no bucket")
-    s3 = ctx.client("s3")
-    got: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-        for obj in page.get("Contents", []):
-            name = obj["Key"]
-            if not name.endswith((".regenie", ".regenie.gz")):
-                continue
-            # keep the relative layout: chunk files of one trait share a name across job directories
-            rel = name[len(key):].lstrip("/") or name.rsplit("/", 1)[-1]
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, name, str(target))
-            got.append(str(target))
+    got = download_prefix(ctx.client("s3"), uri, dest, None, keep=lambda key: key.endswith((".regenie", ".regenie.gz")))
     if not got:
         raise CliError(f"{uri}: no .regenie or .regenie.gz objects there")
-    return find_association_files(got)
+    return find_association_files([str(p) for p in got])
 
 
 @click.command()
@@ -138,3 +128,65 @@ def report(results: tuple[str, ...], out_dir: Path, title: str, threshold: float
                       f"at LOG10P >= {threshold:g} in {info['loci']} locus/loci")
     # summary.json's paths are relative to the folder that holds it
     console.print(f"report: {out_dir / summary['files']['html']}")
+
+
+RESULT_PARTS = ("merged/", "report/")  # what `gwas results` fetches unless --all
+
+
+def download_prefix(s3: Any, uri: str, dest: Path, parts: tuple[str, ...] | None,
+                    keep: Callable[[str], bool] = lambda key: True) -> list[Path]:
+    """Objects under `uri` (only those under `parts` of it, when given; only keys `keep` accepts)
+    into `dest`, keeping their layout relative to `uri`: the report's and summary.json's relative
+    paths then hold in `dest`."""
+    bucket, _, prefix = uri[5:].partition("/")
+    got: list[Path] = []
+    for part in parts or ("",):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + part):
+            for obj in page.get("Contents", []):
+                rel = obj["Key"][len(prefix):].lstrip("/") or obj["Key"].rsplit("/", 1)[-1]
+                if obj["Key"].endswith("/") or not keep(obj["Key"]):
+                    continue  # the directory markers FSx's POSIX metadata needs
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_name(target.name + ".part")
+                s3.download_file(bucket, obj["Key"], str(partial))
+                partial.replace(target)
+                got.append(target)
+    return got
+
+
+@click.command()
+@click.argument("workflow_id")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for results/ (as under the workflow's outputUri) and the records.")
+@click.option("--all", "everything", is_flag=True,
+              help="Everything under the workflow's outputUri (step 1, step 2, logs), not only merged/ and report/.")
+@aws_options("workflow_table", "job_table")
+def results(workflow_id: str, out_dir: Path, everything: bool, ctx: Context) -> None:
+    """Download a workflow's merged results and report (results/merged/, results/report/) and its
+    records (workflow.json, jobs.json). Every path in them is relative to the folder that holds it."""
+    import json
+
+    from controller.core.jobs import job_order
+
+    store = ctx.store()
+    workflow = store.get_workflow(workflow_id)
+    if workflow is None:
+        raise CliError(f"no workflow {workflow_id!r} in {ctx.need('workflow_table')}")
+    output_uri = workflow.get("outputUri")
+    if not output_uri:
+        raise CliError(f"workflow {workflow_id} has no outputUri yet (status {workflow.get('status')})")
+    jobs = sorted(store.list_jobs(workflow_id), key=job_order)
+    files = download_prefix(ctx.client("s3"), output_uri, out_dir / "results", None if everything else RESULT_PARTS)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "workflow.json").write_text(json.dumps(workflow, indent=1, sort_keys=True, default=str))
+    (out_dir / "jobs.json").write_text(json.dumps(jobs, indent=1, sort_keys=True, default=str))
+    console = _console()
+    console.print(f"workflow {workflow_id}: {workflow.get('status')}; {len(files)} file(s) from {output_uri} "
+                  f"in {out_dir / 'results'}")
+    report = out_dir / "results" / "report" / "report.html"
+    if report.is_file():
+        console.print(f"report: {report}")
+    elif not files:
+        console.print("no merged results or report yet (the merge job writes them when every step-2 job succeeded)")
+    console.print(f"records: {out_dir / 'workflow.json'}, {out_dir / 'jobs.json'}")

@@ -353,3 +353,33 @@ def test_tables_fit_80_columns(aws):
     assert long_id in [w["workflowId"] for w in whole]
     jobs = narrow.invoke(cli, ["jobs", long_id, "--local"], catch_exceptions=False).output
     assert "step2-chr22-c0012" in jobs  # job ids are short enough to stay whole
+
+
+def test_results_downloads_merged_files_report_and_records(aws, run, tmp_path):
+    make_workflow(aws.store, "wf-res", status="COMPLETED", jobs={"step1": "SUCCEEDED", "merge": "SUCCEEDED"},
+                  output_uri="s3://cli-results/workflows/wf-res/")
+    s3 = aws.client("s3")
+    objects = {
+        "merged/Y1.regenie.gz": b"merged", "merged/Y1.gwas-ssf.tsv.gz": b"ssf",
+        "report/report.html": b"<html></html>", "report/assets/plotly.min.js": b"js",
+        "report/summary.json": json.dumps({"files": {"merged": "../merged/Y1.regenie.gz"}}).encode(),
+        "step2/step2-chr1/assoc_Y1.regenie": b"chunk", "logs/step1.log": b"log",
+        "report/": b"",  # a directory marker (FSx POSIX metadata)
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket="cli-results", Key=f"workflows/wf-res/{key}", Body=body)
+    out = tmp_path / "got"
+    res = run("results", "wf-res", "--local", "--out", out)
+    assert res.exit_code == 0, res.output
+    got = sorted(str(p.relative_to(out / "results")) for p in (out / "results").rglob("*") if p.is_file())
+    assert got == ["merged/Y1.gwas-ssf.tsv.gz", "merged/Y1.regenie.gz", "report/assets/plotly.min.js",
+                   "report/report.html", "report/summary.json"]
+    summary = json.loads((out / "results" / "report" / "summary.json").read_text())
+    assert (out / "results" / "report" / summary["files"]["merged"]).read_bytes() == b"merged"
+    assert json.loads((out / "workflow.json").read_text())["status"] == "COMPLETED"
+    assert [j["jobId"] for j in json.loads((out / "jobs.json").read_text())] == ["step1", "merge"]
+    assert "report:" in res.output
+    res = run("results", "wf-res", "--local", "--out", tmp_path / "all", "--all")
+    assert (tmp_path / "all" / "results" / "step2" / "step2-chr1" / "assoc_Y1.regenie").read_bytes() == b"chunk"
+    res = run("results", "nope", "--local", "--out", tmp_path / "x")
+    assert res.exit_code == 1 and "no workflow 'nope'" in res.output
