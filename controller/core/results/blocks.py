@@ -108,9 +108,6 @@ class RowBlock:
     def where(self, row: int) -> str:
         return _where(self.path, self.first_line, row)
 
-    def strings(self, col: str) -> np.ndarray:
-        return self.table.column(col).to_numpy(zero_copy_only=False)
-
     @cached_property
     def pos(self) -> np.ndarray:
         return self.table.column("GENPOS").to_numpy()
