@@ -11,6 +11,13 @@ from pathlib import Path
 import click
 
 
+def default_stack_dir() -> Path:
+    """Where `gwas local up` keeps its stack unless told: the user's cache, never a temporary folder."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gwas-local" / "stack"
+
+
 def _injections(values: tuple[str, ...], option: str = "--inject-failure"):
     from local.batch_jobs import FailureInjection, FailureInjectionError
 
@@ -52,21 +59,40 @@ def local_group() -> None:
               help="Address the emulator listens on (0.0.0.0 in a container).")
 @click.option("--port", type=int, default=0, show_default="a free port", help="Port of the emulator.")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the local FSx file system (fsx/), job scratch space and logs go (default: a temporary directory).")
+              help="The stack's work dir: its saved state (buckets, records; restored when a stack starts on it), "
+                   "FSx file system, job scratch space and logs [default: ~/.cache/gwas-local/stack].")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
-def up(host: str, port: int, work_dir: Path | None, concurrency: int | None) -> None:
-    """Start the local stack and keep it running until Ctrl-C; other commands reach it with --local."""
+@click.option("--state-file/--no-state-file", default=True, show_default=True,
+              help="Record the stack in the user's state file ($GWAS_LOCAL_STATE), so --local finds it without "
+                   "--work-dir.")
+def up(host: str, port: int, work_dir: Path | None, concurrency: int | None, state_file: bool) -> None:
+    """Start the local stack and keep it running until Ctrl-C; other commands reach it with --local.
+
+    It picks up the state a stack on the same work dir saved when it stopped."""
+    from local.persistence import WorkDirInUse
     from local.stack import LocalStack
 
-    with LocalStack(work_dir, host=host, port=port, concurrency=concurrency) as stack:
+    stack = LocalStack(work_dir or default_stack_dir(), host=host, port=port, concurrency=concurrency,
+                       write_state=state_file, persist=True)
+    try:
+        stack.start()
+    except WorkDirInUse as err:
+        raise click.ClickException(str(err)) from None
+    try:
         click.echo(f"local stack running at {stack.endpoint}")
-        click.echo(f"state file: {stack.state_file}")
+        click.echo(f"work dir: {stack.work_dir}")
+        if stack.restored is not None and stack.restored.objects:
+            click.echo(stack.restored.describe())
+        if state_file:
+            click.echo(f"state file: {stack.state_file}")
         bucket = stack.require_resources().data_bucket
         click.echo(f"upload data and a manifest to s3://{bucket}/ to start a workflow, e.g.")
         click.echo(f"  AWS_ENDPOINT_URL={stack.endpoint} aws s3 cp DATA_DIR s3://{bucket}/my-study/ --recursive")
         for name, value in sorted(stack.env().items()):
             click.echo(f"  export {name}={value}")
         _wait_for_interrupt("press Ctrl-C to stop")
+    finally:
+        stack.stop()
     click.echo("local stack stopped")
 
 
@@ -124,24 +150,29 @@ def _report(result) -> None:
 @click.option("--keep-running", is_flag=True, help="Keep the local stack up after the run (until Ctrl-C).")
 @click.option("--concurrency", type=int, default=None, help="Batch jobs run at once (default: CPU count).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the local FSx file system (fsx/), job scratch space and logs go (default: a temporary directory).")
+              help="The stack's work dir: its saved state (buckets, records, executions' outcome; restored by the "
+                   "next stack on it), FSx file system, job scratch space and logs [default: OUT/work].")
+@click.option("--resume", is_flag=True,
+              help="Run only what failed or changed since the last run of this manifest on the work dir "
+                   "(inputs by checksum, manifest by content); reuse the rest.")
 @click.option("--timeout", type=float, default=3600.0, show_default=True, help="Seconds to wait for the workflow.")
 @click.option("--progress/--no-progress", default=None, help="Live job table (default: on a terminal).")
 def run(source: Path, out_dir: Path, inject: tuple[str, ...], interrupt: tuple[str, ...], keep_running: bool,
-        concurrency: int | None, work_dir: Path | None, timeout: float, progress: bool | None) -> None:
+        concurrency: int | None, work_dir: Path | None, resume: bool, timeout: float, progress: bool | None) -> None:
     """Start the local stack, upload the data and then the manifest, follow the workflow, collect results.
 
     Exits 0 when the workflow COMPLETED, 1 otherwise (FAILED, REJECTED, CANCELLED) with the failed
-    jobs and their errors printed.
+    jobs and their errors printed. The work dir keeps the stack's state: `gwas status|jobs|logs|rerun|
+    results --local --work-dir W` reach the workflow after this command has ended.
     """
     code = run_locally(source, out_dir, injections=_injections(inject),
                        interruptions=_injections(interrupt, "--interrupt"), keep_running=keep_running,
-                       concurrency=concurrency, work_dir=work_dir, timeout=timeout, progress=progress)
+                       concurrency=concurrency, work_dir=work_dir, timeout=timeout, progress=progress, resume=resume)
     sys.exit(code)
 
 
 def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(), keep_running=False,
-                concurrency=None, work_dir=None, timeout=3600.0, progress=None) -> int:
+                concurrency=None, work_dir=None, timeout=3600.0, progress=None, resume=False) -> int:
     from contextlib import ExitStack
 
     from controller.core.heap import building_long_lived_state
@@ -149,21 +180,32 @@ def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(),
     with ExitStack() as running:
         # Everything imported and built up to here lives as long as the command (controller.core.heap).
         with building_long_lived_state():
+            from local.persistence import WorkDirInUse
             from local.progress import ProgressView
             from local.runner import RunError, run_workflow
             from local.stack import LocalStack
 
             # A stack started by `gwas local up` owns the state file; do not take it over.
             write_state = not _live_stack_recorded()
-            stack = running.enter_context(LocalStack(work_dir, concurrency=concurrency, injections=injections,
-                                                     interruptions=interruptions, write_state=write_state))
+            work_dir = Path(work_dir) if work_dir is not None else Path(out_dir) / "work"
+            try:
+                stack = running.enter_context(LocalStack(work_dir, concurrency=concurrency, injections=injections,
+                                                         interruptions=interruptions, write_state=write_state,
+                                                         persist=True))
+            except WorkDirInUse as err:
+                click.echo(f"error: {err}", err=True)
+                return 2
+        if stack.restored is not None and stack.restored.objects:
+            click.echo(f"work dir {stack.work_dir}: {stack.restored.describe()}")
         try:
             with ProgressView(live=progress) as view:
-                result = run_workflow(stack, source, out_dir, timeout=timeout, display=view)
+                result = run_workflow(stack, source, out_dir, timeout=timeout, display=view, resume=resume)
         except RunError as err:
             click.echo(f"error: {err}", err=True)
             return 2
+        stack.save_state()  # now, not only when the stack stops: a later command finds this run's outcome
         _report(result)
+        click.echo(f"work dir: {stack.work_dir} (gwas status {result.workflow_id} --local --work-dir {stack.work_dir})")
         timings = {f"stack.{k}": round(v, 3) for k, v in stack.timings.items()}
         (out_dir / "timings.json").write_text(json.dumps({**timings, **result.timings}, indent=1))
         if keep_running:

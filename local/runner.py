@@ -117,46 +117,76 @@ def place_manifest(inputs: RunInputs, data_bucket: str) -> tuple[str, bytes, lis
 _upload_lock = threading.Lock()
 
 
-def _same_object(s3, bucket: str, key: str, path: Path) -> bool:
-    """True when the object exists with this file's size and MD5 (single-part ETag)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        head = s3.head_object(Bucket=bucket, Key=key)
-    except ClientError:
-        return False
-    if head["ContentLength"] != path.stat().st_size:
-        return False
+def file_md5(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return head["ETag"].strip('"') == digest.hexdigest()
+    return digest.hexdigest()
 
 
-def upload_data(s3, bucket: str, prefix: str, data_dir: Path) -> int:
-    """Every regular file under data_dir except manifests and hidden files; returns how many were sent.
+def input_files(data_dir: Path) -> dict[str, Path]:
+    """Every regular file under data_dir except manifests and hidden files, by relative path."""
+    files: dict[str, Path] = {}
+    for path in sorted(data_dir.rglob("*")):
+        rel = path.relative_to(data_dir)
+        if not path.is_file() or any(part.startswith(".") for part in rel.parts) or is_manifest_key(path.name):
+            continue
+        files[rel.as_posix()] = path
+    return files
 
-    Objects already there with the same content are not sent again (a second run over the same data).
-    """
+
+def input_digests(data_dir: Path) -> dict[str, str]:
+    """relative path -> MD5 of every input file (what an S3 single-part upload's ETag is)."""
+    return {rel: file_md5(path) for rel, path in input_files(data_dir).items()}
+
+
+def _etag(s3, bucket: str, key: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
+    except ClientError:
+        return None
+
+
+def upload_data(s3, bucket: str, prefix: str, data_dir: Path, digests: dict[str, str] | None = None) -> int:
+    """Every input file under data_dir (`input_files`); returns how many were sent.
+
+    Objects already there with the same content (ETag = MD5) are not sent again (a second run over
+    the same data). `digests` (relative path -> MD5) saves hashing the files again."""
     count = 0
     with _upload_lock:
-        for path in sorted(data_dir.rglob("*")):
-            rel = path.relative_to(data_dir)
-            if not path.is_file() or any(part.startswith(".") for part in rel.parts) or is_manifest_key(path.name):
-                continue
-            key = prefix + rel.as_posix()
-            if _same_object(s3, bucket, key, path):
+        for rel, path in input_files(data_dir).items():
+            key = prefix + rel
+            md5 = (digests or {}).get(rel) or file_md5(path)
+            if _etag(s3, bucket, key) == md5:
                 continue
             s3.upload_file(str(path), bucket, key)
             count += 1
     return count
 
 
+def _execution_status(sfn, arn: str) -> str | None:
+    """The execution's status; None for one of an earlier stack on this work dir (its outcome is on
+    the workflow record: local.persistence)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return sfn.describe_execution(executionArn=arn)["status"]
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
+            return None
+        raise
+
+
 class Follower:
     """Reads the workflow and its jobs until the workflow is terminal."""
 
-    def __init__(self, stack, workflow_id: str, manifest_uri: str):
+    def __init__(self, stack, workflow_id: str, manifest_uri: str, execution_arn: str | None = None):
+        """`execution_arn`: follow this execution (a rerun's) rather than the one the record names
+        before the rerun has taken the record over."""
+        self.expected_arn = execution_arn
         self.stack = stack
         self.store = stack.status_store()
         self.sfn = stack.client("stepfunctions")
@@ -170,9 +200,9 @@ class Follower:
     def refresh(self) -> None:
         # The execution's status is read before the records: an execution that has ended has already
         # run its success or error handler, so the records read after it show the outcome.
-        arn = (self.workflow or {}).get("executionArn")
+        arn = self.expected_arn or (self.workflow or {}).get("executionArn")
         if arn:
-            self.execution_status = self.sfn.describe_execution(executionArn=arn)["status"]
+            self.execution_status = _execution_status(self.sfn, arn)
         self.workflow = self.store.get_workflow(self.workflow_id, attributes=WATCHED_ATTRIBUTES)
         if self.workflow is not None:
             # Every job transition also moves the workflow record (its jobStats counters and
@@ -183,6 +213,10 @@ class Follower:
                 self._jobs_as_of = as_of
             if not arn and self.workflow.get("executionArn"):
                 self.refresh()
+
+    def _record_taken(self) -> bool:
+        """False while a rerun's execution has not yet marked the record as its own."""
+        return self.expected_arn is None or (self.workflow or {}).get("executionArn") == self.expected_arn
 
     def final_records(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The whole workflow record and the job records as they are now (heartbeats and outputs
@@ -197,13 +231,14 @@ class Follower:
         return None if self.workflow is None else self.workflow.get("status")
 
     def done(self) -> bool:
-        if self.status in TERMINAL:
+        if self.status in TERMINAL and self._record_taken():
             # The record is final; wait for the execution to end too, so its history is complete.
             return self.execution_status in (None, "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
         return False
 
     def execution_ended_without_record(self) -> bool:
-        return self.execution_status in ("FAILED", "TIMED_OUT", "ABORTED") and self.status not in TERMINAL
+        return self.execution_status in ("FAILED", "TIMED_OUT", "ABORTED") and (
+            self.status not in TERMINAL or not self._record_taken())
 
 
 def _follow(stack, follower: Follower, collector: ResultCollector, manifest_uri: str, timeout: float,
@@ -247,25 +282,67 @@ def run_workflow(
     timeout: float = 3600.0,
     poll_seconds: float = 0.1,
     display: Callable[[Follower], Any] | None = None,
+    resume: bool = False,
 ) -> RunResult:
+    """Run the manifest (or, with `resume`, only what the last run of it on this stack's work dir
+    left undone: `controller.core.usecases.resume`), follow it, export its results and records."""
+    from controller.core.events import execution_name
+    from local.resume import RunLedger, forget_workflow, start_resumed_rerun
+
     started = time.perf_counter()
     inputs = resolve_inputs(source)
     res = stack.resources
     prefix, manifest_bytes, notes = place_manifest(inputs, res.data_bucket)
     s3 = stack.client("s3")
-    upload_data(s3, res.data_bucket, prefix, inputs.data_dir)
-    uploaded = time.perf_counter()
     key = prefix + inputs.manifest_path.name
-    put = s3.put_object(Bucket=res.data_bucket, Key=key, Body=manifest_bytes, ContentType="application/json")
     manifest_uri = f"s3://{res.data_bucket}/{key}"
-
-    from controller.core.events import execution_name
-
+    manifest_digest = hashlib.md5(manifest_bytes, usedforsecurity=False).hexdigest()
+    digests = input_digests(inputs.data_dir)
     experiment = inputs.manifest.get("experimentId") if inputs.manifest else None
-    workflow_id = execution_name(
-        res.data_bucket, key, put.get("VersionId") or put["ETag"].strip('"'), experiment if isinstance(experiment, str) else None
-    )
-    follower = Follower(stack, workflow_id, manifest_uri)
+    # The id the upload gives (the ETag of a single-part PUT is the MD5 of its body).
+    workflow_id = execution_name(res.data_bucket, key, manifest_digest, experiment if isinstance(experiment, str) else None)
+    ledger = RunLedger(stack.work_dir)
+    store = stack.status_store()
+
+    plan = None
+    if resume:
+        from controller.core.usecases.resume import plan_resume
+
+        previous = ledger.get(key)
+        known = store.get_workflow(previous.workflowId) if previous else None
+        plan = plan_resume(previous, manifest_digest=manifest_digest, inputs=digests, workflow=known,
+                           jobs=store.list_jobs(previous.workflowId) if previous and known else [])
+        notes.append(f"resume: {plan.reason}" + ("; running the workflow" if plan.action == "run" else ""))
+        if plan.reused:
+            notes.append(f"resume: reused {len(plan.reused)} job(s): {', '.join(plan.reused)}")
+        if plan.rerun:
+            notes.append(f"resume: running again {len(plan.rerun)} job(s): {', '.join(plan.rerun)}")
+
+    execution_arn = None
+    uploaded = time.perf_counter()
+    if plan is not None and plan.action != "run":
+        workflow_id = str(plan.workflow_id)
+        if plan.action == "rerun":
+            from controller.core.errors import RerunError
+
+            try:
+                execution_arn = start_resumed_rerun(stack, workflow_id)
+            except RerunError as err:
+                raise RunError(f"--resume: {err}") from None
+    else:
+        replaced = store.get_workflow(workflow_id)
+        if replaced is not None:
+            forget_workflow(stack, workflow_id, replaced)
+            notes.append(f"workflow {workflow_id} of an earlier run of this manifest on {stack.work_dir} "
+                         f"({replaced.get('status')}) is replaced by this run (--resume reuses it)")
+        upload_data(s3, res.data_bucket, prefix, inputs.data_dir, digests)
+        uploaded = time.perf_counter()
+        put = s3.put_object(Bucket=res.data_bucket, Key=key, Body=manifest_bytes, ContentType="application/json")
+        workflow_id = execution_name(res.data_bucket, key, put.get("VersionId") or put["ETag"].strip('"'),
+                                     experiment if isinstance(experiment, str) else None)
+    ledger.record(key, workflow_id, manifest_digest, digests)
+
+    follower = Follower(stack, workflow_id, manifest_uri, execution_arn=execution_arn)
     collector = ResultCollector(s3, Path(out_dir) / "results")
     try:
         record_seen = _follow(stack, follower, collector, manifest_uri, timeout, poll_seconds, display)
@@ -379,10 +456,17 @@ class ResultCollector:
                 rel = obj["Key"][len(prefix):]
                 if rel and not rel.endswith("/"):
                     listed.append((obj["Key"], obj["ETag"]))
-        stale = [key for key, etag in listed if self._fetched.get(key) != etag]
+        stale = [key for key, etag in listed if self._fetched.get(key) != etag
+                 and not self._same_file(self.dest_root / key[len(prefix):], etag)]
         for done in [self._pool.submit(self._fetch, bucket, key, prefix) for key in stale]:
             done.result()
         return [self.dest_root / key[len(prefix):] for key, _ in listed]
+
+    @staticmethod
+    def _same_file(path: Path, etag: str) -> bool:
+        """The copy from an earlier export is this object (single-part ETag = MD5): not fetched again."""
+        etag = etag.strip('"')
+        return "-" not in etag and path.is_file() and file_md5(path) == etag
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -396,7 +480,7 @@ def export(stack, result: RunResult, collector: ResultCollector | None = None) -
     (out / "workflow.json").write_text(json.dumps(result.workflow, indent=1, sort_keys=True, default=str))
     (out / "jobs.json").write_text(json.dumps(result.jobs, indent=1, sort_keys=True, default=str))
     _copy_local_logs(stack, out / "local-logs")
-    if result.execution_arn:
+    if result.execution_arn and _execution_status(stack.client("stepfunctions"), result.execution_arn):
         sfn = stack.client("stepfunctions")
         events: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"executionArn": result.execution_arn, "maxResults": 1000}

@@ -14,6 +14,7 @@ writes the local stack state file of docs/ARCHITECTURE.md so other commands can 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -30,16 +31,19 @@ if TYPE_CHECKING:
     from local.poller import ManifestQueuePoller
     from local.resources import LocalResources
 
-from controller.core.local_state import default_state_file
+from controller.core.local_state import WORK_DIR_STATE, default_state_file
 from controller.core.settings import LocalSettings, local_settings
 from local.emulator import ACCOUNT_ID, EMULATOR_CONFIG, REGION, Emulator
+from local.persistence import RestoreSummary, SavedState, WorkDirLock
+
+log = logging.getLogger(__name__)
 
 # Where clients outside this process reach the emulator, when not at its own address (a container's
 # published port, e.g. http://localhost:4566): written to the state file.
 ADVERTISED_ENDPOINT_ENV = LocalSettings.env_name("advertised_endpoint")
 BATCH_MODE_ENV = LocalSettings.env_name("batch")
-# How local Batch jobs reach their data: fsx (the local FSx file system, local.fsx; subprocess jobs
-# only) or staging (through S3, as the worker image always does locally).
+# How local Batch jobs reach their data: fsx (the local FSx file system, local.fsx; bind-mounted into
+# job containers) or staging (through S3).
 PATH_MODE_ENV = LocalSettings.env_name("path_mode")
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 
@@ -61,9 +65,13 @@ class LocalStack:
         batch_mode: str | None = None,
         blueprint=None,
         worker_env: dict[str, str] | None = None,
+        persist: bool = False,
     ):
         """`worker_env`: variables every Batch job gets, as a job definition's environment would
-        (e.g. GWAS_QC_TOOL=builtin to rehearse an image without plink2)."""
+        (e.g. GWAS_QC_TOOL=builtin to rehearse an image without plink2).
+
+        `persist` (the CLI's stacks): restore the state saved in the work dir when starting, save it
+        when stopping (`local.persistence`); one stack at a time holds the work dir."""
         from local.resources import LocalNames
 
         self.names = names or LocalNames()
@@ -79,19 +87,20 @@ class LocalStack:
         self.batch_mode = (batch_mode or local_settings().batch or "subprocess").lower()
         if self.batch_mode not in ("subprocess", "docker"):
             raise ValueError(f"{BATCH_MODE_ENV}={self.batch_mode!r}: expected 'subprocess' or 'docker'")
-        path_mode = (local_settings().path_mode or ("fsx" if self.batch_mode == "subprocess" else "staging")).lower()
+        path_mode = (local_settings().path_mode or "fsx").lower()
         if path_mode not in ("fsx", "staging"):
             raise ValueError(f"{PATH_MODE_ENV}={path_mode!r}: expected 'fsx' or 'staging'")
-        if path_mode == "fsx" and self.batch_mode != "subprocess":
-            raise ValueError(f"{PATH_MODE_ENV}=fsx needs subprocess Batch jobs: the worker image stages through S3")
         self.path_mode = path_mode
         self.fsx: LocalFsx | None = None
         self._tmp = None
+        self.persist = persist and work_dir is not None
         if work_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="gwas-local-")
             work_dir = self._tmp.name
         self.work_dir = Path(work_dir).resolve()
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._lock: WorkDirLock | None = None
+        self.restored: RestoreSummary | None = None
         self._blueprint = blueprint
         self.worker_env = dict(worker_env or {})
         self.resources: LocalResources | None = None
@@ -118,6 +127,9 @@ class LocalStack:
         from local.resources import JobSettings, create_resources, default_scratch_dir
 
         t0 = time.perf_counter()
+        if self.persist:
+            self._lock = WorkDirLock(self.work_dir)
+            self._lock.acquire()
         moto_patches.apply_patches()
         blueprint = self._blueprint or load_blueprint()
         self.timings["blueprint"] = time.perf_counter() - t0
@@ -160,6 +172,9 @@ class LocalStack:
             )
             self._export_env(resources.settings_env())
             self.timings["resources"] = time.perf_counter() - t0
+            if self.persist:
+                self.restored = SavedState(self.work_dir).restore(self)
+                self.timings["restore"] = time.perf_counter() - t0
             from local.poller import ManifestQueuePoller
 
             self.poller = ManifestQueuePoller(
@@ -171,23 +186,23 @@ class LocalStack:
                 region=REGION,
                 batch_size=blueprint.manifest_events["batchSize"],
             ).start()
-            if self.write_state:
+            if self.write_state or self.persist:
                 self._write_state_file()
         except BaseException:
             self.stop()
             raise
         self.timings["started"] = time.perf_counter() - t0
+        self._running = True
         return self
 
     def _make_runner(self):
         if self.batch_mode == "docker":
-            if self.interruptions:
-                raise ValueError("interruptions (SIGTERM mid-run) are rehearsed with subprocess Batch jobs only")
             from local.docker_batch import DockerBatchRunner
 
             return DockerBatchRunner(
-                endpoint=self.endpoint, region=REGION, work_dir=self.work_dir,
-                concurrency=self.concurrency, injections=self.injections,
+                endpoint=self.endpoint, region=REGION, work_dir=self.work_dir, concurrency=self.concurrency,
+                injections=self.injections, interruptions=self.interruptions, file_system=self.fsx,
+                extra_env=self.worker_env,
             )
         from local.batch_jobs import LocalBatchRunner
 
@@ -207,6 +222,12 @@ class LocalStack:
             self.runner.shutdown()
             moto_patches.set_batch_runner(None)
             self.runner = None
+        # Only a stack that started whole saves: a half-restored one would overwrite the saved state.
+        if self.persist and getattr(self, "_running", False) and self.emulator is not None:
+            try:
+                self.save_state()
+            except Exception as err:  # noqa: BLE001 - stopping must go on; the loss is said
+                log.warning("could not save the local stack's state in %s: %s: %s", self.work_dir, type(err).__name__, err)
         if self.fsx is not None:
             moto_patches.set_object_event_listener(None)
             self.fsx = None
@@ -219,9 +240,17 @@ class LocalStack:
         self._clients.clear()
         self._remove_state_file()
         self._restore_env()
+        self._running = False
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+
+    def save_state(self) -> None:
+        """Save buckets, records and executions' outcome in the work dir (`local.persistence`)."""
+        SavedState(self.work_dir).save(self)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -313,19 +342,21 @@ class LocalStack:
             "env": env,
             "workDir": str(self.work_dir),
         }
-        self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
-        tmp.replace(self.state_file)
-        self._state_written = True
+        # The user's state file (`gwas local up`), and the work dir's own (`--local --work-dir W`).
+        self._state_files = ([self.state_file] if self.write_state else []) + (
+            [self.work_dir / WORK_DIR_STATE] if self.persist else [])
+        for path in self._state_files:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+            tmp.replace(path)
 
     def _remove_state_file(self) -> None:
-        if not getattr(self, "_state_written", False):
-            return
-        try:
-            state = json.loads(self.state_file.read_text())
-            if state.get("pid") in (os.getpid(), None):
-                self.state_file.unlink()
-        except (FileNotFoundError, json.JSONDecodeError):
-            pass
-        self._state_written = False
+        for path in getattr(self, "_state_files", []):
+            try:
+                state = json.loads(path.read_text())
+                if state.get("pid") in (os.getpid(), None):
+                    path.unlink()
+            except (FileNotFoundError, json.JSONDecodeError):
+                pass
+        self._state_files = []

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +68,8 @@ class Context:
     session: Any
     resources: dict[str, str] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)  # resource -> where it came from
+    # A local stack this command started on a work dir (no stack ran there): it stops with the command.
+    own_stack: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str):
@@ -105,6 +111,65 @@ def _stack_outputs(cfn, prefix: str) -> dict[str, str]:
     return outputs
 
 
+HELPER_START_SECONDS = 120.0
+
+
+class WorkDirStack:
+    """`gwas local up` on a work dir that no stack runs on, for as long as one command needs it.
+
+    A process of its own (the CLI does not import the local harness): it restores the state saved
+    in the work dir, and saves it again when this command stops it."""
+
+    def __init__(self, work_dir: Path):
+        self.work_dir = Path(work_dir)
+        self.log = self.work_dir / "helper-stack.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> dict[str, Any]:
+        from controller.core.local_state import running_stack_on
+
+        argv = [sys.executable, "-m", "controller.cli.main", "local", "up", "--work-dir", str(self.work_dir),
+                "--no-state-file"]
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + HELPER_START_SECONDS
+        while time.monotonic() < deadline:
+            state = running_stack_on(self.work_dir)
+            if state is not None and state.get("pid") == self.process.pid:
+                return state
+            if self.process.poll() is not None:
+                tail = self.log.read_text(errors="replace").strip().splitlines()[-3:]
+                raise CliError(f"could not start the local stack saved in {self.work_dir}: " + " / ".join(tail))
+            time.sleep(0.1)
+        self.stop()
+        raise CliError(f"the local stack saved in {self.work_dir} did not start within {HELPER_START_SECONDS:.0f} s "
+                       f"(see {self.log})")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # it saves its state, then exits
+            try:
+                self.process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process = None
+
+
+def _work_dir_state(work_dir: Path) -> tuple[dict[str, Any], WorkDirStack | None]:
+    """The state of the stack on `work_dir`: the one running there, else one started for this command
+    on the state saved there (returned too; the caller stops it)."""
+    from controller.core.local_state import running_stack_on, saved_state_in
+
+    state = running_stack_on(work_dir)
+    if state is not None:
+        return state, None
+    if not saved_state_in(work_dir):
+        raise CliError(f"{work_dir}: no local stack runs on it and it holds no saved state "
+                       "(give the --work-dir of an earlier `gwas local run` or `gwas local up`)")
+    stack = WorkDirStack(work_dir)
+    return stack.start(), stack
+
+
 def resolve(
     *,
     local: bool,
@@ -113,6 +178,7 @@ def resolve(
     stack_prefix: str,
     explicit: dict[str, str | None],
     needed: tuple[str, ...],
+    work_dir: Path | None = None,
 ) -> Context:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -127,16 +193,23 @@ def resolve(
             resources[name] = value
             sources[name] = option if explicit.get(name) else env
 
+    if work_dir is not None and not local:
+        raise CliError("--work-dir names a local stack's work dir: give --local too")
     if local:
-        state = read_local_state()
+        own_stack = None
+        if work_dir is not None:
+            state, own_stack = _work_dir_state(Path(work_dir))
+            state_source = str(Path(work_dir) / "stack.json") if own_stack is None else f"the stack saved in {work_dir}"
+        else:
+            state, state_source = read_local_state(), str(local_state_path())
         region = region or state.get("region") or "us-east-1"
         # The emulator accepts any credentials; fixed ones keep a developer's real keys out of it.
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
         for name, (_, env, _) in RESOURCES.items():
             if name not in resources and state["env"].get(env):
                 resources[name] = state["env"][env]
-                sources[name] = str(local_state_path())
-        return Context(True, region, state["endpoint"], session, resources, sources)
+                sources[name] = state_source
+        return Context(True, region, state["endpoint"], session, resources, sources, own_stack=own_stack)
 
     try:
         session = boto3.Session(profile_name=profile, region_name=region)
@@ -168,7 +241,7 @@ def aws_options(*needed: str) -> Callable:
 
     def decorate(fn: Callable) -> Callable:
         @functools.wraps(fn)
-        def wrapper(*args, local, profile, region, stack_prefix, **kwargs):
+        def wrapper(*args, local, profile, region, stack_prefix, work_dir, **kwargs):
             explicit = {name: kwargs.pop(name, None) for name in RESOURCES}
             ctx = resolve(
                 local=local,
@@ -177,8 +250,13 @@ def aws_options(*needed: str) -> Callable:
                 stack_prefix=stack_prefix,
                 explicit=explicit,
                 needed=needed,
+                work_dir=work_dir,
             )
-            return _clean_errors(fn)(*args, ctx=ctx, **kwargs)
+            try:
+                return _clean_errors(fn)(*args, ctx=ctx, **kwargs)
+            finally:
+                if ctx.own_stack is not None:
+                    ctx.own_stack.stop()
 
         for name, (_, env, option) in reversed(list(RESOURCES.items())):
             wrapper = click.option(option, name, default=None, help=f"Override (else ${env}, else discovered).")(wrapper)
@@ -186,6 +264,9 @@ def aws_options(*needed: str) -> Callable:
                                help="Prefix of the deployed CloudFormation stacks.")(wrapper)
         wrapper = click.option("--region", default=None, help="AWS region.")(wrapper)
         wrapper = click.option("--profile", default=None, help="AWS profile.")(wrapper)
+        wrapper = click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                               help="With --local: the stack on this work dir (of `gwas local run|up`), "
+                                    "running or saved.")(wrapper)
         wrapper = click.option("--local", is_flag=True, help="Use the local stack (`gwas local up`).")(wrapper)
         return wrapper
 

@@ -223,6 +223,14 @@ def submit(data_dir: Path, manifest_path: Path | None, wait: bool, timeout: int,
             raise CliError(f"workflow {workflow_id} was REJECTED: {errors}")
         if not quiet:
             _console().print(f"status: {_styled(wf.get('status'))}")
+    if ctx.own_stack is not None:
+        # The stack this command started on the work dir stops with it: the workflow must end first.
+        if not quiet:
+            _console().print(f"the local stack on {_t(str(ctx.own_stack.work_dir))} runs for this command: "
+                             "following the workflow until it ends")
+        wf = _watch(ctx, _wait_for_record(ctx, workflow_id, timeout), 1.0, 0, live=not quiet)
+        if wf.get("status") != "COMPLETED":
+            sys.exit(1)
 
 
 def _wait_for_record(ctx: Context, workflow_id: str, timeout: float) -> dict[str, Any]:
@@ -492,6 +500,11 @@ def rerun(workflow_id: str, failed: bool, chromosomes: tuple[str, ...], watch: b
     console = _console()
     console.print(f"rerun [bold]{_t(name)}[/bold] of {_t(workflow_id)}: {len(job_ids)} job(s): {_t(', '.join(job_ids))}")
     console.print(f"execution: {_t(resp['executionArn'])}")
+    if ctx.own_stack is not None and not watch:
+        # The stack this command started on the work dir stops with it: the rerun must end first.
+        console.print(f"the local stack on {_t(str(ctx.own_stack.work_dir))} runs for this command: following the "
+                      "rerun until it ends")
+        watch, interval = True, min(interval, 1.0)
     if watch:
         wf = _await_rerun_start(ctx, workflow_id, resp["executionArn"], interval)
         wf = _watch(ctx, wf, interval, 0, live=True)

@@ -12,6 +12,11 @@ from typing import Any
 from controller.core.settings import LocalSettings, local_settings
 
 STATE_ENV = LocalSettings.env_name("state")
+# A stack with a work dir also writes its state there, so `--local --work-dir W` finds it.
+WORK_DIR_STATE = "stack.json"
+# Where a stopped stack saved its emulator state in its work dir (local.persistence), and its index.
+SAVED_STATE_DIR = "state"
+SAVED_STATE_INDEX = "s3.json"
 
 
 class NoLocalStack(FileNotFoundError):
@@ -32,11 +37,25 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def saved_state_in(work_dir: Path) -> bool:
+    """True when a stack that ran on this work dir saved its state there (local.persistence)."""
+    return (Path(work_dir) / SAVED_STATE_DIR / SAVED_STATE_INDEX).is_file()
+
+
+def running_stack_on(work_dir: Path) -> dict[str, Any] | None:
+    """The state of the stack running on this work dir, or None when none runs there."""
+    try:
+        return read_state_file(Path(work_dir) / WORK_DIR_STATE)
+    except NoLocalStack:
+        return None
+
+
 def read_state_file(path: Path | None = None) -> dict[str, Any]:
     """The running local stack's state, or NoLocalStack naming the file and the command to run."""
     path = Path(path or default_state_file())
     if not path.exists():
-        raise NoLocalStack(f"no local stack is running ({path} does not exist): start one with `gwas local up`")
+        raise NoLocalStack(f"no local stack is running ({path} does not exist): start one with `gwas local up`, "
+                           "or name the work dir of an earlier run with --work-dir")
     try:
         state = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:

@@ -614,6 +614,28 @@ class StatusStore:
             reset.append(job_id)
         return reset
 
+    def delete_workflow(self, workflow_id: str) -> int:
+        """Delete every record of a workflow (its workflow items and job items); returns how many.
+
+        For a run that replaces a workflow of the same id (the same manifest run again locally)."""
+        deleted = 0
+        for table, sort_key in ((self.workflow_table, "createdAt"), (self.job_table, "jobId")):
+            kwargs: dict[str, Any] = {
+                "TableName": table, "KeyConditionExpression": "workflowId = :w",
+                "ExpressionAttributeValues": {":w": {"S": workflow_id}},
+                "ProjectionExpression": "workflowId, #s", "ExpressionAttributeNames": {"#s": sort_key},
+            }
+            while True:
+                page = self.client.query(**kwargs)
+                for item in page.get("Items", []):
+                    self.client.delete_item(TableName=table, Key=item)
+                    deleted += 1
+                if not page.get("LastEvaluatedKey"):
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self._created_at.pop(workflow_id, None)
+        return deleted
+
     def job_stats(self, workflow_id: str) -> dict[str, int]:
         """Counts per status recomputed from the job table (the truth `jobStats` must equal)."""
         return count_job_statuses(self.iter_jobs(workflow_id))

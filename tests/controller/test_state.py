@@ -116,6 +116,16 @@ def _jobs(n):
     return [{"jobId": f"step2-chr{i}", "stepNumber": 2, "chromosome": str(i), "command": ["--step", "2"]} for i in range(n)]
 
 
+def test_delete_workflow_removes_its_records_only(store):
+    for wid in ("wf", "other"):
+        store.create_workflow(wid, status="INITIALIZED")
+        store.put_jobs(wid, _jobs(3))
+    assert store.delete_workflow("wf") == 1 + 3
+    assert store.get_workflow("wf") is None and store.list_jobs("wf") == []
+    assert store.get_workflow("other") is not None and len(store.list_jobs("other")) == 3
+    assert store.create_workflow("wf", status="INITIALIZED")  # the id is free again
+
+
 def test_put_jobs_is_idempotent_and_counts(store):
     store.create_workflow("wf", status="RUNNING_STEP2" if False else "INITIALIZED")
     assert store.put_jobs("wf", _jobs(12)) == 12

@@ -1,0 +1,71 @@
+"""The local side of `gwas local run --resume`: the run ledger of a work dir, and its two actions.
+
+The decision (run, rerun or nothing) is `controller.core.usecases.resume.plan_resume`; this module
+keeps what it compares against (`runs.json` in the work dir: per manifest key, the last run's
+workflow id, manifest digest and input checksums), starts the rerun through the same use case as
+`gwas rerun`, and forgets a workflow that a new run of the same manifest replaces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from controller.core.usecases.resume import PreviousRun
+
+LEDGER = "runs.json"
+
+
+class RunLedger:
+    def __init__(self, work_dir: Path):
+        self.path = Path(work_dir) / LEDGER
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            doc = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def get(self, manifest_key: str) -> PreviousRun | None:
+        entry = self._read().get(manifest_key)
+        try:
+            return PreviousRun.model_validate(entry) if entry else None
+        except ValueError:
+            return None  # an unreadable entry: the run starts from the beginning
+
+    def record(self, manifest_key: str, workflow_id: str, manifest_digest: str, inputs: dict[str, str]) -> None:
+        doc = self._read()
+        doc[manifest_key] = PreviousRun(workflowId=workflow_id, manifestDigest=manifest_digest,
+                                        inputs=inputs).model_dump()
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        tmp.replace(self.path)
+
+
+def start_resumed_rerun(stack, workflow_id: str) -> str:
+    """Start the rerun of a FAILED or CANCELLED workflow's unfinished jobs; returns its execution ARN."""
+    from controller.core.aws import StepFunctionsExecutions
+    from controller.core.usecases.rerun import start_rerun
+
+    started = start_rerun(
+        stack.status_store(), StepFunctionsExecutions(stack.client("stepfunctions")),
+        state_machine_arn=stack.require_resources().state_machine_arn, workflow_id=workflow_id, failed=True,
+    )
+    return started.execution_arn
+
+
+def forget_workflow(stack, workflow_id: str, record: dict[str, Any]) -> None:
+    """Delete a workflow's records and its outputs, for a new run under the same id."""
+    output_uri = str(record.get("outputUri") or "")
+    if output_uri.startswith("s3://"):
+        bucket, _, prefix = output_uri[5:].partition("/")
+        if prefix:
+            prefix = prefix if prefix.endswith("/") else prefix + "/"
+            s3 = stack.client("s3")
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+    stack.status_store().delete_workflow(workflow_id)
