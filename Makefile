@@ -12,7 +12,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 INTEROP ?= .venv-interop
 INTEROP_STAMP := $(INTEROP)/.installed
 
-.PHONY: setup bytecode demo test synth lint clean
+.PHONY: setup bytecode demo docker-demo test synth lint clean
 
 setup: $(STAMP) $(TOOLS_STAMP) $(INTEROP_STAMP) bytecode
 
@@ -41,6 +41,11 @@ $(INTEROP_STAMP): tests/interop/requirements.txt
 
 demo: setup
 	$(BIN)/gwas demo --out demo-out
+
+# The demo study through `docker compose up`, every Batch job in the worker image (README, "With Docker";
+# needs a running Docker engine: docker/README.md). REGENIE_DIST=DIR puts a regenie build into the image.
+docker-demo: setup
+	$(BIN)/python -m local.docker_demo $(if $(REGENIE_DIST),--regenie-dist $(REGENIE_DIST))
 
 test: setup
 	$(BIN)/python -m pytest

@@ -470,10 +470,9 @@ class LocalBatchRunner:
             self._interrupt_seen.add(key)
         return spec
 
-    def _interrupt_when_engine_runs(self, job: Any, proc: subprocess.Popen, spec: dict[str, Any], env: dict[str, str]) -> None:
+    def _interrupt_when_engine_runs(self, job: Any, handle: Any, spec: dict[str, Any], env: dict[str, str]) -> None:
         """SIGTERM the attempt once the worker has recorded RUNNING and its engine process exists."""
         import boto3
-        import psutil
 
         ddb = boto3.client(
             "dynamodb", endpoint_url=self.endpoint, region_name=self.region,
@@ -482,18 +481,17 @@ class LocalBatchRunner:
         key = {"workflowId": {"S": str(spec["workflowId"])}, "jobId": {"S": str(spec["jobId"])}}
         entry: dict[str, Any] = {"workflowId": spec["workflowId"], "jobId": spec["jobId"], "batchJobId": job.job_id}
         recorded_running = False
-        while proc.poll() is None:
+        while self._attempt_alive(handle):
             if not recorded_running:
                 item = ddb.get_item(TableName=env["GWAS_JOB_TABLE"], Key=key, ConsistentRead=True).get("Item") or {}
                 recorded_running = item.get("status", {}).get("S") == "RUNNING"
             if recorded_running:
-                try:
-                    engine_started = bool(psutil.Process(proc.pid).children(recursive=True))
-                except psutil.NoSuchProcess:
+                started = self._engine_started(handle)
+                if started is None:
                     break
-                if engine_started:
-                    _signal_group(proc, signal.SIGTERM)
+                if started:
                     entry.update(signalled=True, signalledAt=time.time())
+                    self._sigterm(handle)
                     break
             time.sleep(_POLL_SECONDS)
         else:
@@ -501,6 +499,22 @@ class LocalBatchRunner:
         entry.setdefault("signalled", False)
         with self._lock:
             self.interrupted.append(entry)
+
+    # How an attempt is seen and signalled (a process group here; a container in local.docker_batch).
+    def _attempt_alive(self, proc: Any) -> bool:
+        return proc.poll() is None
+
+    def _engine_started(self, proc: Any) -> bool | None:
+        """True once the worker has started its engine (a child process); None when the attempt is gone."""
+        import psutil
+
+        try:
+            return bool(psutil.Process(proc.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            return None
+
+    def _sigterm(self, proc: Any) -> None:
+        _signal_group(proc, signal.SIGTERM)
 
 
 def _host_environment() -> dict[str, str]:

@@ -3,9 +3,15 @@
 Selected with `GWAS_LOCAL_BATCH=docker` (docker-compose.yml sets it). Everything else is the
 subprocess runner's (`local.batch_jobs.LocalBatchRunner`): statuses, attempts, the retry strategy,
 concurrency, failure injection. What differs is the "container": the job's environment is only what
-Batch would give it (no host variables), the image's entrypoint (`gwas-worker`) runs unless the job
-definition names a command, and the AWS endpoint is the emulator's address on the Docker network
-(`GWAS_LOCAL_JOB_ENDPOINT`, e.g. http://emulator:4566), not 127.0.0.1.
+Batch would give it (no host variables), the image's entrypoint (`gwas-worker`) runs as the image's
+user (uid 1000) unless the job definition names a command, and the AWS endpoint is
+`GWAS_LOCAL_JOB_ENDPOINT` where set (the emulator as job containers reach it).
+
+Containers use the host's network (`GWAS_LOCAL_DOCKER_NETWORK=host`, what docker-compose.yml sets;
+no bridge network is needed) or a named network. With the local FSx file system (the default path
+mode), its directory is bind-mounted into each job container at the same path, so the job specs'
+paths hold inside the container, with the owners FSx gives (root-owned folders included): a
+harness in a container must see the work dir at its host path (docker-compose.yml mounts it so).
 """
 
 from __future__ import annotations
@@ -105,18 +111,46 @@ class DockerBatchRunner(LocalBatchRunner):
 
     def _launch(self, job: Any, env: dict[str, str], log_path) -> Any:
         vcpus, memory = job_resources(job)
+        where: dict[str, Any] = {"network_mode": "host"} if self.network == "host" else {"network": self.network}
+        if self.file_system is not None:
+            root = str(self.file_system.root)
+            where["volumes"] = {root: {"bind": root, "mode": "rw"}}
         container = self.client.containers.run(
-            self.image, command=self.job_argv(job), environment=env, network=self.network, detach=True,
-            labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m",
+            self.image, command=self.job_argv(job), environment=env, detach=True,
+            labels={_LABEL: job.job_id}, nano_cpus=vcpus * 10**9, mem_limit=f"{memory}m", **where,
         )
         with self._docker_lock:
             self._containers[job.job_id] = container
         return container
 
     def _await(self, job: Any, container: Any, attempt: int, env: dict[str, str], log_path) -> tuple[int, str | None]:
+        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
+        if target is not None:
+            threading.Thread(
+                target=self._interrupt_when_engine_runs, args=(job, container, target, env),
+                name=f"interrupt-{job.job_id}", daemon=True,
+            ).start()
         code, reason = self._wait_container(job, container)
         log_path.write_bytes(container.logs(stdout=True, stderr=True))
         return code, reason
+
+    # A spot reclaim as Batch does it: `docker stop` (SIGTERM to the worker, PID 1, then SIGKILL).
+    def _attempt_alive(self, container: Any) -> bool:
+        try:
+            container.reload()
+        except Exception:  # noqa: BLE001 - removed: the attempt is over
+            return False
+        return container.status in ("created", "running")
+
+    def _engine_started(self, container: Any) -> bool | None:
+        try:
+            processes = container.top().get("Processes") or []
+        except Exception:  # noqa: BLE001 - the container ended meanwhile
+            return None
+        return len(processes) > 1  # the worker and the engine it started
+
+    def _sigterm(self, container: Any) -> None:
+        container.stop(timeout=30)
 
     def _release(self, job: Any, container: Any) -> None:
         with self._docker_lock:

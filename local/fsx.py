@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.core.fsx_posix import posix_of
+from controller.core.fsx_posix import posix_metadata, posix_of
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +109,26 @@ class LocalFsx:
                 self._remove(assoc, name)
         except Exception as err:  # noqa: BLE001 - inside an S3 call of the emulator: report, never fail it
             message = f"import of s3://{bucket_name}/{name} into {assoc.directory} failed: {type(err).__name__}: {err}"
+            log.warning(message)
+            self.import_errors.append(message)
+
+    def object_metadata(self, bucket_name: str, key: Any) -> None:
+        """An object's metadata was set (moto sets it after the created event): give its file or
+        folder the POSIX owner and mode it names, as FSx imports it. Never raises."""
+        assoc = self.associations.get(bucket_name)
+        name = getattr(key, "name", None)
+        if assoc is None or not isinstance(name, str) or getattr(self._exporting, "active", False):
+            return
+        posix = posix_of(dict(getattr(key, "metadata", None) or {}))
+        path = self._path_of(assoc, name)
+        if posix is None or path is None:
+            return
+        try:
+            with self._lock:
+                if path.exists():
+                    self._own(path, posix)
+        except OSError as err:
+            message = f"owner of {path} from s3://{bucket_name}/{name} not set: {err}"
             log.warning(message)
             self.import_errors.append(message)
 
@@ -199,7 +219,10 @@ class LocalFsx:
                 signature = (st.st_mtime_ns, st.st_size)
                 if known.get(key_name) == signature:
                     continue
-                backend.put_object(assoc.bucket, key_name, path.read_bytes())
+                exported = backend.put_object(assoc.bucket, key_name, path.read_bytes())
+                # As FSx exports a file: its owner, group and mode go with it as object metadata, so a
+                # later import (another file system, a restored stack) gives it back to the same user.
+                exported.set_metadata({f"x-amz-meta-{k}": v for k, v in posix_metadata(st).items()})
                 known[key_name] = signature
                 summary.exported.append(f"s3://{assoc.bucket}/{key_name}")
         for key_name in sorted(set(known) - present):

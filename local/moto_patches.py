@@ -28,6 +28,8 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
     (moto let them turn it FAILED).
 (h) FSx data repository associations: S3 object events of the emulator also reach the local
     file system (`local.fsx`), which imports (or removes) the object as auto-import does on AWS.
+(p) FSx ownership: moto sends an object's created event before it sets the object's metadata (the
+    POSIX owner, group and mode FSx gives the file); the metadata reaches the local FSx when it is set.
 (i) Start-up: moto's EC2 models (imported by its Batch backend) read the instance-type offerings
     of every region, 90 gzipped JSON files, when imported; they are read on first use instead.
 (k)-(n) Concurrency and polling under load: see `local.moto_concurrency` (atomic DynamoDB requests,
@@ -368,6 +370,9 @@ class ObjectEventListener(Protocol):
     def object_event(self, event_name: str, bucket_name: str, key: Any) -> None:
         """An object of `bucket_name` was created or removed (`event_name`: `s3:ObjectCreated:Put`, ...)."""
 
+    def object_metadata(self, bucket_name: str, key: Any) -> None:
+        """The metadata of an object of `bucket_name` was set (after its created event: patch (p))."""
+
 
 _listener_lock = threading.Lock()
 _listener: ObjectEventListener | None = None
@@ -399,6 +404,29 @@ def patch_object_events() -> None:
 
     setattr(send_event, "_gwas_object_events", True)  # noqa: B010  (marks the wrapper as ours)
     replace(notifications, "send_event", send_event)
+
+
+# -- (p) object metadata reaches the local FSx ------------------------------------------------------------
+def patch_object_metadata_events() -> None:
+    """S3's PUT handler creates the object (sending its event) and only then sets the metadata the
+    request carried: tell the listener when an object's metadata is set, so FSx ownership applies."""
+    from moto.s3.models import FakeKey
+
+    original = FakeKey.set_metadata
+    if getattr(original, "_gwas_metadata_events", False):
+        return
+
+    @functools.wraps(original)
+    def set_metadata(self: Any, metadata: Any, replace: bool = False) -> None:
+        original(self, metadata, replace)
+        with _listener_lock:
+            listener = _listener
+        bucket_name = getattr(self, "bucket_name", None)
+        if listener is not None and isinstance(bucket_name, str):
+            listener.object_metadata(bucket_name, self)
+
+    setattr(set_metadata, "_gwas_metadata_events", True)  # noqa: B010  (marks the wrapper as ours)
+    replace(FakeKey, "set_metadata", set_metadata)
 
 
 # -- (o) EventBridge rules deliver to SNS topics ----------------------------------------------------------
@@ -578,6 +606,10 @@ def registry() -> list[Patch]:
         Patch("h", "S3 object events reach the local FSx", "no data repository associations",
               "tests/local/test_fsx.py::test_created_objects_are_on_the_file_system_when_the_call_returns",
               patch_object_events),
+        Patch("p", "object metadata reaches the local FSx", "the created event comes before the metadata is set: "
+              "imported files and folders lose their POSIX owner",
+              "tests/local/test_fsx.py::test_imported_files_and_folders_get_the_owner_their_metadata_names",
+              patch_object_metadata_events),
         Patch("o", "EventBridge rules deliver to SNS topics", "an SNS target raises NotImplementedError, "
               "which S3's EventBridge notification swallows", "tests/local/test_moto_patches.py::"
               "test_s3_eventbridge_rule_delivers_manifest_uploads_to_the_topic", patch_events_to_sns),

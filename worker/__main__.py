@@ -58,7 +58,7 @@ from controller.core.state import StatusStore
 from worker import merge as merge_mode
 from worker.clients import aws_client
 from worker.converter import choose_converter, converter_argv
-from worker.engine import Engine, EngineProbe
+from worker.engine import Engine, EngineProbe, resolve_engine
 from worker.failures import RETRYABLE, ExitCode, WorkerFailure
 from worker.paths import (
     JobPaths,
@@ -408,12 +408,34 @@ def _parser() -> argparse.ArgumentParser:
         "75 interrupted (retry), 137 out of memory (submitted again with more memory).",
     )
     p.add_argument("--spec", help="job spec: s3:// URI, local file or inline JSON (default: $GWAS_JOB_SPEC)")
+    p.add_argument("--version", action="store_true",
+                   help="print the worker's version and the tools its jobs would run (regenie engine, plink2), then exit")
     return p
+
+
+def describe_tools(settings: WorkerSettings) -> list[str]:
+    """What this worker (image) runs: the regenie engine, and plink2 for conversion and QC jobs."""
+    lines = [f"gwas-worker {metadata.version('gwas-regenie-aws')}"]
+    try:
+        engine = resolve_engine(settings.regenie_binary)
+    except WorkerFailure as failure:
+        lines.append(f"regenie engine: none ({failure.detail})")
+    else:
+        builtin = Path(engine.path).name == "regenie-py"
+        lines.append(f"regenie engine: {engine.path} ({engine.version})" + (
+            " - the builtin regenie-py: the regenie binary is not installed here" if builtin else ""))
+    for kind, chosen in (("conversion", choose_converter(settings.vcf_converter)),
+                         ("QC", choose_qc_tool(settings.qc_tool))):
+        lines.append(f"{kind} tool: {chosen.path} ({chosen.version})")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = WorkerSettings()
+    if args.version:
+        print("\n".join(describe_tools(settings)), flush=True)
+        return 0
     if args.spec:
         settings = settings.model_copy(update={"job_spec": args.spec})
     clients = _Clients()

@@ -15,6 +15,8 @@ mode for the output prefix and each folder the workers write into, and for `conv
 
 from __future__ import annotations
 
+import os
+
 WORKER_UID = 1000
 WORKER_GID = 1000
 FILE_MODE = "0100664"  # regular file, rw-rw-r--
@@ -45,6 +47,11 @@ def directory_markers(output_uri: str) -> list[str]:
     return [base + p for p in parents] + folders + [base + "converted/"]
 
 
+def posix_metadata(st: os.stat_result) -> dict[str, str]:
+    """The S3 user metadata FSx writes when it exports a file: its owner, group and full mode."""
+    return {"file-owner": str(st.st_uid), "file-group": str(st.st_gid), "file-permissions": f"{st.st_mode:07o}"}
+
+
 def posix_of(metadata: dict[str, str] | None) -> tuple[int, int, int] | None:
     """(uid, gid, mode bits) an object's metadata asks FSx for, or None without it."""
     meta = {k.lower().removeprefix("x-amz-meta-"): v for k, v in (metadata or {}).items()}
@@ -57,4 +64,4 @@ def posix_of(metadata: dict[str, str] | None) -> tuple[int, int, int] | None:
 
 
 __all__ = ["DIRECTORY_MODE", "FILE_MODE", "WORKER_GID", "WORKER_UID", "directory_markers", "directory_metadata",
-           "file_metadata", "posix_of"]
+           "file_metadata", "posix_metadata", "posix_of"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,9 +16,22 @@ from tests.local.conftest import repo_root
 ROOT = repo_root()
 
 
-def _compose():
+LOCAL_DIR = "/srv/study/.gwas-local"
+
+
+def _interpolated(text: str) -> str:
+    """The file as Compose reads it with GWAS_LOCAL_DIR set and the other variables at their defaults."""
+    import re
+
+    def value(m):
+        return LOCAL_DIR if m.group(1) == "GWAS_LOCAL_DIR" else (m.group(3) or "")
+
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, text)
+
+
+def _compose(text: str | None = None):
     compose_spec = pytest.importorskip("compose_spec", reason="compose-spec (dev extra) validates docker-compose.yml")
-    return compose_spec.PyCompose.from_yaml((ROOT / "docker-compose.yml").read_text())
+    return compose_spec.PyCompose.from_yaml(_interpolated(text or (ROOT / "docker-compose.yml").read_text()))
 
 
 def test_compose_file_is_valid_and_wires_the_harness():
@@ -27,23 +40,25 @@ def test_compose_file_is_valid_and_wires_the_harness():
     emulator, worker = compose.get_service("emulator"), compose.get_service("worker")
     env = emulator.environment
     assert env["GWAS_LOCAL_BATCH"] == "docker"
-    # Batch jobs run in the image the worker service builds, on the network the emulator is on.
+    # Batch jobs run in the image the worker service builds; every container on the host's network.
     assert env["GWAS_LOCAL_WORKER_IMAGE"] == worker.image
     assert worker.build.dockerfile == "docker/Dockerfile" and (ROOT / worker.build.dockerfile).is_file()
     assert (ROOT / emulator.build.dockerfile).is_file()
-    assert env["GWAS_LOCAL_DOCKER_NETWORK"] in emulator.networks
-    assert env["GWAS_LOCAL_JOB_ENDPOINT"] == "http://emulator:4566"
-    assert "4566:4566" in emulator.ports
+    assert emulator.network_mode == worker.network_mode == "host" and not emulator.networks and not emulator.ports
+    assert env["GWAS_LOCAL_DOCKER_NETWORK"] == "host"
+    assert env["GWAS_LOCAL_JOB_ENDPOINT"] == env["GWAS_LOCAL_ADVERTISED_ENDPOINT"] == "http://127.0.0.1:4566"
     assert "/var/run/docker.sock:/var/run/docker.sock" in emulator.volumes
-    mounted = {v.split(":")[1] for v in emulator.volumes}
-    assert env["GWAS_LOCAL_BLUEPRINT"].rsplit("/", 1)[0] in mounted
+    # The work dir at its host path: the harness bind-mounts its FSx directory into job containers by that path.
+    assert f"{LOCAL_DIR}:{LOCAL_DIR}" in emulator.volumes
+    assert emulator.command == ["--work-dir", f"{LOCAL_DIR}/work"]
+    assert env["GWAS_LOCAL_BLUEPRINT"].startswith(LOCAL_DIR + "/") and env["GWAS_LOCAL_STATE"].startswith(LOCAL_DIR + "/")
+    assert worker.command == ["--version"]
 
 
 def test_compose_spec_rejects_a_broken_file():
-    compose_spec = pytest.importorskip("compose_spec")
-    broken = (ROOT / "docker-compose.yml").read_text().replace('- "4566:4566"', "4566")
-    with pytest.raises(ValueError, match="ports"):
-        compose_spec.PyCompose.from_yaml(broken)
+    broken = (ROOT / "docker-compose.yml").read_text().replace("network_mode: host", "network_mode: [host]", 1)
+    with pytest.raises(ValueError, match="services.emulator: invalid type"):
+        _compose(broken)
 
 
 def test_harness_dockerfile_passes_hadolint():
@@ -74,34 +89,85 @@ def test_docker_runner_without_engine_says_why():
         pytest.skip("a Docker engine is present: nothing to report")
 
 
+def _worker_image_or_skip(client) -> None:
+    from local.docker_demo import WORKER_IMAGE
+
+    try:
+        client.images.get(WORKER_IMAGE)
+    except Exception:  # noqa: BLE001 - docker.errors.ImageNotFound
+        pytest.skip(f"no {WORKER_IMAGE} image: build it with `make docker-demo`")
+
+
 @pytest.mark.docker
 @pytest.mark.slow
-def test_docker_compose_runs_a_workflow(tmp_path):
-    """docker compose up, then a simulated study uploaded to the published emulator: COMPLETED."""
+def test_docker_demo_runs_every_job_in_the_worker_image_on_fsx(tmp_path):
+    """`make docker-demo` (local.docker_demo) on a small study: the images built (Docker's cache
+    makes a rebuild quick), `docker compose up` with host networking, the study submitted to the
+    emulator container, COMPLETED; every job ran in the image as uid 1000 on the FSx layout (root-owned
+    data folders, results folders owned by the workers through their markers)."""
     _engine_or_skip()
-    compose_mod = pytest.importorskip("testcontainers.compose", reason="testcontainers (docker extra)")
-    localstack_session = pytest.importorskip("localstack_client.session", reason="localstack-client (docker extra)")
-    from local.blueprint import export_blueprint
+    from local.docker_demo import demo
+
+    local_dir = tmp_path / "gwas-local"
+    outcome = demo(local_dir=local_dir, samples=300, variants=900, keep_running=False, regenie_dist=None,
+                   skip_build=False)
+    assert outcome["status"] == "COMPLETED", outcome
+    results = Path(outcome["results"])
+    assert list((results / "results" / "merged").glob("*.regenie.gz"))
+    assert (results / "results" / "report" / "report.html").is_file()
+    jobs = json.loads((results / "jobs.json").read_text())
+    assert {j["status"] for j in jobs} == {"SUCCEEDED"}
+    assert {j["pathMode"] for j in jobs} == {"fsx"}
+    step1_log = (results / "results" / "logs" / "step1.log").read_text()
+    assert "/opt/venv/bin/regenie-py" in step1_log  # the image's engine, not this machine's
+    fsx = Path(outcome["workDir"]) / "fsx"
+    outputs = fsx / "results" / "workflows" / outcome["workflowId"]
+    assert (outputs / "step2").stat().st_uid == 1000
+    assert {p.stat().st_uid for p in (outputs / "step2").rglob("*")} == {1000}  # written by the jobs' uid
+    assert (fsx / "data" / "uploads").stat().st_uid == 0  # imported folders without markers: root's
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_worker_image_jobs_fail_stop_and_resume_as_subprocess_jobs_do(tmp_path):
+    """The harness on this machine, every Batch job in the worker image (GWAS_LOCAL_BATCH=docker):
+    an injected failure is the same exit code and error on the record, `docker stop` (SIGTERM to the
+    worker, PID 1) is an interruption Batch retries, each job's log reaches S3, and `--resume` reruns
+    only the failed job and the merge."""
+    import os
+    import sys
+
+    client = _engine_or_skip()
+    _worker_image_or_skip(client)
     from regenie_py.simulate import simulate_dataset
 
-    export_blueprint(ROOT / ".gwas-local" / "blueprint.json")
-    sim = simulate_dataset(tmp_path / "study", samples=300, variants=900, chromosomes=3, seed=2, formats=("bed",))
-    with compose_mod.DockerCompose(str(ROOT), compose_file_name="docker-compose.yml", build=True, wait=True):
-        session = localstack_session.Session(localstack_host="localhost:4566", region_name="us-east-1")
-        s3, ddb = session.client("s3"), session.client("dynamodb")
-        manifest = json.loads(sim.manifests["qt"].read_text())
-        prefix = manifest["s3Path"].split("/", 3)[3]
-        for path in sorted(sim.out_dir.iterdir()):
-            if path.is_file() and not path.name.endswith("manifest.json"):
-                s3.upload_file(str(path), "gwas-data", prefix + path.name)
-        s3.upload_file(str(sim.manifests["qt"]), "gwas-data", prefix + "manifest.json")
-        deadline = time.monotonic() + 900
-        status = None
-        while time.monotonic() < deadline and status not in ("COMPLETED", "FAILED", "REJECTED"):
-            items = ddb.scan(TableName="GwasWorkflowTable").get("Items", [])
-            status = items[0]["status"]["S"] if items else None
-            time.sleep(2)
-        assert status == "COMPLETED"
+    sim = simulate_dataset(tmp_path / "study", samples=300, variants=900, chromosomes=3, seed=4, formats=("bed",))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GWAS_"))}
+    env.update(GWAS_LOCAL_BATCH="docker", GWAS_LOCAL_DOCKER_NETWORK="host", GWAS_LOCAL_WORKER_IMAGE="gwas-worker:local",
+               GWAS_LOCAL_STATE=str(tmp_path / "local-stack.json"))
+    out, work = tmp_path / "out", tmp_path / "work"
+
+    def local_run(*extra):
+        return subprocess.run([sys.executable, "-m", "controller.cli.main", "local", "run", str(sim.manifests["qt"]),
+                               "--out", str(out), "--work-dir", str(work), "--no-progress", *extra],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False)
+
+    first = local_run("--inject-failure", "step2:chr=2", "--interrupt", "step2:chr=3")
+    assert first.returncode == 1, first.stdout + first.stderr
+    jobs = {j["jobId"]: j for j in json.loads((out / "jobs.json").read_text())}
+    failed = jobs["step2-chr2"]
+    assert (failed["status"], failed["exitCode"]) == ("FAILED", 70) and "injected failure" in failed["errorDetail"]
+    interrupted = jobs["step2-chr3"]
+    assert interrupted["status"] == "SUCCEEDED" and interrupted["attempt"] == 2
+    assert "INTERRUPTED" in [h["status"] for h in interrupted["history"]]
+    log = (out / "results" / "logs" / "step2-chr2.log").read_text()
+    assert "[gwas-worker]" in log and "injected failure" in log
+
+    second = local_run("--resume")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "running again 2 job(s): step2-chr2, merge" in second.stdout
+    runs = {j["jobId"]: j["runCount"] for j in json.loads((out / "jobs.json").read_text())}
+    assert runs == {"step1": 1, "step2-chr1": 1, "step2-chr3": 1, "step2-chr2": 2, "merge": 2}
 
 
 class _RecordingContainers:

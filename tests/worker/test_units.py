@@ -115,3 +115,29 @@ def test_run_l0_value_is_checked():
     assert _level0_outputs(["--run-l0", "/fsx/results/s/fit.master,3"]) == [(Path("/fsx/results/s"), "fit_job3_l0_Y*")]
     with pytest.raises(WorkerFailure, match="--run-l0 expects"):
         _level0_outputs(["--run-l0", "/fsx/results/s/fit.txt,3"])
+
+
+def test_worker_version_names_the_engine_and_says_when_it_is_the_builtin(tmp_path):
+    """`gwas-worker --version` (what the worker image prints at build time and in `make docker-demo`)."""
+    import subprocess
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    from pathlib import Path
+
+    regenie_py = bin_dir / "regenie-py"
+    regenie_py.symlink_to(Path(sys.executable).parent / "regenie-py")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GWAS_QC_TOOL": "builtin", "GWAS_VCF_CONVERTER": "builtin"}
+    out = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True, text=True, env=env,
+                         check=True).stdout.splitlines()
+    assert out[0].startswith("gwas-worker ")
+    assert out[1].startswith(f"regenie engine: {regenie_py} (v4.1.2") and "the builtin regenie-py" in out[1]
+    assert out[2].startswith("conversion tool: builtin") and out[3].startswith("QC tool: builtin")
+
+    fake = bin_dir / "regenie"
+    fake.write_text("#!/bin/sh\necho v4.1.2.gz\n")
+    fake.chmod(0o755)
+    out = subprocess.run([sys.executable, "-m", "worker", "--version"], capture_output=True, text=True, env=env,
+                         check=True).stdout.splitlines()
+    assert out[1] == f"regenie engine: {fake} (v4.1.2.gz)"
