@@ -203,7 +203,8 @@ def run_locally(source: Path, out_dir: Path, *, injections=(), interruptions=(),
         except RunError as err:
             click.echo(f"error: {err}", err=True)
             return 2
-        stack.save_state()  # now, not only when the stack stops: a later command finds this run's outcome
+        if keep_running:
+            stack.save_state()  # now, not only when the stack stops: other commands may start one on it
         _report(result)
         click.echo(f"work dir: {stack.work_dir} (gwas status {result.workflow_id} --local --work-dir {stack.work_dir})")
         timings = {f"stack.{k}": round(v, 3) for k, v in stack.timings.items()}

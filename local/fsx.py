@@ -152,7 +152,7 @@ class LocalFsx:
                 return
             partial = path.with_name(f".{path.name}.import-{threading.get_ident()}")
             with open(partial, "wb") as fh:
-                _copy_object_body(key, fh)
+                copy_object_body(key, fh)
             self._own(partial, posix or (0, 0, 0o644))
             os.replace(partial, path)  # readers never see a partly written file
             st = path.stat()
@@ -236,7 +236,7 @@ class LocalFsx:
         return s3_backends[self._account_id][self._partition]
 
 
-def _copy_object_body(key: Any, fh) -> None:
+def copy_object_body(key: Any, fh) -> None:
     """Stream moto's object body (a spooled temporary file) without holding it in memory twice."""
     buffer = getattr(key, "_value_buffer", None)
     lock = getattr(key, "lock", None)

@@ -111,6 +111,34 @@ def _write_json(path: Path, doc: Any) -> None:
     tmp.replace(path)
 
 
+def _bucket_objects(bucket: str) -> list[tuple[str, Any]]:
+    """(key, moto's object) of every current object of a bucket of the in-process emulator."""
+    from moto.s3.models import s3_backends
+
+    from local.emulator import ACCOUNT_ID
+
+    keys = s3_backends[ACCOUNT_ID]["aws"].get_bucket(bucket).keys
+    out = []
+    for name in sorted(keys.keys()):
+        obj = keys.get(name)  # the latest version
+        if obj is not None and not getattr(obj, "is_delete_marker", False):
+            out.append((name, obj))
+    return out
+
+
+def _object_meta(obj: Any) -> dict[str, Any]:
+    """What a PUT must carry to recreate the object: its content type and user metadata."""
+    user: dict[str, str] = {}
+    content_type = None
+    for name, value in dict(obj.metadata or {}).items():
+        lower = name.lower()
+        if lower.startswith("x-amz-meta-"):
+            user[lower.removeprefix("x-amz-meta-")] = value
+        elif lower == "content-type":
+            content_type = value
+    return {"contentType": content_type, "metadata": user}
+
+
 def _safe_parts(key: str) -> list[str] | None:
     parts = key.split("/")
     if not key or key.endswith("/") or any(p in ("", ".", "..") for p in parts):
@@ -131,7 +159,7 @@ class SavedState:
     # -- save ------------------------------------------------------------------------------------
     def save(self, stack) -> None:
         res = stack.require_resources()
-        self._save_buckets(stack.client("s3"), [res.data_bucket, res.results_bucket])
+        self._save_buckets([res.data_bucket, res.results_bucket])
         ddb = stack.client("dynamodb")
         for table in (res.workflow_table, res.job_table):
             items: list[dict[str, Any]] = []
@@ -144,39 +172,37 @@ class SavedState:
         earlier = [ex for ex in self.executions() if ex.get("executionArn") not in seen]
         _write_json(self.root / "executions.json", earlier + current)
 
-    def _save_buckets(self, s3, buckets: list[str]) -> None:
+    def _save_buckets(self, buckets: list[str]) -> None:
+        # The objects are read from the emulator's S3 backend in this process (as the FSx export
+        # writes them): a GET per object through the API cost ~5 ms each, most of a first save.
+        from local.fsx import copy_object_body
+
         index_path = self.root / SAVED_STATE_INDEX
         old: dict[str, dict[str, Any]] = json.loads(index_path.read_text()) if index_path.is_file() else {}
         new: dict[str, dict[str, Any]] = {}
         for bucket in buckets:
             saved = old.get(bucket, {})
             kept: dict[str, Any] = {}
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-                for obj in page.get("Contents", []):
-                    key, etag = obj["Key"], obj["ETag"]
-                    if key.endswith("/") and _safe_parts(key[:-1]) is not None:
-                        # A folder marker: no content, but its metadata gives FSx the folder's owner.
-                        if saved.get(key, {}).get("etag") != etag:
-                            head = s3.head_object(Bucket=bucket, Key=key)
-                            saved[key] = {"etag": etag, "folder": True, "metadata": head.get("Metadata") or {},
-                                          "contentType": head.get("ContentType")}
-                        kept[key] = saved[key]
-                        continue
-                    parts = _safe_parts(key)
-                    if parts is None:
-                        continue  # no file name for it (`a//b`, `../x`): not kept
-                    path = self.root / "s3" / bucket / Path(*parts)
-                    if saved.get(key, {}).get("etag") == etag and path.is_file():
-                        kept[key] = saved[key]
-                        continue
-                    resp = s3.get_object(Bucket=bucket, Key=key)
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    partial = path.with_name(path.name + ".part")
-                    with open(partial, "wb") as fh:
-                        fh.writelines(resp["Body"].iter_chunks(1 << 20))
-                    partial.replace(path)
-                    kept[key] = {"etag": etag, "contentType": resp.get("ContentType"),
-                                 "metadata": resp.get("Metadata") or {}}
+            for key, obj in _bucket_objects(bucket):
+                etag = obj.etag
+                if key.endswith("/") and _safe_parts(key[:-1]) is not None:
+                    # A folder marker: no content, but its metadata gives FSx the folder's owner.
+                    kept[key] = {"etag": etag, "folder": True, **_object_meta(obj)}
+                    continue
+                parts = _safe_parts(key)
+                if parts is None:
+                    continue  # no file name for it (`a//b`, `../x`): not kept
+                path = self.root / "s3" / bucket / Path(*parts)
+                meta = {"etag": etag, **_object_meta(obj)}
+                if saved.get(key) == meta and path.is_file():
+                    kept[key] = meta
+                    continue
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.name + ".part")
+                with open(partial, "wb") as fh:
+                    copy_object_body(obj, fh)
+                partial.replace(path)
+                kept[key] = meta
             for gone in set(saved) - set(kept):
                 parts = None if saved[gone].get("folder") else _safe_parts(gone)
                 if parts is not None:
