@@ -334,7 +334,7 @@ def run_workflow(
         if replaced is not None:
             forget_workflow(stack, workflow_id, replaced)
             notes.append(f"workflow {workflow_id} of an earlier run of this manifest on {stack.work_dir} "
-                         f"({replaced.get('status')}) is replaced by this run (--resume reuses it)")
+                         f"({replaced.get('status')}) is replaced by this run (--resume would have reused it)")
         upload_data(s3, res.data_bucket, prefix, inputs.data_dir, digests)
         uploaded = time.perf_counter()
         put = s3.put_object(Bucket=res.data_bucket, Key=key, Body=manifest_bytes, ContentType="application/json")
