@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from local.poller import ManifestQueuePoller
     from local.resources import LocalResources
 
-from controller.core.local_state import WORK_DIR_STATE, default_state_file
+from controller.core.local_state import WORK_DIR_STATE, default_state_file, remember_work_dir
 from controller.core.settings import LocalSettings, local_settings
 from local.emulator import ACCOUNT_ID, EMULATOR_CONFIG, REGION, Emulator
 from local.persistence import RestoreSummary, SavedState, WorkDirLock
@@ -188,6 +188,8 @@ class LocalStack:
             ).start()
             if self.write_state or self.persist:
                 self._write_state_file()
+            if self.persist:
+                remember_work_dir(self.work_dir)
         except BaseException:
             self.stop()
             raise

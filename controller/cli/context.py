@@ -197,11 +197,21 @@ def resolve(
         raise CliError("--work-dir names a local stack's work dir: give --local too")
     if local:
         own_stack = None
+        if work_dir is None:
+            try:
+                state, state_source = read_local_state(), str(local_state_path())
+            except CliError:
+                from controller.core.local_state import recent_work_dir
+
+                # No `gwas local up` running: the stack of the last `gwas local run|up`, saying so.
+                work_dir = recent_work_dir()
+                if work_dir is None:
+                    raise
+                click.echo(f"no local stack is running: using the one saved in {work_dir} (the last local run; "
+                           "choose another with --work-dir)", err=True)
         if work_dir is not None:
             state, own_stack = _work_dir_state(Path(work_dir))
             state_source = str(Path(work_dir) / "stack.json") if own_stack is None else f"the stack saved in {work_dir}"
-        else:
-            state, state_source = read_local_state(), str(local_state_path())
         region = region or state.get("region") or "us-east-1"
         # The emulator accepts any credentials; fixed ones keep a developer's real keys out of it.
         session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)

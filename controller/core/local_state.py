@@ -27,6 +27,31 @@ def default_state_file() -> Path:
     return Path(local_settings().state or Path.home() / ".gwas" / "local-stack.json").expanduser()
 
 
+def _recent_file() -> Path:
+    return default_state_file().with_name("recent-work-dir.json")
+
+
+def remember_work_dir(work_dir: Path) -> None:
+    """Record the work dir a stack last ran on, so `--local` finds it after the stack has stopped."""
+    path = _recent_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"workDir": str(Path(work_dir).resolve())}))
+        tmp.replace(path)
+    except OSError:
+        pass  # a convenience: commands can always name the work dir with --work-dir
+
+
+def recent_work_dir() -> Path | None:
+    """The work dir the last local stack ran on, if it still holds saved state."""
+    try:
+        work_dir = Path(json.loads(_recent_file().read_text())["workDir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return work_dir if saved_state_in(work_dir) or (work_dir / WORK_DIR_STATE).is_file() else None
+
+
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -67,6 +67,10 @@ def test_resume_runs_only_the_failed_jobs_then_nothing(study, env, tmp_path):
     assert json.loads(status.stdout)["status"] == "FAILED"
     logs = gwas("logs", workflow_id, "step2-chr2", "--local", "--work-dir", str(work), env=env)
     assert "injected failure" in logs.stdout
+    # Without --work-dir (and no `gwas local up` running): the stack of the last local run, said so.
+    plain = gwas("status", workflow_id, "--local", "--json", env=env)
+    assert json.loads(plain.stdout)["status"] == "FAILED"
+    assert f"no local stack is running: using the one saved in {work}" in plain.stderr
 
     second = gwas("local", "run", manifest, "--out", str(out), "--work-dir", str(work), "--resume",
                   "--no-progress", env=env)
