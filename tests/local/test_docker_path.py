@@ -118,10 +118,10 @@ def test_docker_demo_runs_every_job_in_the_worker_image_on_fsx(tmp_path):
     jobs = json.loads((results / "jobs.json").read_text())
     assert {j["status"] for j in jobs} == {"SUCCEEDED"}
     assert {j["pathMode"] for j in jobs} == {"fsx"}
-    step1_log = (results / "results" / "logs" / "step1.log").read_text()
-    assert "/opt/venv/bin/regenie-py" in step1_log  # the image's engine, not this machine's
     fsx = Path(outcome["workDir"]) / "fsx"
     outputs = fsx / "results" / "workflows" / outcome["workflowId"]
+    step1_log = (outputs / "logs" / "step1.log").read_text()
+    assert "/opt/venv/bin/regenie-py" in step1_log  # the image's engine, not this machine's
     assert (outputs / "step2").stat().st_uid == 1000
     assert {p.stat().st_uid for p in (outputs / "step2").rglob("*")} == {1000}  # written by the jobs' uid
     assert (fsx / "data" / "uploads").stat().st_uid == 0  # imported folders without markers: root's
