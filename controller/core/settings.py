@@ -165,18 +165,18 @@ class LocalSettings(EnvironmentContract):
     )
     batch: str | None = Field(default=None, description="how Batch jobs run: subprocess (default) or docker")
     path_mode: str | None = Field(
-        default=None, description="fsx (default with subprocess jobs: the local FSx file system) or staging (via S3)"
+        default=None, description="fsx (default: the local FSx file system, bind-mounted into docker jobs) or staging (via S3)"
     )
     worker_start: str | None = Field(
         default=None, description="subprocess jobs start as forks of a warm worker (fork, default) or afresh (exec)"
     )
     worker_image: str | None = Field(default=None, description="docker jobs: the worker image (default gwas-worker:local)")
-    docker_network: str | None = Field(default=None, description="docker jobs: the network to attach (default: none)")
+    docker_network: str | None = Field(default=None, description="docker jobs: host (the host's network, as docker-compose.yml sets) or a network to attach (default: none)")
     job_endpoint: str | None = Field(
         default=None, description="docker jobs: the emulator endpoint as a container reaches it (default: the stack's)"
     )
     advertised_endpoint: str | None = Field(
-        default=None, description="the endpoint written to the state file for other processes (compose: the service name)"
+        default=None, description="the endpoint written to the state file for other processes (compose: http://127.0.0.1:4566)"
     )
     cache: str | None = Field(default=None, description="cache directory of synthesized blueprints (default ~/.cache/gwas-local)")
     blueprint: str | None = Field(
