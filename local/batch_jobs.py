@@ -348,12 +348,7 @@ class LocalBatchRunner:
         return proc
 
     def _await(self, job: Any, proc: Any, attempt: int, env: dict[str, str], log_path: Path) -> tuple[int, str | None]:
-        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
-        if target is not None:
-            threading.Thread(
-                target=self._interrupt_when_engine_runs, args=(job, proc, target, env),
-                name=f"interrupt-{job.job_id}", daemon=True,
-            ).start()
+        self._watch_for_interruption(job, proc, attempt, env)
         code = self._wait(job, proc)
         if code < 0:  # killed by a signal: report it as a container runtime does (128 + signal)
             return 128 - code, f"Container killed by signal {signal.Signals(-code).name}"
@@ -469,6 +464,15 @@ class LocalBatchRunner:
                 return None
             self._interrupt_seen.add(key)
         return spec
+
+    def _watch_for_interruption(self, job: Any, handle: Any, attempt: int, env: dict[str, str]) -> None:
+        """When `--interrupt` names this job's first attempt: SIGTERM it once its engine runs (a thread)."""
+        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
+        if target is not None:
+            threading.Thread(
+                target=self._interrupt_when_engine_runs, args=(job, handle, target, env),
+                name=f"interrupt-{job.job_id}", daemon=True,
+            ).start()
 
     def _interrupt_when_engine_runs(self, job: Any, handle: Any, spec: dict[str, Any], env: dict[str, str]) -> None:
         """SIGTERM the attempt once the worker has recorded RUNNING and its engine process exists."""

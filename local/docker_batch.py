@@ -124,12 +124,7 @@ class DockerBatchRunner(LocalBatchRunner):
         return container
 
     def _await(self, job: Any, container: Any, attempt: int, env: dict[str, str], log_path) -> tuple[int, str | None]:
-        target = self._interrupt_next.pop(job.job_id, None) if attempt == 1 else None
-        if target is not None:
-            threading.Thread(
-                target=self._interrupt_when_engine_runs, args=(job, container, target, env),
-                name=f"interrupt-{job.job_id}", daemon=True,
-            ).start()
+        self._watch_for_interruption(job, container, attempt, env)
         code, reason = self._wait_container(job, container)
         log_path.write_bytes(container.logs(stdout=True, stderr=True))
         return code, reason

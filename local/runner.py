@@ -170,14 +170,10 @@ def upload_data(s3, bucket: str, prefix: str, data_dir: Path, digests: dict[str,
 def _execution_status(sfn, arn: str) -> str | None:
     """The execution's status; None for one of an earlier stack on this work dir (its outcome is on
     the workflow record: local.persistence)."""
-    from botocore.exceptions import ClientError
+    from controller.core.aws import StepFunctionsExecutions
 
-    try:
-        return sfn.describe_execution(executionArn=arn)["status"]
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ExecutionDoesNotExist":
-            return None
-        raise
+    found = StepFunctionsExecutions(sfn).describe(arn)
+    return None if found is None else found["status"]
 
 
 class Follower:
