@@ -36,7 +36,7 @@ LIST_SUFFIXES = ("_pred.list", "_prs.list", "_firth.list")
 MASTER_SUFFIX = ".master"
 # Options whose value names files the engine writes (`--split-l0 PREFIX,N`): their directories must exist.
 OUTPUT_OPTIONS = ("--out", "--lowmem-prefix", "--split-l0")
-_LAYOUT = re.compile(r"^(s3://.+?/)(qc/|step1/(?:split/|l0-[^/]+/)?|step2/[^/]+/|merged/|converted/[^/]+/)$")
+_LAYOUT = re.compile(r"^(s3://.+?/)(qc/|step1/(?:split/|l0-[^/]+/|g[0-9]+/)?|step2/[^/]+/|merged/|converted/[^/]+/)$")
 
 
 def workflow_root(spec: JobSpec) -> str:
@@ -45,7 +45,7 @@ def workflow_root(spec: JobSpec) -> str:
     if not m:
         raise input_error(
             f"outputPrefix {spec.outputPrefix!r} does not follow the storage layout (<outputUri>qc/, <outputUri>step1/, "
-            "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step2/<jobId>/, <outputUri>merged/ or, "
+            "<outputUri>step1/split/, <outputUri>step1/l0-<k>/, <outputUri>step1/g<k>/, <outputUri>step2/<jobId>/, <outputUri>merged/ or, "
             "for a VCF conversion, s3://<results bucket>/converted/<hash>/)"
         )
     return m.group(1)

@@ -169,6 +169,11 @@ def _print_data_check(found: dict[str, Any]) -> None:
                           "" if t["cases"] is None else f"{t['cases']:,}",
                           "" if t["controls"] is None else f"{t['controls']:,}")
         out.print(table)
+    groups = pre.get("traitGroups") or []
+    if groups:
+        out.print(f"trait groups by missingness: {len(groups)} step-1 job(s): "
+                  + "; ".join(f"{g['name']} {', '.join(g['traits'])} (non-shared <= {g['maxNonShared']:.3f})"
+                              for g in groups))
     for w in pre["warnings"]:
         err.print(f"[yellow]warning[/] {w['path']}: {w['message']}")
 

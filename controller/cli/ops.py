@@ -285,6 +285,9 @@ def _status_renderable(wf: dict[str, Any]):
     for tr in pre.get("traits") or []:
         cc = f", {tr['cases']:,} cases / {tr['controls']:,} controls" if tr.get("cases") is not None else ""
         t.add_row("trait", _t(f"{tr['trait']}: N {tr['analysed']:,}, NA {tr['missing']:,}{cc}"))
+    groups = pre.get("traitGroups") or []
+    if len(groups) > 1:
+        t.add_row("trait groups", _t("; ".join(f"{g['name']}: {', '.join(g['traits'])}" for g in groups)))
     for w in pre.get("warnings") or []:
         t.add_row("warning", _t(f"{w.get('path')}: {w.get('message')}"))
     qc = wf.get("qc") or {}

@@ -28,6 +28,7 @@ from controller.core.plan import (
     regenie_output_name,
     scratch_prefix_uri,
     split_prefix_uri,
+    step1_folder,
 )
 from controller.core.study_files import GenotypeFile
 from genome.chromosome import DEFAULT_NAUTO
@@ -66,13 +67,16 @@ class CommandContext:
             args.append("--ref-first")
         return args
 
-    def sample_args(self, step: int = 2) -> list[str]:
+    def sample_args(self, step: int = 2, job: PlannedJob | None = None) -> list[str]:
         """Phenotypes, covariates and the sample filters; step 1 after a QC job keeps the samples QC
-        kept (the QC already applied keepFile/removeFile)."""
+        kept (the QC already applied keepFile/removeFile). A job of a trait batch analyses its
+        group's traits."""
         inp = self.manifest.inputData
         qc = qc_outputs(self.plan) if step == 1 else None
         args = ["--phenoFile", self.data(inp.phenoFile)]
-        if inp.phenoColumns:
+        if job is not None and job.traits is not None:
+            args += ["--phenoColList", ",".join(job.traits)]
+        elif inp.phenoColumns:
             args += ["--phenoColList", ",".join(inp.phenoColumns)]
         if inp.covarFile:
             args += ["--covarFile", self.data(inp.covarFile)]
@@ -121,10 +125,10 @@ class CommandContext:
         return args + ["--out", self.local(job_output_base(self.plan, job))]
 
     # -- step 1 ----------------------------------------------------------------------------
-    def step1_model_args(self) -> list[str]:
+    def step1_model_args(self, job: PlannedJob | None = None) -> list[str]:
         """Inputs and options shared by the single step-1 job and all split jobs (regenie needs them identical)."""
         p = self.manifest.analysisParams
-        args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(step=1),
+        args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(step=1, job=job),
                 *self.variant_filter_args()]
         args += ["--bsize", str(p.step1BlockSize), *self.trait_arg()]
         if p.loocv:
@@ -134,7 +138,7 @@ class CommandContext:
         return args + list(p.step1ExtraArgs or [])
 
     def step1_argv(self, job: PlannedJob) -> list[str]:
-        args = self.step1_model_args()
+        args = self.step1_model_args(job)
         if self.manifest.analysisParams.lowmem:
             args += ["--lowmem", "--lowmem-prefix", self.local(scratch_prefix_uri(self.plan, job))]
         return args + self.tail_args(job)
@@ -155,7 +159,7 @@ class CommandContext:
     # -- step 2 ----------------------------------------------------------------------------
     def step2_argv(self, job: PlannedJob) -> list[str]:
         p = self.manifest.analysisParams
-        args = ["--step", "2", *self.genotype_args(self.plan.step2_file(job)), *self.sample_args()]
+        args = ["--step", "2", *self.genotype_args(self.plan.step2_file(job)), *self.sample_args(job=job)]
         inp = self.manifest.inputData
         if inp.step2ExtractFile:
             args += ["--extract", self.data(inp.step2ExtractFile)]
@@ -178,7 +182,7 @@ class CommandContext:
         if p.minINFO is not None:
             args += ["--minINFO", _number(p.minINFO)]
         args += self.step2_analysis_args()
-        args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest))]
+        args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest, job))]
         if job.range:
             args += ["--range", job.range]
         elif job.code is not None:
@@ -284,9 +288,9 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
     m, plan = ctx.manifest, ctx.plan
     inp = m.inputData
     if job.stage == "merge":
-        traits = plan.traits or []
         gz = m.analysisParams.gz
-        files = [job_output_prefix(plan, plan.job(j)) + regenie_output_name(plan, t, gz) for j in job.dependsOn for t in traits]
+        files = [job_output_prefix(plan, step2) + regenie_output_name(plan, t, gz)
+                 for step2 in map(plan.job, job.dependsOn) for t in plan.job_traits(step2)]
         genes = [m.data_uri(f) for f in (m.outputParams.genesFile, m.outputParams.rsidFile) if f]
         if inp.step2ExtractFile or inp.step2ExcludeFile:
             # a step-2 variant filter may leave a job nothing to test (recorded as skipped, no file):
@@ -332,11 +336,12 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
                       inp.step2ExtractFile, inp.step2ExcludeFile):
             if extra:
                 required.append(m.data_uri(extra))
-        required.append(pred_list_uri(plan, m))
-        if plan.startStep == 1 and plan.traits:
+        required.append(pred_list_uri(plan, m, job))
+        n_traits = len(plan.job_traits(job))
+        if plan.startStep == 1 and n_traits:
             # a binary trait whose level-1 fit fails is left out of _pred.list: its .loco may be absent
             ext = ".loco.gz" if m.analysisParams.gz else ".loco"
-            optional += [f"{plan.outputUri}step1/{plan.outputPrefix}_{k}{ext}" for k in range(1, len(plan.traits) + 1)]
+            optional += [f"{step1_folder(plan, job.group)}{plan.outputPrefix}_{k}{ext}" for k in range(1, n_traits + 1)]
     return required, optional
 
 

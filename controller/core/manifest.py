@@ -346,6 +346,11 @@ class AnalysisParams(_Strict):
         default=20, ge=1, description="Preflight, bt only: a binary trait with fewer cases among the samples analysed "
         "is an error."
     )
+    maxMissingnessDiff: float | None = Field(
+        default=None, gt=0, le=1, description="Trait batches by missingness: traits whose non-shared missingness "
+        "(share of the samples analysed that miss exactly one of two traits) exceeds this are fitted in separate "
+        "step-1 jobs, each group's step-2 jobs using its own predictions; off unless given (e.g. 0.15)."
+    )
     stopAfterStep: Literal[1] | None = Field(
         default=None, description="1: run step 1 only; later workflows reuse its _pred.list with startStep 2."
     )
@@ -578,6 +583,13 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
         if prune.get("windowKb") is not None and prune.get("step") not in (None, 1):
             problems.append(Problem("analysisParams.step1Prune.step", "a window in kb moves one variant at a time "
                                     "(step 1), as plink2 requires"))
+    if ana.get("maxMissingnessDiff") is not None:
+        if str(g("startStep", 1)) == "2":
+            problems.append(Problem("analysisParams.maxMissingnessDiff", "trait batches group step-1 jobs, which "
+                                    "startStep 2 skips"))
+        if ana.get("step1SplitJobs") is not None:
+            problems.append(Problem("analysisParams.maxMissingnessDiff", "trait batches run one step-1 job per group; "
+                                    "they cannot be combined with step1SplitJobs (give one of the two)"))
     for option in ("step1Qc", "step1Prune"):
         if ana.get(option) is not None and str(g("startStep", 1)) == "2":
             problems.append(Problem(f"analysisParams.{option}", f"{option} prepares step 1, which startStep 2 skips"))

@@ -60,7 +60,8 @@ class Step1Split(_Payload):
 
 class BuildResult(_Payload):
     """`$.plan`: what the Batch states iterate over. With `splitStep1`, step 1 runs as
-    `step1Split` (several jobs) and `step1` is None; otherwise `step1` is its one job."""
+    `step1Split` (several jobs) and `step1` is None; with `groupStep1`, as `step1Groups`;
+    otherwise `step1` is its one job."""
 
     convert: list[WorkItem] = Field(default_factory=list, description="VCF/BCF conversions, run before step 1")
     runConversion: bool = False
@@ -71,6 +72,9 @@ class BuildResult(_Payload):
     splitStep1: bool = False
     step1: WorkItem | None
     step1Split: Step1Split | None = None
+    groupStep1: bool = Field(default=False, description="Trait batches: step 1 runs as `step1Groups`, one job "
+                             "per trait group, side by side")
+    step1Groups: list[WorkItem] = Field(default_factory=list)
     step2: list[WorkItem]
     step2Count: int
     useDistributedMap: bool

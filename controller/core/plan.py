@@ -7,6 +7,9 @@
   (`step2-chr<label>-c0001`, ...), never an empty one. Gene-based runs: one job per chromosome with
   a testable set, or with `step2SetsPerJob` N jobs of at most N sets (`step2-chr<label>-s0001`, ...).
 * `merge`: joins the step-2 outputs per trait.
+* trait batches (`analysisParams.maxMissingnessDiff`, groups from the preflight): one step-1 job
+  per group (`step1-g1`, `step1-g2`, ...) fitting the group's traits, and each step-2 job once per
+  group (`step2-chr1-g1`, ...) testing the group's traits with its predictions.
 
 Job ids are deterministic: the same manifest and data always give the same plan. The storage
 layout under the workflow's `outputUri` (docs/ARCHITECTURE.md) is defined here too.
@@ -27,6 +30,7 @@ from controller.core.chromosomes import ChromosomeInfo, Detection, detect_chromo
 from controller.core.gene_sets import TestableSets
 from controller.core.manifest import Manifest
 from controller.core.study_files import GenotypeFile, StudyFiles, declared_study, without_chromosomes
+from controller.core.trait_groups import TraitGroup
 from genome.chromosome import DEFAULT_NAUTO, Chromosome, ChromosomeError, label_of_code
 
 Stage = Literal["convert", "qc", "step1", "step1-split", "step1-l0", "step1-l1", "step2", "merge"]
@@ -63,6 +67,10 @@ class PlannedJob(BaseModel):
     fileIndex: int | None = Field(default=None, description="step-2 jobs: the index of the file they test in "
                                   "step2Genotypes")
     converts: str | None = Field(default=None, description="conversion jobs: s3:// URI of the VCF/BCF they convert")
+    group: str | None = Field(default=None, description="trait batches: the group (g1, g2, ...) whose traits the "
+                              "step-1 or step-2 job analyses")
+    traits: list[str] | None = Field(default=None, description="trait batches: the traits of the job's group "
+                                     "(None: every trait of the plan)")
     dependsOn: list[str] = Field(default_factory=list)
 
 
@@ -86,6 +94,8 @@ class JobPlan(BaseModel):
                                "array codes regenie cannot read), with their variant counts")
     qcJobs: list[PlannedJob] = Field(default_factory=list, description="The QC job before step 1 "
                                      "(analysisParams.step1Qc / step1Prune)")
+    traitGroups: list[TraitGroup] = Field(default_factory=list, description="Trait batches by missingness: "
+                                          "each group has its own step-1 job (empty: one step 1 for every trait)")
     step1Jobs: list[PlannedJob] = Field(default_factory=list)
     step2: list[PlannedJob]
     merge: PlannedJob | None = Field(description="None when the workflow stops after step 1")
@@ -95,8 +105,15 @@ class JobPlan(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def step1(self) -> PlannedJob | None:
-        """The job whose output is the `_pred.list` step 2 reads (None when startStep is 2)."""
+        """The job whose output is the `_pred.list` step 2 reads (None when startStep is 2; with
+        trait batches, the first group's)."""
+        if self.traitGroups:
+            return self.step1Jobs[0] if self.step1Jobs else None
         return self.step1Jobs[-1] if self.step1Jobs else None
+
+    def job_traits(self, job: PlannedJob) -> list[str]:
+        """The traits a job analyses (its group's, or every trait of the plan)."""
+        return list(job.traits) if job.traits is not None else list(self.traits or [])
 
     def jobs(self) -> list[PlannedJob]:
         return [*self.convertJobs, *self.qcJobs, *self.step1Jobs, *self.step2, *([self.merge] if self.merge else [])]
@@ -127,7 +144,7 @@ def job_output_prefix(plan: JobPlan, job: PlannedJob) -> str:
     if job.stage == "qc":
         return f"{plan.outputUri}qc/"
     if job.stage in ("step1", "step1-l1"):
-        return f"{plan.outputUri}step1/"
+        return f"{plan.outputUri}step1/" + (f"{job.group}/" if job.group else "")
     if job.stage == "step1-split":
         return f"{plan.outputUri}step1/split/"
     if job.stage == "step1-l0":
@@ -172,11 +189,17 @@ def converted_root(output_uri: str) -> str:
     return f"s3://{bucket}/converted/"
 
 
-def pred_list_uri(plan: JobPlan, manifest: Manifest) -> str:
+def step1_folder(plan: JobPlan, group: str | None = None) -> str:
+    """Where the step-1 predictions (`_pred.list`, `.loco`) of the plan, or of one trait group, are."""
+    return f"{plan.outputUri}step1/" + (f"{group}/" if group else "")
+
+
+def pred_list_uri(plan: JobPlan, manifest: Manifest, job: PlannedJob | None = None) -> str:
+    """The `_pred.list` a step-2 job reads (its trait group's with trait batches)."""
     if plan.startStep == 2:
         assert manifest.step1PredList is not None
         return manifest.step1PredList
-    return f"{plan.outputUri}step1/{plan.outputPrefix}_pred.list"
+    return f"{step1_folder(plan, job.group if job else None)}{plan.outputPrefix}_pred.list"
 
 
 def split_prefix_uri(plan: JobPlan) -> str:
@@ -357,11 +380,15 @@ def step1_block_count(detection: Detection, block_size: int) -> int:
     return sum(math.ceil(n / block_size) for n in per_code.values())
 
 
-def _step1_jobs(manifest: Manifest, detection: Detection, left_out: set[str] | None = None) -> list[PlannedJob]:
+def _step1_jobs(manifest: Manifest, detection: Detection, left_out: set[str] | None = None,
+                groups: list[TraitGroup] | None = None) -> list[PlannedJob]:
     if manifest.startStep == 2:
         return []
     params = manifest.analysisParams
     total = sum(c.count for c in detection.chromosomes if c.name not in (left_out or set()))
+    if groups:
+        return [PlannedJob(jobId=f"{STEP1_JOB}-{g.name}", step=1, stage="step1", variantCount=total, group=g.name,
+                           traits=list(g.traits)) for g in groups]
     if not params.step1SplitJobs:
         return [PlannedJob(jobId=STEP1_JOB, step=1, stage="step1", variantCount=total)]
     # regenie lowers N to the number of blocks (with a warning); a job j above that would find no work file.
@@ -457,6 +484,20 @@ def _step2_jobs(manifest: Manifest, detection: Detection, codes: list[int], afte
     return jobs
 
 
+def _checked_groups(manifest: Manifest, groups: list[TraitGroup] | None, traits: list[str] | None) -> list[TraitGroup]:
+    """The trait batches the plan uses: none unless there are at least two groups; every group's
+    traits must be traits of the workflow, each in exactly one group."""
+    if not groups or len(groups) < 2:
+        return []
+    if manifest.analysisParams.step1SplitJobs:
+        raise PlanError("analysisParams.maxMissingnessDiff", "trait batches cannot be combined with step1SplitJobs")
+    listed = [t for g in groups for t in g.traits]
+    expected = traits if traits is not None else list(manifest.inputData.phenoColumns or [])
+    if sorted(listed) != sorted(expected):
+        raise ValueError(f"trait groups {[g.traits for g in groups]} do not partition the traits {expected}")
+    return list(groups)
+
+
 def _convert_jobs(study: StudyFiles) -> list[PlannedJob]:
     return [PlannedJob(jobId=c.jobId, step=0, stage="convert", converts=c.source) for c in study.conversions()]
 
@@ -469,12 +510,14 @@ def plan_jobs(
     output_uri: str,
     traits: list[str] | None = None,
     gene_sets: TestableSets | None = None,
+    trait_groups: list[TraitGroup] | None = None,
 ) -> JobPlan:
     """The jobs of one workflow. Raises PlanError naming the manifest field when no valid plan exists.
 
     `detection` is the `StudyDetection` of every file (`detect_study`), or for a manifest with one
     declared fileset its single Detection. Gene-based manifests need `gene_sets`
-    (`controller.core.gene_sets.find_testable_sets`)."""
+    (`controller.core.gene_sets.find_testable_sets`). `trait_groups` (the preflight's trait batches)
+    with more than one group give each group its own step-1 job and step-2 jobs."""
     if not output_uri.startswith("s3://"):
         raise ValueError(f"output_uri must be an s3:// URI, got {output_uri!r}")
     if isinstance(detection, Detection):
@@ -492,15 +535,22 @@ def plan_jobs(
         _check_regenie_can_read(d, f.field, skip=names_left_out if filtered else set())
         _check_pattern_chromosome(f, d)
     convert = _convert_jobs(study)
-    step1 = _step1_jobs(manifest, detection.step1, names_left_out) if detection.step1 is not None else []
+    groups = _checked_groups(manifest, trait_groups, traits)
+    step1 = _step1_jobs(manifest, detection.step1, names_left_out, groups) if detection.step1 is not None else []
+    if not step1:
+        groups = []
+    # the jobs that start step 1: the one job, the split job, or every group's job
+    starters = [j for j in step1 if j.group is not None] or step1[:1]
     qc: list[PlannedJob] = []
     if step1 and study.step1 is not None and study.step1.conversion is not None:
-        step1[0].dependsOn = [study.step1.conversion.jobId]
+        for job in starters:
+            job.dependsOn = [study.step1.conversion.jobId]
     params = manifest.analysisParams
     if step1 and (params.step1Qc is not None or params.step1Prune is not None):
         qc = [PlannedJob(jobId=QC_JOB, step=0, stage="qc", variantCount=step1[0].variantCount,
                          dependsOn=list(step1[0].dependsOn))]
-        step1[0].dependsOn = [QC_JOB]
+        for job in starters:
+            job.dependsOn = [QC_JOB]
     step2: list[PlannedJob] = []
     if manifest.analysisParams.stopAfterStep != 1:
         present: list[int] = []
@@ -514,16 +564,24 @@ def plan_jobs(
             for c in d.codes():
                 holders[c] = holders.get(c, 0) + 1
         order = sorted(range(len(study.step2)), key=lambda i: detection.step2[i].codes()[0])
-        for i in order:
-            f, d = study.step2[i], detection.step2[i]
-            mine = [c for c in codes if c in d.codes()]
-            if not mine:
-                continue
-            after = [step1[-1].jobId] if step1 else []
-            if f.conversion is not None:
-                after = [*after, f.conversion.jobId]
-            tag = f"-f{i + 1:03d}" if any(holders[c] > 1 for c in mine) else ""
-            step2 += _step2_jobs(manifest, d, mine, after, gene_sets, file_index=i, tag=tag)
+        # without trait batches, one pass whose step-2 jobs follow the last step-1 job
+        passes: list[tuple[str | None, list[str] | None, str | None]] = [
+            (g.name, g.traits, f"{STEP1_JOB}-{g.name}") for g in groups] or [(None, None, step1[-1].jobId if step1 else None)]
+        for group, group_traits, predictions in passes:
+            for i in order:
+                f, d = study.step2[i], detection.step2[i]
+                mine = [c for c in codes if c in d.codes()]
+                if not mine:
+                    continue
+                after = [predictions] if predictions else []
+                if f.conversion is not None:
+                    after = [*after, f.conversion.jobId]
+                tag = f"-f{i + 1:03d}" if any(holders[c] > 1 for c in mine) else ""
+                jobs = _step2_jobs(manifest, d, mine, after, gene_sets, file_index=i, tag=tag)
+                if group is not None:
+                    for job in jobs:
+                        job.jobId, job.group, job.traits = f"{job.jobId}-{group}", group, list(group_traits or [])
+                step2 += jobs
         used = set()
         for j in step2:
             conversion = study.step2[j.fileIndex or 0].conversion
@@ -555,6 +613,7 @@ def plan_jobs(
                  if c.name in names_left_out],
         convertJobs=convert,
         qcJobs=qc,
+        traitGroups=groups,
         step1Jobs=step1,
         step2=step2,
         merge=merge,

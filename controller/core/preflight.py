@@ -47,6 +47,7 @@ from controller.core.sample_ids import (
     vcf_samples,
 )
 from controller.core.study_files import GenotypeFile, StudyFiles
+from controller.core.trait_groups import TraitGroup, group_by_missingness
 
 SHOWN = 5  # example IDs or lines a message shows
 REGENIE_MAX_CAT_LEVELS = 10  # regenie's --maxCatLevels default
@@ -84,6 +85,8 @@ class PreflightReport(BaseModel):
     analysed: int = Field(default=0, description="Samples analysed for at least one trait")
     overlaps: list[Overlap] = Field(default_factory=list)
     traits: list[TraitCounts] = Field(default_factory=list)
+    traitGroups: list[TraitGroup] = Field(default_factory=list, description="Trait batches by missingness "
+                                          "(analysisParams.maxMissingnessDiff), each fitted by its own step-1 job")
     warnings: list[dict[str, str]] = Field(default_factory=list)
     errors: list[dict[str, str]] = Field(default_factory=list)
 
@@ -355,9 +358,13 @@ def run_preflight(
     eligible_rows = np.flatnonzero(np.fromiter(map(eligible.__contains__, pheno.samples.keys), dtype=bool,
                                                count=len(pheno.samples.keys)))
     analysed_rows = np.zeros(len(pheno.samples.keys), dtype=bool)
+    grouping = params.maxMissingnessDiff is not None and len(traits) > 1
+    observed_by_trait = np.zeros((len(eligible_rows), len(traits) if grouping else 0), dtype=bool)
     for i_trait, t in enumerate(traits):
         trait_values = np.frombuffer(values[t], dtype=np.float64)[eligible_rows]
         observed = ~np.isnan(trait_values)
+        if grouping:
+            observed_by_trait[:, i_trait] = observed
         analysed_rows[eligible_rows[observed]] = True
         n_analysed = int(observed.sum())
         counts = TraitCounts(trait=t, analysed=n_analysed, missing=len(eligible) - n_analysed)
@@ -372,6 +379,9 @@ def run_preflight(
         if base and phenotyped and not n_analysed and not report.errors:
             pf.error("inputData.phenoFile", f"{t}: no sample is genotyped, phenotyped and has every covariate")
     report.analysed = int(analysed_rows.sum())
+    if params.maxMissingnessDiff is not None and traits and not report.errors:
+        report.traitGroups = (group_by_missingness(traits, observed_by_trait, params.maxMissingnessDiff) if grouping
+                              else [TraitGroup(name="g1", traits=list(traits))])
     return report
 
 

@@ -12,6 +12,9 @@ succeeded jobs keep their results.
 A split step 1 (`analysisParams.step1SplitJobs`) is returned as `$.plan.step1Split`: the state
 machine runs the split job, the level-0 jobs side by side, then the level-1 job. Rerunning any
 step-1 job reruns the whole chain (the level-0 files are deleted once level 1 has read them).
+
+Trait batches (`plan.traitGroups`) are returned as `$.plan.step1Groups`, one step-1 job per group
+that the state machine runs side by side; a rerun runs the groups whose step 1 did not succeed.
 """
 
 from __future__ import annotations
@@ -102,10 +105,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     if state.rerun is not None:
         rerun = reset_for_rerun(store, workflow_id, plan, state.rerun.jobIds)
-        run_step1, step2_ids = rerun.run_step1, rerun.step2_ids
-        logger.info("rerun: jobs reset", extra={"reset": rerun.reset, "step2": len(step2_ids), "runStep1": run_step1})
+        run_step1_ids, step2_ids = rerun.step1_ids, rerun.step2_ids
+        logger.info("rerun: jobs reset", extra={"reset": rerun.reset, "step2": len(step2_ids), "step1": run_step1_ids})
     else:
-        run_step1 = bool(step1_ids)
+        run_step1_ids = step1_ids
+    run_step1 = bool(run_step1_ids)
 
     step2_items = [items[j] for j in step2_ids]
     use_distributed = len(step2_items) > cfg.step2_inline_max
@@ -122,7 +126,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except TransitionRefused as refused:
         raise WorkflowNotActive(f"workflow {workflow_id} is {refused.current}; its jobs are not started") from None
 
-    split = len(step1_ids) > 1
+    grouped = bool(plan.traitGroups)
+    split = len(step1_ids) > 1 and not grouped
     step1_split = None
     if run_step1 and split:
         step1_split = Step1Split(
@@ -141,8 +146,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         runStep1=run_step1,
         runStep2=manifest.analysisParams.stopAfterStep != 1,
         splitStep1=run_step1 and split,
-        step1=items[step1_ids[0]] if run_step1 and not split else None,
+        step1=items[step1_ids[0]] if run_step1 and not split and not grouped else None,
         step1Split=step1_split,
+        groupStep1=run_step1 and grouped,
+        step1Groups=[items[j] for j in run_step1_ids] if grouped else [],
         step2=[] if use_distributed else step2_items,
         step2Count=len(step2_items),
         useDistributedMap=use_distributed,

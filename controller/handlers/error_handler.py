@@ -18,10 +18,11 @@ from controller.handlers._common import logger, notify, settings, start, status_
 from controller.handlers.workflow_init import output_uri
 
 
-def root_cause(store: Any, workflow_id: str, failed: list[str], caught: str) -> str:
+def root_cause(store: Any, workflow_id: str, failed: list[str], caught: str, culprit: str | None = None) -> str:
     """What to tell the user first: the failed job upstream of the merge and its own error. The
-    caught error is often only the merge refusing to run after a step-2 job failed."""
-    upstream = [j for j in failed if j != MERGE_JOB]
+    caught error is often only the merge refusing to run after a step-2 job failed. The job the
+    caught error names (`culprit`) comes first: jobs a failing Map stopped failed only because of it."""
+    upstream = sorted((j for j in failed if j != MERGE_JOB), key=lambda j: j != culprit)
     for job_id in upstream:
         detail = (store.get_job(workflow_id, job_id) or {}).get("errorDetail")
         if detail:
@@ -58,7 +59,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     closed = close_unfinished_jobs(store, workflow_id, cause)
     failed = failed_job_ids(store, workflow_id)
-    detail = root_cause(store, workflow_id, failed, cause.detail)
+    detail = root_cause(store, workflow_id, failed, cause.detail, culprit=cause.job_id)
     stats = store.job_stats(workflow_id)
     recorded = store.try_set_workflow_status(
         workflow_id, "FAILED", errorDetail=detail, failedJobs=failed, remove=("completedAt",)

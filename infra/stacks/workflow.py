@@ -39,6 +39,7 @@ LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
 ]
 BATCH_TRANSIENT_ERRORS = ["Batch.AWSBatchException", "Batch.TooManyRequestsException"]
+BATCH_JOB_FAILED = "GwasBatchJobFailed"  # a Map item's Batch job failed (the cause is the job's JSON)
 MEMORY_ENV = WorkerSettings.env_name("job_memory_mib")  # the attempt's memory, for the worker to record
 # How a .sync Batch failure's Cause (the DescribeJobs job as JSON) shows an out-of-memory kill: the
 # container's exit code 137 (compact JSON on AWS, spaced in the local engine) or Batch's reason.
@@ -222,8 +223,10 @@ class WorkflowStack(Stack):
         return self._batch(f"RunStep2Job{suffix}", "step2", "$", on_failure=failed)
 
     def _fail_item(self, id: str) -> sfn.Fail:
-        """Ends a Map item with the job's error, which fails the Map (its Catch has it at $.error)."""
-        return sfn.Fail(self, id, error_path="$.error.Error", cause_path="$.error.Cause")
+        """Ends a Map item with the job's failure as the cause, which fails the Map (its Catch has
+        it at $.error). The error is a name of ours: the job's own (`States.TaskFailed`) may not be
+        reported by a Fail state (names beginning `States.` are reserved)."""
+        return sfn.Fail(self, id, error=BATCH_JOB_FAILED, cause_path="$.error.Cause")
 
     def _workflow_definition(self) -> sfn.IChainable:
         config = self._config
@@ -256,6 +259,17 @@ class WorkflowStack(Stack):
         level0.item_processor(self._batch("RunStep1Level0Job", "step1", "$",
                                           on_failure=self._fail_item("Step1Level0JobFailed")))
         level1 = self._batch("RunStep1Level1", "step1", "$.plan.step1Split.level1", on_failure=error)
+        # Trait batches by missingness: one step-1 job per trait group, side by side. Any failure
+        # fails the Map (no per-item Catch); a rerun runs the groups whose step 1 did not succeed.
+        step1_groups = sfn.Map(
+            self,
+            "Step1Groups",
+            items_path="$.plan.step1Groups",
+            max_concurrency=config.step2MaxConcurrency,
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        step1_groups.item_processor(self._batch("RunStep1GroupJob", "step1", "$",
+                                                on_failure=self._fail_item("Step1GroupJobFailed")))
         inline = sfn.Map(
             self,
             "Step2Inline",
@@ -291,7 +305,7 @@ class WorkflowStack(Stack):
         merge = self._batch("MergeResults", "step2", "$.plan.merge", on_failure=error)
 
         # the Batch jobs' own failures reach the ErrorHandler through _batch's out-of-memory check
-        for state in (init, calc, build, convert, level0, inline, distributed, success):
+        for state in (init, calc, build, convert, level0, step1_groups, inline, distributed, success):
             state.add_catch(error, errors=[sfn.Errors.ALL], result_path="$.error")
 
         choose_map = (
@@ -305,16 +319,19 @@ class WorkflowStack(Stack):
         distributed.next(merge)
         merge.next(success).next(sfn.Succeed(self, "WorkflowSucceeded"))
         run_step1.next(choose_map)
+        step1_groups.next(choose_map)
         split_step1.next(level0).next(level1).next(choose_map)
         run_qc.next(
             sfn.Choice(self, "ChooseStep1Layout")
             .when(sfn.Condition.boolean_equals("$.plan.splitStep1", True), split_step1)
+            .when(sfn.Condition.boolean_equals("$.plan.groupStep1", True), step1_groups)
             .otherwise(run_step1)
         )
         choose_start = (
             sfn.Choice(self, "ChooseStartStep")
             .when(sfn.Condition.boolean_equals("$.plan.runQc", True), run_qc)
             .when(sfn.Condition.boolean_equals("$.plan.splitStep1", True), split_step1)
+            .when(sfn.Condition.boolean_equals("$.plan.groupStep1", True), step1_groups)
             .when(sfn.Condition.boolean_equals("$.plan.runStep1", True), run_step1)
             .otherwise(choose_map)
         )

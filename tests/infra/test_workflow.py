@@ -63,17 +63,25 @@ def test_shape(asl):
     assert convert_job["Resource"].endswith("batch:submitJob.sync")
     # no per-item success path on failure: any failure but a memory retry fails the Map with the job's error
     assert _failure_target(convert, "RunConvertJob") == "ConvertJobFailed"
-    assert convert["ConvertJobFailed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+    assert convert["ConvertJobFailed"] == {"Type": "Fail", "Error": "GwasBatchJobFailed", "CausePath": "$.error.Cause"}
     assert s["ChooseStartStep"]["Choices"] == [
         # analysisParams.step1Qc: the QC job first, then step 1 in either layout
         {"Variable": "$.plan.runQc", "BooleanEquals": True, "Next": "RunStep1Qc"},
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
+        {"Variable": "$.plan.groupStep1", "BooleanEquals": True, "Next": "Step1Groups"},
         {"Variable": "$.plan.runStep1", "BooleanEquals": True, "Next": "RunStep1"},
     ]
     assert s["RunStep1Qc"]["Next"] == "ChooseStep1Layout" and _failure_target(s, "RunStep1Qc") == "ErrorHandler"
     assert s["ChooseStep1Layout"]["Choices"] == [
-        {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"}]
+        {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
+        {"Variable": "$.plan.groupStep1", "BooleanEquals": True, "Next": "Step1Groups"}]
     assert s["ChooseStep1Layout"]["Default"] == "RunStep1"
+    # trait batches: each group's step-1 job side by side; any failure fails the Map, which the
+    # ErrorHandler catches
+    assert s["Step1Groups"]["ItemsPath"] == "$.plan.step1Groups" and s["Step1Groups"]["Next"] == "ChooseStep2Map"
+    groups = s["Step1Groups"]["ItemProcessor"]["States"]
+    assert _failure_target(groups, "RunStep1GroupJob") == "Step1GroupJobFailed"
+    assert s["Step1Groups"]["Catch"][0]["Next"] == "ErrorHandler"
     assert s["ChooseStartStep"]["Default"] == "ChooseStep2Map" and s["RunStep1"]["Next"] == "ChooseStep2Map"
     assert s["RunStep1Split"]["Next"] == "Step1Level0" and s["Step1Level0"]["Next"] == "RunStep1Level1"
     assert s["RunStep1Level1"]["Next"] == "ChooseStep2Map"

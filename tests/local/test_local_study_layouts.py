@@ -313,3 +313,82 @@ def test_data_in_an_allowed_extra_bucket_is_staged_and_completes(emulator, ukb_s
         assert jobs["step1"]["pathMode"] == "staging" and jobs["step2-chr1"]["pathMode"] == "staging"
         cmd = jobs["step1"]["command"]
         assert cmd[cmd.index("--bed") + 1] == "/staged/gwas-extra-lab/lab/array/cohort_array"
+
+
+def _by_hand(program, study, out, traits, tag):
+    """Step 1 and step 2 (chromosome 5) of `traits` alone, as one would run a group by hand."""
+    common = ["--phenoFile", str(study / "pheno.txt"), "--phenoColList", ",".join(traits), "--covarFile",
+              str(study / "covar.txt"), "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH", "--qt",
+              "--threads", "2"]
+    out.mkdir(exist_ok=True)
+    subprocess.run([*program, "--step", "1", "--bed", str(study / "array" / "cohort_array"), *common,
+                    "--bsize", "500", "--out", str(out / f"{tag}_s1")], check=True, capture_output=True)
+    subprocess.run([*program, "--step", "2", "--bgen", str(study / "imputed" / "imp_chr5.bgen"),
+                    "--sample", str(study / "imputed" / "imp_chr5.sample"), "--ref-first", *common,
+                    "--pred", str(out / f"{tag}_s1_pred.list"), "--bsize", "400", "--out", str(out / f"{tag}_s2")],
+                   check=True, capture_output=True)
+    return {t: out / f"{tag}_s2_{t}.regenie" for t in traits}
+
+
+def test_trait_batches_by_missingness_fit_each_group_on_its_own(emulator, ukb_study, tmp_path, shared_dir):
+    """cohort's Y2 misses 15% of the samples, Y3 5%, Y1 none: with maxMissingnessDiff 0.1 the
+    workflow fits Y1+Y3 and Y2 in separate step-1 jobs. When one group's step 1 fails, the workflow
+    fails (Step Functions stops the Map's other iterations: a group still running is stopped too),
+    and `--resume` reruns the groups' step 1 that did not succeed, then every step-2 job. Each trait's results equal a run of
+    its group alone (regenie-py by hand, and real regenie v4.1.2 where present), not of all traits
+    at once."""
+    import sys
+
+    from local.batch_jobs import FailureInjection
+    from local.stack import LocalStack
+
+    study = ukb_study
+    raw = _manifest("ukb-batches", {"format": "bgen", "files": "imputed/imp_chr{chrom}.bgen",
+                                    "sampleFile": "imputed/imp_chr{chrom}.sample", "refFirst": True})
+    raw["analysisParams"].update(maxMissingnessDiff=0.1, chr="5")
+    (study / "manifest.json").write_text(json.dumps(raw))
+    try:
+        with LocalStack(tmp_path / "stack", emulator=emulator, write_state=False) as stack:
+            stack.runner.set_injections([FailureInjection.parse("step1:job=step1-g2")])
+            try:
+                failed = run_workflow(stack, study, tmp_path / "out1", timeout=900)
+            finally:
+                stack.runner.set_injections([])
+            result = run_workflow(stack, study, tmp_path / "out", timeout=900, resume=True)
+    finally:
+        (study / "manifest.json").unlink()
+    assert failed.status == "FAILED"
+    before = {j["jobId"]: j["status"] for j in failed.jobs}
+    assert before["step1-g2"] == "FAILED" and before["step1-g1"] in ("SUCCEEDED", "FAILED", "INTERRUPTED"), before
+    assert "step1-g2" in (failed.workflow.get("errorDetail") or ""), failed.workflow.get("errorDetail")
+    assert result.status == "COMPLETED", (result.workflow.get("errorDetail"),
+                                          [(j["jobId"], j.get("errorDetail")) for j in result.failed_jobs])
+    groups = result.workflow["preflight"]["traitGroups"]
+    assert [(g["name"], g["traits"]) for g in groups] == [("g1", ["Y1", "Y3"]), ("g2", ["Y2"])]
+    jobs = {j["jobId"]: j for j in result.jobs}
+    assert sorted(jobs) == ["merge", "step1-g1", "step1-g2", "step2-chr5-g1", "step2-chr5-g2"]
+    assert int(jobs["step1-g2"]["runCount"]) == 2
+    assert int(jobs["step1-g1"]["runCount"]) == (1 if before["step1-g1"] == "SUCCEEDED" else 2)
+    cmd = jobs["step2-chr5-g2"]["command"]
+    assert cmd[cmd.index("--phenoColList") + 1] == "Y2" and cmd[cmd.index("--pred") + 1].endswith("step1/g2/regenie_pred.list")
+
+    regenie_py = [str(Path(sys.executable).parent / "regenie-py")]
+    alone = {**_by_hand(regenie_py, study, tmp_path / "py", ["Y1", "Y3"], "g1"),
+             **_by_hand(regenie_py, study, tmp_path / "py", ["Y2"], "g2")}
+    together = _by_hand(regenie_py, study, tmp_path / "py", ["Y1", "Y2", "Y3"], "all")
+    for trait in ("Y1", "Y2", "Y3"):
+        merged = next((tmp_path / "out").rglob(f"*{trait}.regenie.gz"))
+        # the same engine on the same inputs: equal to the printed digits
+        assert compare_regenie(merged, alone[trait], rel=1e-6) == [], trait
+    # Y2 fitted with Y1 and Y3 (its missing samples imputed at level 0) gives other statistics
+    assert compare_regenie(next((tmp_path / "out").rglob("*Y2.regenie.gz")), together["Y2"], rel=1e-6) != []
+
+    binary = shared_dir / "tools" / "regenie-v4.1.2" / "regenie"
+    if not binary.exists():
+        pytest.skip("the real regenie binary (../shared/tools/regenie-v4.1.2) is not present: no comparison")
+    real = {**_by_hand([str(binary)], study, tmp_path / "real", ["Y1", "Y3"], "g1"),
+            **_by_hand([str(binary)], study, tmp_path / "real", ["Y2"], "g2")}
+    for trait in ("Y1", "Y2", "Y3"):
+        merged = next((tmp_path / "out").rglob(f"*{trait}.regenie.gz"))
+        problems = compare_regenie(merged, real[trait], abs_floor=1e-6)  # as in the test above
+        assert problems == [], problems[:10]

@@ -113,6 +113,6 @@ def plan_workflow(
         except GeneSetPlanError as err:
             raise PlanError(err.path, err.message) from None
     plan = plan_jobs(manifest, detection, workflow_id=workflow_id, output_uri=output_uri, traits=traits,
-                     gene_sets=gene_sets)
+                     gene_sets=gene_sets, trait_groups=preflight.traitGroups)
     plan.preflight = preflight.summary()
     return PlannedWorkflow(plan=plan, detection=detection, traits=traits, preflight=preflight)

@@ -6,9 +6,10 @@ Two halves of one rule set:
   jobs (C as a person types it: `X`, `chrX`, `23` and `Y` all name regenie's code 23, job
   `step2-chrX`). Succeeded jobs are never named: their outputs are reused.
 * `reset_for_rerun` (the command builder, inside the rerun execution): the named jobs go back to
-  PENDING with the merge; a step-1 job reruns the whole step-1 chain and then every step-2 job
-  that has not succeeded runs too (step 1 is rerun only when it did not succeed, so no step-2
-  result was made from its predictions).
+  PENDING with the merge; a step-1 job reruns the whole step-1 chain (with trait batches, its
+  group's one job) and then every step-2 job that has not succeeded runs too (step 1 is rerun
+  only when it did not succeed, so no step-2 result was made from its predictions; a group's
+  step-2 jobs use only that group's predictions).
 """
 
 from __future__ import annotations
@@ -127,9 +128,20 @@ def start_rerun(
 
 @dataclass(frozen=True)
 class RerunReset:
-    run_step1: bool
+    step1_ids: list[str]
     step2_ids: list[str]
     reset: list[str]
+
+    @property
+    def run_step1(self) -> bool:
+        return bool(self.step1_ids)
+
+
+def _step1_chain(plan: JobPlan, job_id: str) -> list[str]:
+    """The step-1 jobs that run again with `job_id`: its trait group's job, or the whole chain."""
+    if plan.job(job_id).group is not None:
+        return [job_id]
+    return [j.jobId for j in plan.step1Jobs]
 
 
 def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: Sequence[str]) -> RerunReset:
@@ -141,12 +153,12 @@ def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: 
         raise RerunError(f"rerun names job(s) not in the plan of {workflow_id}: {', '.join(unknown)}")
     step1_ids = [j.jobId for j in plan.step1Jobs]
     step2_ids = [j.jobId for j in plan.step2]
-    if any(j in step1_ids for j in named):
-        named = list(dict.fromkeys(step1_ids + named))  # step 1 reruns as a whole chain
+    chains = [c for j in named if j in step1_ids for c in _step1_chain(plan, j)]
+    named = list(dict.fromkeys(chains + named))
     reset = store.reset_jobs_for_rerun(workflow_id, named + ([plan.merge.jobId] if plan.merge else []))
     statuses = {j["jobId"]: j["status"] for j in store.list_jobs(workflow_id)}
     selected = [j for j in named if statuses.get(j) == "PENDING"]
-    run_step1 = bool(step1_ids) and any(j in selected for j in step1_ids)
+    run_step1 = [j for j in step1_ids if j in selected]
     if run_step1:
         extra = [j for j in step2_ids if j not in selected]
         reset += store.reset_jobs_for_rerun(workflow_id, extra)
@@ -154,4 +166,4 @@ def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: 
         chosen = [j for j in step2_ids if statuses.get(j) == "PENDING"]
     else:
         chosen = [j for j in step2_ids if j in selected]
-    return RerunReset(run_step1=run_step1, step2_ids=chosen, reset=reset)
+    return RerunReset(step1_ids=run_step1, step2_ids=chosen, reset=reset)
