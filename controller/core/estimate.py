@@ -119,6 +119,8 @@ def _step2_cpu(n: int, v: int, traits: int, binary: bool) -> float:
 def estimate_job(manifest: Manifest, plan: JobPlan, job: PlannedJob, *, samples: int, traits: int,
                  vcpus: int) -> JobEstimate:
     p = manifest.analysisParams
+    if job.traits is not None:
+        traits = len(job.traits)  # a trait batch's job analyses its group's traits
     total = sum(c.count for c in plan.chromosomes)
     n_l0 = max(1, len([j for j in plan.step1Jobs if j.stage == "step1-l0"]))
     folds = p.cv or 5

@@ -18,6 +18,10 @@ from controller.core.transitions import JOB_TERMINAL, workflow_transition_allowe
 # The forward path a workflow walks to COMPLETED when no worker reported the steps in between.
 _FORWARD = ("RUNNING_STEP1", "RUNNING_STEP2", "MERGING", "COMPLETED")
 _DETAIL_MAX = 4000
+# What an item of a Map whose items fail on their own (the trait groups' step 1) outputs when its
+# job succeeded; a failed item outputs its caught error ({Error, Cause}) as JSON text. The Map's
+# outputs, as JSON text, are the Cause the ErrorHandler gets when any item failed.
+MAP_ITEM_SUCCEEDED = "SUCCEEDED"
 
 
 class JobsNotSucceeded(RuntimeError):
@@ -131,6 +135,8 @@ def describe_cause(workflow_id: str, error: str | None, cause: str | None) -> Fa
             doc = json.loads(cause)
         except (json.JSONDecodeError, TypeError):
             doc = None
+    if isinstance(doc, list):
+        return _first_failed_item(workflow_id, error, cause or "", doc)
     if isinstance(doc, dict) and ("JobId" in doc or "JobName" in doc or "StatusReason" in doc):
         container = doc.get("Container") or {}
         exit_code = container.get("ExitCode")
@@ -153,6 +159,25 @@ def describe_cause(workflow_id: str, error: str | None, cause: str | None) -> Fa
         detail = f"{doc.get('errorType', error)}: {doc.get('errorMessage', '')}"
         return FailureCause(detail[:_DETAIL_MAX])
     return FailureCause(f"{error}: {cause}"[:_DETAIL_MAX] if cause else error)
+
+
+def _first_failed_item(workflow_id: str, error: str, cause: str, outcomes: list[Any]) -> FailureCause:
+    """The cause of the first failed item of a Map's outcomes (MAP_ITEM_SUCCEEDED or an item's
+    caught error as JSON text), saying how many failed."""
+    failed = [o for o in outcomes if o != MAP_ITEM_SUCCEEDED]
+    if not failed:
+        return FailureCause(f"{error}: {cause}"[:_DETAIL_MAX])
+    try:
+        first = json.loads(failed[0]) if isinstance(failed[0], str) else failed[0]
+    except json.JSONDecodeError:
+        first = None
+    if not isinstance(first, dict):
+        return FailureCause(f"{error}: {failed[0]}"[:_DETAIL_MAX])
+    found = describe_cause(workflow_id, str(first.get("Error") or error), first.get("Cause"))
+    if len(failed) > 1:
+        return FailureCause(f"{found.detail} (and {len(failed) - 1} more failed item(s) of {len(outcomes)})"[:_DETAIL_MAX],
+                            found.job_id, found.exit_code)
+    return found
 
 
 def close_unfinished_jobs(

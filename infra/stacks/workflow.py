@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from controller.core.outcomes import MAP_ITEM_SUCCEEDED
 from controller.core.settings import WorkerSettings
 from infra.config import InfraConfig
 from infra.factories.nag import ACCOUNT, PARTITION, REGION, Ack, acknowledge, regex
@@ -222,6 +223,40 @@ class WorkflowStack(Stack):
         failed = sfn.Pass(self, f"Step2JobFailed{suffix}")
         return self._batch(f"RunStep2Job{suffix}", "step2", "$", on_failure=failed)
 
+    def _step1_groups(self, error: sfn.IChainable) -> tuple[sfn.Map, sfn.Choice]:
+        """Trait batches by missingness: one step-1 job per trait group, side by side. A group's
+        failure ends only its item, so the other groups' fits finish and a rerun runs only the
+        groups whose step 1 did not succeed. Each item outputs MAP_ITEM_SUCCEEDED or its caught
+        error as JSON text; after the Map, a Choice sends any failure to the ErrorHandler with
+        the outcomes as the cause (the returned Choice; its success branch is added by the caller)."""
+        done = sfn.Pass(self, "Step1GroupJobDone", result=sfn.Result.from_string(MAP_ITEM_SUCCEEDED))
+        failed = sfn.Pass(self, "Step1GroupJobFailed", parameters={"outcome.$": "States.JsonToString($.error)"},
+                          output_path="$.outcome")
+        groups = sfn.Map(
+            self,
+            "Step1Groups",
+            items_path="$.plan.step1Groups",
+            max_concurrency=self._config.step2MaxConcurrency,
+            result_path="$.step1Outcomes",
+        )
+        groups.item_processor(self._batch("RunStep1GroupJob", "step1", "$", on_failure=failed).next(done))
+        check = sfn.Pass(self, "CheckStep1Groups", parameters={
+            "succeeded.$": f"States.ArrayContains($.step1Outcomes, '{MAP_ITEM_SUCCEEDED}')",
+            "kinds.$": "States.ArrayLength(States.ArrayUnique($.step1Outcomes))",
+        }, result_path="$.step1Check")
+        report = sfn.Pass(self, "Step1GroupsFailed", parameters={
+            "Error": BATCH_JOB_FAILED, "Cause.$": "States.JsonToString($.step1Outcomes)"}, result_path="$.error")
+        report.next(error)
+        choice = sfn.Choice(self, "Step1GroupsSucceeded").otherwise(report)
+        groups.next(check).next(choice)
+        return groups, choice
+
+    @staticmethod
+    def _all_items_succeeded(check: str) -> sfn.Condition:
+        """Every outcome is MAP_ITEM_SUCCEEDED: it is among them, and they are all alike."""
+        return sfn.Condition.and_(sfn.Condition.boolean_equals(f"{check}.succeeded", True),
+                                  sfn.Condition.number_equals(f"{check}.kinds", 1))
+
     def _fail_item(self, id: str) -> sfn.Fail:
         """Ends a Map item with the job's failure as the cause, which fails the Map (its Catch has
         it at $.error). The error is a name of ours: the job's own (`States.TaskFailed`) may not be
@@ -259,17 +294,7 @@ class WorkflowStack(Stack):
         level0.item_processor(self._batch("RunStep1Level0Job", "step1", "$",
                                           on_failure=self._fail_item("Step1Level0JobFailed")))
         level1 = self._batch("RunStep1Level1", "step1", "$.plan.step1Split.level1", on_failure=error)
-        # Trait batches by missingness: one step-1 job per trait group, side by side. Any failure
-        # fails the Map (no per-item Catch); a rerun runs the groups whose step 1 did not succeed.
-        step1_groups = sfn.Map(
-            self,
-            "Step1Groups",
-            items_path="$.plan.step1Groups",
-            max_concurrency=config.step2MaxConcurrency,
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        step1_groups.item_processor(self._batch("RunStep1GroupJob", "step1", "$",
-                                                on_failure=self._fail_item("Step1GroupJobFailed")))
+        step1_groups, step1_groups_done = self._step1_groups(error)
         inline = sfn.Map(
             self,
             "Step2Inline",
@@ -319,7 +344,7 @@ class WorkflowStack(Stack):
         distributed.next(merge)
         merge.next(success).next(sfn.Succeed(self, "WorkflowSucceeded"))
         run_step1.next(choose_map)
-        step1_groups.next(choose_map)
+        step1_groups_done.when(self._all_items_succeeded("$.step1Check"), choose_map)
         split_step1.next(level0).next(level1).next(choose_map)
         run_qc.next(
             sfn.Choice(self, "ChooseStep1Layout")

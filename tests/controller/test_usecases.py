@@ -67,3 +67,24 @@ def test_a_job_cancelled_while_runnable_says_why_and_what_to_change():
     cause = describe_cause("wf-1", "States.TaskFailed", json.dumps(batch))
     assert cause.job_id == "step2-chr7"
     assert "cancelled while RUNNABLE" in cause.detail and "jobMemoryMiB" in cause.detail
+
+
+def test_the_cause_of_a_map_of_independent_items_is_its_first_failed_item():
+    """The trait groups' step-1 Map: each item outputs SUCCEEDED or its caught error as JSON text;
+    the ErrorHandler gets the outcomes and names the first failed job (exit code, reason)."""
+    import json
+
+    from controller.core.outcomes import MAP_ITEM_SUCCEEDED, describe_cause
+
+    def failed_item(job: str, code: int) -> str:
+        batch = {"JobName": f"wf-1-{job}", "Status": "FAILED", "StatusReason": "Essential container in task exited",
+                 "Container": {"ExitCode": code}}
+        return json.dumps({"Error": "States.TaskFailed", "Cause": json.dumps(batch)})
+
+    outcomes = [MAP_ITEM_SUCCEEDED, failed_item("step1-g2", 70), failed_item("step1-g3", 137)]
+    cause = describe_cause("wf-1", "GwasBatchJobFailed", json.dumps(outcomes))
+    assert cause.job_id == "step1-g2" and cause.exit_code == 70
+    assert cause.detail.startswith("States.TaskFailed: Batch job wf-1-step1-g2 FAILED: Essential container")
+    assert cause.detail.endswith("(and 1 more failed item(s) of 3)")
+    # an outcome list without a failure is reported as it came
+    assert describe_cause("wf-1", "E", json.dumps([MAP_ITEM_SUCCEEDED])).detail == 'E: ["SUCCEEDED"]'

@@ -76,11 +76,19 @@ def test_shape(asl):
         {"Variable": "$.plan.splitStep1", "BooleanEquals": True, "Next": "RunStep1Split"},
         {"Variable": "$.plan.groupStep1", "BooleanEquals": True, "Next": "Step1Groups"}]
     assert s["ChooseStep1Layout"]["Default"] == "RunStep1"
-    # trait batches: each group's step-1 job side by side; any failure fails the Map, which the
-    # ErrorHandler catches
-    assert s["Step1Groups"]["ItemsPath"] == "$.plan.step1Groups" and s["Step1Groups"]["Next"] == "ChooseStep2Map"
+    # trait batches: each group's step-1 job side by side; a group's failure ends only its item
+    # (the other fits finish), then any failure goes to the ErrorHandler with the outcomes as cause
+    assert s["Step1Groups"]["ItemsPath"] == "$.plan.step1Groups" and s["Step1Groups"]["Next"] == "CheckStep1Groups"
+    assert s["Step1Groups"]["ResultPath"] == "$.step1Outcomes"
     groups = s["Step1Groups"]["ItemProcessor"]["States"]
+    assert groups["RunStep1GroupJob"]["Next"] == "Step1GroupJobDone"
+    assert groups["Step1GroupJobDone"]["Result"] == "SUCCEEDED"
     assert _failure_target(groups, "RunStep1GroupJob") == "Step1GroupJobFailed"
+    assert groups["Step1GroupJobFailed"]["OutputPath"] == "$.outcome" and "End" in groups["Step1GroupJobFailed"]
+    assert s["CheckStep1Groups"]["Next"] == "Step1GroupsSucceeded"
+    assert s["Step1GroupsSucceeded"]["Choices"][0]["Next"] == "ChooseStep2Map"
+    assert s["Step1GroupsSucceeded"]["Default"] == "Step1GroupsFailed"
+    assert s["Step1GroupsFailed"]["ResultPath"] == "$.error" and s["Step1GroupsFailed"]["Next"] == "ErrorHandler"
     assert s["Step1Groups"]["Catch"][0]["Next"] == "ErrorHandler"
     assert s["ChooseStartStep"]["Default"] == "ChooseStep2Map" and s["RunStep1"]["Next"] == "ChooseStep2Map"
     assert s["RunStep1Split"]["Next"] == "Step1Level0" and s["Step1Level0"]["Next"] == "RunStep1Level1"
