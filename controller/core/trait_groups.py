@@ -39,12 +39,18 @@ def non_shared_missingness(observed: np.ndarray) -> np.ndarray:
         raise ValueError("observed must be a samples x traits matrix")
     analysed = observed.any(axis=1)
     n = int(analysed.sum())
-    rows = observed[analysed].astype(np.int64)
-    n_traits = rows.shape[1]
+    n_traits = observed.shape[1]
     if n == 0:
         return np.zeros((n_traits, n_traits))
-    # |A xor B| = |A| + |B| - 2|A and B|, from one matrix product over the samples
-    both = rows.T @ rows
+    # |A xor B| = |A| + |B| - 2|A and B|, from matrix products over blocks of samples (a biobank's
+    # 500,000 samples x 1,000 traits as one float matrix would take gigabytes). float32 products of
+    # 0/1 blocks of at most 2**24 rows are exact; the sums are kept in float64.
+    both = np.zeros((n_traits, n_traits))
+    rows_per_block = max(1, min(1 << 24, (1 << 24) // max(1, n_traits)))
+    for start in range(0, observed.shape[0], rows_per_block):
+        block = observed[start:start + rows_per_block]
+        block = block[block.any(axis=1)].astype(np.float32)
+        both += block.T @ block
     each = np.diag(both)
     return (each[:, None] + each[None, :] - 2 * both) / n
 
