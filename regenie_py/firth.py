@@ -190,13 +190,18 @@ def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray) -> FirthResult:
     return FirthResult(float(beta), float(1.0 / np.sqrt(info)), float(chisq), True)
 
 
-def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
+def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray,
+                   start: np.ndarray | None = None) -> np.ndarray | None:
     """Firth null model (covariates + offset): the covariate coefficients, or None when it fails.
 
-    Like regenie, a failed fit is retried once with a 5x smaller step cap and 5x more iterations.
+    `start`: starting coefficients (stored estimates, `--use-null-firth`, or the previous
+    chromosome's); default zeros. Like regenie, a failed fit is retried once from zeros with a 5x
+    smaller step cap and 5x more iterations.
     """
-    for maxstep, maxiter in ((MAXSTEP_NULL, MAXITER_NULL), (MAXSTEP_NULL / 5, MAXITER_NULL * 5)):
-        fit = _fit(X, y, offset, np.zeros(X.shape[1]), maxiter=maxiter, maxstep=maxstep)
+    first = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float)
+    for begin, maxstep, maxiter in ((first, MAXSTEP_NULL, MAXITER_NULL),
+                                    (np.zeros(X.shape[1]), MAXSTEP_NULL / 5, MAXITER_NULL * 5)):
+        fit = _fit(X, y, offset, begin, maxiter=maxiter, maxstep=maxstep)
         if fit.converged:
             return fit.coef
     return None

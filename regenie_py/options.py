@@ -27,7 +27,7 @@ SUPPORTED: dict[str, str] = {
     "version": "flag", "help": "flag", "helpFull": "flag", "verbose": "flag",
     "cc12": "flag", "apply-rint": "flag", "minINFO": "value", "af-cc": "flag",
     "condition-list": "value", "condition-file": "value", "condition-file-sample": "value",
-    "max-condition-vars": "value",
+    "max-condition-vars": "value", "write-null-firth": "flag", "use-null-firth": "value",
     "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
@@ -40,7 +40,7 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 # regenie v4.1.2 options this engine does not implement (rejected with a clear message).
 UNSUPPORTED = {
     "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
-    "print-prs", "use-prs", "write-null-firth", "use-null-firth", "compute-all", "test", "no-split",
+    "print-prs", "use-prs", "compute-all", "test", "no-split",
     "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
@@ -96,6 +96,10 @@ class Options(BaseModel):
     firth: bool = False
     approx: bool = False
     firth_se: bool = False
+    write_null_firth: bool = Field(default=False, description="--write-null-firth: step 1 (bt) writes each trait's "
+                                   "null approximate-Firth covariate coefficients per chromosome (`_firth.list`)")
+    use_null_firth: str | None = Field(default=None, description="--use-null-firth FILE: step 2 starts the null "
+                                       "approximate-Firth fits from the coefficients FILE lists")
     af_cc: bool = Field(default=False, description="--af-cc: case and control frequencies and counts (bt)")
     cc12: bool = Field(default=False, description="--cc12: binary traits coded 1 (control) / 2 (case)")
     rint: bool = Field(default=False, description="--apply-rint: rank-inverse normal transform of QTs")
@@ -280,6 +284,13 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         raise RegenieError("only one of --firth or --spa can be used.")
     if flag("approx") and not flag("firth"):
         raise RegenieError("--approx can only be used with --firth.")
+    if "use-null-firth" in vals and not (flag("firth") and flag("approx")):
+        raise RegenieError("option --use-null-firth only works with approximate Firth test.")
+    if step == 2 and flag("write-null-firth") and flag("firth") and flag("approx"):
+        # regenie writes them in step 2 too (for --compute-all); this engine writes them in step 1
+        raise RegenieError("Option 'write-null-firth' in step 2 is not supported by regenie-py: write the null "
+                           "Firth estimates in step 1 (--write-null-firth with --bt) and read them with "
+                           "--use-null-firth")
 
     pheno_cols = [c for v in multi.get("phenoCol", []) for c in expand_names(v)]
     if vals.get("phenoColList"):
@@ -386,7 +397,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
         min_info=_float("minINFO", vals["minINFO"]) if "minINFO" in vals else None,
-        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
+        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"),
+        write_null_firth=flag("write-null-firth"), use_null_firth=vals.get("use-null-firth"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),

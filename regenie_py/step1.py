@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import ridge
+from . import null_firth, ridge
 from .genotypes import GenotypeSource, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
 from .output import fmt_vec, open_text_out
@@ -213,6 +213,12 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     order = np.argsort(np.array(S.ids, dtype=object), kind="stable")
     sorted_ids = [S.ids[i] for i in order]
     results: list[tuple[str, str]] = []
+    write_firth = opts.write_null_firth and opts.bt
+    if opts.write_null_firth and not opts.bt:
+        log.write("WARNING: option --write-null-firth only works for BTs with approximate Firth test.")
+    elif write_firth:
+        log.write(" * writing null Firth estimates to file")
+    firth_written: list[tuple[str, str]] = []
     for p in range(P):
         name = S.trait_names[p]
         t = Timer()
@@ -256,12 +262,24 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
                 fh.write(f"{c} " + fmt_vec(vals[order], na if na.any() else None) + "\n")
         path_out = loco_path if opts.use_relative_path else os.path.abspath(loco_path)
         results.append((name, path_out))
-        log.write(f"  * making predictions...writing LOCO predictions...done {t.ms()}")
+        done = "  * making predictions...writing LOCO predictions..."
+        if write_firth:
+            # the null approximate-Firth fit of step 2, per chromosome, on these LOCO predictions
+            path = null_firth.firth_path(opts.out, S.trait_index[p], opts.gz)
+            offsets = [(c, (total - per_chr[:, chroms_present.index(c)] if c in chroms_present else total)[keep])
+                       for c in range(1, n_rows + 1)]
+            done += "writing null approximate Firth estimates..."
+            if null_firth.write_trait_estimates(path, S.Q[keep], y[keep], offsets, beta0, opts.gz, log):
+                firth_written.append((name, path))
+        log.write(f"{done}done {t.ms()}")
         del W
 
     with open(f"{opts.out}_pred.list", "w") as fh:
         fh.write("".join(f"{n} {pth}\n" for n, pth in results))
     log.write(f"\nList of blup files written to: [{opts.out}_pred.list]")
+    if write_firth:
+        listed = null_firth.write_list(opts.out, firth_written, opts.use_relative_path)
+        log.write(f"List of files with null Firth estimates written to: [{listed}]")
     # level-0 files are temporary unless --keep-l0
     if not opts.keep_l0:
         for pth in l0_paths:

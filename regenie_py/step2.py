@@ -207,6 +207,13 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                   f"p-values less than {opts.p_thresh:g}")
     if opts.spa:
         log.write(f" * using SPA correction for logistic regression p-values less than {opts.p_thresh:g}")
+    null_starts: dict[str, dict[int, np.ndarray]] = {}
+    if opts.use_null_firth:
+        from . import null_firth
+
+        log.write(f" * reading null Firth estimates using file : [{opts.use_null_firth}]")
+        for name, path in null_firth.read_list(opts.use_null_firth, S.trait_names).items():
+            null_starts[name] = null_firth.read_estimates(path, S.ncov, opts.nauto)
     # the correction modules (scipy-heavy) are imported only when a run asks for them
     firth: Any = importlib.import_module("regenie_py.firth") if opts.firth else None
     spa: Any = importlib.import_module("regenie_py.spa") if opts.spa else None
@@ -228,7 +235,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                           sparse_by_zeros=geno.kind == "pgen" and design is None)
     try:
         if design is not None:
-            _test_sets(opts, geno, S, design, tester, locos, qt_state, log)
+            _test_sets(opts, geno, S, design, tester, locos, qt_state, log, null_starts)
         chrom_state: dict[int, list[Any] | None] = {}
         blocks_by_chr: dict[int, int] = {}
         for b in plan.blocks:
@@ -240,7 +247,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             if c != current:
                 current = c
                 log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
-                chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log)
+                chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log, null_starts)
                 if opts.interaction:
                     tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
             t = Timer()
@@ -468,14 +475,14 @@ class _ChunkTester:
 
 
 def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
-               locos, qt_state, log: RunLog) -> None:
+               locos, qt_state, log: RunLog, null_starts: dict[str, dict[int, np.ndarray]]) -> None:
     """Gene-based runs: each set's masks, built from its variants, tested like variants."""
     per_chrom: dict[int, int] = {}
     for gene in design.sets:
         per_chrom[gene.chrom] = per_chrom.get(gene.chrom, 0) + 1
     writer = MaskWriter(f"{opts.out}_masks", len(S.ids)) if opts.write_mask else None
     try:
-        _test_each_set(opts, geno, S, design, tester, locos, qt_state, log, per_chrom, writer)
+        _test_each_set(opts, geno, S, design, tester, locos, qt_state, log, per_chrom, writer, null_starts)
     finally:
         if writer is not None:
             writer.close()
@@ -486,14 +493,15 @@ def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesig
 
 
 def _test_each_set(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
-                   locos, qt_state, log: RunLog, per_chrom: dict[int, int], writer: MaskWriter | None) -> None:
+                   locos, qt_state, log: RunLog, per_chrom: dict[int, int], writer: MaskWriter | None,
+                   null_starts: dict[str, dict[int, np.ndarray]]) -> None:
     current = None
     chrom_state: dict[int, list[Any] | None] = {}
     for si, gene in enumerate(design.sets):
         if gene.chrom != current:
             current = gene.chrom
             log.write(f"Chromosome {current} [{per_chrom[current]} sets in total]")
-            chrom_state = _chromosome_state(opts, S, locos, qt_state, current, log)
+            chrom_state = _chromosome_state(opts, S, locos, qt_state, current, log, null_starts)
         log.write(f" set [{si + 1}/{len(design.sets)}] : {gene.name} - {gene.variants.size} variants...")
         t = Timer()
         G, _G2 = geno.read(gene.variants)
@@ -602,7 +610,8 @@ def _null_hlms(S: AnalysisSamples, locos, chrom_state, c: int, log: RunLog) -> d
 
 
 def _chromosome_state(
-    opts, S: AnalysisSamples, locos, qt_state, c: int, log: RunLog
+    opts, S: AnalysisSamples, locos, qt_state, c: int, log: RunLog,
+    null_starts: dict[str, dict[int, np.ndarray]] | None = None,
 ) -> dict[int, list[Any] | None]:
     """Per trait, what the tests of chromosome c need (LOCO offset, null models)."""
     N, P = S.Y.shape
@@ -639,7 +648,12 @@ def _chromosome_state(
         if opts.firth:
             from . import firth
 
-            null_beta = firth.fit_null_firth(X, y, offset)
+            stored = (null_starts.get(S.trait_names[p]) or {}).get(c) if null_starts else None
+            if stored is not None:
+                from .null_firth import aligned_start
+
+                stored = aligned_start(stored, _b)
+            null_beta = firth.fit_null_firth(X, y, offset, start=stored)
             if null_beta is None:
                 log.write(f"WARNING: null Firth model failed for phenotype '{S.trait_names[p]}' on chromosome {c}.")
                 with open(f"{opts.out}_failedNullFirth_chr{c}.list", "a") as fh:

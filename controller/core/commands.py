@@ -21,6 +21,7 @@ from controller.core.plan import (
     JobPlan,
     PlannedJob,
     converted_file,
+    firth_list_uri,
     job_output_base,
     job_output_prefix,
     pred_list_uri,
@@ -131,6 +132,8 @@ class CommandContext:
         args = ["--step", "1", *self.genotype_args(self.plan.step1Genotypes), *self.sample_args(step=1, job=job),
                 *self.variant_filter_args()]
         args += ["--bsize", str(p.step1BlockSize), *self.trait_arg()]
+        if p.reuseNullFirth:
+            args.append("--write-null-firth")
         if p.loocv:
             args.append("--loocv")
         elif p.cv is not None:
@@ -183,6 +186,8 @@ class CommandContext:
             args += ["--minINFO", _number(p.minINFO)]
         args += self.step2_analysis_args()
         args += ["--pred", self.local(pred_list_uri(self.plan, self.manifest, job))]
+        if p.reuseNullFirth:
+            args += ["--use-null-firth", self.local(firth_list_uri(self.plan, self.manifest, job))]
         if job.range:
             args += ["--range", job.range]
         elif job.code is not None:
@@ -337,11 +342,16 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
             if extra:
                 required.append(m.data_uri(extra))
         required.append(pred_list_uri(plan, m, job))
+        if m.analysisParams.reuseNullFirth:
+            required.append(firth_list_uri(plan, m, job))
         n_traits = len(plan.job_traits(job))
         if plan.startStep == 1 and n_traits:
             # a binary trait whose level-1 fit fails is left out of _pred.list: its .loco may be absent
-            ext = ".loco.gz" if m.analysisParams.gz else ".loco"
-            optional += [f"{step1_folder(plan, job.group)}{plan.outputPrefix}_{k}{ext}" for k in range(1, n_traits + 1)]
+            # (and a trait whose null Firth fit fails, of _firth.list)
+            compressed = ".gz" if m.analysisParams.gz else ""
+            kinds = [".loco"] + ([".firth"] if m.analysisParams.reuseNullFirth else [])
+            optional += [f"{step1_folder(plan, job.group)}{plan.outputPrefix}_{k}{kind}{compressed}"
+                         for kind in kinds for k in range(1, n_traits + 1)]
     return required, optional
 
 

@@ -269,6 +269,11 @@ class AnalysisParams(_Strict):
     firth: bool = Field(default=False, description="bt only: Firth correction below pThresh (--firth).")
     approx: bool = Field(default=False, description="bt only, with firth: the fast approximate Firth (--approx).")
     spa: bool = Field(default=False, description="bt only: saddle-point approximation below pThresh (--spa).")
+    reuseNullFirth: bool = Field(
+        default=False, description="bt with firth and approx: step 1 writes each trait's null Firth estimates per "
+        "chromosome (--write-null-firth) and every step-2 job starts from them (--use-null-firth), as FinnGen runs "
+        "many small chunks; with startStep 2, the _firth.list beside step1PredList is read."
+    )
     pThresh: float = Field(default=0.05, gt=0, le=1, description="P-value threshold for Firth/SPA (--pThresh).")
     nauto: int = Field(
         default=DEFAULT_NAUTO,
@@ -551,6 +556,15 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
         problems.append(Problem("analysisParams.applyRint", "applyRint applies to quantitative traits only (traitType 'qt')"))
     if ana.get("approx") is True and ana.get("firth") is not True:
         problems.append(Problem("analysisParams.approx", "approx needs firth: true"))
+    if ana.get("reuseNullFirth") is True:
+        if trait != "bt" or ana.get("firth") is not True or ana.get("approx") is not True:
+            problems.append(Problem("analysisParams.reuseNullFirth", "reuseNullFirth needs traitType 'bt', firth: "
+                                    "true and approx: true (regenie keeps null estimates of the approximate Firth "
+                                    "test only)"))
+        pred = g("step1PredList")
+        if str(g("startStep", 1)) == "2" and isinstance(pred, str) and not pred.endswith("_pred.list"):
+            problems.append(Problem("analysisParams.reuseNullFirth", "with startStep 2 the null Firth estimates are "
+                                    "read from the _firth.list beside step1PredList, which must end in _pred.list"))
     if ana.get("firth") is True and ana.get("spa") is True:
         problems.append(Problem("analysisParams.spa", "choose one correction: firth or spa, not both"))
     if ana.get("loocv") is True and ana.get("cv") is not None:

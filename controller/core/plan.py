@@ -202,6 +202,13 @@ def pred_list_uri(plan: JobPlan, manifest: Manifest, job: PlannedJob | None = No
     return f"{step1_folder(plan, job.group if job else None)}{plan.outputPrefix}_pred.list"
 
 
+def firth_list_uri(plan: JobPlan, manifest: Manifest, job: PlannedJob | None = None) -> str:
+    """The `_firth.list` of null Firth estimates (analysisParams.reuseNullFirth) beside the
+    `_pred.list` a step-2 job reads."""
+    pred = pred_list_uri(plan, manifest, job)
+    return pred.removesuffix("_pred.list") + "_firth.list"
+
+
 def split_prefix_uri(plan: JobPlan) -> str:
     """--split-l0 PREFIX: regenie writes PREFIX.master and PREFIX_job<j>.snplist."""
     return f"{plan.outputUri}step1/split/{plan.outputPrefix}"

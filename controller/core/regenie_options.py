@@ -92,6 +92,8 @@ OWNED_BY_WORKFLOW: dict[str, str] = {
     "approx": "analysisParams.approx",
     "spa": "analysisParams.spa",
     "pThresh": "analysisParams.pThresh",
+    "write-null-firth": "analysisParams.reuseNullFirth",
+    "use-null-firth": "analysisParams.reuseNullFirth",
     "chr": "analysisParams.chr",
     "chrList": "analysisParams.chrList",
     "range": "analysisParams.step2ChunkSize",

@@ -312,3 +312,32 @@ def test_an_out_of_memory_kill_is_submitted_again_with_twice_the_memory(stack, d
     assert memory[1] == 2 * memory[0] and job["memoryMiB"] == memory[1]
     others = [j for j in result.jobs if j["jobId"] != "step2-chr2"]
     assert all([h.get("memoryMiB") for h in j["history"] if h["status"] == "RUNNING"] == [memory[0]] for j in others)
+
+
+def test_null_firth_estimates_from_step1_serve_every_chunk(stack, dataset, completed, tmp_path):
+    """analysisParams.reuseNullFirth (the FinnGen pattern): step 1 writes the null approximate-Firth
+    estimates, every step-2 chunk starts from them, and the merged results equal those of the bt
+    workflow fitted from scratch (to the fit's convergence)."""
+    from tests.engine.compare import compare_regenie
+
+    manifest = json.loads(Path(dataset.manifests["bt"]).read_text())
+    manifest["experimentId"] = "null-firth-reuse"
+    manifest["analysisParams"].update(reuseNullFirth=True, step2ChunkSize=300)
+    src = tmp_path / "reuse"
+    src.mkdir()
+    (src / "manifest.json").write_text(json.dumps(manifest))
+    result = run_workflow(stack, src / "manifest.json", tmp_path / "out", timeout=600)
+    assert result.status == "COMPLETED", result.workflow.get("errorDetail")
+    step1 = next(j for j in result.jobs if j["jobId"] == "step1")
+    assert "--write-null-firth" in step1["command"]
+    assert any(o["uri"].endswith("_firth.list") for o in step1["outputs"])
+    chunks = [j for j in result.jobs if j.get("stepNumber") == 2]
+    assert len(chunks) > CHROMOSOMES
+    for job in chunks:
+        cmd = job["command"]
+        assert cmd[cmd.index("--use-null-firth") + 1].endswith("step1/" + manifest["outputParams"]["outputPrefix"]
+                                                                + "_firth.list")
+    for trait in ("Y1", "Y2"):
+        ours = next((tmp_path / "out").rglob(f"merged/{trait}.regenie.gz"))
+        scratch = next(completed["bt"].out_dir.rglob(f"merged/{trait}.regenie.gz"))
+        assert compare_regenie(ours, scratch, rel=1e-4, corrected_rel=1e-4) == [], trait
