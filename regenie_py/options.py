@@ -132,7 +132,8 @@ class Options(BaseModel):
     exclude_setlist: list[str] = Field(default_factory=list)
     vc_tests: list[str] = Field(default_factory=list, description="--vc-tests: skat, skato, skato-acat, acatv, acato")
     vc_max_aaf: float = 1.0
-    joint: list[str] = Field(default_factory=list, description="--joint: tests over a set's burden masks (acat)")
+    joint: list[str] = Field(default_factory=list, description="--joint: tests over a set's burden masks (minp, ftest, "
+                             "gates, acat)")
     interaction: str | None = Field(default=None, description="--interaction: a numeric covariate for GxE tests")
     rare_mac: float = 1000.0
     force_robust: bool = False
@@ -362,8 +363,19 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
             raise RegenieError("must specify sample file (using --sample) if using --write-mask with a BGEN file.")
     joint = [t for t in (vals.get("joint") or "").split(",") if t]
     for t in joint:
-        if t != "acat":
-            raise RegenieError(f"--joint {t} is not supported by regenie-py yet (acat is); run the regenie binary")
+        if t == "sbat":
+            raise RegenieError("--joint sbat is not supported by regenie-py yet (minp, ftest, gates and acat are); "
+                               "run the regenie binary")
+        if t not in ("minp", "ftest", "gates", "acat"):
+            raise RegenieError(f"unrecognized joint test (='{t}').")
+        if t == "gates" and not flag("bt"):
+            # regenie's genotype matrix for quantitative traits at this point is not the residualised
+            # masks (the F test and GATES differ from regenie's on them): refused, not approximated
+            raise RegenieError("--joint gates with a quantitative trait is not supported by regenie-py yet (minp "
+                               "and acat are; gates with --bt is); run the regenie binary")
+        if t == "ftest" and not flag("bt"):
+            raise RegenieError("--joint ftest is not supported by regenie-py yet (minp and acat are); run the "
+                               "regenie binary")
     if joint and not vals.get("anno-file"):
         raise RegenieError("--joint needs gene-based tests (--anno-file, --set-list, --mask-def).")
     if vc_tests and flag("bt") and (flag("firth") or flag("spa")):

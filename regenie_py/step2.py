@@ -199,6 +199,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
         log.write(f" * # tested sets    : [{len(design.sets)}]")
         log.write(f" * max block size   : [{opts.bsize}]")
         log.write(f" * rule used to build masks : {design.rule}")
+        if opts.bt and "ftest" in design.joint:
+            log.write("WARNING: Joint F-test only for QTs.")
     log.write(f" * using minimum MAC of {opts.min_mac:g} ({'masks' if design else 'variants'} with lower MAC are ignored)")
     if opts.min_info is not None:
         log.write(f" * using minimum imputation info score of {opts.min_info:g} (variants with lower info score are ignored)")
@@ -524,37 +526,34 @@ def _test_each_set(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskD
             if k in vc:
                 _write_vc_rows(tester.writers, built.meta, k, vc[k], S, extra_text)
             start = k
-        if "acat" in design.joint:
+        if design.joint:
             burden = [(np.concatenate([piece[p][0] for piece in pieces]), np.concatenate([piece[p][1] for piece in pieces]))
                       for p in range(S.Y.shape[1])]
-            _write_joint_acat(tester.writers, gene, burden, S, opts.bt and opts.af_cc)
+            _write_joint_rows(tester.writers, gene, burden, built.values, S, design.joint, opts.bt and opts.af_cc,
+                              design.rule == "max")
         log.write(f"     -computing association tests...done {t.ms()}")
 
 
-def _write_joint_acat(writers: list[_TraitWriter], gene, burden: list[tuple[np.ndarray, np.ndarray]],
-                      S: AnalysisSamples, case_control: bool) -> None:
-    """--joint acat: the Cauchy combination of a set's burden-mask p-values, each weighted as regenie
-    weights it, MAF (1 - MAF) Beta(MAF; 1, 25)^2 with the mask's frequency as MAF."""
-    from .vc_tests import acat_log10p, beta_weight, chisq_of_log10p
+def _write_joint_rows(writers: list[_TraitWriter], gene, burden: list[tuple[np.ndarray, np.ndarray]],
+                      masks: np.ndarray, S: AnalysisSamples, tests: list[str], case_control: bool,
+                      max_rule: bool) -> None:
+    """--joint: one row per test over the set's burden masks (regenie_py.joint_tests)."""
+    from .joint_tests import chisq_text, joint_rows
 
     for p, w in enumerate(writers):
         log10p, freq = burden[p]
-        use = np.isfinite(log10p)
-        lp = log10p[use]
-        maf = np.minimum(freq[use], 1.0 - freq[use])
-        weights = np.array([m * (1.0 - m) * beta_weight(m) ** 2 for m in maf])
         obs = S.observed[:, p]
         counts = f"{int(obs.sum())}"
         if case_control:
             cases = int((S.Y[obs, p] == 1).sum())
             counts += f" {cases} {int(obs.sum()) - cases}"
         freqs = "NA NA NA" if case_control else "NA"
-        if lp.size == 0:
-            w.fh.write(f"{gene.chrom} {gene.pos} {gene.name} NA NA {freqs} {counts} ADD-BURDEN-ACAT NA NA NA NA DF=NA\n")
-            continue
-        logp = acat_log10p(lp, weights)
-        w.fh.write(f"{gene.chrom} {gene.pos} {gene.name} NA NA {freqs} {counts} ADD-BURDEN-ACAT NA NA "
-                   f"{fmt(chisq_of_log10p(logp))} {fmt(logp)} DF={lp.size}\n")
+        for name, logp, df in joint_rows(tests, log10p, freq, masks, obs, S.ncov, max_rule):
+            head = f"{gene.chrom} {gene.pos} {gene.name} NA NA {freqs} {counts} ADD-BURDEN-{name} NA NA"
+            if logp is None:
+                w.fh.write(f"{head} NA NA DF=NA\n")
+            else:
+                w.fh.write(f"{head} {fmt(chisq_text(logp))} {fmt(logp)} DF={df}\n")
 
 
 def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,

@@ -323,7 +323,7 @@ class AnalysisParams(_Strict):
     vcTests: list[Literal["skat", "skato", "skato-acat", "acatv", "acato"]] | None = Field(
         default=None, description="Gene-based tests: variance-component tests to run as well (--vc-tests)."
     )
-    jointTests: list[Literal["acat", "minp", "ftest", "gates", "sbat", "nnls"]] | None = Field(
+    jointTests: list[Literal["acat", "minp", "ftest", "gates", "sbat"]] | None = Field(
         default=None, description="Gene-based tests: joint tests over each gene's burden masks (--joint)."
     )
     writeMask: bool = Field(
