@@ -371,6 +371,9 @@ def test_trait_batches_by_missingness_fit_each_group_on_its_own(emulator, ukb_st
     assert {j: int(jobs[j].get("runCount", 1)) for j in ("step1-g1", "step1-g2")} == {"step1-g1": 1, "step1-g2": 2}
     cmd = jobs["step2-chr5-g2"]["command"]
     assert cmd[cmd.index("--phenoColList") + 1] == "Y2" and cmd[cmd.index("--pred") + 1].endswith("step1/g2/regenie_pred.list")
+    index = next((tmp_path / "out").rglob("report.html")).read_text()
+    table = index.split('<table id="trait-groups">', 1)[1].split("</table>", 1)[0]
+    assert "<td class=\"l\">g1</td><td class=\"l\">Y1, Y3</td>" in table and ">Y2</td>" in table
 
     regenie_py = [str(Path(sys.executable).parent / "regenie-py")]
     alone = {**_by_hand(regenie_py, study, tmp_path / "py", ["Y1", "Y3"], "g1"),
