@@ -337,6 +337,9 @@ def plan(manifest_file: str, data_dir: Path, workflow_id: str | None, as_json: b
         converted = " (converted to PGEN first)" if f.conversion else ""
         out.print(f"step 2: {d.total} variants in {f.name}{converted} ({chrom_list})")
     out.print(f"traits: {', '.join(traits)}")
+    if job_plan.traitGroups:
+        out.print("trait groups by missingness (one step 1 each): "
+                  + "; ".join(f"{g.name} {', '.join(g.traits)}" for g in job_plan.traitGroups))
     table = Table()
     for name in ("job", "step", "chromosome / range", "variants", "after"):
         table.add_column(name)

@@ -185,6 +185,10 @@ def test_the_preflight_groups_the_traits_of_a_study(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(path), "--data", str(study)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "trait groups by missingness: 2 step-1 job(s): g1 Y1 (non-shared <= 0.000); g2 Y2, Y3" in result.output
+    result = CliRunner().invoke(cli, ["plan", str(path), "--data-dir", str(study)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "trait groups by missingness (one step 1 each): g1 Y1; g2 Y2, Y3" in result.output
+    assert "--phenoColList Y2,Y3" in result.output and "step1/g2/" in result.output
     # with a threshold above the difference, one step 1 for all
     planned = plan(study, manifest(columns=["Y1", "Y2", "Y3"], maxMissingnessDiff=0.5))
     assert [j.jobId for j in planned.plan.step1Jobs] == ["step1"]
