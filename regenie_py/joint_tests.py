@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy.linalg import qr
 
-from .vc_tests import LOG10_DBL_DMIN, acat_log10p, beta_weight, chisq_of_log10p
+from .vc_tests import LOG10_DBL_DMIN, acat_log10p, beta_weight
 
 ORDER = ("minp", "ftest", "gates", "acat")
 NAMES = {"minp": "MINP", "ftest": "F", "gates": "GATES", "acat": "ACAT"}
@@ -109,7 +109,3 @@ def joint_rows(tests: list[str], log10p: np.ndarray, freq: np.ndarray, masks: np
             p = gates_p(10.0 ** -lp_good[kept], G[:, kept], float(masks.shape[0] - ncov))
             out.append((name, _logp_of_p(p) if p >= 0 else None, kept.size))
     return out
-
-
-def chisq_text(logp: float) -> float:
-    return chisq_of_log10p(logp)

@@ -538,7 +538,8 @@ def _write_joint_rows(writers: list[_TraitWriter], gene, burden: list[tuple[np.n
                       masks: np.ndarray, S: AnalysisSamples, tests: list[str], case_control: bool,
                       max_rule: bool) -> None:
     """--joint: one row per test over the set's burden masks (regenie_py.joint_tests)."""
-    from .joint_tests import chisq_text, joint_rows
+    from .joint_tests import joint_rows
+    from .vc_tests import chisq_of_log10p
 
     for p, w in enumerate(writers):
         log10p, freq = burden[p]
@@ -553,7 +554,7 @@ def _write_joint_rows(writers: list[_TraitWriter], gene, burden: list[tuple[np.n
             if logp is None:
                 w.fh.write(f"{head} NA NA DF=NA\n")
             else:
-                w.fh.write(f"{head} {fmt(chisq_text(logp))} {fmt(logp)} DF={df}\n")
+                w.fh.write(f"{head} {fmt(chisq_of_log10p(logp))} {fmt(logp)} DF={df}\n")
 
 
 def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
