@@ -306,6 +306,100 @@ def test_per_request_lookups_are_computed_once_with_the_same_answers(aws):
     assert aws.s3.list_buckets()["ResponseMetadata"]["HTTPStatusCode"] == 200  # requests still dispatch
 
 
+def test_a_definition_is_parsed_once_and_then_loaded(aws, role, tmp_path, monkeypatch):
+    """(q): creating a state machine parses its definition; its executions, and a later stack
+    (here: the in-memory programs forgotten), load the parsed program instead; the results are
+    those of a fresh parse, and an invalid definition is still refused with moto's message."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    from local import moto_speedups
+
+    monkeypatch.setenv("GWAS_LOCAL_CACHE", str(tmp_path / "cache"))
+    parses = []
+    original = AmazonStateLanguageParser.parse
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(lambda d: parses.append(d) or original(d)))
+    marker = unique("m")
+    definition = {
+        "StartAt": "Pick",
+        "States": {
+            "Pick": {"Type": "Choice", "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+                     "Default": "Small"},
+            "Big": {"Type": "Pass", "Result": {"size": "big", "marker": marker}, "End": True},
+            "Small": {"Type": "Pass", "Result": {"size": "small", "marker": marker}, "End": True},
+        },
+    }
+    first = run_state_machine(aws, role, definition, {"n": 5})
+    second = run_state_machine(aws, role, definition, {"n": 0})
+    assert json.loads(first["output"]) == {"size": "big", "marker": marker}
+    assert json.loads(second["output"]) == {"size": "small", "marker": marker}
+    assert len(parses) == 1  # two creations and two executions, one parse
+    assert len(list((tmp_path / "cache" / "asl").glob("program-*.pickle"))) == 1
+
+    moto_speedups._programs.clear()  # as in a new process: the program comes from the cache file
+    third = run_state_machine(aws, role, definition, {"n": 2})
+    assert json.loads(third["output"]) == {"size": "big", "marker": marker}
+    assert len(parses) == 1
+
+    # A damaged cache file is a miss: parsed again, rewritten, same answer.
+    moto_speedups._programs.clear()
+    (cached,) = (tmp_path / "cache" / "asl").glob("program-*.pickle")
+    cached.write_bytes(b"not a pickle")
+    assert json.loads(run_state_machine(aws, role, definition, {"n": 0})["output"])["size"] == "small"
+    assert len(parses) == 2 and cached.read_bytes() != b"not a pickle"
+
+    bad = {"StartAt": "Nowhere", "States": {"Pass": {"Type": "Pass", "End": True}, "Extra": {"Type": "Nope"}}}
+    with pytest.raises(ClientError, match=r"ASLParserException line 1:\d+, at \"Nope\""):
+        aws.sfn.create_state_machine(name=unique("sm"), definition=json.dumps(bad), roleArn=role)
+    assert len(list((tmp_path / "cache" / "asl").glob("program-*.pickle"))) == 1  # nothing cached for it
+
+
+def test_plain_items_serialize_as_moto_serializes_them(aws):
+    """(r): the copied wire form of S, N, BOOL, NULL, SS, NS, M and L values equals moto's own
+    serializer's; binary values still go through moto's serializer; a Query returns the items."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    from local.moto_speedups import NotPlain, plain_attribute_value
+
+    item = {
+        "workflowId": {"S": "w"}, "n": {"N": "-1.5e3"}, "ok": {"BOOL": False}, "none": {"NULL": True},
+        "tags": {"SS": ["a", "b"]}, "nums": {"NS": ["1", "2"]},
+        "deep": {"M": {"list": {"L": [{"S": "x"}, {"M": {"y": {"N": "2"}}}, {"L": []}]}, "empty": {"M": {}}}},
+        "text": {"S": "with \"quotes\" and unicode \u00e9"},
+    }
+    for value in item.values():
+        assert plain_attribute_value(value) == value
+    with pytest.raises(NotPlain):
+        plain_attribute_value({"B": b"raw"})
+
+    ddb = aws.session.client("dynamodb", endpoint_url=aws.endpoint)
+    table = unique("t")
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "workflowId", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "workflowId", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    blob = {**item, "workflowId": {"S": "b"}, "raw": {"B": b"\x00\x01bytes"}, "raws": {"BS": [b"\x02"]}}
+    ddb.put_item(TableName=table, Item=item)
+    ddb.put_item(TableName=table, Item=blob)
+    got = {i["workflowId"]["S"]: i for i in ddb.scan(TableName=table, ConsistentRead=True)["Items"]}
+    assert got["w"] == item
+    assert got["b"]["raw"] == {"B": b"\x00\x01bytes"} and got["b"]["raws"] == {"BS": [b"\x02"]}
+    assert {k: v for k, v in got["b"].items() if k not in ("raw", "raws")} == {**item, "workflowId": {"S": "b"}}
+
+    # The same items as moto's serializer gives without the copy.
+    patched = BaseJSONSerializer._serialize_type_structure
+    query = {"TableName": table, "KeyConditionExpression": "workflowId = :w",
+             "ExpressionAttributeValues": {":w": {"S": "w"}}}
+    with_copy = ddb.query(**query)["Items"]
+    original = getattr(patched, "__wrapped_original__", None)
+    assert original is not None
+    BaseJSONSerializer._serialize_type_structure = original
+    try:
+        without = ddb.query(**query)["Items"]
+    finally:
+        BaseJSONSerializer._serialize_type_structure = patched
+    assert with_copy == without == [item]
+
+
 def test_the_registry_names_each_patch_once_with_a_test_that_exists():
     from local.moto_patches import registry
 
