@@ -8,11 +8,11 @@ waited for.
     is created (to validate it) and again when each execution starts; our definition (27 KB, the
     synthesized workflow) takes 0.2-0.4 s per parse. The parsed program is reused: kept in memory
     by definition text, and pickled to the local cache directory (`local.blueprint.cache_dir`),
-    keyed by a digest of the text and the moto, antlr and Python versions, so the next stack
-    start loads it in milliseconds. Only definitions that parsed are stored, so a cached one is
-    valid; an invalid one is parsed (and refused) every time as before. The program is stateless
-    between executions (every execution keeps its state in its own `Environment`), which is how
-    moto itself evaluates one program from many Map iterations at once.
+    keyed by a digest of the text, the moto, antlr and Python versions and the local patches'
+    sources, so the next stack start loads it in milliseconds. Only definitions that parsed are
+    stored, so a cached one is valid; an invalid one is parsed (and refused) every time as before.
+    The program is stateless between executions (every execution keeps its state in its own
+    `Environment`), which is how moto itself evaluates one program from many Map iterations at once.
 (r) DynamoDB items in responses: moto's shape-driven JSON serializer looks up each member of
     each `AttributeValue` under several spellings, so a Query of five job records (12 KB) cost
     36 ms of CPU, and the watchers' queries were most of the emulator's CPU. An `AttributeValue`
@@ -23,6 +23,7 @@ waited for.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -44,14 +45,24 @@ _programs_lock = threading.Lock()
 
 
 # -- (q) parsed state machines ----------------------------------------------------------------------
-def _cache_key(definition: str) -> str:
+@functools.cache
+def _parser_digest() -> bytes:
+    """What a parsed program depends on besides its text: the moto, antlr and Python versions and
+    the sources of the local patches (which replace moto classes the program is made of)."""
     import antlr4  # type: ignore[import-untyped]
     import moto
 
     h = hashlib.sha256()
-    for part in (moto.__version__, getattr(antlr4, "__version__", ""), sys.version, definition):
+    for part in (moto.__version__, getattr(antlr4, "__version__", ""), sys.version):
         h.update(part.encode() + b"\0")
-    return h.hexdigest()[:32]
+    here = Path(__file__).resolve().parent
+    for name in ("moto_patches.py", "moto_concurrency.py", "moto_speedups.py"):
+        h.update((here / name).read_bytes())
+    return h.digest()
+
+
+def _cache_key(definition: str) -> str:
+    return hashlib.sha256(_parser_digest() + definition.encode()).hexdigest()[:32]
 
 
 def _disk_path(key: str) -> Path | None:

@@ -98,12 +98,29 @@ def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
                     a1a if ref_first else a2a, a2a if ref_first else a1a)
 
 
+BED_MAGIC = b"\x6c\x1b\x01"  # PLINK 1 .bed, variant-major
+
+
+@lru_cache(maxsize=2)
+def _bed_codes(count_a1: bool) -> np.ndarray:
+    """Byte -> its 4 samples' genotypes (float64, NaN missing): the 2-bit codes 00, 01, 10, 11 are
+    homozygous A1, missing, heterozygous, homozygous A2, lowest bits first; the count is of A1
+    (bim column 5) unless --ref-first counts the other allele."""
+    per_code = np.array([2.0, np.nan, 1.0, 0.0]) if count_a1 else np.array([0.0, np.nan, 1.0, 2.0])
+    byte = np.arange(256)
+    return np.stack([per_code[(byte >> (2 * k)) & 3] for k in range(4)], axis=1)
+
+
 class BedSource(GenotypeSource):
+    """PLINK 1 .bed read with numpy: a memory map of the file and a byte -> 4-genotype table.
+
+    bed-reader decodes as fast on one core, but importing it loads scipy.sparse and pooch: 27 MB of
+    the step-2 peak RSS and 0.3 s of every run (benchmarks/bench_engine.py); the tests compare the
+    two readers on the same files."""
+
     kind = "bed"
 
     def __init__(self, prefix: str, ref_first: bool, nauto: int, threads: int) -> None:
-        from bed_reader import open_bed
-
         for ext in ("bed", "bim", "fam"):
             path = f"{prefix}.{ext}"
             if not os.path.exists(path) and not (ext != "bed" and os.path.exists(path + ".gz")):
@@ -120,21 +137,72 @@ class BedSource(GenotypeSource):
                 if p:
                     self.sample_ids.append(f"{p[0]}_{p[1]}")
                     self.sample_info.append((p[0], p[1], p[4] if len(p) > 4 else "0"))
-        try:
-            self._bed = open_bed(f"{prefix}.bed", iid_count=len(self.sample_ids), sid_count=len(self.variants),
-                                 count_A1=not ref_first, num_threads=threads)
-        except ValueError as err:  # bed-reader's check of the magic bytes
-            raise RegenieError(f"cannot read genotypes from {prefix}.bed: {err}") from err
+        bed = self.paths[0]
+        n_samples, n_variants = len(self.sample_ids), len(self.variants)
+        self._row_bytes = (n_samples + 3) // 4
+        with open(bed, "rb") as fh:
+            magic = fh.read(3)
+        if magic != BED_MAGIC:
+            raise RegenieError(f"cannot read genotypes from {bed}: not a variant-major PLINK .bed file "
+                               f"(first bytes {magic.hex()}, expected {BED_MAGIC.hex()})")
+        expected = 3 + n_variants * self._row_bytes
+        size = os.path.getsize(bed)
+        if size != expected:
+            raise RegenieError(f"cannot read genotypes from {bed}: {size} bytes, but {n_variants} variants x "
+                               f"{n_samples} samples take {expected}")
+        self._codes = _bed_codes(not ref_first)
+        self._n_variants = n_variants
+        # plain reads, not a memory map: mapped pages of the file would count in the peak RSS
+        self._fd = os.open(bed, os.O_RDONLY)
+        self._n_samples = n_samples
+        self.set_samples(np.arange(n_samples, dtype=np.int64))
+
+    def set_samples(self, idx: np.ndarray) -> None:
+        super().set_samples(idx)
+        n = self._n_samples
+        # all samples in file order: the decoded rows are cut, not gathered
+        self._all_samples = len(self.sample_idx) == n and (n == 0 or (
+            int(self.sample_idx[0]) == 0 and bool((np.diff(self.sample_idx) == 1).all())))
 
     def read(self, vidx):
-        try:
-            g = self._bed.read(index=(self.sample_idx, np.asarray(vidx, dtype=np.int64)), dtype="float64", order="F")
-        except ValueError as err:  # bed-reader's check of the magic bytes and the file length
-            raise RegenieError(f"cannot read genotypes from {self.paths[0]}: {err}") from err
-        return g, None
+        """Genotypes of the variants `vidx` (samples x variants, Fortran order, NaN missing)."""
+        vidx = np.asarray(vidx, dtype=np.int64)
+        raw = self._raw_rows(vidx)
+        # np.take, not fancy indexing: 8x faster for this (row) gather
+        g = np.take(self._codes, raw, axis=0).reshape(len(vidx), self._row_bytes * 4)  # variants x samples
+        if self._all_samples:
+            g = g[:, :self._n_samples]
+        else:
+            g = g[:, self.sample_idx]
+        return np.asfortranarray(g.T), None
+
+    def _raw_rows(self, vidx: np.ndarray) -> np.ndarray:
+        """The packed bytes of the variants `vidx`, in that order (one read for a consecutive run)."""
+        rb, bed = self._row_bytes, self.paths[0]
+        if vidx.size and (int(vidx.min()) < 0 or int(vidx.max()) >= self._n_variants):
+            raise RegenieError(f"cannot read genotypes from {bed}: variant index out of range")
+        if vidx.size == 0:
+            return np.zeros((0, rb), dtype=np.uint8)
+        first, last = int(vidx.min()), int(vidx.max())
+        span = last - first + 1
+        if span <= 4 * vidx.size:  # one read of the run that holds them all
+            buf = np.empty((span, rb), dtype=np.uint8)
+            got = os.preadv(self._fd, [buf.data], 3 + first * rb)
+            if got != buf.nbytes:
+                raise RegenieError(f"cannot read genotypes from {bed}: the file ends early")
+            if span == vidx.size and (np.diff(vidx) == 1).all():
+                return buf
+            return buf[vidx - first]
+        out = np.empty((vidx.size, rb), dtype=np.uint8)
+        for k, v in enumerate(vidx.tolist()):
+            if os.preadv(self._fd, [out[k].data], 3 + v * rb) != rb:
+                raise RegenieError(f"cannot read genotypes from {bed}: the file ends early")
+        return out
 
     def close(self) -> None:
-        self._bed.__exit__(None, None, None)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def pgen_has_dosages(path: str) -> bool:

@@ -327,14 +327,17 @@ class _ChunkTester:
         written = [(np.full(G.shape[1], np.nan), np.full(G.shape[1], np.nan)) for _ in range(P)]
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
-        missing = np.isnan(G)
-        any_missing = bool(missing.any())
+        # one pass for the column sums; the missing calls are looked for only where a sum is NaN
+        col_sums = G.sum(axis=0)
+        any_missing = bool(np.isnan(col_sums).any())
+        missing = np.isnan(G) if any_missing else np.zeros(G.shape, dtype=bool)
         n_genotyped = S.n_genotyped or G.shape[0]
         if self.sparse_by_zeros:
             # PGEN: regenie counts the analysed samples whose call is exactly 0 (at least half of
             # the genotyped samples -> sparse)
             zeros = np.count_nonzero(G == 0, axis=0)
-        G = ridge.impute_mean(G)
+        if any_missing:
+            G = ridge.impute_mean(G)
         # otherwise regenie keeps a variant with at most half as many non-zero values (missing
         # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
         # values only) approximates G'G (see below)
@@ -362,7 +365,7 @@ class _ChunkTester:
                 s = np.where(called, Gp, 0.0).sum(axis=0)
             else:
                 n = np.full(Gp.shape[1], Gp.shape[0])
-                s = Gp.sum(axis=0)
+                s = col_sums if full else Gp.sum(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 freq = s / (2.0 * n)
             mac = np.minimum(s, 2.0 * n - s)
