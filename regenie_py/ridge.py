@@ -74,7 +74,8 @@ def standardize_block(g: np.ndarray, Q: np.ndarray, ids: np.ndarray) -> np.ndarr
     """Residualise on covariates and scale each column to variance 1 (n − k denominator)."""
     g = impute_mean(g)
     g -= Q @ (Q.T @ g)
-    s = np.sqrt((g * g).sum(axis=0) / (g.shape[0] - Q.shape[1]))
+    # einsum: the sums of squares without a block-sized temporary (the level-0 loop's peak RSS)
+    s = np.sqrt(np.einsum("ij,ij->j", g, g) / (g.shape[0] - Q.shape[1]))
     low = np.nonzero(s < 1e-6)[0]
     if low.size:
         raise RegenieError(f"Uh-oh, SNP {ids[low[0]]} has low variance (={s[low[0]]}).")

@@ -11,6 +11,7 @@ import numpy as np
 from . import null_firth, ridge
 from .genotypes import GenotypeSource, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
+from .memory import release_free_memory
 from .output import fmt_vec, open_text_out
 from .samples import AnalysisSamples
 
@@ -193,6 +194,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
             else:
                 assert W_mem is not None
                 W_mem[:, :, bi * J:(bi + 1) * J] = np.transpose(w, (2, 0, 1))
+            del G, w
+            release_free_memory()
             log.write(f" block [{bi + 1}] : {vidx.size} snps  {t.ms()}")
         if pool is not None:
             pool.shutdown()

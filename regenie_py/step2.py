@@ -690,16 +690,33 @@ def _impute_info(G: np.ndarray, G2: np.ndarray, kind: str = "impute") -> np.ndar
 def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None,
                 test: str = "ADD", follow: dict | None = None) -> None:
     """One row per tested column; `follow[j]`: rows written right after column j's (interaction tests)."""
+    cols = np.nonzero(ok)[0]
+    if cols.size == 0:
+        return
+
+    # each column as Python values once (indexing numpy arrays per value was most of the writing)
+    def values(a) -> list:
+        return np.asarray(a)[cols].tolist()
+
+    def texts(a) -> list[str]:
+        return [fmt(x) for x in values(a)]
+
+    heads = [f"{c} {p} {i} {a0} {a1} " for c, p, i, a0, a1 in
+             zip(values(v.chrom), values(v.pos), values(v.ids), values(v.allele0), values(v.allele1))]
+    parts = [texts(freq)]
+    if cc is not None:
+        parts += [texts(cc[0]), texts(cc[1])]
+    if w.with_info:
+        parts.append(texts(info))
+    parts.append([str(int(x)) for x in values(n)])
+    if cc is not None:
+        parts += [[str(int(x)) for x in values(cc[2])], [str(int(x)) for x in values(cc[3])]]
+    stats = zip(texts(beta), texts(se), texts(chisq), texts(log10p), values(extra))
+    follow = follow or {}
     lines = []
-    for j in np.nonzero(ok)[0]:
-        vi = j
-        head = f"{v.chrom[vi]} {v.pos[vi]} {v.ids[vi]} {v.allele0[vi]} {v.allele1[vi]} {fmt(freq[j])} "
-        if cc is not None:
-            head += f"{fmt(cc[0][j])} {fmt(cc[1][j])} "
-        if w.with_info:
-            head += f"{fmt(info[j])} "
-        counts = f"{int(n[j])} " + (f"{int(cc[2][j])} {int(cc[3][j])} " if cc is not None else "")
-        lines.append(f"{head}{counts}{test} {fmt(beta[j])} {fmt(se[j])} {fmt(chisq[j])} {fmt(log10p[j])} {extra[j]}\n")
-        for r in (follow or {}).get(j) or []:
-            lines.append(f"{head}{counts}{r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
+    for k, (j, head, stat) in enumerate(zip(cols.tolist(), heads, stats)):
+        head = head + " ".join(part[k] for part in parts) + " "
+        lines.append(f"{head}{test} {' '.join(str(x) for x in stat)}\n")
+        for r in follow.get(j) or []:
+            lines.append(f"{head}{r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
     w.fh.write("".join(lines))
