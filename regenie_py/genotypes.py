@@ -113,11 +113,12 @@ def _bed_codes(count_a1: bool) -> np.ndarray:
 
 
 class BedSource(GenotypeSource):
-    """PLINK 1 .bed read with numpy: a memory map of the file and a byte -> 4-genotype table.
+    """PLINK 1 .bed read with numpy: positioned reads of the packed rows and a byte -> 4-genotype
+    table (single-threaded; `threads` is taken for the common signature).
 
-    bed-reader decodes as fast on one core, but importing it loads scipy.sparse and pooch: 27 MB of
-    the step-2 peak RSS and 0.3 s of every run (benchmarks/bench_engine.py); the tests compare the
-    two readers on the same files."""
+    bed-reader decoded no faster here, and importing it loads scipy.sparse and pooch: 27 MB of the
+    step-2 peak RSS and 0.3 s of every run (benchmarks/bench_engine.py); tests/engine/test_bed_reader.py
+    compares the two readers on the same files."""
 
     kind = "bed"
 

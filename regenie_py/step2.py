@@ -327,7 +327,7 @@ class _ChunkTester:
         written = [(np.full(G.shape[1], np.nan), np.full(G.shape[1], np.nan)) for _ in range(P)]
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
-        # one pass for the column sums; the missing calls are looked for only where a sum is NaN
+        # one pass for the column sums; the calls are searched for missing ones only when a sum is NaN
         col_sums = G.sum(axis=0)
         any_missing = bool(np.isnan(col_sums).any())
         missing = np.isnan(G) if any_missing else np.zeros(G.shape, dtype=bool)

@@ -41,7 +41,7 @@ def test_corrupt_bed_fails_the_jobs_that_read_it_and_keeps_step1(stack, fresh_da
         # An input error: not retried, and the detail names the file and what is wrong with it.
         assert job["status"] == "FAILED" and job["exitCode"] == 64 and job["failureClass"] == "input", job
         assert job["attempt"] == 1
-        assert "sim.bed" in job["errorDetail"] and "Not a valid .bed file" in job["errorDetail"], job
+        assert "sim.bed" in job["errorDetail"] and "not a variant-major PLINK .bed file" in job["errorDetail"], job
     assert fig["merge"]["status"] == "FAILED" and "did not succeed" in fig["merge"]["errorDetail"]
     assert set(fig["failedJobs"]) == {"step2-chr1", "step2-chr2", "step2-chr3", "merge"}
 
