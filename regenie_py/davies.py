@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 LOG28 = 0.0866  # log(2) / 8
+_PLAIN_TERMS = 64
 PI = math.pi
 
 
@@ -45,6 +46,9 @@ class _Davies:
         self._nc = np.asarray(nc, dtype=float)
         self._n = np.asarray(df, dtype=float)
         self.r = len(self.lb)
+        # central terms of one degree of freedom each (every call of davies_cdf), few of them: the
+        # bounds below are summed in plain Python (numpy's per-call overhead was most of their time)
+        self._plain = self.r <= _PLAIN_TERMS and all(v == 0.0 for v in self.nc) and all(v == 1 for v in self.n)
         self.c = c
         self.lim = lim
         self.count = 0
@@ -68,6 +72,15 @@ class _Davies:
     def _errbd(self, u: float) -> tuple[float, float]:
         """Bound on the tail probability from the moment generating function, and the cut-off."""
         self._counter()
+        if self._plain:
+            xconst = u * self.sigsq
+            sum1 = u * xconst
+            for lj in self.lb:
+                xj = 2.0 * u * lj
+                yj = 1.0 - xj
+                xconst += lj / yj
+                sum1 += xj * xj / yj + math.log1p(-xj) + xj
+            return _exp1(-0.5 * sum1), xconst
         lb, nc, n = self._lb, self._nc, self._n
         xconst = u * self.sigsq
         sum1 = u * xconst
@@ -105,16 +118,23 @@ class _Davies:
     def _truncation(self, u: float, tausq: float) -> float:
         """Bound on the integration error from truncating at u."""
         self._counter()
-        lb, nc, n = self._lb, self._nc, self._n
         sum2 = (self.sigsq + tausq) * u * u
-        x = (2.0 * u * lb) ** 2
-        sum1 = 0.5 * float((nc * x / (1.0 + x)).sum())
-        big = x > 1.0
-        log1p_x = np.log1p(x)
-        prod1 = 2.0 * sum2 + float((n * log1p_x)[~big].sum())
-        prod2 = prod1 + float((n * np.log(np.where(big, x, 1.0)))[big].sum())
-        prod3 = prod1 + float((n * log1p_x)[big].sum())
-        s = float(n[big].sum())
+        if self._plain:
+            sum1 = 0.0
+            prod1 = 2.0 * sum2
+            big_log = big_log1p = 0.0
+            s = 0.0
+            for lj in self.lb:
+                x = (2.0 * u * lj) ** 2
+                if x > 1.0:
+                    big_log += math.log(x)
+                    big_log1p += math.log1p(x)
+                    s += 1.0
+                else:
+                    prod1 += math.log1p(x)
+            prod2, prod3 = prod1 + big_log, prod1 + big_log1p
+        else:
+            prod2, prod3, sum1, s = self._truncation_terms(u, sum2)
         x1 = _exp1(-sum1 - 0.25 * prod2) / PI
         y = _exp1(-sum1 - 0.25 * prod3) / PI
         err1 = 1.0 if s == 0 else x1 * 2.0 / s
@@ -123,6 +143,17 @@ class _Davies:
         half = 0.5 * sum2
         err2 = 1.0 if half <= y else y / half
         return min(err2, err1)
+
+    def _truncation_terms(self, u: float, sum2: float) -> tuple[float, float, float, float]:
+        lb, nc, n = self._lb, self._nc, self._n
+        x = (2.0 * u * lb) ** 2
+        sum1 = 0.5 * float((nc * x / (1.0 + x)).sum())
+        big = x > 1.0
+        log1p_x = np.log1p(x)
+        prod1 = 2.0 * sum2 + float((n * log1p_x)[~big].sum())
+        prod2 = prod1 + float((n * np.log(np.where(big, x, 1.0)))[big].sum())
+        prod3 = prod1 + float((n * log1p_x)[big].sum())
+        return prod2, prod3, sum1, float(n[big].sum())
 
     def _findu(self, utx: float, accx: float) -> float:
         """u with truncation(u) <= accx and truncation(u / 1.2) > accx."""
