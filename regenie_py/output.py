@@ -17,6 +17,21 @@ def fmt(x: float) -> str:
     return format(x, "g")
 
 
+def fmt_list(values: list) -> list[str]:
+    """`fmt` of each value, formatted in one `%` operation (a call per value was most of step 2's
+    writing time); NaN -> NA, None -> NA."""
+    if not values:
+        return []
+    try:
+        out = (("%g\n" * len(values)) % tuple(values)).split("\n")
+    except TypeError:  # None among them
+        return [fmt(x) for x in values]
+    out.pop()
+    if "nan" in out:
+        out = ["NA" if t == "nan" else t for t in out]
+    return out
+
+
 def open_text_out(path: str, gz: bool) -> IO[str]:
     """A text writer; gzip-compressed when regenie would (`--gz`)."""
     if gz:

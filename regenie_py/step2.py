@@ -14,7 +14,7 @@ from . import ridge
 from .genotypes import GenotypeSource, Variants, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
 from .masks import MaskDesign, MaskWriter, build_masks, mask_design
-from .output import fmt, open_text_in, open_text_out
+from .output import fmt, fmt_list, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
 LN10 = math.log(10.0)
@@ -254,7 +254,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                     tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
             t = Timer()
             for vidx in _sub_blocks(block, COMPUTE_CHUNK):
-                G, G2 = geno.read(vidx)
+                G, G2 = geno.read(vidx, reuse=True)
                 tester.test(v.subset(vidx), G, G2, chrom_state)
             log.write(f" block [{bi + 1}/{len(plan.blocks)}] : done {t.ms()}")
     finally:
@@ -280,6 +280,19 @@ class _ChunkTester:
         self.firth, self.spa = firth, spa
         self.n_ignored = self.n_corrected = self.n_failed = 0
         self.hlm: dict[int, Any] = {}  # --interaction: per trait, this chromosome's null HLM
+        self.all_observed = bool(S.observed.all())
+        self._basis: tuple[Any, np.ndarray] | None = None  # (chromosome state, [Q | e of each full trait])
+        self._full_row: dict[int, int] = {}  # trait -> its row of EtG
+
+    def _projection_basis(self, Q: np.ndarray, chrom_state) -> np.ndarray:
+        """[Q | e_p for each trait without missing values] of this chromosome, built once per chromosome."""
+        if self._basis is None or self._basis[0] is not chrom_state:
+            full = [p for p in range(self.S.Y.shape[1])
+                    if chrom_state[p] is not None and bool(self.S.observed[:, p].all())]
+            self._full_row = {p: r for r, p in enumerate(full)}
+            cols = [chrom_state[p][0] for p in full]
+            self._basis = (chrom_state, np.asfortranarray(np.column_stack([Q, *cols]) if cols else Q))
+        return self._basis[1]
 
     def _rare_for_some_trait(self, G: np.ndarray, missing: np.ndarray, chrom_state) -> np.ndarray:
         """Per column: is its minor allele count below --rare-mac in some trait (then regenie's HLM)?"""
@@ -345,13 +358,20 @@ class _ChunkTester:
             sparse = np.zeros(G.shape[1], dtype=bool)  # regenie skips its sparse check in interaction runs
         elif self.sparse_by_zeros:
             sparse = zeros >= 0.5 * n_genotyped
-        else:
+        elif opts.bt or not self.all_observed:
             sparse = np.count_nonzero(G, axis=0) <= 0.5 * n_genotyped
+        else:
+            sparse = None  # only binary traits and traits with missing values take the sparse path
         # --minINFO drops the whole variant when the info over all analysed samples is low
         low_info_all = (_impute_info(G, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
-        QtG = Q.T @ G if not opts.bt else None
+        QtG = EtG = None
+        if not opts.bt:
+            # the covariate projections and every full trait's eᵀg in one product
+            W = self._projection_basis(Q, chrom_state)
+            QtG, EtG = np.vsplit(W.T @ G, [Q.shape[1]])
         use_hlm = self._rare_for_some_trait(G, missing, chrom_state) if opts.interaction else None
+        GtG = None  # ‖g − QQᵀg‖², the same for every full trait
         for p in range(P):
             st = chrom_state[p]
             if st is None:
@@ -395,15 +415,18 @@ class _ChunkTester:
             extra = np.array([extra_text] * G.shape[1], dtype=object)
             if not opts.bt:
                 e, sig_e, sig_y = st
-                assert QtG is not None  # computed for quantitative traits
+                assert QtG is not None and EtG is not None  # computed for quantitative traits
                 if full:
                     # ‖g − QQᵀg‖² and eᵀ(g − QQᵀg) without forming the residual (k x b products only)
-                    gg = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
-                    eg = e @ G - (Q.T @ e) @ QtG
+                    if GtG is None:
+                        GtG = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
+                    gg = GtG
+                    eg = EtG[self._full_row[p]] - (Q.T @ e) @ QtG
                 else:
                     Rt = (G - Q @ QtG) * m[:, None]
                     gg = np.einsum("ij,ij->j", Rt, Rt)
                     eg = e @ Rt
+                    assert sparse is not None  # computed when some trait has missing values
                     if sparse.any():
                         # regenie's sparse-genotype path residualises G once over all analysed
                         # samples and takes ‖m(g − QQᵀg)‖² as ‖mg‖² − 2(Qᵀmg)·(Qᵀg) + ‖Qᵀg‖²
@@ -428,6 +451,7 @@ class _ChunkTester:
                 # regenie residualises a dense genotype on the covariates before the score
                 # (its sparse ones are not): that removes the null fit's own score residual
                 # Xᵀ(y − p), non-zero up to its stopping tolerance, from U
+                assert sparse is not None  # always computed for binary traits
                 dense = ~sparse
                 if L is not None and dense.any():
                     U[dense] -= Z[:, dense].T @ np.linalg.solve(L, X.T @ (y - phat))
@@ -694,29 +718,33 @@ def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq
     if cols.size == 0:
         return
 
-    # each column as Python values once (indexing numpy arrays per value was most of the writing)
+    # whole columns as text, joined row by row at the end (a call per value was most of the writing)
     def values(a) -> list:
         return np.asarray(a)[cols].tolist()
 
-    def texts(a) -> list[str]:
-        return [fmt(x) for x in values(a)]
+    def counts(a) -> list[str]:
+        return [str(int(x)) for x in values(a)]
 
-    heads = [f"{c} {p} {i} {a0} {a1} " for c, p, i, a0, a1 in
-             zip(values(v.chrom), values(v.pos), values(v.ids), values(v.allele0), values(v.allele1))]
-    parts = [texts(freq)]
+    columns = [[str(x) for x in values(v.chrom)], [str(x) for x in values(v.pos)], values(v.ids),
+               values(v.allele0), values(v.allele1), fmt_list(values(freq))]
     if cc is not None:
-        parts += [texts(cc[0]), texts(cc[1])]
+        columns += [fmt_list(values(cc[0])), fmt_list(values(cc[1]))]
     if w.with_info:
-        parts.append(texts(info))
-    parts.append([str(int(x)) for x in values(n)])
+        columns.append(fmt_list(values(info)))
+    columns.append(counts(n))
     if cc is not None:
-        parts += [[str(int(x)) for x in values(cc[2])], [str(int(x)) for x in values(cc[3])]]
-    stats = zip(texts(beta), texts(se), texts(chisq), texts(log10p), values(extra))
-    follow = follow or {}
+        columns += [counts(cc[2]), counts(cc[3])]
+    n_head = len(columns)
+    columns += [[test] * cols.size, *(fmt_list(values(x)) for x in (beta, se, chisq, log10p)),
+                [str(x) for x in values(extra)]]
+    rows = [" ".join(r) for r in zip(*columns)]
+    if not follow:
+        w.fh.write("\n".join(rows) + "\n")
+        return
     lines = []
-    for k, (j, head, stat) in enumerate(zip(cols.tolist(), heads, stats)):
-        head = head + " ".join(part[k] for part in parts) + " "
-        lines.append(f"{head}{test} {' '.join(str(x) for x in stat)}\n")
+    for j, row in zip(cols.tolist(), rows):
+        lines.append(row + "\n")
+        head = " ".join(row.split(" ")[:n_head])
         for r in follow.get(j) or []:
-            lines.append(f"{head}{r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
+            lines.append(f"{head} {r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
     w.fh.write("".join(lines))
