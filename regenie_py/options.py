@@ -6,9 +6,8 @@ Options regenie has but this engine does not implement are rejected by name, nev
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from .log import RegenieError
 
@@ -56,10 +55,16 @@ UNSUPPORTED = {
 }
 
 
-class Options(BaseModel):
-    """The subset of regenie's options this engine implements, with regenie's defaults."""
+BuildMask = Literal["max", "sum", "comphet"]
+ConditionFile = tuple[Literal["bed", "pgen", "bgen"], str]
 
-    model_config = ConfigDict(extra="forbid")
+
+# A dataclass, not a pydantic model: build_options already checks every value with regenie's own
+# messages, and importing pydantic for it cost 14-18 MB of every engine run's peak RSS
+# (benchmarks/bench_engine.py); unknown field names still fail (TypeError).
+@dataclass(kw_only=True)
+class Options:
+    """The subset of regenie's options this engine implements, with regenie's defaults."""
 
     step: Literal[1, 2]
     out: str
@@ -70,10 +75,10 @@ class Options(BaseModel):
     bgi: str | None = None
     ref_first: bool = False
     pheno_file: str
-    pheno_cols: list[str] = Field(default_factory=list)
+    pheno_cols: list[str] = field(default_factory=list)
     covar_file: str | None = None
-    covar_cols: list[str] = Field(default_factory=list)
-    cat_covars: list[str] = Field(default_factory=list)
+    covar_cols: list[str] = field(default_factory=list)
+    cat_covars: list[str] = field(default_factory=list)
     max_cat_levels: int = 10
     bt: bool = False
     bsize: int
@@ -85,24 +90,24 @@ class Options(BaseModel):
     lowmem_prefix: str | None = None
     pred: str | None = None
     ignore_pred: bool = False
-    chrs: list[str] = Field(default_factory=list)
+    chrs: list[str] = field(default_factory=list)
     range: tuple[str, int, int] | None = None
-    extract: list[str] = Field(default_factory=list)
-    exclude: list[str] = Field(default_factory=list)
-    keep: list[str] = Field(default_factory=list)
-    remove: list[str] = Field(default_factory=list)
+    extract: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
+    remove: list[str] = field(default_factory=list)
     min_mac: float = 5.0
-    min_info: float | None = Field(default=None, description="--minINFO: skip dosage variants with a lower info score")
+    min_info: float | None = field(default=None, metadata={"help": "--minINFO: skip dosage variants with a lower info score"})
     firth: bool = False
     approx: bool = False
     firth_se: bool = False
-    write_null_firth: bool = Field(default=False, description="--write-null-firth: step 1 (bt) writes each trait's "
-                                   "null approximate-Firth covariate coefficients per chromosome (`_firth.list`)")
-    use_null_firth: str | None = Field(default=None, description="--use-null-firth FILE: step 2 starts the null "
-                                       "approximate-Firth fits from the coefficients FILE lists")
-    af_cc: bool = Field(default=False, description="--af-cc: case and control frequencies and counts (bt)")
-    cc12: bool = Field(default=False, description="--cc12: binary traits coded 1 (control) / 2 (case)")
-    rint: bool = Field(default=False, description="--apply-rint: rank-inverse normal transform of QTs")
+    write_null_firth: bool = field(default=False, metadata={"help": "--write-null-firth: step 1 (bt) writes each trait's "
+                                   "null approximate-Firth covariate coefficients per chromosome (`_firth.list`)"})
+    use_null_firth: str | None = field(default=None, metadata={"help": "--use-null-firth FILE: step 2 starts the null "
+                                       "approximate-Firth fits from the coefficients FILE lists"})
+    af_cc: bool = field(default=False, metadata={"help": "--af-cc: case and control frequencies and counts (bt)"})
+    cc12: bool = field(default=False, metadata={"help": "--cc12: binary traits coded 1 (control) / 2 (case)"})
+    rint: bool = field(default=False, metadata={"help": "--apply-rint: rank-inverse normal transform of QTs"})
     spa: bool = False
     p_thresh: float = 0.05
     gz: bool = False
@@ -115,36 +120,36 @@ class Options(BaseModel):
     keep_l0: bool = False
     nauto: int = 22
     force_step1: bool = False
-    condition_list: str | None = Field(default=None, description="--condition-list: variants added as covariates")
-    condition_file: tuple[Literal["bed", "pgen", "bgen"], str] | None = Field(
-        default=None, description="--condition-file FORMAT,FILE: the genotype file holding them")
+    condition_list: str | None = field(default=None, metadata={"help": "--condition-list: variants added as covariates"})
+    condition_file: ConditionFile | None = field(
+        default=None, metadata={"help": "--condition-file FORMAT,FILE: the genotype file holding them"})
     condition_file_sample: str | None = None
     max_condition_vars: int = 10000
-    anno_file: str | None = Field(default=None, description="--anno-file: variant, set, category")
+    anno_file: str | None = field(default=None, metadata={"help": "--anno-file: variant, set, category"})
     set_list: str | None = None
     mask_def: str | None = None
-    aaf_bins: list[str] = Field(default_factory=list)
-    build_mask: Literal["max", "sum", "comphet"] = "max"
+    aaf_bins: list[str] = field(default_factory=list)
+    build_mask: BuildMask = "max"
     singleton_carrier: bool = False
-    extract_sets: list[str] = Field(default_factory=list)
-    exclude_sets: list[str] = Field(default_factory=list)
-    extract_setlist: list[str] = Field(default_factory=list)
-    exclude_setlist: list[str] = Field(default_factory=list)
-    vc_tests: list[str] = Field(default_factory=list, description="--vc-tests: skat, skato, skato-acat, acatv, acato")
+    extract_sets: list[str] = field(default_factory=list)
+    exclude_sets: list[str] = field(default_factory=list)
+    extract_setlist: list[str] = field(default_factory=list)
+    exclude_setlist: list[str] = field(default_factory=list)
+    vc_tests: list[str] = field(default_factory=list, metadata={"help": "--vc-tests: skat, skato, skato-acat, acatv, acato"})
     vc_max_aaf: float = 1.0
-    joint: list[str] = Field(default_factory=list, description="--joint: tests over a set's burden masks (minp, ftest, "
-                             "gates, acat)")
-    interaction: str | None = Field(default=None, description="--interaction: a numeric covariate for GxE tests")
+    joint: list[str] = field(default_factory=list, metadata={"help": "--joint: tests over a set's burden masks (minp, ftest, "
+                             "gates, acat)"})
+    interaction: str | None = field(default=None, metadata={"help": "--interaction: a numeric covariate for GxE tests"})
     rare_mac: float = 1000.0
     force_robust: bool = False
     check_burden_files: bool = False
     strict_check_burden: bool = False
-    write_mask: bool = Field(default=False, description="--write-mask: the masks as PLINK <out>_masks.bed/.bim/.fam")
+    write_mask: bool = field(default=False, metadata={"help": "--write-mask: the masks as PLINK <out>_masks.bed/.bim/.fam"})
 
     @property
     def gene_based(self) -> bool:
         return self.anno_file is not None
-    raw: list[tuple[str, str | None]] = Field(default_factory=list, description="options as given, for the log")
+    raw: list[tuple[str, str | None]] = field(default_factory=list, metadata={"help": "options as given, for the log"})
 
 
 def tokenize(argv: list[str]) -> list[tuple[str, str | None]]:
@@ -393,7 +398,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
             raise RegenieError("must use --condition-list if using --condition-file.")
 
     return Options(
-        step=step, out=out, bed=vals.get("bed"), pgen=vals.get("pgen"), bgen=vals.get("bgen"),
+        step=cast(Literal[1, 2], step), out=out, bed=vals.get("bed"), pgen=vals.get("pgen"), bgen=vals.get("bgen"),
         sample=vals.get("sample"), bgi=vals.get("bgi"), ref_first=flag("ref-first"),
         pheno_file=vals["phenoFile"] or "", pheno_cols=pheno_cols, covar_file=vals.get("covarFile"),
         covar_cols=covar_cols, cat_covars=expand_names(vals.get("catCovarList") or ""),
@@ -415,10 +420,10 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),
         nauto=_int("nauto", vals["nauto"]) if "nauto" in vals else 22, force_step1=flag("force-step1"),
-        condition_list=vals.get("condition-list"), condition_file=condition_file,
+        condition_list=vals.get("condition-list"), condition_file=cast(ConditionFile | None, condition_file),
         condition_file_sample=vals.get("condition-file-sample"),
         anno_file=vals.get("anno-file"), set_list=vals.get("set-list"), mask_def=vals.get("mask-def"),
-        aaf_bins=[t for t in (vals.get("aaf-bins") or "").split(",") if t], build_mask=build_mask,
+        aaf_bins=[t for t in (vals.get("aaf-bins") or "").split(",") if t], build_mask=cast(BuildMask, build_mask),
         singleton_carrier=flag("singleton-carrier"),
         extract_sets=[f for f in (vals.get("extract-sets") or "").split(",") if f],
         exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],
