@@ -76,8 +76,8 @@ def run(argv: list[str]) -> int:
         if not argv or any(a in ("--help", "-h", "--helpFull") for a in argv):
             print(HELP)
             return 0
-        # After the version and help answers: the options model imports pydantic (~0.1 s), and
-        # the worker asks every engine for its version before each job.
+        # After the version and help answers (the worker asks every engine for its version
+        # before each job): parsing needs nothing they do.
         from .options import build_options, tokenize
 
         pairs = tokenize(argv)
