@@ -210,8 +210,31 @@ def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray,
 def residualise(g: np.ndarray, X: np.ndarray, p_hat: np.ndarray) -> np.ndarray:
     """g - X (X'WX)^{-1} X'W g with W = diag(p(1-p)): the genotype the logistic score test uses."""
     w = p_hat * (1.0 - p_hat)
-    info = X.T @ (X * w[:, None])
+    return _residualise(g, X, w, X.T @ (X * w[:, None]))
+
+
+def _residualise(g: np.ndarray, X: np.ndarray, w: np.ndarray, info: np.ndarray) -> np.ndarray:
     return g - X @ np.linalg.solve(info, X.T @ (w * g))
+
+
+@dataclass(frozen=True)
+class ApproxNull:
+    """What the approximate test of every variant of a chromosome shares: the null model's linear
+    predictor (offset + X b_null), and W = diag(p̂(1 − p̂)) with X'WX for residualising genotypes
+    (built once, not once per corrected variant)."""
+
+    X: np.ndarray
+    base: np.ndarray
+    w: np.ndarray
+    info: np.ndarray
+
+    @classmethod
+    def of(cls, X: np.ndarray, offset: np.ndarray, null_beta: np.ndarray, p_hat: np.ndarray) -> ApproxNull:
+        w = p_hat * (1.0 - p_hat)
+        return cls(X, offset + X @ null_beta, w, X.T @ (X * w[:, None]))
+
+    def residualise(self, g: np.ndarray) -> np.ndarray:
+        return _residualise(g, self.X, self.w, self.info)
 
 
 def null_logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.ndarray | None:
@@ -244,6 +267,7 @@ def firth_test(
     null_beta: np.ndarray | None,
     p_hat: np.ndarray | None = None,
     unobserved: tuple[np.ndarray, np.ndarray] | None = None,
+    shared: ApproxNull | None = None,
 ) -> FirthResult:
     """Firth likelihood-ratio test of the variant `g` (mean-imputed ALLELE1 dosage).
 
@@ -251,7 +275,8 @@ def firth_test(
     probabilities of the unpenalised null logistic model (approx only; computed here when None).
     ok=False when a fit fails to converge or the likelihood ratio is negative: the caller reports
     TEST_FAIL. `unobserved` (exact test only): the covariate rows and genotypes of the analysed
-    samples whose trait value is missing; see `_fit`.
+    samples whose trait value is missing; see `_fit`. `shared` (approx only): `ApproxNull.of(X, offset,
+    null_beta, p_hat)`, which a caller testing many variants builds once.
     """
     failed = FirthResult(np.nan, np.nan, np.nan, False)
     if null_beta is None:
@@ -260,11 +285,13 @@ def firth_test(
             return failed
     g = np.asarray(g, dtype=float)
     if approx:
-        if p_hat is None:
-            p_hat = null_logistic_fit(X, y, offset)
+        if shared is None:
             if p_hat is None:
-                return failed
-        gt = residualise(g, X, p_hat)
+                p_hat = null_logistic_fit(X, y, offset)
+                if p_hat is None:
+                    return failed
+            shared = ApproxNull.of(X, offset, null_beta, p_hat)
+        gt = shared.residualise(g)
         total = g.sum()
         mac = min(total, 2.0 * len(g) - total)
         if mac < RARE_MAC:
@@ -272,7 +299,7 @@ def firth_test(
             gt = np.where(minor > 1e-4, gt, 0.0)
         # Samples with g~ = 0 add a constant to the penalised likelihood: fit on the others only.
         used = gt != 0
-        return _fit_one(gt[used], y[used], (offset + X @ null_beta)[used])
+        return _fit_one(gt[used], y[used], shared.base[used])
     else:
         # The null is the full design with the variant's effect fixed at 0 (its penalty includes g),
         # as regenie and logistf compute the likelihood ratio; the covariate-only null inflates it.

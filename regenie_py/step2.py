@@ -283,6 +283,15 @@ class _ChunkTester:
         self.all_observed = bool(S.observed.all())
         self._basis: tuple[Any, np.ndarray] | None = None  # (chromosome state, [Q | e of each full trait])
         self._full_row: dict[int, int] = {}  # trait -> its row of EtG
+        self._approx: dict[int, tuple[Any, Any]] = {}  # trait -> (chromosome state, firth.ApproxNull)
+
+    def _approx_null(self, p: int, st) -> Any:
+        """The approximate Firth test's `ApproxNull` of trait p on this chromosome, built once."""
+        cached = self._approx.get(p)
+        if cached is None or cached[0] is not st:
+            X, _y, offset, phat, _wts, _L, null_beta = st
+            cached = self._approx[p] = (st, self.firth.ApproxNull.of(X, offset, null_beta, phat))
+        return cached[1]
 
     def _projection_basis(self, Q: np.ndarray, chrom_state) -> np.ndarray:
         """[Q | e_p for each trait without missing values] of this chromosome, built once per chromosome."""
@@ -473,7 +482,8 @@ class _ChunkTester:
                             # without a trait value (weight 1)
                             unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
                             r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
-                                                 p_hat=phat, unobserved=unobs)
+                                                 p_hat=phat, unobserved=unobs,
+                                                 shared=self._approx_null(p, st) if opts.approx else None)
                             res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                             if res_ok:
                                 beta[j] = r.beta
