@@ -177,26 +177,17 @@ class _Davies:
         return ut
 
     def _integrate(self, nterm: int, interv: float, tausq: float, mainx: bool) -> None:
-        """The terms k = nterm..0 of the inversion sum at u = (k + 1/2) interv (vectorised over k)."""
-        inpi = interv / PI
-        u = (np.arange(nterm, -1, -1) + 0.5) * interv
+        """The terms k = nterm..0 of the inversion sum at u = (k + 1/2) interv, vectorised over k in
+        chunks of _INTEGRATE_CHUNK terms (regenie's retry allows 10^6 terms: one array over all of
+        them, times the eigenvalues, was most of a gene-based run's peak RSS)."""
         lb = np.array(self.lb)
         n = np.array(self.n, dtype=float)
         nc = np.array(self.nc)
-        x = 2.0 * lb[None, :] * u[:, None]
-        y = x * x
-        log1p_y = np.log1p(y)
-        ncy = nc[None, :] * x / (1.0 + y)
-        z = n[None, :] * np.arctan(x) + ncy
-        sum1 = -2.0 * u * self.c + z.sum(axis=1)
-        sum2 = np.abs(-2.0 * u * self.c) + np.abs(z).sum(axis=1)
-        sum3 = -0.5 * self.sigsq * u * u - (0.25 * n[None, :] * log1p_y).sum(axis=1) - (0.5 * x * ncy).sum(axis=1)
-        w = inpi * np.where(sum3 < -50.0, 0.0, np.exp(np.maximum(sum3, -50.0))) / u
-        if not mainx:
-            arg = -0.5 * tausq * u * u
-            w = w * (1.0 - np.where(arg < -50.0, 0.0, np.exp(np.maximum(arg, -50.0))))
-        self.intl += float((np.sin(0.5 * sum1) * w).sum())
-        self.ersm += float((0.5 * sum2 * w).sum())
+        for top in range(nterm, -1, -_INTEGRATE_CHUNK):
+            u = (np.arange(top, max(top - _INTEGRATE_CHUNK, -1), -1) + 0.5) * interv
+            intl, ersm = _inversion_terms(u, lb, n, nc, self.c, self.sigsq, interv, tausq, mainx)
+            self.intl += intl
+            self.ersm += ersm
 
     def _cfe(self, x: float) -> float:
         """Coefficient of tausq in the error when the convergence factor is used at x."""
@@ -301,6 +292,28 @@ class _Davies:
             if j * x == j * up:
                 fault = 2
         return DaviesResult(cdf, fault)
+
+
+_INTEGRATE_CHUNK = 4096
+
+
+def _inversion_terms(u: np.ndarray, lb: np.ndarray, n: np.ndarray, nc: np.ndarray, c: float, sigsq: float,
+                     interv: float, tausq: float, mainx: bool) -> tuple[float, float]:
+    """The sums of the inversion terms at the points u and of their error bounds."""
+    inpi = interv / PI
+    x = 2.0 * lb[None, :] * u[:, None]
+    y = x * x
+    log1p_y = np.log1p(y)
+    ncy = nc[None, :] * x / (1.0 + y)
+    z = n[None, :] * np.arctan(x) + ncy
+    sum1 = -2.0 * u * c + z.sum(axis=1)
+    sum2 = np.abs(-2.0 * u * c) + np.abs(z).sum(axis=1)
+    sum3 = -0.5 * sigsq * u * u - (0.25 * n[None, :] * log1p_y).sum(axis=1) - (0.5 * x * ncy).sum(axis=1)
+    w = inpi * np.where(sum3 < -50.0, 0.0, np.exp(np.maximum(sum3, -50.0))) / u
+    if not mainx:
+        arg = -0.5 * tausq * u * u
+        w = w * (1.0 - np.where(arg < -50.0, 0.0, np.exp(np.maximum(arg, -50.0))))
+    return float((np.sin(0.5 * sum1) * w).sum()), float((0.5 * sum2 * w).sum())
 
 
 def davies_cdf(c: float, lam: np.ndarray, *, lim: int = 10_000, acc: float = 1e-6) -> DaviesResult:
