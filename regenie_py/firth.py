@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 # regenie's defaults: --niter 50, --maxstep 5 for variant fits; --maxiter-null 1000, --maxstep-null 25.
 NITER = 50
@@ -241,7 +240,7 @@ def null_logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.nd
     """Fitted probabilities of the unpenalised null model logit p = X b + offset (None if it fails)."""
     coef = np.zeros(X.shape[1])
     for _ in range(MAXITER_NULL):
-        p = expit(X @ coef + offset)
+        p = _softplus_expit(X @ coef + offset)[1]
         score = X.T @ (y - p)
         if np.abs(score).max() < SCORE_TOL:
             return p

@@ -69,8 +69,9 @@ class GenotypeSource:
 
     def read(self, vidx: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Dosages of the variants `vidx` (samples x variants, NaN missing) and, for readers with
-        probabilities, E[g²]. `reuse`: the caller is done with the previous reuse=True result, whose
-        memory a reader may fill again (a fresh 5 MB array per chunk costs its page faults)."""
+        probabilities, E[g²]. `reuse`: the caller is done with the reuse=True result before the
+        previous one, whose memory a reader may fill again (a fresh 5 MB array per chunk costs its
+        page faults)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -162,7 +163,8 @@ class BedSource(GenotypeSource):
         self._fd = os.open(bed, os.O_RDONLY)
         self._n_samples = n_samples
         self._decoded = np.empty((_BED_DECODE_ROWS, self._row_bytes, 4), dtype=np.float64)
-        self._reused: np.ndarray | None = None
+        self._reused: list[np.ndarray | None] = [None, None]
+        self._turn = 0
         self.set_samples(np.arange(n_samples, dtype=np.int64))
 
     def set_samples(self, idx: np.ndarray) -> None:
@@ -175,9 +177,13 @@ class BedSource(GenotypeSource):
     def _result(self, shape: tuple[int, ...], reuse: bool) -> np.ndarray:
         if not reuse:
             return np.empty(shape, dtype=np.float64)
-        if self._reused is None or self._reused.size < math.prod(shape):
-            self._reused = np.empty(math.prod(shape), dtype=np.float64)
-        return self._reused[:math.prod(shape)].reshape(shape)
+        # two buffers in turn: a caller reading ahead (step 2 with --threads > 1) still holds the last one
+        self._turn ^= 1
+        size = math.prod(shape)
+        buf = self._reused[self._turn]
+        if buf is None or buf.size < size:
+            buf = self._reused[self._turn] = np.empty(size, dtype=np.float64)
+        return buf[:size].reshape(shape)
 
     def read(self, vidx, reuse=False):
         """Genotypes of the variants `vidx` (samples x variants, Fortran order, NaN missing)."""

