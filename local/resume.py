@@ -9,6 +9,7 @@ workflow id, manifest digest and input checksums), starts the rerun through the 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,16 +45,40 @@ class RunLedger:
         tmp.replace(self.path)
 
 
-def start_resumed_rerun(stack, workflow_id: str) -> str:
-    """Start the rerun of a FAILED or CANCELLED workflow's unfinished jobs; returns its execution ARN."""
+def start_resumed_rerun(stack, workflow_id: str, invalidate: Sequence[str] = ()) -> str:
+    """Start the rerun of a workflow's unfinished jobs and of the SUCCEEDED ones `invalidate` names
+    (their inputs changed); returns its execution ARN."""
     from controller.core.aws import StepFunctionsExecutions
     from controller.core.usecases.rerun import start_rerun
 
     started = start_rerun(
         stack.status_store(), StepFunctionsExecutions(stack.client("stepfunctions")),
         state_machine_arn=stack.require_resources().state_machine_arn, workflow_id=workflow_id, failed=True,
+        invalidate=invalidate,
     )
     return started.execution_arn
+
+
+def jobs_inputs(s3, jobs: Sequence[Mapping[str, Any]]) -> dict[str, list[str]] | None:
+    """job id -> the s3:// URIs it reads (its spec's inputs and optional inputs), from the specs the
+    job records point to; None when a spec is missing or unreadable (resume then runs from the start)."""
+    from botocore.exceptions import ClientError
+    from pydantic import ValidationError
+
+    from controller.core.jobs import JobSpec
+
+    found: dict[str, list[str]] = {}
+    for job in jobs:
+        uri = str(job.get("specUri") or "")
+        if not uri.startswith("s3://"):
+            return None
+        bucket, _, key = uri[5:].partition("/")
+        try:
+            spec = JobSpec.model_validate_json(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (ClientError, ValidationError):
+            return None
+        found[str(job["jobId"])] = [*spec.inputs, *spec.optionalInputs]
+    return found
 
 
 def forget_workflow(stack, workflow_id: str, record: dict[str, Any]) -> None:

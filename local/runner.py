@@ -283,7 +283,7 @@ def run_workflow(
     """Run the manifest (or, with `resume`, only what the last run of it on this stack's work dir
     left undone: `controller.core.usecases.resume`), follow it, export its results and records."""
     from controller.core.events import execution_name
-    from local.resume import RunLedger, forget_workflow, start_resumed_rerun
+    from local.resume import RunLedger, forget_workflow, jobs_inputs, start_resumed_rerun
 
     started = time.perf_counter()
     inputs = resolve_inputs(source)
@@ -306,13 +306,16 @@ def run_workflow(
 
         previous = ledger.get(key)
         known = store.get_workflow(previous.workflowId) if previous else None
-        plan = plan_resume(previous, manifest_digest=manifest_digest, inputs=digests, workflow=known,
-                           jobs=store.list_jobs(previous.workflowId) if previous and known else [])
+        jobs = store.list_jobs(previous.workflowId) if previous and known else []
+        plan = plan_resume(previous, manifest_digest=manifest_digest, inputs=digests, workflow=known, jobs=jobs,
+                           job_inputs=jobs_inputs(s3, jobs), input_prefix=f"s3://{res.data_bucket}/{prefix}")
         notes.append(f"resume: {plan.reason}" + ("; running the workflow" if plan.action == "run" else ""))
         if plan.reused:
             notes.append(f"resume: reused {len(plan.reused)} job(s): {', '.join(plan.reused)}")
         if plan.rerun:
             notes.append(f"resume: running again {len(plan.rerun)} job(s): {', '.join(plan.rerun)}")
+        if plan.invalidate:
+            notes.append(f"resume: of those, made again because their inputs changed: {', '.join(plan.invalidate)}")
 
     execution_arn = None
     uploaded = time.perf_counter()
@@ -321,8 +324,10 @@ def run_workflow(
         if plan.action == "rerun":
             from controller.core.errors import RerunError
 
+            # the changed files first (unchanged ones are skipped by their ETag)
+            upload_data(s3, res.data_bucket, prefix, inputs.data_dir, digests)
             try:
-                execution_arn = start_resumed_rerun(stack, workflow_id)
+                execution_arn = start_resumed_rerun(stack, workflow_id, invalidate=plan.invalidate)
             except RerunError as err:
                 raise RunError(f"--resume: {err}") from None
     else:

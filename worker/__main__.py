@@ -221,6 +221,9 @@ class Worker:
 
     def _already_complete(self, mode: str) -> ExitCode | None:
         spec = self.spec
+        if spec.staleOutputs:
+            self.log.worker_line(f"inputs changed since the last run: any {MARKER} is stale; running again")
+            return None
         if mode == "fsx":
             found = completed_on_mount(spec)
         else:

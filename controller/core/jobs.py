@@ -125,6 +125,10 @@ class JobSpec(_Model):
         default=DEFAULT_NAUTO, description="autosomes of the genome (regenie --nauto): labels X in the merged report"
     )
     results: ResultsSpec | None = Field(default=None, description="merge job only: outputs and report")
+    staleOutputs: bool = Field(
+        default=False, description="a rerun after the job's inputs changed: its completion marker (_SUCCESS.json) "
+        "is ignored and the outputs are made again",
+    )
 
 
 class ItemResources(_Model):

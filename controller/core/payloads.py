@@ -22,6 +22,11 @@ class _Payload(BaseModel):
 
 class RerunRequest(_Payload):
     jobIds: list[str] = Field(min_length=1, description="Jobs to run again (failed, cancelled or interrupted)")
+    invalidate: list[str] = Field(
+        default_factory=list,
+        description="Of jobIds, the SUCCEEDED jobs whose inputs changed since they ran: reset and made again "
+        "(their completion markers are ignored); a COMPLETED workflow may be rerun for them",
+    )
 
 
 class WorkflowInput(_Payload):

@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from controller.core.errors import TransitionRefused
 from controller.core.records import JobRecord, WorkflowRecord, checked_attributes
 from controller.core.transitions import (
+    JOB_RESETTABLE,
     JOB_STATUSES,
     job_sources,
     job_transition_allowed,
@@ -243,13 +244,17 @@ class StatusStore:
         return None if item is None else deserialize_item(item)
 
     def set_workflow_status(
-        self, workflow_id: str, status: str, *, remove: Sequence[str] = (), **attrs: Any
+        self, workflow_id: str, status: str, *, remove: Sequence[str] = (), reopen_completed: bool = False,
+        **attrs: Any
     ) -> str:
         """Move a workflow to `status` if its current status allows it; returns the status it left.
 
         `attrs` are `WorkflowRecord` attributes set with it, `remove` those deleted. Raises
-        TransitionRefused (with the current status) when the change is not allowed."""
+        TransitionRefused (with the current status) when the change is not allowed.
+        `reopen_completed` (RERUNNING only): from COMPLETED too, for a rerun of jobs whose inputs changed."""
         sources = workflow_sources(status)
+        if reopen_completed and status == "RERUNNING":
+            sources = sources | {"COMPLETED"}
         values, removed = checked_attributes(WorkflowRecord, attrs, remove=list(remove))
         if not sources:
             current = (self.get_workflow(workflow_id, ["status"]) or {}).get("status")
@@ -461,8 +466,12 @@ class StatusStore:
         the status it left. `attrs` are `JobRecord` attributes set with it, `remove` those deleted.
 
         Raises TransitionRefused (with the current status, None for an unknown job) when refused:
-        unknown job, disallowed transition, or current status not `expected`.
+        unknown job, disallowed transition, or current status not `expected`. Back to PENDING only
+        from the statuses a rerun resets: SUCCEEDED -> PENDING is `invalidate_jobs` alone.
         """
+        if status == "PENDING":
+            given = {expected} if isinstance(expected, str) else set(expected or JOB_RESETTABLE)
+            expected = given & JOB_RESETTABLE
         return self._transition(workflow_id, job_id, status, expected=expected, attrs=attrs, clear=remove)
 
     def try_set_job_status(self, workflow_id: str, job_id: str, status: str, **kwargs: Any) -> bool:
@@ -597,6 +606,18 @@ class StatusStore:
         missing = [j for j in job_ids if self.get_job(workflow_id, j) is None]
         if missing:
             raise KeyError(f"workflow {workflow_id} has no job(s) {', '.join(missing)}")
+        return self._to_pending(workflow_id, job_ids, JOB_RESETTABLE)
+
+    def invalidate_jobs(self, workflow_id: str, job_ids: Iterable[str]) -> list[str]:
+        """SUCCEEDED -> PENDING with runCount + 1, for jobs whose inputs changed since they ran
+        (`gwas local run --resume`). Returns the jobs reset; others are left as they are."""
+        job_ids = list(dict.fromkeys(job_ids))
+        missing = [j for j in job_ids if self.get_job(workflow_id, j) is None]
+        if missing:
+            raise KeyError(f"workflow {workflow_id} has no job(s) {', '.join(missing)}")
+        return self._to_pending(workflow_id, job_ids, frozenset({"SUCCEEDED"}))
+
+    def _to_pending(self, workflow_id: str, job_ids: list[str], sources: frozenset[str]) -> list[str]:
         reset = []
         for job_id in job_ids:
             try:
@@ -604,13 +625,13 @@ class StatusStore:
                     workflow_id,
                     job_id,
                     "PENDING",
-                    expected=None,
+                    expected=sources,
                     attrs={},
                     increment_run_count=True,
                     clear=_RERUN_CLEARED,
                 )
             except TransitionRefused:
-                continue  # SUCCEEDED (reused) or PENDING already
+                continue  # another status (SUCCEEDED and reused, or PENDING already)
             reset.append(job_id)
         return reset
 

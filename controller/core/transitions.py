@@ -6,12 +6,15 @@ the rules are enforced by the database even when two writers race.
 Workflows move forward along RECEIVED -> INITIALIZED -> CALCULATING_JOBS -> RUNNING_STEP1 ->
 RUNNING_STEP2 -> MERGING -> COMPLETED (step 1 is skipped with startStep 2; MERGING may be skipped
 when no worker reported it). Any non-terminal status may end in FAILED or CANCELLED. The only way
-out of a terminal status is the explicit rerun transition FAILED|CANCELLED -> RERUNNING.
+out of a terminal status is the explicit rerun transition FAILED|CANCELLED -> RERUNNING, and
+COMPLETED -> RERUNNING for a rerun that makes jobs again whose inputs changed (`--resume`; only
+when the writer asks for it: `StatusStore.set_workflow_status(..., reopen_completed=True)`).
 
 Jobs move PENDING -> SUBMITTED -> RUNNING -> SUCCEEDED|FAILED|INTERRUPTED|CANCELLED, may skip
 forward (a worker that finds its outputs complete reports SUCCEEDED without SUBMITTED), come back
 INTERRUPTED -> RUNNING (Batch retry), and are reset for a rerun by FAILED|CANCELLED|INTERRUPTED ->
-PENDING. A late RUNNING after SUCCEEDED is refused.
+PENDING, or invalidated by SUCCEEDED -> PENDING when their inputs changed (only through
+`StatusStore.invalidate_jobs`). A late RUNNING after SUCCEEDED is refused.
 """
 
 from __future__ import annotations
@@ -47,9 +50,12 @@ _JOB_FORWARD: dict[str, frozenset[str]] = {
     "INTERRUPTED": frozenset({"SUBMITTED", "RUNNING"}),
     "FAILED": frozenset({"PENDING", "SUBMITTED", "RUNNING", "INTERRUPTED"}),
     "CANCELLED": frozenset({"PENDING", "SUBMITTED", "RUNNING", "INTERRUPTED"}),
-    # The explicit rerun transition: only through StatusStore.reset_jobs_for_rerun.
-    "PENDING": frozenset({"FAILED", "CANCELLED", "INTERRUPTED"}),
+    # The explicit rerun transitions: only through StatusStore.reset_jobs_for_rerun (the first
+    # three) and StatusStore.invalidate_jobs (SUCCEEDED: outputs made from inputs that changed).
+    "PENDING": frozenset({"FAILED", "CANCELLED", "INTERRUPTED", "SUCCEEDED"}),
 }
+# What a rerun resets without invalidating: the jobs that did not succeed.
+JOB_RESETTABLE = frozenset({"FAILED", "CANCELLED", "INTERRUPTED"})
 
 
 def _check(status: str, known: tuple[str, ...], kind: str) -> None:

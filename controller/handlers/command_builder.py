@@ -93,6 +93,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         job_table=cfg.job_table,
         resources=Resources(vcpus=cfg.job_vcpus, memoryMiB=cfg.job_memory_mib),
     )
+    # jobs a rerun makes again because their inputs changed: their completion markers are stale
+    stale = set(state.rerun.invalidate) if state.rerun is not None else set()
+    specs = [s.model_copy(update={"staleOutputs": True}) if s.jobId in stale else s for s in specs]
     spec_uris = {s.jobId: f"{out}jobs/{s.jobId}.json" for s in specs}
     _write_specs(specs, spec_uris)
     store = status_store(cfg)
@@ -104,7 +107,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     step2_ids = [j.jobId for j in plan.step2]
 
     if state.rerun is not None:
-        rerun = reset_for_rerun(store, workflow_id, plan, state.rerun.jobIds)
+        rerun = reset_for_rerun(store, workflow_id, plan, state.rerun.jobIds, state.rerun.invalidate)
         run_step1_ids, step2_ids = rerun.step1_ids, rerun.step2_ids
         logger.info("rerun: jobs reset", extra={"reset": rerun.reset, "step2": len(step2_ids), "step1": run_step1_ids})
     else:

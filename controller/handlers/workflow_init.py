@@ -1,4 +1,5 @@
-"""InitWorkflow: create the workflow record (or, for a rerun, move FAILED|CANCELLED -> RERUNNING).
+"""InitWorkflow: create the workflow record (or, for a rerun, move FAILED|CANCELLED -> RERUNNING;
+COMPLETED -> RERUNNING when the rerun makes again jobs whose inputs changed).
 
 Payload (see docs/ARCHITECTURE.md): {"input": <execution input>, "executionArn": "$$.Execution.Id"}.
 Returns `InitResult` {workflowId, createdAt, outputUri}. Safe to retry: a retried invocation of
@@ -42,13 +43,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         existing = store.get_workflow(workflow_id)
         if existing is None:
             raise WorkflowConflict(f"rerun of unknown workflow {workflow_id}")
+        if existing.get("status") == "COMPLETED" and not wf_input.rerun.invalidate:
+            raise WorkflowConflict(f"workflow {workflow_id} is COMPLETED: only FAILED or CANCELLED workflows can "
+                                   "be rerun (or a COMPLETED one for jobs whose inputs changed)")
         executions = list(existing.get("executions") or [])
         if execution_arn and execution_arn not in executions:
             executions.append(execution_arn)
         try:
             store.set_workflow_status(
                 workflow_id, "RERUNNING", executionArn=execution_arn or existing.get("executionArn"),
-                executions=executions, rerunJobIds=wf_input.rerun.jobIds, remove=("errorDetail", "failedJobs"),
+                executions=executions, rerunJobIds=wf_input.rerun.jobIds,
+                remove=("errorDetail", "failedJobs", "completedAt"), reopen_completed=bool(wf_input.rerun.invalidate),
             )
         except TransitionRefused as refused:
             raise WorkflowConflict(

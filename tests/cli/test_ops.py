@@ -112,13 +112,14 @@ def test_rerun_failed_starts_a_named_execution_with_only_the_failed_jobs(aws, ru
     assert res.exit_code == 0, res.output
     assert "rerun wf-r-r1 of wf-r: 3 job(s): step2-chr2, step2-chr3, merge" in res.output
     doc = _executions(aws)["wf-r-r1"]
-    assert doc["workflowId"] == "wf-r" and doc["rerun"] == {"jobIds": ["step2-chr2", "step2-chr3", "merge"]}
+    assert doc["workflowId"] == "wf-r"
+    assert doc["rerun"] == {"jobIds": ["step2-chr2", "step2-chr3", "merge"], "invalidate": []}
     assert doc["manifest"]["experimentId"] == "exp1"
     assert doc["manifestUri"] == "s3://cli-data/uploads/exp1/x/manifest.json"
     # the workflow record lists the rerun execution once workflow_init ran; the next rerun is -r2
     aws.store.update_workflow("wf-r", executions=[first, first.replace(":wf-r", ":wf-r-r1")])
     assert run("rerun", "wf-r", "--chr", "2", "--local").exit_code == 0
-    assert _executions(aws)["wf-r-r2"]["rerun"] == {"jobIds": ["step2-chr2"]}
+    assert _executions(aws)["wf-r-r2"]["rerun"] == {"jobIds": ["step2-chr2"], "invalidate": []}
 
 
 def test_rerun_by_chromosome_and_refusals(aws, run):

@@ -59,3 +59,60 @@ def test_rejected_or_unknown_workflows_run_again():
     assert _plan(status="REJECTED").action == "run"
     plan = _plan(status=None)
     assert plan.action == "run" and "not recorded" in plan.reason
+
+
+# Which job reads which input (s3:// URIs), as the specs say: step 1 and every step-2 job read the
+# phenotypes; step 2 reads one file per chromosome; step 1 its own array file.
+PREFIX = "s3://data/study/"
+PER_CHR_INPUTS = {"array.bed": "a", "pheno.txt": "p", "chr1.bgen": "c1", "chr2.bgen": "c2", "notes.txt": "n"}
+READS = {
+    "step1": [PREFIX + "array.bed", PREFIX + "pheno.txt"],
+    "step2-chr1": [PREFIX + "chr1.bgen", PREFIX + "pheno.txt", "s3://results/wf-1/step1/out_pred.list"],
+    "step2-chr2": [PREFIX + "chr2.bgen", PREFIX + "pheno.txt", "s3://results/wf-1/step1/out_pred.list"],
+    "merge": [],
+}
+
+
+def _per_chr_plan(changed: dict[str, str], *, status="COMPLETED", jobs=None, reads=READS):
+    previous = PreviousRun(workflowId="wf-1", manifestDigest="m1", inputs=PER_CHR_INPUTS)
+    jobs = jobs or _jobs(step1="SUCCEEDED", merge="SUCCEEDED", **{"step2-chr1": "SUCCEEDED", "step2-chr2": "SUCCEEDED"})
+    return plan_resume(previous, manifest_digest="m1", inputs={**PER_CHR_INPUTS, **changed},
+                       workflow={"workflowId": "wf-1", "status": status}, jobs=jobs, job_inputs=reads,
+                       input_prefix=PREFIX)
+
+
+def test_a_changed_step2_file_makes_its_job_and_the_merge_again_and_reuses_the_rest():
+    plan = _per_chr_plan({"chr2.bgen": "c2-new"})
+    assert plan.action == "rerun" and plan.workflow_id == "wf-1"
+    assert plan.invalidate == ["step2-chr2", "merge"] and plan.rerun == ["step2-chr2", "merge"]
+    assert plan.reused == ["step1", "step2-chr1"]
+    assert "chr2.bgen (changed)" in plan.reason
+
+
+def test_a_changed_step1_input_makes_every_job_again():
+    for name in ("array.bed", "pheno.txt"):
+        plan = _per_chr_plan({name: "new"})
+        assert plan.action == "rerun"
+        assert plan.invalidate == ["step1", "step2-chr1", "step2-chr2", "merge"] and plan.reused == []
+
+
+def test_a_changed_file_no_job_reads_reuses_everything_and_says_so():
+    plan = _per_chr_plan({"notes.txt": "edited"})
+    assert plan.action == "nothing" and plan.invalidate == []
+    assert "notes.txt (changed), which no job reads" in plan.reason
+
+
+def test_a_failed_workflow_with_a_changed_file_reruns_the_failed_and_the_stale_jobs():
+    jobs = _jobs(step1="SUCCEEDED", merge="PENDING", **{"step2-chr1": "FAILED", "step2-chr2": "SUCCEEDED"})
+    plan = _per_chr_plan({"chr2.bgen": "c2-new"}, status="FAILED", jobs=jobs)
+    assert plan.action == "rerun"
+    assert plan.rerun == ["step2-chr1", "step2-chr2", "merge"] and plan.invalidate == ["step2-chr2"]
+    assert plan.reused == ["step1"]
+
+
+def test_a_changed_file_a_conversion_reads_runs_the_workflow_again():
+    reads = {**READS, "convert-chr2": [PREFIX + "chr2.bgen"]}
+    jobs = [*_jobs(step1="SUCCEEDED", merge="SUCCEEDED", **{"step2-chr1": "SUCCEEDED", "step2-chr2": "SUCCEEDED"}),
+            {"jobId": "convert-chr2", "status": "SUCCEEDED", "stepNumber": 0}]
+    plan = _per_chr_plan({"chr2.bgen": "c2-new"}, jobs=jobs, reads=reads)
+    assert plan.action == "run" and "conversion" in plan.reason

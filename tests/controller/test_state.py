@@ -84,6 +84,9 @@ def test_workflow_transitions_are_guarded(store):
     assert store.set_workflow_status("wf", "RUNNING_STEP2")
     assert store.set_workflow_status("wf", "COMPLETED", completedAt="2026-01-01T00:00:00Z")
     refused(store.set_workflow_status, "wf", "RERUNNING")
+    # a rerun of jobs whose inputs changed reopens a COMPLETED workflow, and asks for it
+    assert store.set_workflow_status("wf", "RERUNNING", reopen_completed=True) == "COMPLETED"
+    refused(store.set_workflow_status, "wf", "COMPLETED", reopen_completed=True)  # RERUNNING only
     with pytest.raises(KeyError):
         store.set_workflow_status("missing", "FAILED")
 
@@ -182,6 +185,14 @@ def test_rerun_reset(store):
     assert store.get_workflow("wf")["jobStats"] == store.job_stats("wf")
     with pytest.raises(KeyError, match="step2-chr99"):
         store.reset_jobs_for_rerun("wf", ["step2-chr99"])
+    # ... and only invalidation (its inputs changed) takes a SUCCEEDED job back, nothing else
+    assert store.invalidate_jobs("wf", ["step2-chr0", "step2-chr1"]) == ["step2-chr1"]
+    job = store.get_job("wf", "step2-chr1")
+    assert job["status"] == "PENDING" and job["runCount"] == 2
+    assert [h["status"] for h in job["history"]] == ["PENDING", "RUNNING", "SUCCEEDED", "PENDING"]
+    assert store.get_workflow("wf")["jobStats"] == store.job_stats("wf")
+    with pytest.raises(KeyError, match="step2-chr99"):
+        store.invalidate_jobs("wf", ["step2-chr99"])
 
 
 def test_rejection_recorded_with_errors(store):

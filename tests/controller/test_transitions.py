@@ -5,6 +5,7 @@ import itertools
 import pytest
 
 from controller.core.transitions import (
+    JOB_RESETTABLE,
     JOB_STATUSES,
     JOB_TERMINAL,
     WORKFLOW_STATUSES,
@@ -33,7 +34,7 @@ def test_workflow_never_goes_back():
 @pytest.mark.parametrize("terminal", sorted(WORKFLOW_TERMINAL))
 def test_terminal_workflow_only_leaves_by_rerun(terminal):
     exits = {t for t in WORKFLOW_STATUSES if workflow_transition_allowed(terminal, t)}
-    if terminal in ("FAILED", "CANCELLED"):
+    if terminal in ("FAILED", "CANCELLED"):  # and COMPLETED when the writer reopens it (StatusStore)
         assert exits == {"RERUNNING"}
     else:
         assert exits == set()
@@ -76,13 +77,14 @@ def test_late_running_after_success_is_refused():
 
 
 @pytest.mark.parametrize("terminal", sorted(JOB_TERMINAL))
-def test_terminal_job_only_leaves_by_rerun_reset(terminal):
+def test_terminal_job_only_leaves_by_rerun_reset_or_invalidation(terminal):
     exits = {t for t in JOB_STATUSES if job_transition_allowed(terminal, t)}
-    assert exits == (set() if terminal == "SUCCEEDED" else {"PENDING"})
+    assert exits == {"PENDING"}  # SUCCEEDED: only invalidated (its inputs changed), never RUNNING again
 
 
 def test_rerun_reset_sources():
-    assert job_sources("PENDING") == {"FAILED", "CANCELLED", "INTERRUPTED"}
+    assert job_sources("PENDING") == {"FAILED", "CANCELLED", "INTERRUPTED", "SUCCEEDED"}
+    assert JOB_RESETTABLE == {"FAILED", "CANCELLED", "INTERRUPTED"}
 
 
 def test_unknown_status_names_are_errors():

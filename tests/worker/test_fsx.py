@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.worker.conftest import DATA, RESULTS, SCRIPTED_ENGINE, WORKFLOW
@@ -81,6 +82,28 @@ def test_marker_on_pending_job_reports_succeeded_without_running(fsx_world, engi
     assert rec["status"] == "SUCCEEDED" and rec["resumedFromMarker"] is True
     assert rec["outputs"] == outputs
     assert [h["status"] for h in rec["history"]] == ["PENDING", "SUCCEEDED"]
+
+
+def test_stale_outputs_run_again_whatever_the_marker_says(fsx_world, engine, monkeypatch, capsys):
+    """A job invalidated because its inputs changed (spec.staleOutputs): its complete, matching
+    marker is ignored, the engine runs, and the new marker replaces the old one."""
+    w = fsx_world
+    w.add_jobs("step1")
+    monkeypatch.setenv("GWAS_REGENIE_BINARY", str(SCRIPTED_ENGINE))
+    raw = w.step1_spec()
+    assert main(["--spec", _spec_file(w, raw)]) == 0
+    marker = Path(w.root_path()) / "step1" / "_SUCCESS.json"
+    first = json.loads(marker.read_text())
+    w.store.invalidate_jobs(WORKFLOW, ["step1"])
+    capsys.readouterr()
+    assert main(["--spec", _spec_file(w, {**raw, "staleOutputs": True})]) == 0
+    out = capsys.readouterr().out
+    assert "inputs changed since the last run" in out and "already complete" not in out and "engine argv" in out
+    rec = w.job("step1")
+    assert rec["status"] == "SUCCEEDED" and not rec.get("resumedFromMarker") and rec["runCount"] == 2
+    assert [h["status"] for h in rec["history"]] == ["PENDING", "RUNNING", "SUCCEEDED", "PENDING", "RUNNING",
+                                                     "SUCCEEDED"]
+    assert json.loads(marker.read_text())["writtenAt"] >= first["writtenAt"]
 
 
 def test_tampered_output_invalidates_marker(fsx_world, engine, monkeypatch):

@@ -10,12 +10,15 @@ Two halves of one rule set:
   group's one job) and then every step-2 job that has not succeeded runs too (step 1 is rerun
   only when it did not succeed, so no step-2 result was made from its predictions; a group's
   step-2 jobs use only that group's predictions).
+* Invalidation (`invalidate`, from `gwas local run --resume` when inputs changed): SUCCEEDED jobs
+  named there go back to PENDING first and run again whatever their completion markers say; the
+  request itself names everything downstream (`controller.core.usecases.resume`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller.core.errors import RerunError
@@ -94,25 +97,40 @@ def start_rerun(
     workflow_id: str,
     failed: bool,
     chromosomes: Sequence[str] = (),
+    invalidate: Sequence[str] = (),
 ) -> RerunStarted:
-    """Start `<id>-r<n>` of a FAILED or CANCELLED workflow for the jobs the request names."""
+    """Start `<id>-r<n>` of a FAILED or CANCELLED workflow for the jobs the request names.
+
+    `invalidate`: SUCCEEDED jobs whose inputs changed since they ran (`gwas local run --resume`):
+    they run again too, and with them a COMPLETED workflow may be rerun."""
     wf = store.get_workflow(workflow_id)
     if wf is None:
         raise RerunError(f"no workflow {workflow_id!r}")
-    if wf.get("status") not in RERUNNABLE_WORKFLOW:
-        raise RerunError(f"workflow {workflow_id} is {wf.get('status')}: only FAILED or CANCELLED workflows can be rerun")
-    for field in ("manifestUri", "parameters", "createdAt"):
-        if not wf.get(field):
-            raise RerunError(f"workflow {workflow_id} has no {field} on its record: it cannot be rerun")
-    job_ids = select_rerun_jobs(
-        store.list_jobs(workflow_id), failed=failed, chromosomes=chromosomes, nauto=workflow_nauto(wf)
-    )
+    status = wf.get("status")
+    if status not in RERUNNABLE_WORKFLOW and not (invalidate and status == "COMPLETED"):
+        raise RerunError(f"workflow {workflow_id} is {status}: only FAILED or CANCELLED workflows can be rerun")
+    for needed in ("manifestUri", "parameters", "createdAt"):
+        if not wf.get(needed):
+            raise RerunError(f"workflow {workflow_id} has no {needed} on its record: it cannot be rerun")
+    jobs = store.list_jobs(workflow_id)
+    try:
+        job_ids = select_rerun_jobs(jobs, failed=failed, chromosomes=chromosomes, nauto=workflow_nauto(wf))
+    except RerunError:
+        if not invalidate:
+            raise
+        job_ids = []
+    if invalidate:
+        planned = {j["jobId"] for j in jobs}
+        unknown = [j for j in invalidate if j not in planned]
+        if unknown:
+            raise RerunError(f"workflow {workflow_id} has no job(s) {', '.join(unknown)}")
+        job_ids = [j["jobId"] for j in sorted(jobs, key=job_order) if j["jobId"] in set(job_ids) | set(invalidate)]
     payload = WorkflowInput(
         workflowId=workflow_id,
         manifestUri=wf["manifestUri"],
         manifest=wf["parameters"],
         submittedAt=wf["createdAt"],
-        rerun=RerunRequest(jobIds=job_ids),
+        rerun=RerunRequest(jobIds=job_ids, invalidate=list(invalidate)),
     ).model_dump_json()
     known = list(wf.get("executions") or ([wf["executionArn"]] if wf.get("executionArn") else []))
     n = next_rerun_number(workflow_id, known)
@@ -131,6 +149,7 @@ class RerunReset:
     step1_ids: list[str]
     step2_ids: list[str]
     reset: list[str]
+    invalidated: list[str] = field(default_factory=list)  # SUCCEEDED jobs reset: their markers are stale
 
     @property
     def run_step1(self) -> bool:
@@ -144,13 +163,18 @@ def _step1_chain(plan: JobPlan, job_id: str) -> list[str]:
     return [j.jobId for j in plan.step1Jobs]
 
 
-def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: Sequence[str]) -> RerunReset:
-    """Reset the jobs a rerun runs (see the module doc) and say which run: step 1 or not, and step 2."""
-    named = list(dict.fromkeys(named))
+def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: Sequence[str],
+                    invalidate: Sequence[str] = ()) -> RerunReset:
+    """Reset the jobs a rerun runs (see the module doc) and say which run: step 1 or not, and step 2.
+
+    `invalidate` (of `named`): SUCCEEDED jobs whose inputs changed go back to PENDING first; the
+    request names every job downstream of them (the resume use case does), the merge included."""
+    named = list(dict.fromkeys([*named, *invalidate]))
     planned = {j.jobId for j in plan.jobs()}
     unknown = [j for j in named if j not in planned]
     if unknown:
         raise RerunError(f"rerun names job(s) not in the plan of {workflow_id}: {', '.join(unknown)}")
+    invalidated = store.invalidate_jobs(workflow_id, list(dict.fromkeys(invalidate))) if invalidate else []
     step1_ids = [j.jobId for j in plan.step1Jobs]
     step2_ids = [j.jobId for j in plan.step2]
     chains = [c for j in named if j in step1_ids for c in _step1_chain(plan, j)]
@@ -166,4 +190,4 @@ def reset_for_rerun(store: StatusStore, workflow_id: str, plan: JobPlan, named: 
         chosen = [j for j in step2_ids if statuses.get(j) == "PENDING"]
     else:
         chosen = [j for j in step2_ids if j in selected]
-    return RerunReset(step1_ids=run_step1, step2_ids=chosen, reset=reset)
+    return RerunReset(step1_ids=run_step1, step2_ids=chosen, reset=invalidated + reset, invalidated=invalidated)
