@@ -10,14 +10,13 @@ from typing import Any
 
 import numpy as np
 
-from . import ridge
+from . import chi2, ridge
 from .genotypes import GenotypeSource, Variants, chrom_option_to_int, make_blocks, read_variant_list
 from .log import RegenieError, RunLog, Timer
 from .masks import MaskDesign, MaskWriter, build_masks, mask_design
 from .output import fmt, fmt_list, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
-LN10 = math.log(10.0)
 # variants read and tested together inside a --bsize block: bounds the N x chunk working arrays
 # (64: as fast as 128 on the bench case, 6 MB less peak RSS with the read-ahead buffer)
 COMPUTE_CHUNK = 64
@@ -148,44 +147,6 @@ def _genotype_chunks(geno: GenotypeSource, blocks: list[np.ndarray], threads: in
             if i + 1 < len(chunks):
                 pending = pool.submit(geno.read, chunks[i + 1][1], True)
             yield bi, vidx, G, G2, last
-
-
-def _log10p(chisq: np.ndarray) -> np.ndarray:
-    """−log10 P(χ²₁ > x) = −log10 erfc(√(x/2)), accurate far into the tail (no scipy: ~25 MB less RSS)."""
-    out = np.full(np.shape(chisq), np.nan)
-    for i, x in enumerate(np.asarray(chisq, dtype=np.float64).tolist()):
-        if math.isnan(x) or x < 0:
-            continue
-        z = math.sqrt(x / 2.0)
-        if z < 25.0:
-            out[i] = -math.log10(math.erfc(z))
-        else:  # asymptotic series of log erfc(z); relative error < 1e-12 for z >= 25
-            z2 = z * z
-            series = 1.0 - 1.0 / (2 * z2) + 3.0 / (4 * z2 * z2) - 15.0 / (8 * z2 ** 3) + 105.0 / (16 * z2 ** 4)
-            out[i] = (z2 + math.log(z * math.sqrt(math.pi)) - math.log(series)) / LN10
-    return out
-
-
-def _chisq_of_p(p: float) -> float:
-    """χ²₁ quantile with upper tail p (inverse of erfc by Newton on log scale)."""
-    if not 0.0 < p < 1.0:
-        return 0.0 if p >= 1.0 else math.inf
-    target = -math.log10(p)
-    x = max(target * 4.6, 1e-8)  # rough start: −log10 p ≈ x / 4.6 for large x
-    for _ in range(100):
-        f = _log10p(np.array([x]))[0] - target
-        # d(−log10 p)/dx = density / (p ln10), density of χ²₁ = exp(−x/2)/√(2πx)
-        pv = 10.0 ** (-_log10p(np.array([x]))[0])
-        dens = math.exp(-x / 2.0) / math.sqrt(2.0 * math.pi * x)
-        deriv = dens / (pv * LN10) if pv > 0 else 0.5 / LN10
-        step = f / deriv
-        x_new = x - step
-        if x_new <= 0:
-            x_new = x / 2.0
-        if abs(x_new - x) <= 1e-13 * max(1.0, x):
-            return x_new
-        x = x_new
-    return x
 
 
 def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, log: RunLog) -> None:
@@ -475,7 +436,7 @@ class _ChunkTester:
                     beta = sig_y * eg / gg
                     se = sig_y * sig_e / np.sqrt(gg)
                 chisq = T * T
-                log10p = _log10p(chisq)
+                log10p = chi2.log10p(chisq)
             else:
                 X, y, offset, phat, wts, L, null_beta = st
                 XW_T = (X * wts[:, None]).T
@@ -495,7 +456,7 @@ class _ChunkTester:
                     beta = U / V
                     se = 1.0 / np.sqrt(V)
                 chisq = T * T
-                log10p = _log10p(chisq)
+                log10p = chi2.log10p(chisq)
                 if opts.firth or opts.spa:
                     need = np.nonzero(ok & (log10p > -math.log10(opts.p_thresh)))[0]
                     for j in need:
@@ -514,12 +475,12 @@ class _ChunkTester:
                                 beta[j] = r.beta
                                 chisq[j] = r.chisq
                                 se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
-                                log10p[j] = _log10p(np.array([r.chisq]))[0]
+                                log10p[j] = chi2.log10p(np.array([r.chisq]))[0]
                         else:
                             pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
                             res_ok = bool(res_ok) and 0.0 < pval <= 1.0
                             if res_ok:
-                                chisq[j] = _chisq_of_p(pval)
+                                chisq[j] = chi2.chisq_of_p(pval)
                                 se[j] = 1.0 / math.sqrt(V[j])
                                 beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
                                 log10p[j] = -math.log10(pval)

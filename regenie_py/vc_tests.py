@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .chi2 import chisq_of_p, normal_sf
+
 # regenie's defaults: --vc-MACthr 10, Beta(1, 25) weights, eigenvalue tolerance 1e-5
 COLLAPSE_MAC = 10
 BETA_A, BETA_B = 1.0, 25.0
@@ -58,12 +60,6 @@ def _chi2_sf(x: float) -> float:
     return math.erfc(math.sqrt(x / 2.0))
 
 
-def _chi2_isf(p: float) -> float:
-    from scipy.special import chdtri
-
-    return float(chdtri(1, p))
-
-
 def _cauchy_sf(x: float) -> float:
     return 0.5 - math.atan(x) / math.pi
 
@@ -85,14 +81,14 @@ def chisq_of_log10p(logp: float) -> float:
     if logp > LOG10_DBL_DMIN:
         val = logp * math.log(100) + math.log(2 / math.pi)
         return val - math.log(val)
-    return _chi2_isf(10.0 ** (-logp))
+    return chisq_of_p(10.0 ** (-logp))
 
 
 def _p_to_log10p_chisq(p: float) -> tuple[float, float]:
     if p < 0 or p > 1:
         return -1.0, 0.0
     p = max(DBL_DMIN, p)
-    return -math.log10(p), _chi2_isf(p)
+    return -math.log10(p), chisq_of_p(p)
 
 
 def acat_log10p(logp: np.ndarray, weights: np.ndarray) -> float:
@@ -147,8 +143,6 @@ def _lambdas(K: np.ndarray) -> np.ndarray:
 
 def _kuonen_sf(q: float, lam: np.ndarray) -> float:
     """Kuonen's saddle-point tail of Σ λ_k χ²₁ (λ scaled to max 1), as regenie computes it; -1 on failure."""
-    from scipy.special import ndtr
-
     def kp(t: float) -> float:
         return float((lam / (1 - 2 * t * lam)).sum())
 
@@ -196,7 +190,7 @@ def _kuonen_sf(q: float, lam: np.ndarray) -> float:
     r = w + math.log(u / w) / w
     if not math.isfinite(r):
         return -1.0
-    return float(ndtr(-r))
+    return normal_sf(r)
 
 
 def _davies_sf(q: float, lam: np.ndarray, stringent: bool) -> float:
