@@ -116,3 +116,10 @@ def test_a_changed_file_a_conversion_reads_runs_the_workflow_again():
             {"jobId": "convert-chr2", "status": "SUCCEEDED", "stepNumber": 0}]
     plan = _per_chr_plan({"chr2.bgen": "c2-new"}, jobs=jobs, reads=reads)
     assert plan.action == "run" and "conversion" in plan.reason
+
+
+def test_a_changed_file_only_a_failed_job_reads_reruns_the_failed_jobs_without_invalidating():
+    jobs = _jobs(step1="SUCCEEDED", merge="PENDING", **{"step2-chr1": "SUCCEEDED", "step2-chr2": "FAILED"})
+    plan = _per_chr_plan({"chr2.bgen": "fixed"}, status="FAILED", jobs=jobs)
+    assert plan.action == "rerun" and plan.invalidate == []
+    assert plan.rerun == ["step2-chr2", "merge"] and "no finished job depends on them" in plan.reason

@@ -120,9 +120,10 @@ def plan_resume(
             rerun = [str(j["jobId"]) for j in ordered if j["jobId"] in set(invalidate) | set(failed)]
             if rerun:
                 reused = [str(j["jobId"]) for j in ordered if j["jobId"] not in rerun]
+                again = (f"making again the {len(invalidate)} finished job(s) that depend on them" if invalidate
+                         else "no finished job depends on them")
                 return ResumePlan("rerun", f"inputs changed since workflow {wid} ({status}): {_shown(changed)}; "
-                                  f"making again the {len(invalidate)} job(s) that depend on them", wid,
-                                  reused=reused, rerun=rerun, invalidate=invalidate)
+                                  f"{again}", wid, reused=reused, rerun=rerun, invalidate=invalidate)
         # no job reads a changed file: the workflow's results stand as they are
     since = (f"{_shown(changed)}, which no job reads, changed since workflow {wid}" if changed
              else f"nothing changed since workflow {wid}")
