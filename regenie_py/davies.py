@@ -294,7 +294,7 @@ class _Davies:
         return DaviesResult(cdf, fault)
 
 
-_INTEGRATE_CHUNK = 4096
+_INTEGRATE_CHUNK = 1024
 
 
 def _inversion_terms(u: np.ndarray, lb: np.ndarray, n: np.ndarray, nc: np.ndarray, c: float, sigsq: float,

@@ -83,8 +83,28 @@ def _need(path: str, option: str) -> None:
         raise RegenieError(f"file {path} doesn't exist for option --{option}")
 
 
+_BIM_CHUNK_LINES = 16384
+
+
 def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
-    chrom, pos, ids, a1, a2 = [], [], [], [], []
+    # Read in chunks turned into arrays as they fill: the Python objects of a whole file's columns
+    # (a list and an int per position, ...) are a few MB per 50,000 variants, and their freed arenas
+    # stay in the peak RSS.
+    parts_of: dict[str, list[np.ndarray]] = {k: [] for k in ("chrom", "pos", "ids", "a1", "a2")}
+    chrom: list[int] = []
+    pos: list[int] = []
+    ids: list[str] = []
+    a1: list[str] = []
+    a2: list[str] = []
+
+    def flush() -> None:
+        parts_of["chrom"].append(np.array(chrom, dtype=np.int64))
+        parts_of["pos"].append(np.array(pos, dtype=np.int64))
+        for key, column in (("ids", ids), ("a1", a1), ("a2", a2)):
+            parts_of[key].append(np.array(column, dtype=object))
+        for column in (chrom, pos, ids, a1, a2):
+            column.clear()
+
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
             p = line.split()
@@ -97,9 +117,13 @@ def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
             ids.append(p[1])
             a1.append(p[4])
             a2.append(p[5])
-    a1a, a2a = np.array(a1, dtype=object), np.array(a2, dtype=object)
+            if len(ids) == _BIM_CHUNK_LINES:
+                flush()
+    flush()
+    columns = {key: np.concatenate(chunks) for key, chunks in parts_of.items()}
+    a1a, a2a = columns["a1"], columns["a2"]
     # default: bim column 5 (A1) is tested; --ref-first makes it the reference
-    return Variants(np.array(chrom, dtype=np.int64), np.array(pos, dtype=np.int64), np.array(ids, dtype=object),
+    return Variants(columns["chrom"], columns["pos"], columns["ids"],
                     a1a if ref_first else a2a, a2a if ref_first else a1a)
 
 

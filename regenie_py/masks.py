@@ -53,6 +53,7 @@ class GeneSet:
     chrom: int
     pos: int
     variants: np.ndarray  # indices in the genotype file, sorted
+    bits: np.ndarray  # uint64 per variant: its annotation's category bit for this set (NULL if none)
 
 
 @dataclass
@@ -63,7 +64,6 @@ class MaskDesign:
     rule: str = "max"
     singleton_carrier: bool = False
     header: str = ""
-    annotation: dict[tuple[int, str], int] = field(default_factory=dict)  # (variant, set) -> category bits
     vc_tests: list[str] = field(default_factory=list)
     vc_cut: float | None = None  # the AAF bin whose masks the variance-component tests use
     joint: list[str] = field(default_factory=list)  # --joint tests over a set's burden masks
@@ -94,9 +94,14 @@ def _need(path: str | None, option: str) -> str:
     return path
 
 
-def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[dict[tuple[int, str], int], dict[str, int]]:
+# set name -> {variant index: category bit}. One small dict per set, not one entry per (variant, set)
+# pair: with a tuple and a copy of the set's name per line, 50,000 annotations took 8 MB, not 2.
+Annotations = dict[str, dict[int, int]]
+
+
+def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[Annotations, dict[str, int]]:
     categories = {NULL_CATEGORY: 1}
-    annotation: dict[tuple[int, str], int] = {}
+    annotation: Annotations = {}
     read = 0
     log.write(f" * annotations      : [{path}] ")
     for lineno, row in _parsed(path, parse_annotation):
@@ -104,13 +109,16 @@ def read_annotations(path: str, where: dict[str, int], log: RunLog) -> tuple[dic
         vi = where.get(variant)
         if vi is None:
             continue
-        if (vi, gene) in annotation:
+        of_set = annotation.get(gene)
+        if of_set is None:
+            of_set = annotation[gene] = {}
+        elif vi in of_set:
             raise RegenieError(f"duplicate variant annotations at line {lineno}.")
         if category not in categories:
             if len(categories) >= MAX_CATEGORIES:
                 raise RegenieError(f"cannot have more than {MAX_CATEGORIES} categories (including NULL category).")
             categories[category] = 1 << len(categories)
-        annotation[(vi, gene)] = categories[category]
+        of_set[vi] = categories[category]
         read += 1
     if read == 0:
         raise RegenieError("annotation information could not be read. Perhaps check variant IDs matches those "
@@ -199,7 +207,7 @@ def _selected_set_names(opts) -> tuple[set[str] | None, set[str]]:
 
 
 def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
-                  annotation: dict[tuple[int, str], int], all_bits: int, wanted_chroms: set[int] | None,
+                  annotation: Annotations, all_bits: int, wanted_chroms: set[int] | None,
                   log: RunLog, check: BurdenCheck | None = None) -> list[GeneSet]:
     keep, drop = _selected_set_names(opts)
     if check is not None:
@@ -222,6 +230,9 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
         members: list[int] = []
         complete = True
         problems: list[str] = []
+        of_set = annotation.get(name)
+        if of_set is None:
+            of_set = annotation[name] = {}
         for variant in row.variants:
             vi = where.get(variant)
             if vi is None:
@@ -230,13 +241,13 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
                 continue
             if chrom[vi] != c:
                 same_chrom = False
-            bits = annotation.get((vi, name))
+            bits = of_set.get(vi)
             if bits is None:
                 complete = False
                 problems.append(variant)
                 if check is not None:
                     check.disagree = True
-                bits = annotation[(vi, name)] = 1  # NULL category
+                bits = of_set[vi] = 1  # NULL category
             if bits & all_bits:
                 members.append(vi)
         if not complete:
@@ -250,7 +261,9 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
             continue
         if (keep is not None and name not in keep) or name in drop:
             continue  # regenie applies --extract-sets/--exclude-sets after reading the whole list
-        sets.append(GeneSet(name, c, pos, np.array(sorted(set(members)), dtype=np.int64)))
+        unique = sorted(set(members))
+        sets.append(GeneSet(name, c, pos, np.array(unique, dtype=np.int64),
+                            np.array([of_set[v] for v in unique], dtype=np.uint64)))
     if check is not None:
         check.report += [f"->Detected {incomplete} sets with variants not in genetic data or annotation files.",
                          f"->Detected {ignored} sets with only unknown variants."]
@@ -270,7 +283,7 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
 def mask_design(opts, variants: Variants, selected: np.ndarray, wanted_chroms: set[int] | None,
                 log: RunLog) -> MaskDesign:
     """Reads the three burden files; `selected` are the variants left by --extract/--exclude."""
-    where = {str(variants.ids[i]): int(i) for i in selected}
+    where = dict(zip(variants.ids[selected].tolist(), np.asarray(selected).tolist()))
     annotation, categories = read_annotations(_need(opts.anno_file, "anno-file"), where, log)
     check = BurdenCheck() if opts.check_burden_files or opts.strict_check_burden else None
     masks = read_mask_definitions(_need(opts.mask_def, "mask-def"), categories, log, check)
@@ -289,7 +302,7 @@ def mask_design(opts, variants: Variants, selected: np.ndarray, wanted_chroms: s
         more = " Check report for details." if opts.check_burden_files else " For more details, re-run with '--check-burden-files'."
         raise RegenieError("Annotation/Set list/Mask definition files don't agree." + more)
     header = "##MASKS=<" + ";".join(f'{m.name}="{",".join(m.categories)}"' for m in masks) + ">"
-    return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header, annotation,
+    return MaskDesign(masks, bins, sets, opts.build_mask, opts.singleton_carrier, header,
                       list(opts.vc_tests), opts.vc_max_aaf if opts.vc_tests else None, list(opts.joint))
 
 
@@ -325,7 +338,7 @@ def build_masks(design: MaskDesign, gene: GeneSet, G: np.ndarray, min_mac: float
     cols, labels, sites = [], [], []
     vc_members: list[np.ndarray | None] = []
     for mask in design.masks:
-        member = np.array([bool(design.annotation.get((int(v), gene.name), 1) & mask.bits) for v in gene.variants])
+        member = (gene.bits & np.uint64(mask.bits)) != 0
         for j in range(n_bins):
             take = member & in_bin[j]
             if not take.any():

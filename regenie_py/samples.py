@@ -51,6 +51,8 @@ def read_table(path: str, columns: list[str], what: str, log_prefix: str = "") -
         for c in columns:
             if c not in all_names:
                 raise RegenieError(f"column '{c}' not found in {what} file {path}")
+        # only the requested columns are kept: a 500,000-sample file with 40 columns is 20 million strings
+        keep = [2 + all_names.index(c) for c in columns]
         ids: list[str] = []
         fid_iid: list[tuple[str, str]] = []
         rows: list[list[str]] = []
@@ -69,8 +71,8 @@ def read_table(path: str, columns: list[str], what: str, log_prefix: str = "") -
             seen.add(key)
             ids.append(key)
             fid_iid.append((parts[0], parts[1]))
-            rows.append(parts[2:])
-    return Table(path, all_names, ids, fid_iid, rows), all_names
+            rows.append([parts[i] for i in keep])
+    return Table(path, list(columns), ids, fid_iid, rows), list(columns)
 
 
 def _parse_float(tok: str, path: str, col: str, key: str) -> float:
