@@ -102,8 +102,8 @@ def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
         parts_of["pos"].append(np.array(pos, dtype=np.int64))
         for key, column in (("ids", ids), ("a1", a1), ("a2", a2)):
             parts_of[key].append(np.array(column, dtype=object))
-        for column in (chrom, pos, ids, a1, a2):
-            column.clear()
+        for filled in (chrom, pos, ids, a1, a2):
+            filled.clear()
 
     with open_text_in(path) as fh:
         for lineno, line in enumerate(fh, 1):
