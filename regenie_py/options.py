@@ -16,6 +16,7 @@ SUPPORTED: dict[str, str] = {
     "step": "value", "bed": "value", "pgen": "value", "bgen": "value", "sample": "value", "bgi": "value",
     "ref-first": "flag", "phenoFile": "value", "phenoCol": "multi", "phenoColList": "value",
     "covarFile": "value", "covarCol": "multi", "covarColList": "value", "catCovarList": "value",
+    "phenoExcludeList": "value", "covarExcludeList": "value", "minCaseCount": "value",
     "maxCatLevels": "value", "qt": "flag", "bt": "flag", "bsize": "value", "cv": "value", "loocv": "flag",
     "l0": "value", "l1": "value", "lowmem": "flag", "lowmem-prefix": "value", "pred": "value",
     "ignore-pred": "flag", "out": "value", "chr": "multi", "chrList": "value", "range": "value",
@@ -40,9 +41,9 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 UNSUPPORTED = {
     "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "compute-all", "test", "no-split",
-    "write-samples", "print-pheno", "htp", "minCaseCount", "par-region",
+    "write-samples", "print-pheno", "htp", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
-    "phenoExcludeList", "covarExcludeList", "extract-or", "exclude-or", "keep-or", "remove-or",
+    "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
     "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
     "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
@@ -79,6 +80,10 @@ class Options:
     covar_file: str | None = None
     covar_cols: list[str] = field(default_factory=list)
     cat_covars: list[str] = field(default_factory=list)
+    pheno_exclude: list[str] = field(default_factory=list, metadata={"help": "--phenoExcludeList: traits to leave out"})
+    covar_exclude: list[str] = field(default_factory=list, metadata={"help": "--covarExcludeList: covariates to leave out"})
+    min_case_count: int = field(default=10, metadata={"help": "--minCaseCount: binary traits with fewer cases are "
+                                "left out (regenie's default 10)"})
     max_cat_levels: int = 10
     bt: bool = False
     bsize: int
@@ -402,6 +407,9 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         sample=vals.get("sample"), bgi=vals.get("bgi"), ref_first=flag("ref-first"),
         pheno_file=vals["phenoFile"] or "", pheno_cols=pheno_cols, covar_file=vals.get("covarFile"),
         covar_cols=covar_cols, cat_covars=expand_names(vals.get("catCovarList") or ""),
+        pheno_exclude=expand_names(vals.get("phenoExcludeList") or ""),
+        covar_exclude=expand_names(vals.get("covarExcludeList") or ""),
+        min_case_count=_int("minCaseCount", vals["minCaseCount"]) if "minCaseCount" in vals else 10,
         max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
         bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
         n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,

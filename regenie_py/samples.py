@@ -84,6 +84,22 @@ def _parse_float(tok: str, path: str, col: str, key: str) -> float:
         raise RegenieError(f"non-numeric value '{tok}' in column '{col}' of {path} for individual {key}") from None
 
 
+def _drop_traits_with_few_cases(Yg: np.ndarray, traits: list[str], min_cases: int,
+                                log: RunLog) -> tuple[np.ndarray, list[str]]:
+    """Binary traits with fewer than --minCaseCount cases (default 10) are left out, as regenie does:
+    counted over the genotyped samples the phenotype file gives, before covariates are read."""
+    few = (Yg == 1).sum(axis=0) < min_cases
+    if few.all():
+        raise RegenieError(f"all phenotypes have less than {min_cases} cases.")
+    if not few.any():
+        return Yg, traits
+    log.write(f"   -removing phenotypes with fewer than {min_cases} cases")
+    for t in (t for t, drop in zip(traits, few) if drop):
+        log.write(f"    +WARNING: Phenotype '{t}' has too few cases so it will be ignored.")
+    log.write(f"    + n_pheno = {int((~few).sum())}")
+    return Yg[:, ~few], [t for t, drop in zip(traits, few) if not drop]
+
+
 @dataclass
 class AnalysisSamples:
     """Everything sample-side that both steps need."""
@@ -149,10 +165,14 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     with open_text_in(opts.pheno_file) as fh:
         header = fh.readline().split()
     all_traits = header[2:]
-    traits = [t for t in all_traits if t in opts.pheno_cols] if opts.pheno_cols else all_traits
+    # --phenoExcludeList first, then --phenoColList keeps what is left (as regenie reads them)
+    traits = [t for t in all_traits if t not in opts.pheno_exclude]
+    traits = [t for t in traits if t in opts.pheno_cols] if opts.pheno_cols else traits
     for t in opts.pheno_cols:
         if t not in all_traits:
             raise RegenieError(f"phenotype '{t}' not found in phenotype file {opts.pheno_file}")
+    if not traits:
+        raise RegenieError("need at least one phenotype.")
     ptab, pnames = read_table(opts.pheno_file, traits, "phenotype")
     log.write(f" * phenotypes       : [{opts.pheno_file}] n_pheno = {len(traits)}")
     col_idx = [pnames.index(t) for t in traits]
@@ -173,6 +193,8 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
                 coding = "1/2/NA" if opts.cc12 else "0/1/NA"
                 raise RegenieError(f"a phenotype value is not {coding} for individual: FID={fid} IID={iid} Y={tok}")
             Yg[i, j] = value
+    if opts.bt:
+        Yg, traits = _drop_traits_with_few_cases(Yg, traits, opts.min_case_count, log)
     has_pheno = eligible & (~np.isnan(Yg)).any(axis=1)
     log.write(f"   -number of phenotyped individuals  = {int(has_pheno.sum())}")
 
@@ -187,6 +209,7 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
             if c not in cheader:
                 raise RegenieError(f"column '{c}' not found in covariate file {opts.covar_file}")
         num_cols = opts.covar_cols or [c for c in cheader if c not in opts.cat_covars]
+        num_cols = [c for c in num_cols if c not in opts.covar_exclude]
         num_cols = [c for c in num_cols if c not in opts.cat_covars]
         if opts.interaction and opts.interaction not in num_cols:
             if opts.interaction not in cheader:

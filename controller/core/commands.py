@@ -36,6 +36,7 @@ from genome.chromosome import DEFAULT_NAUTO
 
 REGENIE_DEFAULT_MIN_MAC = 5.0
 REGENIE_DEFAULT_P_THRESH = 0.05
+REGENIE_MIN_CASE_COUNT = 10  # regenie's --minCaseCount default: binary traits with fewer cases are dropped
 
 
 def _number(value: float) -> str:
@@ -113,6 +114,10 @@ class CommandContext:
         args = ["--bt"] if p.traitType == "bt" else ["--qt"]
         if p.traitType == "bt" and p.cc12:
             args.append("--cc12")
+        given = [t for extra in (p.step1ExtraArgs, p.step2ExtraArgs) for t in extra or () if t.startswith("--minCaseCount")]
+        if p.traitType == "bt" and p.minCases < REGENIE_MIN_CASE_COUNT and not given:
+            # preflight let traits with minCases..9 cases through: regenie would drop them (no output)
+            args += ["--minCaseCount", str(p.minCases)]
         if p.traitType == "qt" and p.applyRint:
             args.append("--apply-rint")
         if p.nauto != DEFAULT_NAUTO:

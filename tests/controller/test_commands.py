@@ -307,6 +307,24 @@ def test_phenotype_and_genome_options_reach_both_steps(example):
     assert "--minINFO" not in job_argv(m, plan, "step1", path_map=PATHS, threads=2)
 
 
+def test_a_min_cases_below_regenies_case_count_reaches_both_steps(example):
+    """regenie leaves out binary traits with fewer than --minCaseCount (10) cases: a manifest whose
+    preflight lets fewer through (minCases 5) passes its own threshold on, so no trait loses its output."""
+    for analysis, expected in (({"minCases": 5}, ["5"]), ({}, None), ({"minCases": 10}, None),
+                               ({"minCases": 5, "step2ExtraArgs": ["--minCaseCount", "7"]}, None)):
+        m = manifest({**BED3, **BT}, {"traitType": "bt", **analysis})
+        plan = _plan(example, m)
+        for job in ("step1", plan.step2[0].jobId):
+            argv = job_argv(m, plan, job, path_map=PATHS, threads=2)
+            ours = options(argv).get("--minCaseCount")
+            if "step2ExtraArgs" in analysis and job != "step1":
+                assert ours == ["7"], argv  # the user's own, once
+            else:
+                assert ours == expected, (analysis, argv)
+    m = manifest({**BED3, **QT}, {"minCases": 5})
+    assert "--minCaseCount" not in job_argv(m, _plan(example, m), "step1", path_map=PATHS, threads=2)
+
+
 def test_more_autosomes_pass_nauto_and_label_x():
     from controller.core.chromosomes import ChromosomeInfo, Detection
     from genome.chromosome import Chromosome

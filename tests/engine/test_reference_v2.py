@@ -488,3 +488,84 @@ def test_check_burden_files_report_equals_the_real_binary(tmp_path):
     message = "Annotation/Set list/Mask definition files don't agree. Check report for details."
     assert proc.returncode != 0 and message in proc.stdout
     assert message in (tmp_path / "ours2.log").read_text()
+
+
+def _with_rare_binary_trait(tmp_path: Path, cases: int) -> Path:
+    """cohort/pheno.txt plus B3, a binary trait with `cases` cases."""
+    root = _shared()
+    assert root is not None
+    lines = (root / "cohort" / "pheno.txt").read_text().splitlines()
+    rows = [f"{lines[0]} B3"] + [f"{line} {1 if i < cases else 0}" for i, line in enumerate(lines[1:])]
+    path = tmp_path / "pheno_b3.txt"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("extra,kept", [([], ("B1", "B2")), (["--minCaseCount", "5"], ("B1", "B2", "B3"))],
+                         ids=["default-10", "minCaseCount-5"])
+def test_binary_traits_with_few_cases_are_left_out_as_the_real_binary_does(tmp_path, extra, kept):
+    """regenie leaves out binary traits with fewer than --minCaseCount cases (default 10): B3 has 6."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pheno = _with_rare_binary_trait(tmp_path, 6)
+    common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", str(pheno), "--phenoColList", "B1,B2,B3",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--ignore-pred", "--bsize", "400", "--bt",
+              "--chr", "3", "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common)
+    for trait in ("B1", "B2", "B3"):
+        assert (tmp_path / f"real_{trait}.regenie").exists() == (trait in kept)
+        assert (tmp_path / f"ours_{trait}.regenie").exists() == (trait in kept)
+        if trait in kept:
+            assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie",
+                                   rel=1e-3, corrected_rel=1e-2) == []
+    log = (tmp_path / "ours.log").read_text()
+    assert ("Phenotype 'B3' has too few cases so it will be ignored" in log) == ("B3" not in kept)
+
+
+def test_step1_leaves_out_a_binary_trait_with_few_cases_as_the_real_binary_does(tmp_path):
+    """Step 1 too: the trait gets no .loco and no line in the _pred.list; the others are numbered
+    without it."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pheno = _with_rare_binary_trait(tmp_path, 3)
+    common = ["--step", "1", "--bed", "cohort/cohort", "--extract", "cohort/array.snplist", "--phenoFile", str(pheno),
+              "--phenoColList", "B3,B1", "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--bsize", "500",
+              "--bt", "--threads", "2"]
+    _run_both_engines(tmp_path, common)
+    ours, real = (tmp_path / "ours_pred.list").read_text().split(), (tmp_path / "real_pred.list").read_text().split()
+    assert ours[0::2] == real[0::2] == ["B1"]
+    assert Path(ours[1]).name == Path(real[1]).name.replace("real", "ours") == "ours_1.loco"
+    assert compare_loco(tmp_path / "ours_1.loco", tmp_path / "real_1.loco", tol=1e-4) == []
+
+
+def test_all_binary_traits_with_few_cases_is_regenies_error(tmp_path):
+    root = _shared()
+    if root is None:
+        pytest.skip("../shared/regenie-example is not present beside the checkout")
+    pheno = _with_rare_binary_trait(tmp_path, 4)
+    args = ["--step", "2", "--bed", str(root / "cohort" / "cohort"), "--phenoFile", str(pheno), "--phenoColList", "B3",
+            "--ignore-pred", "--bsize", "400", "--bt", "--out", str(tmp_path / "ours")]
+    assert main(args) == 1
+    assert "ERROR: all phenotypes have less than 10 cases." in (tmp_path / "ours.log").read_text()
+
+
+def test_exclude_lists_equal_the_real_binary(tmp_path):
+    """--phenoExcludeList and --covarExcludeList leave those columns out (with every other column of
+    both files used, as without --phenoColList/--covarColList)."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    lines = (root / "cohort" / "covar.txt").read_text().splitlines()
+    header = lines[0].split()
+    numeric = [i for i, name in enumerate(header) if name != "BATCH"]
+    (tmp_path / "covar_num.txt").write_text("\n".join(" ".join(line.split()[i] for i in numeric) for line in lines) + "\n")
+    common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt",
+              "--phenoExcludeList", "Y2,B1,B2", "--covarFile", str(tmp_path / "covar_num.txt"),
+              "--covarExcludeList", "V3", "--ignore-pred", "--bsize", "400", "--qt", "--chr", "2", "--threads", "2"]
+    _run_both_engines(tmp_path, common)
+    for trait in ("Y1", "Y3"):
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
+    assert not (tmp_path / "ours_Y2.regenie").exists() and not (tmp_path / "real_Y2.regenie").exists()
+    assert "n_cov = 2" in (tmp_path / "real.log").read_text()  # V1, V2: V3 left out
