@@ -33,7 +33,7 @@ import functools
 import threading
 from typing import Any
 
-from local.moto_patches import SYNC_POLL_SECONDS, wait_for_job_stop
+from local.moto_patches import STATE_WRITES, SYNC_POLL_SECONDS, notify_state_change, wait_for_job_stop
 from local.patching import replace
 
 _lock = threading.RLock()
@@ -49,7 +49,10 @@ def atomic_dynamodb_requests() -> None:
     @functools.wraps(original)
     def call_action(self):
         with _lock:
-            return original(self)
+            response = original(self)
+        if self._get_action() in STATE_WRITES:
+            notify_state_change()  # a local watcher re-reads the records now (moto_patches.wait_for_state_change)
+        return response
 
     replace(DynamoHandler, "call_action", call_action)
 

@@ -38,8 +38,11 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
 (j) Per request: the server listed moto's package directory twice (to tell a service name from a
     host name) and inspected the response class's methods on every request; both are computed
     once (a quarter of a small request's time in the emulator).
-(q), (r) Critical-path costs: state-machine definitions parsed once (and cached on disk), DynamoDB
-    items copied into responses as they are: see `local.moto_speedups`.
+(q), (r), (t) Critical-path costs: state-machine definitions parsed once (and cached on disk), DynamoDB
+    items copied into responses as they are, projections converting only what they name: see
+    `local.moto_speedups`.
+(s) An execution's end, a DynamoDB write and a Batch job's stop wake whoever follows a workflow in the
+    emulator's process (`wait_for_state_change`, used by `local.runner`), which no longer polls.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ from typing import Any, Protocol
 from local.patching import Patch, apply_all, replace
 
 MOTO_VERSION = "5.2.5"
-SYNC_POLL_SECONDS = 0.1
+# A stopping job wakes its `.sync` task at once (patch n): the poll only backs that up.
+SYNC_POLL_SECONDS = 1.0
 
 
 class MotoVersionError(RuntimeError):
@@ -116,27 +120,66 @@ def patch_batch_sync_normalisation() -> None:
     replace(batch_task.StateTaskServiceBatch, "_normalise_response", _normalise_response)
 
 
-# A Batch job stopping wakes every `.sync` task waiting to check its job. Stops are counted, so a
-# stop that happens while a task is checking (not waiting) is not missed: its next wait returns at once.
-_job_stopped = threading.Condition()
-_stops = [0]
-_seen = threading.local()
+class _Signal:
+    """A count of events and a wait for the next one. Events are counted, so one that happens while a
+    thread is checking (not waiting) is not missed: that thread's next wait returns at once."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+        self._seen = threading.local()
+
+    def notify(self) -> None:
+        with self._changed:
+            self._count += 1
+            self._changed.notify_all()
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to `seconds`, or until an event (at once if one happened since this thread's
+        previous wait: it may be the change this thread is about to check)."""
+        with self._changed:
+            last = getattr(self._seen, "count", None)
+            if last == self._count:
+                self._changed.wait_for(lambda: self._count != last, timeout=seconds)
+            self._seen.count = self._count
+
+
+# A Batch job stopping wakes every `.sync` task waiting to check its job.
+_job_stops = _Signal()
+# A record written, a job stopping or an execution ending wakes whoever follows a workflow here
+# (local.runner), instead of it polling the records ten times a second in the emulator's process.
+_state_changes = _Signal()
+STATE_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"})
 
 
 def wait_for_job_stop(seconds: float) -> None:
-    """Wait up to `seconds`, or until a Batch job stops (at once if one stopped since this thread's
-    previous wait: it may be the job this thread is about to check)."""
-    with _job_stopped:
-        last = getattr(_seen, "stops", None)
-        if last == _stops[0]:
-            _job_stopped.wait_for(lambda: _stops[0] != last, timeout=seconds)
-        _seen.stops = _stops[0]
+    _job_stops.wait(seconds)
+
+
+def wait_for_state_change(seconds: float) -> None:
+    """Wait up to `seconds`, or until a DynamoDB write, a Batch job stop or an execution's end."""
+    _state_changes.wait(seconds)
+
+
+def notify_state_change() -> None:
+    _state_changes.notify()
 
 
 def _notify_job_stopped() -> None:
-    with _job_stopped:
-        _stops[0] += 1
-        _job_stopped.notify_all()
+    _job_stops.notify()
+    _state_changes.notify()
+
+
+def patch_execution_end_signal() -> None:
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self) -> None:
+        original(self)
+        _state_changes.notify()
+
+    replace(BaseExecutionWorkerCommunication, "terminated", terminated)
 
 
 # -- (b) States.* error names out of Map iterations and Parallel branches ---------------------------
@@ -628,9 +671,15 @@ def registry() -> list[Patch]:
               conc.describe_jobs_by_id),
         Patch("n", "paced .sync polling, woken by a stopping job", "every .sync task polls DescribeJobs every "
               "0.5 s on its own", "tests/local/test_moto_patches.py::test_a_stopping_batch_job_wakes_its_sync_task", conc.paced_sync_polling),
+        Patch("s", "an execution's end wakes the local watchers", "nothing tells a watcher in the emulator's process "
+              "that an execution ended: it polls", "tests/local/test_moto_patches.py::test_an_execution_ending_wakes_a_state_watcher",
+              patch_execution_end_signal),
         Patch("q", "definitions parsed once", "every state machine creation and every execution parses the "
               "definition again (0.2-0.4 s each for the workflow's)",
               "tests/local/test_moto_patches.py::test_a_definition_is_parsed_once_and_then_loaded", fast.reuse_parsed_definitions),
+        Patch("t", "projections convert only the named attributes", "the whole item is converted to JSON once per "
+              "projected path", "tests/local/test_moto_patches.py::test_projections_answer_as_moto_does",
+              fast.project_named_attributes_only),
         Patch("r", "DynamoDB items copied into responses", "each AttributeValue member is looked up under several "
               "spellings (36 ms of CPU for a Query of five job records)",
               "tests/local/test_moto_patches.py::test_plain_items_serialize_as_moto_serializes_them", fast.copy_plain_attribute_values),

@@ -1,4 +1,4 @@
-"""Two costs of moto 5.2.5 on the local flow's critical path, cut without changing an answer.
+"""Three costs of moto 5.2.5 on the local flow's critical path, cut without changing an answer.
 
 Measured on `benchmarks/bench_local_overhead.py` (3 chromosomes, 5 jobs): both ran in the one
 process that serves every AWS call and runs the state machine, so each was time the next state
@@ -19,6 +19,10 @@ waited for.
     made only of S, N, BOOL, NULL, SS, NS, M and L (what the status store writes) is already in
     its wire form and is copied as is; any other (binary values) goes through moto's serializer.
     tests/local/test_moto_patches.py compares both serializers on such items.
+(t) Projections: a Query or GetItem with a ProjectionExpression converted the whole item to plain
+    JSON once per projected attribute (a watcher reading six small attributes of the workflow
+    record converted its manifest and history six times, in the lock every DynamoDB request
+    takes). Only the attributes the paths start from are converted, once each.
 """
 
 from __future__ import annotations
@@ -196,3 +200,33 @@ def copy_plain_attribute_values() -> None:
 
     setattr(serialize_structure, "__wrapped_original__", original)  # noqa: B010  (the test compares both)
     replace(BaseJSONSerializer, "_serialize_type_structure", serialize_structure)
+
+
+# -- (t) projections --------------------------------------------------------------------------------
+def _projected_top_attribute(first_key: str) -> str:
+    """The item attribute moto's `find_nested_key` reads for a path's first key (`a[1]` reads `a`)."""
+    import re
+
+    is_list_element = re.match(r"(.+)\[(\d+)\]$", first_key)
+    return is_list_element.group(1) if is_list_element else first_key
+
+
+def project_named_attributes_only() -> None:
+    from moto.dynamodb.models import dynamo_type
+
+    def project(self, projection_expressions: list[list[str]]):
+        # moto converts the whole item to plain JSON once per projected path; only the attributes the
+        # paths start from are converted, once each. The paths then select from them as before.
+        named: dict[str, Any] = {}
+        for expr in projection_expressions:
+            top = _projected_top_attribute(expr[0])
+            if top in self.attrs and top not in named:
+                named[top] = dynamo_type.deserializer.deserialize(self.attrs[top].to_regular_json())
+        result: dict[str, Any] = {}
+        for expr in projection_expressions:
+            dynamo_type.merge_dicts(result, dynamo_type.find_nested_key(expr, named))
+        return dynamo_type.Item(hash_key=self.hash_key, range_key=self.range_key,
+                                attrs=dict(dynamo_type.serializer.serialize(result)["M"]))
+
+    setattr(project, "__wrapped_original__", dynamo_type.Item.project)  # noqa: B010  (the test compares both)
+    replace(dynamo_type.Item, "project", project)

@@ -266,7 +266,7 @@ def _follow(stack, follower: Follower, collector: ResultCollector, manifest_uri:
             )
         if time.monotonic() > deadline:
             raise RunError(f"workflow {workflow_id} not finished after {timeout:.0f} s (status {follower.status})")
-        time.sleep(poll_seconds)
+        stack.wait_for_state_change(poll_seconds)
     return record_seen
 
 
@@ -276,7 +276,7 @@ def run_workflow(
     out_dir: Path,
     *,
     timeout: float = 3600.0,
-    poll_seconds: float = 0.1,
+    poll_seconds: float = 0.5,
     display: Callable[[Follower], Any] | None = None,
     resume: bool = False,
 ) -> RunResult:

@@ -250,6 +250,13 @@ class LocalStack:
             self._tmp.cleanup()
             self._tmp = None
 
+    def wait_for_state_change(self, seconds: float) -> None:
+        """Wait up to `seconds`, or until a record is written, a Batch job stops or an execution ends
+        in this stack's emulator (then a workflow's records are worth reading again)."""
+        from local.moto_patches import wait_for_state_change
+
+        wait_for_state_change(seconds)
+
     def save_state(self) -> None:
         """Save buckets, records and executions' outcome in the work dir (`local.persistence`)."""
         SavedState(self.work_dir).save(self)

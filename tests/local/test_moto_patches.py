@@ -460,3 +460,98 @@ def test_s3_eventbridge_rule_delivers_manifest_uploads_to_the_topic(aws):
     refs = [ref for m in messages for ref in object_refs(m["Body"])]
     assert [(r.bucket, r.key) for r in refs] == [(bucket, "study one/run.manifest.json")]  # keys not URL-encoded
     assert refs[0].etag and refs[0].event_name.startswith("ObjectCreated:")
+
+
+def test_projections_answer_as_moto_does(aws):
+    """(t): GetItem, Query and Scan with projections (top-level, nested, list elements, names that
+    need #placeholders, attributes the item lacks) answer as moto's own projection does."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    ddb = aws.session.client("dynamodb", endpoint_url=aws.endpoint)
+    table = unique("t")
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "workflowId", "KeyType": "HASH"},
+                                                  {"AttributeName": "createdAt", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "workflowId", "AttributeType": "S"},
+                                           {"AttributeName": "createdAt", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    item = {
+        "workflowId": {"S": "w"}, "createdAt": {"S": "2026-12-07"}, "status": {"S": "RUNNING"},
+        "jobStats": {"M": {"SUCCEEDED": {"N": "3"}, "FAILED": {"N": "0"}, "byStep": {"M": {"step2": {"N": "2"}}}}},
+        "history": {"L": [{"M": {"status": {"S": "INITIALIZED"}}}, {"M": {"status": {"S": "RUNNING"}}}]},
+        "manifest": {"M": {"experimentId": {"S": "e"}, "chromosomes": {"L": [{"N": "1"}, {"N": "2"}]}}},
+        "tags": {"SS": ["a", "b"]},
+    }
+    ddb.put_item(TableName=table, Item=item)
+    key = {"workflowId": {"S": "w"}, "createdAt": {"S": "2026-12-07"}}
+    projections = [
+        ({"ProjectionExpression": "#s, updatedAt, jobStats", "ExpressionAttributeNames": {"#s": "status"}}),
+        ({"ProjectionExpression": "jobStats.byStep.step2, history[1].#s, tags",
+          "ExpressionAttributeNames": {"#s": "status"}}),
+        ({"ProjectionExpression": "manifest.chromosomes[0], history[5], missing.deeper, workflowId"}),
+    ]
+
+    def answers() -> list:
+        got = []
+        for extra in projections:
+            got.append(ddb.get_item(TableName=table, Key=key, **extra).get("Item"))
+            got.append(ddb.query(TableName=table, KeyConditionExpression="workflowId = :w",
+                                 ExpressionAttributeValues={":w": {"S": "w"}}, **extra)["Items"])
+            got.append(ddb.scan(TableName=table, **extra)["Items"])
+        return got
+
+    patched = Item.project
+    original = getattr(patched, "__wrapped_original__", None)
+    assert original is not None
+    with_patch = answers()
+    Item.project = original
+    try:
+        without = answers()
+    finally:
+        Item.project = patched
+    assert with_patch == without
+    assert with_patch[0] == {"status": {"S": "RUNNING"}, "jobStats": item["jobStats"]}
+    assert with_patch[3] == {"jobStats": {"M": {"byStep": {"M": {"step2": {"N": "2"}}}}},
+                             "history": {"L": [{"M": {"status": {"S": "RUNNING"}}}]}, "tags": {"SS": ["a", "b"]}}
+
+
+def test_an_execution_ending_wakes_a_state_watcher(aws, role):
+    """(s): a watcher waiting for a change returns when an execution ends (and when a record is
+    written), not when its wait times out."""
+    import threading
+    import time
+
+    from local.moto_patches import wait_for_state_change
+
+    sfn = aws.session.client("stepfunctions", endpoint_url=aws.endpoint)
+    arn = sfn.create_state_machine(name=unique("wake"), roleArn=role, definition=json.dumps(
+        {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 1, "End": True}}}))["stateMachineArn"]
+    woke: list[float] = []
+
+    def watch(started: threading.Event) -> None:
+        wait_for_state_change(0)  # this thread's first wait returns at once: from now on, it waits
+        started.set()
+        t0 = time.monotonic()
+        wait_for_state_change(30)
+        woke.append(time.monotonic() - t0)
+
+    started = threading.Event()
+    watcher = threading.Thread(target=watch, args=(started,))
+    watcher.start()
+    started.wait(5)
+    sfn.start_execution(stateMachineArn=arn)
+    watcher.join(40)
+    assert woke and 0.8 < woke[0] < 10, woke  # the Wait state's second, then the end woke it
+
+    ddb = aws.session.client("dynamodb", endpoint_url=aws.endpoint)
+    table = unique("t")
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    woke.clear()
+    started.clear()
+    watcher = threading.Thread(target=watch, args=(started,))
+    watcher.start()
+    started.wait(5)
+    time.sleep(0.3)
+    ddb.put_item(TableName=table, Item={"k": {"S": "x"}})
+    watcher.join(40)
+    assert woke and 0.2 < woke[0] < 10, woke
