@@ -1,5 +1,6 @@
-"""GxE interaction tests of quantitative traits (`--interaction VAR`, a numeric covariate), as regenie
-v4.1.2 runs them (Interaction.cpp, HLM.cpp):
+"""GxE interaction tests of quantitative traits (`--interaction VAR`, a numeric or categorical
+covariate, `VAR[BASE]` naming a categorical one's baseline level), as regenie v4.1.2 runs them
+(Interaction.cpp, HLM.cpp):
 
 * VAR stays among the covariates, so the marginal test of each variant is conditional on it; its
   rows are labelled ADD-CONDTL. Then per variant: ADD-INT_SNP (the variant's effect in the model
@@ -11,6 +12,10 @@ v4.1.2 runs them (Interaction.cpp, HLM.cpp):
   deviations and regressed on the weighted residual, with model-based variances.
 * Other variants: least squares of the scaled trait residual on (G, G x VAR), each residualised on
   the covariates and scaled, with HC3 sandwich variances, effects put back on the trait's scale.
+* A categorical VAR enters as its L-1 dummies (levels coded in the order the covariate file first
+  gives them, the baseline first): a G x dummy term per level, each with its ADD-INT_SNPxVAR=LEVEL
+  row, then their joint test (ADD-INT_SNPxVAR, L-1 df, when L > 2) and ADD-INT_{L}DF. The null
+  HLM models E² only for a numeric VAR that is not dichotomous with a 0 level.
 
 regenie fits the null HLM with L-BFGS to a gradient of about 1e-5; here SciPy's BFGS minimises the
 same objective to a tighter gradient, so the estimates agree to regenie's own tolerance.
@@ -161,3 +166,87 @@ def hc3_rows(Q: np.ndarray, G: np.ndarray, e: np.ndarray, y_res: np.ndarray, mas
             continue
         out.append(_rows(t0[j], t1[j], v00[j], v01[j], v11[j], (trait_scale / sa[j], trait_scale / sb[j]), name))
     return out
+
+
+# -- several interaction terms (a categorical covariate's L-1 dummies): per variant the model
+# (G, G x E_1 .. G x E_m), written as regenie writes it: ADD-INT_SNP, one ADD-INT_SNPxVAR=LEVEL row per
+# term, the joint test of the terms (ADD-INT_SNPxVAR, m df; only when m > 1) and ADD-INT_{m+1}DF.
+NUMTOL = 1e-6
+
+
+def _chi2_log10p_df(x: float, df: int) -> float:
+    """−log10 P(χ²_df > x), floored at regenie's smallest double as regenie floors its joint tests."""
+    if df <= 2:
+        return _chi2_log10p(x, df)
+    from scipy.special import chdtrc
+
+    return -math.log10(max(10.0 * np.finfo(float).tiny, float(chdtrc(df, x))))
+
+
+def _term_rows(b: np.ndarray, V: np.ndarray, scales: np.ndarray, name: str, levels: list[str]) -> list[InteractionRow]:
+    m = len(b) - 1
+    out = []
+    tests = ["ADD-INT_SNP", *(f"ADD-INT_SNPx{name}={lev}" for lev in levels)]
+    for j, test in enumerate(tests):
+        chisq = float(b[j] * b[j] / V[j, j])
+        out.append(InteractionRow(test, float(b[j] * scales[j]), math.sqrt(V[j, j]) * float(scales[j]), chisq,
+                                  _chi2_log10p(chisq, 1)))
+    if m > 1:
+        terms = b[1:]
+        joint = abs(float(terms @ np.linalg.solve(V[1:, 1:], terms)))
+        out.append(InteractionRow(f"ADD-INT_SNPx{name}", math.nan, math.nan, joint, _chi2_log10p_df(joint, m)))
+    joint = abs(float(b @ np.linalg.solve(V, b)))
+    out.append(InteractionRow(f"ADD-INT_{m + 1}DF", math.nan, math.nan, joint, _chi2_log10p_df(joint, m + 1)))
+    return out
+
+
+def _design(G: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """samples x variants x (1 + m): each variant's G and G x E_l."""
+    return np.concatenate([G[:, :, None], G[:, :, None] * E[:, None, :]], axis=2)
+
+
+def _residualise(H: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    return H - np.einsum("nr,rjk->njk", basis, np.einsum("nr,njk->rjk", basis, H))
+
+
+def _inverses(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant the inverse of its (1+m) x (1+m) Gram matrix, and whether its smallest eigenvalue
+    passes regenie's tolerance (a variant that fails gets no interaction rows)."""
+    ok = np.linalg.eigvalsh(M).min(axis=1) >= NUMTOL
+    inv = np.zeros_like(M)
+    if ok.any():
+        inv[ok] = np.linalg.inv(M[ok])
+    return inv, ok
+
+
+def hlm_rows_terms(null: NullHlm, G: np.ndarray, E: np.ndarray, name: str,
+                   levels: list[str]) -> list[list[InteractionRow] | None]:
+    """The HLM test with several interaction terms (see `hlm_rows`): G and G x E_l weighted by the
+    null model's inverse standard deviations, residualised on its weighted mean design, regressed on
+    its weighted residual with variance (H'H)^-1."""
+    H = _residualise(_design(G, E) * null.weight_sqrt[:, None, None], null.basis)
+    Vs, ok = _inverses(np.einsum("njk,njl->jkl", H, H))
+    b = np.einsum("jkl,jl->jk", Vs, np.einsum("njk,n->jk", H, null.y_res))
+    ones = np.ones(H.shape[2])
+    return [_term_rows(b[j], Vs[j], ones, name, levels) if ok[j] else None for j in range(G.shape[1])]
+
+
+def hc3_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, y_res: np.ndarray, mask: np.ndarray,
+                   trait_scale: float, name: str, levels: list[str]) -> list[list[InteractionRow] | None]:
+    """Least squares with HC3 variances and several interaction terms (see `hc3_rows`): every column
+    residualised on the covariates and scaled to unit variance, effects put back on the trait's units."""
+    n, k = Q.shape
+    H = _residualise(_design(G, E), Q)
+    scale = np.linalg.norm(H, axis=0) / math.sqrt(n - k)  # variants x (1+m)
+    good = (scale >= NUMTOL).all(axis=1)
+    H = H / np.where(scale >= NUMTOL, scale, 1.0)[None, :, :]
+    Z, ok = _inverses(np.einsum("njk,njl->jkl", H, H))
+    ok &= good
+    tau = np.einsum("jkl,jl->jk", Z, np.einsum("njk,n->jk", H, y_res))
+    h = np.einsum("njk,jkl,njl->nj", H, Z, H)
+    resid = y_res[:, None] - np.einsum("njk,jk->nj", H, tau)
+    w = resid ** 2 * mask[:, None] / (1 - h) ** 2
+    meat = np.einsum("nj,njk,njl->jkl", w, H, H)
+    V = np.einsum("jkl,jlm,jmp->jkp", Z, meat, Z)
+    return [_term_rows(tau[j], V[j], trait_scale / scale[j], name, levels) if ok[j] else None
+            for j in range(G.shape[1])]

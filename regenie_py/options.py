@@ -144,7 +144,20 @@ class Options:
     vc_max_aaf: float = 1.0
     joint: list[str] = field(default_factory=list, metadata={"help": "--joint: tests over a set's burden masks (minp, ftest, "
                              "gates, acat)"})
-    interaction: str | None = field(default=None, metadata={"help": "--interaction: a numeric covariate for GxE tests"})
+    interaction: str | None = field(default=None, metadata={"help": "--interaction: a covariate for GxE tests "
+                                    "(numeric, or categorical with an optional baseline: VAR[LEVEL])"})
+
+    @property
+    def interaction_name(self) -> str | None:
+        """The covariate of --interaction VAR or VAR[BASE_LEVEL]."""
+        return self.interaction.partition("[")[0] if self.interaction else None
+
+    @property
+    def interaction_base(self) -> str | None:
+        """The baseline level of --interaction VAR[BASE_LEVEL] (None: the first level in the file)."""
+        if not self.interaction or "[" not in self.interaction:
+            return None
+        return self.interaction.partition("[")[2][:-1]
     rare_mac: float = 1000.0
     force_robust: bool = False
     check_burden_files: bool = False
@@ -358,9 +371,12 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     if interaction is not None:
         if step != 2:
             raise RegenieError("--interaction is a step 2 option.")
-        if "[" in interaction or interaction in expand_names(vals.get("catCovarList") or ""):
-            raise RegenieError("--interaction with a categorical covariate is not supported by regenie-py yet (a "
-                               "numeric one is); run the regenie binary")
+        name, bracket, level = interaction.partition("[")
+        if bracket and (not level.endswith("]") or len(level) < 2 or not name):
+            raise RegenieError(f"invalid --interaction value '{interaction}' (expected VAR or VAR[BASE_LEVEL])")
+        if bracket and name not in expand_names(vals.get("catCovarList") or ""):
+            raise RegenieError(f"--interaction {interaction}: a baseline level is for a categorical covariate "
+                               "(--catCovarList)")
         if flag("bt"):
             raise RegenieError("--interaction with --bt is not supported by regenie-py yet (quantitative traits are); "
                                "run the regenie binary")

@@ -114,7 +114,10 @@ class AnalysisSamples:
     Q: np.ndarray                  # N x k orthonormal basis of span(X)
     ncov: int                      # k
     n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
-    interaction: np.ndarray | None = None  # --interaction: that covariate's values (it is also in X)
+    # --interaction: that covariate's values (it is also in X); a categorical one as its N x (L-1)
+    # dummies, with the names of their levels (the baseline left out)
+    interaction: np.ndarray | None = None
+    interaction_levels: list[str] | None = None
 
     def subset(self, keep: np.ndarray) -> AnalysisSamples:
         """The samples `keep` selects, with the covariate basis rebuilt over them."""
@@ -125,6 +128,7 @@ class AnalysisSamples:
             trait_names=self.trait_names, trait_index=self.trait_index, Y=self.Y[keep],
             observed=self.observed[keep], X=X, Q=Q, ncov=Q.shape[1], n_genotyped=self.n_genotyped,
             interaction=None if self.interaction is None else self.interaction[keep],
+            interaction_levels=self.interaction_levels,
         )
 
 
@@ -211,10 +215,11 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         num_cols = opts.covar_cols or [c for c in cheader if c not in opts.cat_covars]
         num_cols = [c for c in num_cols if c not in opts.covar_exclude]
         num_cols = [c for c in num_cols if c not in opts.cat_covars]
-        if opts.interaction and opts.interaction not in num_cols:
-            if opts.interaction not in cheader:
-                raise RegenieError(f"column '{opts.interaction}' (--interaction) not found in covariate file {opts.covar_file}")
-            num_cols.append(opts.interaction)  # regenie adds the interaction variable to the covariates
+        inter = opts.interaction_name
+        if inter and inter not in num_cols and inter not in opts.cat_covars:
+            if inter not in cheader:
+                raise RegenieError(f"column '{inter}' (--interaction) not found in covariate file {opts.covar_file}")
+            num_cols.append(inter)  # regenie adds the interaction variable to the covariates
         ctab, cnames = read_table(opts.covar_file, num_cols + opts.cat_covars, "covariate")
         num_idx = [cnames.index(c) for c in num_cols]
         cat_idx = [cnames.index(c) for c in opts.cat_covars]
@@ -259,12 +264,24 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         for j in range(Y.shape[1]):
             Y[observed[:, j], j] = rank_inverse_normal(Y[observed[:, j], j])
     X = np.column_stack([np.ones(idx.size), Cg[idx]] + [d[idx] for d in dummy_blocks])
-    interaction = None
+    interaction, interaction_levels = None, None
     if opts.interaction:
         if not opts.covar_file:
             raise RegenieError("--interaction needs the covariate in --covarFile.")
-        interaction = Cg[idx, num_cols.index(opts.interaction)].copy()
-        log.write(f"   -testing for interaction with '{opts.interaction}'")
+        name = opts.interaction_name
+        if name in opts.cat_covars:
+            raw = cat_raw[opts.cat_covars.index(name)]
+            levels = _levels_in_file_order(opts, ctab, cheader, num_cols, geno_pos)
+            interaction_levels = levels[1:]
+            if not interaction_levels:
+                raise RegenieError(f"interacting covariate '{name}' only has a single category.")
+            interaction = np.column_stack([[1.0 if raw[i] == lev else 0.0 for i in idx] for lev in interaction_levels])
+            if not (interaction == 0).all(axis=1).any():
+                raise RegenieError("no individual has baseline level specified for the interacting covariate "
+                                   f"(={levels[0]})")
+        else:
+            interaction = Cg[idx, num_cols.index(name)].copy()
+        log.write(f"   -testing for interaction with '{name}'")
     Q = covariate_basis(X)
 
     for j, t in enumerate(traits):
@@ -286,4 +303,25 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         ids=[geno_ids[i] for i in idx], geno_index=idx, trait_names=list(traits),
         trait_index=list(range(1, len(traits) + 1)), Y=Y, observed=observed, X=X, Q=Q,
         ncov=Q.shape[1], n_genotyped=int(eligible.sum()), interaction=interaction,
+        interaction_levels=interaction_levels,
     )
+
+
+def _levels_in_file_order(opts, ctab: Table, cheader: list[str], num_cols: list[str],
+                          geno_pos: dict[str, int]) -> list[str]:
+    """The levels of the categorical --interaction covariate as regenie codes them: the baseline
+    (VAR[LEVEL], else the first level met), then the others in the order the covariate file's rows
+    first give them. regenie reads a row's columns in file order and stops at its first missing
+    value, so a level on a row with an earlier missing covariate is not met there."""
+    name = opts.interaction_name
+    kept = set(num_cols) | set(opts.cat_covars)
+    in_file_order = [c for c in cheader if c in kept]
+    before = [ctab.names.index(c) for c in in_file_order[:in_file_order.index(name)]]
+    at = ctab.names.index(name)
+    levels: list[str] = [opts.interaction_base] if opts.interaction_base else []
+    for key, row in zip(ctab.ids, ctab.values):
+        if key not in geno_pos or any(row[c] in NA_TOKENS for c in before) or row[at] in NA_TOKENS:
+            continue
+        if row[at] not in levels:
+            levels.append(row[at])
+    return levels

@@ -305,17 +305,22 @@ class _ChunkTester:
 
     def _interaction_rows(self, p: int, G: np.ndarray, ok: np.ndarray, use_hlm: np.ndarray | None, st) -> dict:
         """Column -> the interaction rows (ADD-INT_SNP, ADD-INT_SNPxVAR, ADD-INT_2DF) written after its row."""
-        from .interaction import hc3_rows, hlm_rows
+        from .interaction import hc3_rows, hc3_rows_terms, hlm_rows, hlm_rows_terms
 
-        S, name = self.S, self.opts.interaction
-        assert S.interaction is not None and use_hlm is not None
+        S, name = self.S, self.opts.interaction_name
+        assert S.interaction is not None and use_hlm is not None and name is not None
         e_res, sig_e, sigma_y = st
+        levels = S.interaction_levels
         out: dict[int, Any] = {}
         for path in (True, False):
             cols = np.nonzero(ok & (use_hlm == path))[0]
             if cols.size == 0:
                 continue
-            if path:
+            if levels is not None:  # a categorical covariate: a term per level
+                rows = (hlm_rows_terms(self.hlm[p], G[:, cols], S.interaction, name, levels) if path else
+                        hc3_rows_terms(S.Q, G[:, cols], S.interaction, e_res / sig_e, S.observed[:, p],
+                                       sigma_y * sig_e, name, levels))
+            elif path:
                 rows = hlm_rows(self.hlm[p], G[:, cols], S.interaction, name)
             else:
                 rows = hc3_rows(S.Q, G[:, cols], S.interaction, e_res / sig_e, S.observed[:, p], sigma_y * sig_e, name)
@@ -612,21 +617,34 @@ def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trai
             w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} {extra_text}\n")
 
 
+def _adds_square_term(S: AnalysisSamples) -> bool:
+    """regenie models E² too (log-variance and mean of the null HLM) unless E is categorical or takes
+    two values one of which is 0; it looks at every genotyped sample, those not analysed counting as 0."""
+    E = S.interaction
+    assert E is not None
+    if E.ndim > 1:
+        return False
+    values = set(np.unique(E).tolist()) | ({0.0} if len(E) < S.n_genotyped else set())
+    return len(values) > 2 or 0.0 not in values
+
+
 def _null_hlms(S: AnalysisSamples, locos, chrom_state, c: int, log: RunLog) -> dict[int, Any]:
-    """--interaction: per trait the null HLM of chromosome c (mean: covariates, E², LOCO; log-variance:
-    1, E, E²)."""
+    """--interaction: per trait the null HLM of chromosome c (mean: covariates, E² (`_adds_square_term`),
+    LOCO; log-variance: 1, E (each term of a categorical E), E²)."""
     from .interaction import fit_null_hlm
 
     E = S.interaction
     assert E is not None
+    terms = E.reshape(len(E), -1)
+    square = [terms * terms] if _adds_square_term(S) else []
     out = {}
     for p in range(S.Y.shape[1]):
         if chrom_state[p] is None:
             continue
         m = S.observed[:, p]
-        loco = np.zeros(len(E)) if locos[p] is None else np.where(m, np.nan_to_num(locos[p][c]), 0.0)
-        X = np.column_stack([S.Q, E * E, loco]) if locos[p] is not None else np.column_stack([S.Q, E * E])
-        V = np.column_stack([np.ones(len(E)), E, E * E])
+        loco = [] if locos[p] is None else [np.where(m, np.nan_to_num(locos[p][c]), 0.0)]
+        X = np.column_stack([S.Q, *square, *loco])
+        V = np.column_stack([np.ones(len(E)), terms, *square])
         out[p] = fit_null_hlm(np.nan_to_num(S.Y[:, p]), m, X, V)
     log.write("   -fitting null HLMs for each trait...done")
     return out

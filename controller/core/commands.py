@@ -208,7 +208,8 @@ class CommandContext:
         if inp.conditionListFile:
             args += ["--condition-list", self.data(inp.conditionListFile)]
         if p.interaction:
-            args += ["--interaction", p.interaction]
+            base = f"[{p.interactionBaseline}]" if p.interactionBaseline else ""
+            args += ["--interaction", p.interaction + base]
         if inp.annotationFile and inp.setListFile and inp.maskFile:
             args += ["--anno-file", self.data(inp.annotationFile), "--set-list", self.data(inp.setListFile),
                      "--mask-def", self.data(inp.maskFile)]

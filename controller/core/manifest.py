@@ -308,7 +308,11 @@ class AnalysisParams(_Strict):
     gz: bool = Field(default=False, description="Gzip .loco and .regenie outputs (--gz).")
     interaction: ColumnName | None = Field(
         default=None, description="qt, step 2: GxE tests with this covariate of covarFile (--interaction); it is "
-        "kept among the covariates."
+        "kept among the covariates. A categorical one (in catCovarColumns) gets a term per level but its baseline."
+    )
+    interactionBaseline: ColumnName | None = Field(
+        default=None, description="The baseline level of a categorical interaction covariate (--interaction "
+        "VAR[LEVEL]); regenie's default is the first level the covariate file gives."
     )
     aafBins: list[Annotated[float, Field(gt=0, le=1)]] | None = Field(
         default=None, description="Gene-based tests: alternate-allele frequency cut-offs of the masks (--aaf-bins; "
@@ -573,6 +577,11 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
 
     if ana.get("interaction") is not None and inp.get("covarFile") is None:
         problems.append(Problem("analysisParams.interaction", "interaction needs a covarFile holding that covariate"))
+    if ana.get("interactionBaseline") is not None and ana.get("interaction") not in _split_list(
+            inp.get("catCovarColumns") or []):
+        problems.append(Problem("analysisParams.interactionBaseline", "a baseline level is for a categorical "
+                                "interaction covariate: name it in analysisParams.interaction and "
+                                "inputData.catCovarColumns"))
     gene = [k for k in ("annotationFile", "setListFile", "maskFile") if inp.get(k) is not None]
     if gene and len(gene) < 3:
         for k in ("annotationFile", "setListFile", "maskFile"):

@@ -317,6 +317,10 @@ def run_preflight(
                     pf.error("inputData.catCovarColumns", f"{covar_name} column {column.name} has {len(levels)} levels; "
                              f"regenie allows {limit} (pass --maxCatLevels N in step1ExtraArgs and step2ExtraArgs "
                              "for more)")
+                baseline = manifest.analysisParams.interactionBaseline
+                if baseline is not None and column.name == manifest.analysisParams.interaction and baseline not in levels:
+                    pf.error("analysisParams.interactionBaseline", f"{covar_name} column {column.name} has no level "
+                             f"{baseline!r} (its levels: {', '.join(sorted(levels)[:10])})")
                 if len(levels) < len(set(column.text)):
                     missing_any |= np.isin(np.array(column.text, dtype=object), list(NA_TOKENS))
             else:

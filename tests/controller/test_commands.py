@@ -325,6 +325,16 @@ def test_a_min_cases_below_regenies_case_count_reaches_both_steps(example):
     assert "--minCaseCount" not in job_argv(m, _plan(example, m), "step1", path_map=PATHS, threads=2)
 
 
+def test_a_categorical_interaction_passes_its_baseline_level(example):
+    m = manifest({**BED3, **QT, "covarFile": "covariates.txt", "catCovarColumns": "V3"},
+                 {"interaction": "V3", "interactionBaseline": "b2"})
+    plan = _plan(example, m)
+    assert options(job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2))["--interaction"] == ["V3[b2]"]
+    m = manifest({**BED3, **QT, "covarFile": "covariates.txt"}, {"interaction": "V1"})
+    plan = _plan(example, m)
+    assert options(job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2))["--interaction"] == ["V1"]
+
+
 def test_more_autosomes_pass_nauto_and_label_x():
     from controller.core.chromosomes import ChromosomeInfo, Detection
     from genome.chromosome import Chromosome

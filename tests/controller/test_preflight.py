@@ -210,3 +210,12 @@ def test_gwas_validate_with_data_reports_counts_and_problems(tmp_path):
     result = CliRunner().invoke(cli, ["validate", str(path), "--data", str(study)], catch_exceptions=False)
     assert result.exit_code == 1
     assert "inputData.phenoFile: pheno.txt has a header and no sample rows" in result.output
+
+
+def test_an_interaction_baseline_must_be_a_level_of_the_categorical_covariate(tmp_path):
+    study = write_study(tmp_path / "s")
+    assert plan(study, manifest(interaction="BATCH", interactionBaseline="b2")).preflight.errors == []
+    (problem,) = failure(study, manifest(interaction="BATCH", interactionBaseline="b7"))
+    assert problem == "analysisParams.interactionBaseline: covar.txt column BATCH has no level 'b7' (its levels: b0, b1, b2)"
+    _, problems = check_manifest(manifest(interaction="V1", interactionBaseline="b2"), ["gwas-data"])
+    assert [p.path for p in problems] == ["analysisParams.interactionBaseline"]

@@ -446,6 +446,48 @@ def test_interaction_equals_the_real_binary(tmp_path, extra):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5) == []
 
 
+@pytest.mark.parametrize("extra,terms", [
+    (["--covarColList", "V1,V2", "--catCovarList", "BATCH", "--interaction", "BATCH"], ["b1", "b3", "b2"]),
+    (["--covarColList", "V1,V2", "--catCovarList", "BATCH", "--interaction", "BATCH", "--force-robust"],
+     ["b1", "b3", "b2"]),
+    (["--covarColList", "V1", "--catCovarList", "BATCH", "--interaction", "BATCH[b2]"], ["b0", "b1", "b3"]),
+    (["--covarColList", "V1,V2", "--catCovarList", "SEXC,BATCH", "--interaction", "SEXC"], ["F"]),
+    (["--covarColList", "V2,V3,SEX01", "--interaction", "SEX01"], []),
+], ids=["categorical-hlm-and-hc3", "categorical-force-robust", "categorical-baseline", "two-levels", "numeric-0-1"])
+def test_interaction_with_a_categorical_covariate_equals_the_real_binary(tmp_path, extra, terms):
+    """--interaction with a categorical covariate: one ADD-INT_SNPxVAR=LEVEL row per level but the
+    baseline (the first met in the file, or VAR[LEVEL]), in the order the file first gives them, then
+    the joint test of the terms and ADD-INT_{L}DF; a dichotomous numeric covariate (0/1) leaves E²
+    out of the null HLM as regenie does."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    lines = (root / "cohort" / "covar.txt").read_text().splitlines()
+    rows = [f"{lines[0]} SEXC SEX01"]
+    for line in lines[1:]:
+        male = float(line.split()[3]) > 0  # V2's sign: a two-level covariate
+        rows.append(f"{line} {'M' if male else 'F'} {int(male)}")
+    (tmp_path / "covar2.txt").write_text("\n".join(rows) + "\n")
+    pred = _reference_pred_list(tmp_path, "s2_qt_bed_interaction_V1")
+    common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
+              "--covarFile", str(tmp_path / "covar2.txt"), "--pred", "x", "--bsize", "400", "--qt", "--chr", "4",
+              "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common, pred)
+    name = extra[extra.index("--interaction") + 1].partition("[")[0]
+    for trait in ("Y1", "Y2"):
+        ref = tmp_path / f"real_{trait}.regenie"
+        tests = [line.split()[7] for line in ref.read_text().splitlines()[1:9]]
+        df = max(len(terms), 1) + 1
+        expected = ["ADD-CONDTL", "ADD-INT_SNP", *(f"ADD-INT_SNPx{name}={t}" for t in terms)]
+        if not terms:
+            expected.append(f"ADD-INT_SNPx{name}")
+        if len(terms) > 1:
+            expected.append(f"ADD-INT_SNPx{name}")
+        expected.append(f"ADD-INT_{df}DF")
+        assert tests[:len(expected)] == expected
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5) == []
+
+
 @pytest.mark.parametrize("rule", ["max", "comphet"])
 def test_write_mask_equals_the_real_binary(tmp_path, rule):
     """--write-mask: the PLINK files of the masks (every mask built, MAC-filtered ones included) equal
