@@ -153,13 +153,19 @@ def _dispatch(opts, log: RunLog) -> None:
 
                 conditioning = check_listed_variants(opts, geno)
             # variant selection first: empty -> error before reading phenotypes
-            plan = prepare_step2(opts, geno, log, leave_out=set(conditioning))
+            # the --interaction-snp variant is not tested either (it is E)
+            leave_out = set(conditioning) | ({opts.interaction_snp} if opts.interaction_snp else set())
+            plan = prepare_step2(opts, geno, log, leave_out=leave_out)
         S = load_samples(opts, geno.sample_ids, log)
         geno.set_samples(S.geno_index)
         if conditioning:
             from .condition import add_condition_covariates
 
             S = add_condition_covariates(opts, geno, S, conditioning, log)
+        if opts.interaction_snp:
+            from .interaction import add_interaction_snp
+
+            S = add_interaction_snp(opts, geno, S, log)
         if opts.step == 1:
             from .step1 import run_step1
 

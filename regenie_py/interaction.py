@@ -16,6 +16,10 @@ covariate, `VAR[BASE]` naming a categorical one's baseline level), as regenie v4
   gives them, the baseline first): a G x dummy term per level, each with its ADD-INT_SNPxVAR=LEVEL
   row, then their joint test (ADD-INT_SNPxVAR, L-1 df, when L > 2) and ADD-INT_{L}DF. The null
   HLM models E² only for a numeric VAR that is not dichotomous with a 0 level.
+* `--interaction-snp ID` (GxG): E is that variant's ALLELE1 dosage, not a covariate: the marginal
+  rows are ADD, and each variant's model carries E's main effect (row ADD-INT_ID, before
+  ADD-INT_SNP); the 2-df test is of G and G x E. Samples without a call at ID leave the analysis and
+  ID itself is not tested.
 
 regenie fits the null HLM with L-BFGS to a gradient of about 1e-5; here SciPy's BFGS minimises the
 same objective to a tighter gradient, so the estimates agree to regenie's own tolerance.
@@ -168,10 +172,27 @@ def hc3_rows(Q: np.ndarray, G: np.ndarray, e: np.ndarray, y_res: np.ndarray, mas
     return out
 
 
-# -- several interaction terms (a categorical covariate's L-1 dummies): per variant the model
-# (G, G x E_1 .. G x E_m), written as regenie writes it: ADD-INT_SNP, one ADD-INT_SNPxVAR=LEVEL row per
-# term, the joint test of the terms (ADD-INT_SNPxVAR, m df; only when m > 1) and ADD-INT_{m+1}DF.
+# -- the general model, per variant: (E, when E is not among the covariates (--interaction-snp);
+# G; G x E_1 .. G x E_m (a categorical covariate's L-1 dummies, or one numeric E)), written as regenie
+# writes it: ADD-INT_VAR (the main effect of E, when in the model), ADD-INT_SNP, a row per interaction
+# term, their joint test (ADD-INT_SNPxVAR, m df; only when m > 1) and ADD-INT_{m+1}DF (G and its terms).
 NUMTOL = 1e-6
+
+
+@dataclass(frozen=True)
+class Terms:
+    """How a run's interaction terms are named: the variable, a categorical one's levels (None:
+    numeric), and whether E itself is in each variant's model (not among the covariates)."""
+
+    name: str
+    levels: list[str] | None = None
+    with_main_effect: bool = False
+
+    @property
+    def term_names(self) -> list[str]:
+        if self.levels is None:
+            return [f"ADD-INT_SNPx{self.name}"]
+        return [f"ADD-INT_SNPx{self.name}={lev}" for lev in self.levels]
 
 
 def _chi2_log10p_df(x: float, df: int) -> float:
@@ -183,26 +204,31 @@ def _chi2_log10p_df(x: float, df: int) -> float:
     return -math.log10(max(10.0 * np.finfo(float).tiny, float(chdtrc(df, x))))
 
 
-def _term_rows(b: np.ndarray, V: np.ndarray, scales: np.ndarray, name: str, levels: list[str]) -> list[InteractionRow]:
+def _wald_row(test: str, b: float, v: float, scale: float) -> InteractionRow:
+    chisq = b * b / v
+    return InteractionRow(test, b * scale, math.sqrt(v) * scale, chisq, _chi2_log10p(chisq, 1))
+
+
+def _term_rows(b: np.ndarray, V: np.ndarray, scales: np.ndarray, terms: Terms) -> list[InteractionRow]:
+    beg = 1 if terms.with_main_effect else 0
+    out = [_wald_row(f"ADD-INT_{terms.name}", b[0], V[0, 0], scales[0])] if beg else []
+    b, V, scales = b[beg:], V[beg:, beg:], scales[beg:]
     m = len(b) - 1
-    out = []
-    tests = ["ADD-INT_SNP", *(f"ADD-INT_SNPx{name}={lev}" for lev in levels)]
-    for j, test in enumerate(tests):
-        chisq = float(b[j] * b[j] / V[j, j])
-        out.append(InteractionRow(test, float(b[j] * scales[j]), math.sqrt(V[j, j]) * float(scales[j]), chisq,
-                                  _chi2_log10p(chisq, 1)))
+    for j, test in enumerate(["ADD-INT_SNP", *terms.term_names]):
+        out.append(_wald_row(test, b[j], V[j, j], scales[j]))
     if m > 1:
-        terms = b[1:]
-        joint = abs(float(terms @ np.linalg.solve(V[1:, 1:], terms)))
-        out.append(InteractionRow(f"ADD-INT_SNPx{name}", math.nan, math.nan, joint, _chi2_log10p_df(joint, m)))
+        joint = abs(float(b[1:] @ np.linalg.solve(V[1:, 1:], b[1:])))
+        out.append(InteractionRow(f"ADD-INT_SNPx{terms.name}", math.nan, math.nan, joint, _chi2_log10p_df(joint, m)))
     joint = abs(float(b @ np.linalg.solve(V, b)))
     out.append(InteractionRow(f"ADD-INT_{m + 1}DF", math.nan, math.nan, joint, _chi2_log10p_df(joint, m + 1)))
     return out
 
 
-def _design(G: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """samples x variants x (1 + m): each variant's G and G x E_l."""
-    return np.concatenate([G[:, :, None], G[:, :, None] * E[:, None, :]], axis=2)
+def _design(G: np.ndarray, E: np.ndarray, with_main_effect: bool) -> np.ndarray:
+    """samples x variants x columns: each variant's (E,) G and G x E_l."""
+    E = E.reshape(len(E), -1)
+    parts = [np.broadcast_to(E[:, None, :], (*G.shape, E.shape[1]))] if with_main_effect else []
+    return np.concatenate([*parts, G[:, :, None], G[:, :, None] * E[:, None, :]], axis=2)
 
 
 def _residualise(H: np.ndarray, basis: np.ndarray) -> np.ndarray:
@@ -210,8 +236,8 @@ def _residualise(H: np.ndarray, basis: np.ndarray) -> np.ndarray:
 
 
 def _inverses(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per variant the inverse of its (1+m) x (1+m) Gram matrix, and whether its smallest eigenvalue
-    passes regenie's tolerance (a variant that fails gets no interaction rows)."""
+    """Per variant the inverse of its Gram matrix, and whether its smallest eigenvalue passes
+    regenie's tolerance (a variant that fails gets no interaction rows)."""
     ok = np.linalg.eigvalsh(M).min(axis=1) >= NUMTOL
     inv = np.zeros_like(M)
     if ok.any():
@@ -219,25 +245,24 @@ def _inverses(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inv, ok
 
 
-def hlm_rows_terms(null: NullHlm, G: np.ndarray, E: np.ndarray, name: str,
-                   levels: list[str]) -> list[list[InteractionRow] | None]:
-    """The HLM test with several interaction terms (see `hlm_rows`): G and G x E_l weighted by the
-    null model's inverse standard deviations, residualised on its weighted mean design, regressed on
-    its weighted residual with variance (H'H)^-1."""
-    H = _residualise(_design(G, E) * null.weight_sqrt[:, None, None], null.basis)
+def hlm_rows_terms(null: NullHlm, G: np.ndarray, E: np.ndarray, terms: Terms) -> list[list[InteractionRow] | None]:
+    """The HLM test of the general model (see `hlm_rows`): its columns weighted by the null model's
+    inverse standard deviations, residualised on its weighted mean design, regressed on its weighted
+    residual with variance (H'H)^-1; effects as estimated (E, G and G x E unscaled)."""
+    H = _residualise(_design(G, E, terms.with_main_effect) * null.weight_sqrt[:, None, None], null.basis)
     Vs, ok = _inverses(np.einsum("njk,njl->jkl", H, H))
     b = np.einsum("jkl,jl->jk", Vs, np.einsum("njk,n->jk", H, null.y_res))
     ones = np.ones(H.shape[2])
-    return [_term_rows(b[j], Vs[j], ones, name, levels) if ok[j] else None for j in range(G.shape[1])]
+    return [_term_rows(b[j], Vs[j], ones, terms) if ok[j] else None for j in range(G.shape[1])]
 
 
 def hc3_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, y_res: np.ndarray, mask: np.ndarray,
-                   trait_scale: float, name: str, levels: list[str]) -> list[list[InteractionRow] | None]:
-    """Least squares with HC3 variances and several interaction terms (see `hc3_rows`): every column
+                   trait_scale: float, terms: Terms) -> list[list[InteractionRow] | None]:
+    """Least squares of the general model with HC3 variances (see `hc3_rows`): every column
     residualised on the covariates and scaled to unit variance, effects put back on the trait's units."""
     n, k = Q.shape
-    H = _residualise(_design(G, E), Q)
-    scale = np.linalg.norm(H, axis=0) / math.sqrt(n - k)  # variants x (1+m)
+    H = _residualise(_design(G, E, terms.with_main_effect), Q)
+    scale = np.linalg.norm(H, axis=0) / math.sqrt(n - k)  # variants x columns
     good = (scale >= NUMTOL).all(axis=1)
     H = H / np.where(scale >= NUMTOL, scale, 1.0)[None, :, :]
     Z, ok = _inverses(np.einsum("njk,njl->jkl", H, H))
@@ -248,5 +273,26 @@ def hc3_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, y_res: np.ndarra
     w = resid ** 2 * mask[:, None] / (1 - h) ** 2
     meat = np.einsum("nj,njk,njl->jkl", w, H, H)
     V = np.einsum("jkl,jlm,jmp->jkp", Z, meat, Z)
-    return [_term_rows(tau[j], V[j], trait_scale / scale[j], name, levels) if ok[j] else None
+    return [_term_rows(tau[j], V[j], trait_scale / scale[j], terms) if ok[j] else None
             for j in range(G.shape[1])]
+
+
+def add_interaction_snp(opts, geno, S, log):
+    """--interaction-snp ID: the variant's ALLELE1 dosage is E (not a covariate: its main effect is in
+    each variant's model); samples without a call at it leave the analysis, as regenie drops them."""
+    from dataclasses import replace
+
+    where = np.nonzero(geno.variants.ids == opts.interaction_snp)[0]
+    if where.size == 0:
+        raise RegenieError(f"variant '{opts.interaction_snp}' (--interaction-snp) is not in the genotype file")
+    E, _ = geno.read(where[:1])
+    E = np.asarray(E, dtype=np.float64)[:, 0]
+    called = ~np.isnan(E)
+    log.write(f"   -testing for interaction with variant '{opts.interaction_snp}'")
+    if not called.all():
+        S = S.subset(called)
+        geno.set_samples(S.geno_index)
+        log.write(f"    +{int((~called).sum())} samples without a call at it are left out")
+    if np.ptp(E[called]) == 0:
+        raise RegenieError("Var=0 for the interaction risk factor.")
+    return replace(S, interaction=E[called])

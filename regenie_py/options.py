@@ -31,7 +31,7 @@ SUPPORTED: dict[str, str] = {
     "anno-file": "value", "set-list": "value", "mask-def": "value", "aaf-bins": "value", "build-mask": "value",
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
-    "interaction": "value", "rare-mac": "value", "force-robust": "flag", "write-mask": "flag",
+    "interaction": "value", "interaction-snp": "value", "rare-mac": "value", "force-robust": "flag", "write-mask": "flag",
     "check-burden-files": "flag", "strict-check-burden": "flag",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
@@ -44,7 +44,7 @@ UNSUPPORTED = {
     "write-samples", "print-pheno", "htp", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "extract-or", "exclude-or", "keep-or", "remove-or",
-    "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-snp", "interaction-file", "interaction-prs", "skat-params",
+    "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-file", "interaction-prs", "skat-params",
     "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
     "rgc-gene-p", "rgc-gene-def", "debug", "seed", "pvalue", "lovo-snplist",
     "chrList-exclude", "range-exclude", "nb", "within", "trait-set", "multiphen", "multiply-weights",
@@ -147,10 +147,18 @@ class Options:
     interaction: str | None = field(default=None, metadata={"help": "--interaction: a covariate for GxE tests "
                                     "(numeric, or categorical with an optional baseline: VAR[LEVEL])"})
 
+    interaction_snp: str | None = field(default=None, metadata={"help": "--interaction-snp: a variant of the "
+                                        "genotype file for GxG tests (its additive dosage)"})
+
     @property
-    def interaction_name(self) -> str | None:
+    def interaction_covariate(self) -> str | None:
         """The covariate of --interaction VAR or VAR[BASE_LEVEL]."""
         return self.interaction.partition("[")[0] if self.interaction else None
+
+    @property
+    def interaction_name(self) -> str | None:
+        """What the GxE rows name: the --interaction covariate or the --interaction-snp variant."""
+        return self.interaction_snp or self.interaction_covariate
 
     @property
     def interaction_base(self) -> str | None:
@@ -382,6 +390,20 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
                                "run the regenie binary")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction with gene-based tests.")
+    interaction_snp = vals.get("interaction-snp")
+    if interaction_snp is not None:
+        if step != 2:
+            raise RegenieError("--interaction-snp is a step 2 option.")
+        if interaction is not None:
+            raise RegenieError("use only one of --interaction and --interaction-snp.")
+        if "[" in interaction_snp:
+            raise RegenieError("--interaction-snp with a coding (ID[dom], ID[rec], ...) is not supported by regenie-py "
+                               "yet (the additive one is); run the regenie binary")
+        if flag("bt"):
+            raise RegenieError("--interaction-snp with --bt is not supported by regenie-py yet (quantitative traits "
+                               "are); run the regenie binary")
+        if "anno-file" in vals:
+            raise RegenieError("cannot use --interaction-snp with gene-based tests.")
     if flag("write-mask"):
         if build_mask == "sum":
             raise RegenieError("cannot write masks when using 'sum' in --build-mask.")
@@ -453,7 +475,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         exclude_sets=[f for f in (vals.get("exclude-sets") or "").split(",") if f],
         extract_setlist=[f for f in (vals.get("extract-setlist") or "").split(",") if f],
         exclude_setlist=[f for f in (vals.get("exclude-setlist") or "").split(",") if f],
-        interaction=interaction, rare_mac=_float("rare-mac", vals["rare-mac"]) if "rare-mac" in vals else 1000.0,
+        interaction=interaction, interaction_snp=interaction_snp, rare_mac=_float("rare-mac", vals["rare-mac"]) if "rare-mac" in vals else 1000.0,
         check_burden_files=flag("check-burden-files"), strict_check_burden=flag("strict-check-burden"),
         force_robust=flag("force-robust"), write_mask=flag("write-mask") and "anno-file" in vals,
         vc_tests=vc_tests, joint=joint, vc_max_aaf=_float("vc-maxAAF", vals["vc-maxAAF"]) if "vc-maxAAF" in vals else 1.0,

@@ -215,7 +215,7 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         num_cols = opts.covar_cols or [c for c in cheader if c not in opts.cat_covars]
         num_cols = [c for c in num_cols if c not in opts.covar_exclude]
         num_cols = [c for c in num_cols if c not in opts.cat_covars]
-        inter = opts.interaction_name
+        inter = opts.interaction_covariate
         if inter and inter not in num_cols and inter not in opts.cat_covars:
             if inter not in cheader:
                 raise RegenieError(f"column '{inter}' (--interaction) not found in covariate file {opts.covar_file}")
@@ -268,7 +268,7 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     if opts.interaction:
         if not opts.covar_file:
             raise RegenieError("--interaction needs the covariate in --covarFile.")
-        name = opts.interaction_name
+        name = opts.interaction_covariate
         if name in opts.cat_covars:
             raw = cat_raw[opts.cat_covars.index(name)]
             levels = _levels_in_file_order(opts, ctab, cheader, num_cols, geno_pos)
@@ -313,7 +313,7 @@ def _levels_in_file_order(opts, ctab: Table, cheader: list[str], num_cols: list[
     (VAR[LEVEL], else the first level met), then the others in the order the covariate file's rows
     first give them. regenie reads a row's columns in file order and stops at its first missing
     value, so a level on a row with an earlier missing covariate is not met there."""
-    name = opts.interaction_name
+    name = opts.interaction_covariate
     kept = set(num_cols) | set(opts.cat_covars)
     in_file_order = [c for c in cheader if c in kept]
     before = [ctab.names.index(c) for c in in_file_order[:in_file_order.index(name)]]

@@ -237,7 +237,7 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
                 current = c
                 log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
                 chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log, null_starts)
-                if opts.interaction:
+                if opts.interaction_name:
                     tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
             tester.test(v.subset(vidx), G, G2, chrom_state)
             if last:
@@ -305,21 +305,21 @@ class _ChunkTester:
 
     def _interaction_rows(self, p: int, G: np.ndarray, ok: np.ndarray, use_hlm: np.ndarray | None, st) -> dict:
         """Column -> the interaction rows (ADD-INT_SNP, ADD-INT_SNPxVAR, ADD-INT_2DF) written after its row."""
-        from .interaction import hc3_rows, hc3_rows_terms, hlm_rows, hlm_rows_terms
+        from .interaction import Terms, hc3_rows, hc3_rows_terms, hlm_rows, hlm_rows_terms
 
         S, name = self.S, self.opts.interaction_name
         assert S.interaction is not None and use_hlm is not None and name is not None
         e_res, sig_e, sigma_y = st
-        levels = S.interaction_levels
+        terms = Terms(name, S.interaction_levels, with_main_effect=bool(self.opts.interaction_snp))
         out: dict[int, Any] = {}
         for path in (True, False):
             cols = np.nonzero(ok & (use_hlm == path))[0]
             if cols.size == 0:
                 continue
-            if levels is not None:  # a categorical covariate: a term per level
-                rows = (hlm_rows_terms(self.hlm[p], G[:, cols], S.interaction, name, levels) if path else
+            if terms.levels is not None or terms.with_main_effect:  # a term per level; E in the model
+                rows = (hlm_rows_terms(self.hlm[p], G[:, cols], S.interaction, terms) if path else
                         hc3_rows_terms(S.Q, G[:, cols], S.interaction, e_res / sig_e, S.observed[:, p],
-                                       sigma_y * sig_e, name, levels))
+                                       sigma_y * sig_e, terms))
             elif path:
                 rows = hlm_rows(self.hlm[p], G[:, cols], S.interaction, name)
             else:
@@ -354,7 +354,7 @@ class _ChunkTester:
         # otherwise regenie keeps a variant with at most half as many non-zero values (missing
         # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
         # values only) approximates G'G (see below)
-        if opts.interaction:
+        if opts.interaction_name:
             sparse = np.zeros(G.shape[1], dtype=bool)  # regenie skips its sparse check in interaction runs
         elif self.sparse_by_zeros:
             sparse = zeros >= 0.5 * n_genotyped
@@ -370,7 +370,7 @@ class _ChunkTester:
             # the covariate projections and every full trait's eᵀg in one product
             W = self._projection_basis(Q, chrom_state)
             QtG, EtG = np.vsplit(W.T @ G, [Q.shape[1]])
-        use_hlm = self._rare_for_some_trait(G, missing, chrom_state) if opts.interaction else None
+        use_hlm = self._rare_for_some_trait(G, missing, chrom_state) if opts.interaction_name else None
         GtG = None  # ‖g − QQᵀg‖², the same for every full trait
         for p in range(P):
             st = chrom_state[p]
@@ -494,7 +494,7 @@ class _ChunkTester:
                             extra[j] = "TEST_FAIL"
                             chisq[j] = np.nan
                             log10p[j] = np.nan
-            follow = self._interaction_rows(p, G, ok, use_hlm, st) if opts.interaction else None
+            follow = self._interaction_rows(p, G, ok, use_hlm, st) if opts.interaction_name else None
             _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
                         test="ADD-CONDTL" if opts.interaction else "ADD", follow=follow)
             written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)

@@ -210,6 +210,8 @@ class CommandContext:
         if p.interaction:
             base = f"[{p.interactionBaseline}]" if p.interactionBaseline else ""
             args += ["--interaction", p.interaction + base]
+        if p.interactionSnp:
+            args += ["--interaction-snp", p.interactionSnp]
         if inp.annotationFile and inp.setListFile and inp.maskFile:
             args += ["--anno-file", self.data(inp.annotationFile), "--set-list", self.data(inp.setListFile),
                      "--mask-def", self.data(inp.maskFile)]

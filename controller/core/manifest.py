@@ -310,6 +310,11 @@ class AnalysisParams(_Strict):
         default=None, description="qt, step 2: GxE tests with this covariate of covarFile (--interaction); it is "
         "kept among the covariates. A categorical one (in catCovarColumns) gets a term per level but its baseline."
     )
+    interactionSnp: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:+-]{1,200}$")] | None = Field(
+        default=None, description="qt, step 2: GxG tests with this variant of the step-2 genotypes (its ID; "
+        "--interaction-snp): its additive dosage is E, with its main effect in each variant's model; samples "
+        "without a call at it are left out, and it is not tested itself."
+    )
     interactionBaseline: ColumnName | None = Field(
         default=None, description="The baseline level of a categorical interaction covariate (--interaction "
         "VAR[LEVEL]); regenie's default is the first level the covariate file gives."
@@ -577,6 +582,8 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
 
     if ana.get("interaction") is not None and inp.get("covarFile") is None:
         problems.append(Problem("analysisParams.interaction", "interaction needs a covarFile holding that covariate"))
+    if ana.get("interactionSnp") is not None:
+        problems += _interaction_snp_problems(inp, ana)
     if ana.get("interactionBaseline") is not None and ana.get("interaction") not in _split_list(
             inp.get("catCovarColumns") or []):
         problems.append(Problem("analysisParams.interactionBaseline", "a baseline level is for a categorical "
@@ -678,6 +685,24 @@ def _genotype_set_problems(path: str, gs: dict[str, Any], step: int) -> list[Pro
     if step == 1 and (isinstance(files, list) and len(files) > 1 or isinstance(files, str) and CHROM_TOKEN in files):
         problems.append(Problem(f"{path}.files", "step 1 fits one genotype fileset: give filePrefix or one file "
                                 "(merge per-chromosome array files into one fileset first)"))
+    return problems
+
+
+def _interaction_snp_problems(inp: dict[str, Any], ana: dict[str, Any]) -> list[Problem]:
+    where = "analysisParams.interactionSnp"
+    problems = []
+    if ana.get("interaction") is not None:
+        problems.append(Problem(where, "give interaction (a covariate) or interactionSnp (a variant), not both"))
+    if ana.get("traitType", "qt") != "qt":
+        problems.append(Problem(where, "GxG tests are run for quantitative traits (traitType qt)"))
+    if any(inp.get(k) is not None for k in ("annotationFile", "setListFile", "maskFile")):
+        problems.append(Problem(where, "GxG tests and gene-based tests are separate runs"))
+    step2 = inp.get("step2Genotypes")
+    files = step2.get("files") if isinstance(step2, dict) else None
+    if isinstance(files, list) and len(files) > 1 or isinstance(files, str) and CHROM_TOKEN in files:
+        # every step-2 job reads E from the file it tests: one file per chromosome would lack it
+        problems.append(Problem(where, "needs step-2 genotypes in one file (each job reads the variant from the "
+                                "file it tests); per-chromosome files hold it in only one of them"))
     return problems
 
 

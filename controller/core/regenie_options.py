@@ -100,6 +100,7 @@ OWNED_BY_WORKFLOW: dict[str, str] = {
     "af-cc": "analysisParams.afCC",
     "condition-list": "inputData.conditionListFile",
     "interaction": "analysisParams.interaction",
+    "interaction-snp": "analysisParams.interactionSnp",
     "set-list": "inputData.setListFile",
     "anno-file": "inputData.annotationFile",
     "mask-def": "inputData.maskFile",

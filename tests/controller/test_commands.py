@@ -335,6 +335,28 @@ def test_a_categorical_interaction_passes_its_baseline_level(example):
     assert options(job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2))["--interaction"] == ["V1"]
 
 
+def test_an_interaction_snp_reaches_step_2_only_and_is_checked(example):
+    m = manifest({**BED3, **QT}, {"interactionSnp": "1:21527"})
+    plan = _plan(example, m)
+    assert options(job_argv(m, plan, plan.step2[0].jobId, path_map=PATHS, threads=2))["--interaction-snp"] == ["1:21527"]
+    assert "--interaction-snp" not in job_argv(m, plan, "step1", path_map=PATHS, threads=2)
+    base = {"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
+            "inputData": {"format": "bed", "filePrefix": "g", "phenoFile": "p.txt", "covarFile": "c.txt"}}
+    for analysis, message in (({"interactionSnp": "rs1", "interaction": "V1"}, "not both"),
+                              ({"interactionSnp": "rs1", "traitType": "bt"}, "quantitative traits"),
+                              ({"interactionSnp": "rs 1"}, "pattern")):
+        _, problems = check_manifest({**base, "analysisParams": analysis}, ["gwas-data"])
+        assert [p.path for p in problems] == ["analysisParams.interactionSnp"], problems
+        assert message in problems[0].message
+    per_chrom = {"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
+                 "inputData": {"step1Genotypes": {"format": "bed", "files": "array.bed"},
+                               "step2Genotypes": {"format": "bgen", "files": "imp_chr{chrom}.bgen",
+                                                  "sampleFile": "imp.sample"}, "phenoFile": "p.txt"},
+                 "analysisParams": {"interactionSnp": "rs1"}}
+    _, problems = check_manifest(per_chrom, ["gwas-data"])
+    assert [p.path for p in problems] == ["analysisParams.interactionSnp"], problems
+
+
 def test_more_autosomes_pass_nauto_and_label_x():
     from controller.core.chromosomes import ChromosomeInfo, Detection
     from genome.chromosome import Chromosome

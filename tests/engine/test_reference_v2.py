@@ -488,6 +488,29 @@ def test_interaction_with_a_categorical_covariate_equals_the_real_binary(tmp_pat
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5) == []
 
 
+@pytest.mark.parametrize("extra", [[], ["--force-robust"]], ids=["hlm-and-hc3", "force-robust"])
+def test_interaction_snp_equals_the_real_binary(tmp_path, extra):
+    """--interaction-snp: the variant's dosage is E, outside the covariates, so the marginal rows are
+    ADD, each variant's model has E's main effect (ADD-INT_<ID>), samples without a call at it leave
+    the analysis, and the variant itself is not tested."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_qt_bed_interaction_V1")
+    common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--qt", "--chr", "1", "--interaction-snp", "1:21527",
+              "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common, pred)
+    for trait in ("Y1", "Y2"):
+        ref = tmp_path / f"real_{trait}.regenie"
+        text = ref.read_text()
+        assert [line.split()[7] for line in text.splitlines()[1:6]] == [
+            "ADD", "ADD-INT_1:21527", "ADD-INT_SNP", "ADD-INT_SNPx1:21527", "ADD-INT_2DF"]
+        assert " 1:21527 " not in text
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5) == []
+
+
 @pytest.mark.parametrize("rule", ["max", "comphet"])
 def test_write_mask_equals_the_real_binary(tmp_path, rule):
     """--write-mask: the PLINK files of the masks (every mask built, MAC-filtered ones included) equal
@@ -611,3 +634,14 @@ def test_exclude_lists_equal_the_real_binary(tmp_path):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
     assert not (tmp_path / "ours_Y2.regenie").exists() and not (tmp_path / "real_Y2.regenie").exists()
     assert "n_cov = 2" in (tmp_path / "real.log").read_text()  # V1, V2: V3 left out
+
+
+def test_an_interaction_snp_not_in_the_file_is_named(tmp_path):
+    root = _shared()
+    if root is None:
+        pytest.skip("../shared/regenie-example is not present beside the checkout")
+    args = ["--step", "2", "--bed", str(root / "cohort" / "cohort"), "--phenoFile", str(root / "cohort" / "pheno.txt"),
+            "--phenoColList", "Y1", "--ignore-pred", "--bsize", "400", "--qt", "--interaction-snp", "rs_absent",
+            "--out", str(tmp_path / "ours")]
+    assert main(args) == 1
+    assert "ERROR: variant 'rs_absent' (--interaction-snp) is not in the genotype file" in (tmp_path / "ours.log").read_text()
