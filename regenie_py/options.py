@@ -17,6 +17,7 @@ SUPPORTED: dict[str, str] = {
     "ref-first": "flag", "phenoFile": "value", "phenoCol": "multi", "phenoColList": "value",
     "covarFile": "value", "covarCol": "multi", "covarColList": "value", "catCovarList": "value",
     "phenoExcludeList": "value", "covarExcludeList": "value", "minCaseCount": "value",
+    "write-samples": "flag", "print-pheno": "flag", "strict": "flag",
     "maxCatLevels": "value", "qt": "flag", "bt": "flag", "bsize": "value", "cv": "value", "loocv": "flag",
     "l0": "value", "l1": "value", "lowmem": "flag", "lowmem-prefix": "value", "pred": "value",
     "ignore-pred": "flag", "out": "value", "chr": "multi", "chrList": "value", "range": "value",
@@ -39,9 +40,9 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 
 # regenie v4.1.2 options this engine does not implement (rejected with a clear message).
 UNSUPPORTED = {
-    "t2e", "eventColList", "strict", "force-impute", "setl0", "setl1",
+    "t2e", "eventColList", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "compute-all", "test", "no-split",
-    "write-samples", "print-pheno", "htp", "par-region",
+    "htp", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-file", "interaction-prs", "skat-params",
@@ -82,6 +83,10 @@ class Options:
     cat_covars: list[str] = field(default_factory=list)
     pheno_exclude: list[str] = field(default_factory=list, metadata={"help": "--phenoExcludeList: traits to leave out"})
     covar_exclude: list[str] = field(default_factory=list, metadata={"help": "--covarExcludeList: covariates to leave out"})
+    write_samples: bool = field(default=False, metadata={"help": "--write-samples: step 2 writes each trait's "
+                                "samples (<out>_<trait>.regenie.ids)"})
+    print_pheno: bool = field(default=False, metadata={"help": "--print-pheno: the trait's name heads those files"})
+    strict: bool = field(default=False, metadata={"help": "--strict: samples missing any trait are left out"})
     min_case_count: int = field(default=10, metadata={"help": "--minCaseCount: binary traits with fewer cases are "
                                 "left out (regenie's default 10)"})
     max_cat_levels: int = 10
@@ -448,6 +453,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         pheno_exclude=expand_names(vals.get("phenoExcludeList") or ""),
         covar_exclude=expand_names(vals.get("covarExcludeList") or ""),
         min_case_count=_int("minCaseCount", vals["minCaseCount"]) if "minCaseCount" in vals else 10,
+        write_samples=flag("write-samples"), print_pheno=flag("print-pheno"), strict=flag("strict"),
         max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
         bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
         n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,

@@ -136,8 +136,10 @@ def level0_loocv(G: np.ndarray, Ys: np.ndarray, lambdas: np.ndarray, pool=None) 
     return out
 
 
-def normalize_predictions(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def normalize_predictions(w: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centre each predictor by its mean over N_eff and scale by its SD (ddof 1); masked entries -> 0.
+    Also returns what a prediction of 0 becomes (−mean/SD, J x P): regenie's value for the genotyped
+    samples outside the analysis, which it keeps as rows of the level-1 ridge (`level1_qt_kfold`).
 
     w: N x J x P, mask: N x P.
     """
@@ -147,7 +149,19 @@ def normalize_predictions(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
     mean = w.sum(axis=0) / neff
     w = (w - mean[None]) * m
     sd = np.sqrt((w * w).sum(axis=0) / (neff - 1))
-    return w / sd[None]
+    return w / sd[None], -mean / sd
+
+
+def fold_outsiders(analysed: np.ndarray, folds) -> np.ndarray:
+    """How many genotyped samples outside the analysis fall in each fold. `analysed`: per genotyped
+    sample (file order), whether it is analysed. regenie cuts its folds over every genotyped sample,
+    closing one when it holds its share of analysed samples; the samples between stay in its rows."""
+    if analysed.all():
+        return np.zeros(len(folds), dtype=np.int64)
+    target = folds[0][1] - folds[0][0]
+    before = np.cumsum(analysed) - analysed  # analysed samples before each position
+    fold = np.minimum(before[~analysed] // target, len(folds) - 1)
+    return np.bincount(fold, minlength=len(folds))
 
 
 # ---------------------------------------------------------------- level 1, quantitative traits
@@ -156,26 +170,52 @@ def chrom_indicator(col_chrom: np.ndarray, chroms: list[int]) -> np.ndarray:
     return (col_chrom[:, None] == np.array(chroms)[None, :]).astype(np.float64)
 
 
-def level1_qt_kfold(W: np.ndarray, y: np.ndarray, taus: np.ndarray, folds):
-    """Returns (mse per tau, rsq per tau, best index, per-sample coefficient rows N x Pl)."""
+def level1_qt_kfold(W: np.ndarray, y: np.ndarray, taus: np.ndarray, folds,
+                    outsiders: tuple[np.ndarray, np.ndarray] | None = None):
+    """Returns (mse per tau, rsq per tau, best index, per-sample coefficient rows N x Pl).
+
+    `outsiders` (row, count per fold): regenie keeps a row for each genotyped sample outside the
+    analysis in its level-1 folds, every predictor at its value for a prediction of 0 and the trait
+    at 0; they add to each fold's W'W and to the sums its MSE and R² are computed from (over N_eff)."""
     Pl = W.shape[1]
     WtW = W.T @ W
     Wty = W.T @ y
     eye = np.eye(Pl)
     preds = np.empty((len(taus), W.shape[0]))
+    extra = outsiders is not None and outsiders[1].any()
+    if extra:
+        assert outsiders is not None
+        row, counts = outsiders
+        rrT = np.outer(row, row)
+        WtW = WtW + counts.sum() * rrT
+        out_sum = np.zeros(len(taus))   # Σ over outside rows of their prediction
+        out_sum2 = np.zeros(len(taus))  # and of its square
     alphas = []
-    for a, z in folds:
+    for f, (a, z) in enumerate(folds):
         Wi = W[a:z]
         A = WtW - Wi.T @ Wi
+        if extra:
+            A = A - counts[f] * rrT
         rhs = Wty - Wi.T @ y[a:z]
         fold_alpha = []
         for t, tau in enumerate(taus):
             al = cho_solve(cho_factor(A + tau * eye, lower=True, check_finite=False), rhs, check_finite=False)
             preds[t, a:z] = Wi @ al
+            if extra:
+                q = float(row @ al)
+                out_sum[t] += counts[f] * q
+                out_sum2[t] += counts[f] * q * q
             fold_alpha.append(al)
         alphas.append(fold_alpha)
-    mse = ((preds - y[None]) ** 2).sum(axis=1) / len(y)
-    rsq = np.array([np.corrcoef(p, y)[0, 1] ** 2 for p in preds])
+    if extra:
+        n = len(y)
+        sx, sx2 = preds.sum(axis=1) + out_sum, (preds * preds).sum(axis=1) + out_sum2
+        sy, sy2, sxy = y.sum(), (y * y).sum(), preds @ y
+        mse = (sx2 + sy2 - 2 * sxy) / n
+        rsq = (sxy - sx * sy / n) ** 2 / ((sx2 - sx * sx / n) * (sy2 - sy * sy / n))
+    else:
+        mse = ((preds - y[None]) ** 2).sum(axis=1) / len(y)
+        rsq = np.array([np.corrcoef(p, y)[0, 1] ** 2 for p in preds])
     best = int(np.argmin(mse))
     coef = np.empty_like(W)
     for (a, z), fa in zip(folds, alphas):

@@ -114,6 +114,7 @@ class AnalysisSamples:
     Q: np.ndarray                  # N x k orthonormal basis of span(X)
     ncov: int                      # k
     n_genotyped: int = 0           # genotyped samples after --keep/--remove (regenie's n_samples)
+    genotyped_index: np.ndarray | None = None  # their row indices in the genotype file
     # --interaction: that covariate's values (it is also in X); a categorical one as its N x (L-1)
     # dummies, with the names of their levels (the baseline left out)
     interaction: np.ndarray | None = None
@@ -197,8 +198,16 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
                 coding = "1/2/NA" if opts.cc12 else "0/1/NA"
                 raise RegenieError(f"a phenotype value is not {coding} for individual: FID={fid} IID={iid} Y={tok}")
             Yg[i, j] = value
+    if np.isnan(Yg).all():  # before the case counts, as regenie checks it
+        raise RegenieError("all individuals have missing/invalid values for all traits.")
+    empty = [t for t, none in zip(traits, np.isnan(Yg).all(axis=0)) if none]
+    if empty:
+        raise RegenieError(f"all individuals have missing/invalid values for phenotype '{empty[0]}'.")
     if opts.bt:
         Yg, traits = _drop_traits_with_few_cases(Yg, traits, opts.min_case_count, log)
+    if opts.strict:
+        log.write("   -dropping observations with missing values at any of the phenotypes")
+        Yg[np.isnan(Yg).any(axis=1)] = np.nan  # a sample missing one trait leaves them all
     has_pheno = eligible & (~np.isnan(Yg)).any(axis=1)
     log.write(f"   -number of phenotyped individuals  = {int(has_pheno.sum())}")
 
@@ -302,8 +311,8 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
     return AnalysisSamples(
         ids=[geno_ids[i] for i in idx], geno_index=idx, trait_names=list(traits),
         trait_index=list(range(1, len(traits) + 1)), Y=Y, observed=observed, X=X, Q=Q,
-        ncov=Q.shape[1], n_genotyped=int(eligible.sum()), interaction=interaction,
-        interaction_levels=interaction_levels,
+        ncov=Q.shape[1], n_genotyped=int(eligible.sum()), genotyped_index=np.nonzero(eligible)[0],
+        interaction=interaction, interaction_levels=interaction_levels,
     )
 
 

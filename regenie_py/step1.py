@@ -148,6 +148,11 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     lambdas = m_total * (1 - h2_0) / h2_0
     J = len(lambdas)
     folds = None if use_loocv else ridge.fold_bounds(N, opts.cv)
+    # QT k-fold: genotyped samples outside the analysis, per fold (rows of regenie's level 1)
+    outsiders = None
+    if folds is not None and not opts.bt and S.genotyped_index is not None:
+        counts = ridge.fold_outsiders(np.isin(S.genotyped_index, S.geno_index), folds)
+        outsiders = counts if counts.any() else None
 
     log.write(f" * # threads        : [{opts.threads}]")
     log.write(f" * block size       : [{opts.bsize}]")
@@ -168,10 +173,15 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     l0_paths = [f"{l0_prefix}_l0_Y{j + 1}" for j in range(P)] if l0_prefix else []
 
     W_mem: np.ndarray | None = None
+    # per trait and level-0 column, the value of a prediction of 0 (ridge.normalize_predictions):
+    # regenie's level-1 rows of the genotyped samples outside the analysis
+    zero_value = np.zeros((P, len(blocks) * J))
     if not opts.run_l1:
         if l0_prefix:
             for pth in l0_paths:
                 open(pth, "wb").close()
+                if opts.run_l0:
+                    open(pth + ZERO_SUFFIX, "wb").close()
         else:
             W_mem = np.empty((P, N, len(blocks) * J))
         current = None
@@ -186,11 +196,15 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
                 w = ridge.level0_loocv(G, ystar, lambdas, pool)
             else:
                 w = ridge.level0_kfold(G, ystar, lambdas, folds, pool)
-            w = ridge.normalize_predictions(w, mask)  # N x J x P
+            w, zero = ridge.normalize_predictions(w, mask)  # N x J x P, J x P
+            zero_value[:, bi * J:(bi + 1) * J] = zero.T
             if l0_prefix:
                 for p in range(P):
                     with open(l0_paths[p], "ab") as fh:
                         np.ascontiguousarray(w[:, :, p].T).tofile(fh)
+                    if opts.run_l0:  # for the --run-l1 job; in one process they stay in memory
+                        with open(l0_paths[p] + ZERO_SUFFIX, "ab") as fh:
+                            np.ascontiguousarray(zero[:, p]).tofile(fh)
             else:
                 assert W_mem is not None
                 W_mem[:, :, bi * J:(bi + 1) * J] = np.transpose(w, (2, 0, 1))
@@ -226,6 +240,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
         name = S.trait_names[p]
         t = Timer()
         W = _load_trait_w(p, N, Pl, J, W_mem, l0_paths, job_files, opts)
+        if opts.run_l1 and outsiders is not None:
+            zero_value[p] = _load_zero_values(p, Pl, job_files)
         log.write(f"\nphenotype {p + 1} ({name}) : ")
         if opts.bt:
             keep = S.observed[:, p]
@@ -248,8 +264,8 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
         else:
             keep = np.ones(N, dtype=bool)
             y = ystar[:, p]
-            mse, rsq, best, coef = (ridge.level1_qt_loocv(W, y, taus) if use_loocv
-                                    else ridge.level1_qt_kfold(W, y, taus, folds))
+            mse, rsq, best, coef = (ridge.level1_qt_loocv(W, y, taus) if use_loocv else ridge.level1_qt_kfold(
+                W, y, taus, folds, None if outsiders is None else (zero_value[p], outsiders)))
             for i, h in enumerate(h2_1):
                 mark = "<- min value" if i == best else ""
                 log.write(f"  {h:<5g} : Rsq = {rsq[i]:g}, MSE = {mse[i]:g}{mark}")
@@ -287,9 +303,12 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
     if not opts.keep_l0:
         for pth in l0_paths:
             _unlink(pth)
+        for pth in l0_paths:
+            _unlink(pth + ZERO_SUFFIX)
         for split_prefix, _nb in job_files:
             for j in range(P):
                 _unlink(f"{split_prefix}_l0_Y{j + 1}")
+                _unlink(f"{split_prefix}_l0_Y{j + 1}{ZERO_SUFFIX}")
             _unlink(f"{split_prefix}.snplist")
 
 
@@ -298,6 +317,23 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+# beside each level-0 predictions file: per column, the value of a prediction of 0 (doubles)
+ZERO_SUFFIX = ".zero"
+
+
+def _load_zero_values(p: int, Pl: int, job_files) -> np.ndarray:
+    parts = []
+    for prefix, _nb in job_files:
+        pth = f"{prefix}_l0_Y{p + 1}{ZERO_SUFFIX}"
+        if not os.path.exists(pth):
+            raise RegenieError(f"cannot read level 0 centring file : {pth} (written by --run-l0 beside its predictions)")
+        parts.append(np.fromfile(pth, dtype=np.float64))
+    values = np.concatenate(parts)
+    if values.size != Pl:
+        raise RegenieError(f"level 0 centring files have {values.size} columns, expected {Pl}")
+    return values
 
 
 def _load_trait_w(p, N, Pl, J, W_mem, l0_paths, job_files, opts) -> np.ndarray:

@@ -174,6 +174,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
             phenotyped = phenotyped[keep]
             locos = [None if loco is None else loco[:, keep] for loco in locos]
             geno.set_samples(S.geno_index)
+    if opts.write_samples:
+        _write_sample_ids(opts, geno, S, log)
     Q = S.Q
     log.write(f" * # threads        : [{opts.threads}]")
     design = plan.design
@@ -615,6 +617,19 @@ def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trai
         n = int(S.observed[:, p].sum())
         for r in per_trait[p] or []:
             w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} {extra_text}\n")
+
+
+def _write_sample_ids(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> None:
+    """--write-samples: per trait `<out>_<trait>.regenie.ids`, FID and IID (tab) of the samples its tests
+    use, ordered by FID_IID as regenie's sample map orders them; --print-pheno heads it `<trait>\tNA`."""
+    log.write(" * user specified to write sample IDs for each trait")
+    info = [geno.sample_info[i] for i in S.geno_index]
+    order = sorted(range(len(info)), key=lambda i: f"{info[i][0]}_{info[i][1]}")
+    for p, trait in enumerate(S.trait_names):
+        with open(f"{opts.out}_{trait}.regenie.ids", "w") as fh:
+            if opts.print_pheno:
+                fh.write(f"{trait}\tNA\n")
+            fh.writelines(f"{info[i][0]}\t{info[i][1]}\n" for i in order if S.observed[i, p])
 
 
 def _adds_square_term(S: AnalysisSamples) -> bool:

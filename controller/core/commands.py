@@ -343,7 +343,9 @@ def _inputs(ctx: CommandContext, job: PlannedJob) -> tuple[list[str], list[str]]
         required.append(f"{split}.master")
         n_traits = len(plan.traits or [])
         for l0 in (j for j in plan.step1Jobs if j.stage == "step1-l0"):
-            optional += [f"{split}_job{l0.l0Index}_l0_Y{k}" for k in range(1, n_traits + 1)]
+            # each level-0 file and its centring values (`.zero`: what level 1 gives samples outside the analysis)
+            optional += [f"{split}_job{l0.l0Index}_l0_Y{k}{suffix}" for k in range(1, n_traits + 1)
+                         for suffix in ("", ".zero")]
     elif job.step == 2:
         for extra in (inp.conditionListFile, inp.annotationFile, inp.setListFile, inp.maskFile,
                       inp.step2ExtractFile, inp.step2ExcludeFile):

@@ -191,7 +191,7 @@ def test_option_errors(example_dir, tmp_path, capsys):
     base = ["--step", "2", "--bed", example_dir / "example", *common(example_dir), "--bsize", "100",
             "--ignore-pred", "--out", tmp_path / "o"]
     assert run_err([*base, "--split"], capsys) == "ERROR: Option \u2018split\u2019 does not exist"
-    assert run_err([*base, "--write-samples"], capsys) == "ERROR: Option 'write-samples' is not supported by regenie-py"
+    assert run_err([*base, "--no-split"], capsys) == "ERROR: Option 'no-split' is not supported by regenie-py"
     assert "ERROR:" in (tmp_path / "o.log").read_text()
     assert "--out" in run_err(["--step", "1"], capsys)
     assert "phenoFile" in run_err([*base[:6], "--phenoFile", tmp_path / "nope.txt", "--bsize", "10", "--ignore-pred",

@@ -645,3 +645,70 @@ def test_an_interaction_snp_not_in_the_file_is_named(tmp_path):
             "--out", str(tmp_path / "ours")]
     assert main(args) == 1
     assert "ERROR: variant 'rs_absent' (--interaction-snp) is not in the genotype file" in (tmp_path / "ours.log").read_text()
+
+
+@pytest.mark.parametrize("extra", [["--write-samples", "--print-pheno"], ["--strict", "--write-samples"]],
+                         ids=["write-samples", "strict"])
+def test_sample_options_equal_the_real_binary(tmp_path, extra):
+    """--write-samples (each trait's samples, by FID_IID; --print-pheno heads the file with the trait)
+    and --strict (a sample missing any trait leaves them all), on traits with different missing values."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
+    common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2,Y3",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--pred", "x", "--bsize", "400", "--qt",
+              "--chr", "5", "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common, pred)
+    sizes = set()
+    for trait in ("Y1", "Y2", "Y3"):
+        ids = (tmp_path / f"real_{trait}.regenie.ids").read_bytes()
+        assert (tmp_path / f"ours_{trait}.regenie.ids").read_bytes() == ids
+        assert ids.startswith(f"{trait}\tNA\n".encode()) == ("--print-pheno" in extra)
+        sizes.add(len(ids.splitlines()))
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
+    assert (len(sizes) == 1) == ("--strict" in extra)
+
+
+def test_strict_step1_equals_the_real_binary(tmp_path):
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    common = ["--step", "1", "--bed", "cohort/cohort", "--extract", "cohort/array.snplist", "--phenoFile",
+              "cohort/pheno.txt", "--phenoColList", "Y1,Y2", "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2",
+              "--bsize", "500", "--qt", "--strict", "--threads", "2"]
+    _run_both_engines(tmp_path, common)
+    for k in (1, 2):
+        assert compare_loco(tmp_path / f"ours_{k}.loco", tmp_path / f"real_{k}.loco", tol=1e-4) == []
+
+
+@pytest.mark.parametrize("how", ["in-memory", "lowmem", "split-l0"])
+def test_step1_with_genotyped_samples_outside_the_analysis_equals_the_real_binary(tmp_path, how):
+    """Genotyped samples without any phenotype (every 7th here) leave the analysis, but regenie keeps
+    them as rows of its k-fold level-1 ridge (a prediction of 0, centred and scaled like the others):
+    the .loco files equal the real binary's, however level 0 is run."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    lines = (root / "phenotype.txt").read_text().splitlines()
+    rows = [lines[0]] + [" ".join([*line.split()[:2], "NA", "NA"]) if i % 7 == 0 else line
+                         for i, line in enumerate(lines[1:])]
+    (tmp_path / "pheno.txt").write_text("\n".join(rows) + "\n")
+    common = ["--step", "1", "--bed", "regenie-example/example", "--phenoFile", str(tmp_path / "pheno.txt"),
+              "--covarFile", "regenie-example/covariates.txt", "--bsize", "100", "--qt", "--threads", "2"]
+    import subprocess
+
+    real = map_args([*common, "--out", "out/real"], root, tmp_path)
+    assert subprocess.run([str(binary), *real], capture_output=True, check=False).returncode == 0
+    ours = map_args(common, root, tmp_path)
+    if how == "split-l0":
+        assert main([*ours, "--split-l0", f"{tmp_path / 'fit'},3", "--out", str(tmp_path / "split")]) == 0
+        for j in (1, 2, 3):
+            assert main([*ours, "--run-l0", f"{tmp_path / 'fit.master'},{j}", "--out", str(tmp_path / f"job{j}")]) == 0
+        assert main([*ours, "--run-l1", str(tmp_path / "fit.master"), "--out", str(tmp_path / "ours")]) == 0
+        assert not list(tmp_path.glob("fit_job*"))  # level-0 files and their centring values removed
+    else:
+        extra = ["--lowmem", "--lowmem-prefix", str(tmp_path / "tmp")] if how == "lowmem" else []
+        assert main([*ours, *extra, "--out", str(tmp_path / "ours")]) == 0
+    for k in (1, 2):
+        assert compare_loco(tmp_path / f"ours_{k}.loco", tmp_path / f"real_{k}.loco", tol=1e-4) == []

@@ -31,11 +31,12 @@ def test_split_level0_jobs_staged_from_s3(staging_world, engine, monkeypatch):
         assert main(["--spec", w.put_spec(l0)]) == 0
         outputs = [o["uri"] for o in w.job(f"step1-l0-{k}")["outputs"]]
         assert f"{split_uri}_job{k}_l0_Y1" in outputs
+        assert f"{split_uri}_job{k}_l0_Y1.zero" in outputs  # its centring values, which level 1 reads too
         assert not any(f"_job{3 - k}_" in u for u in outputs)  # only this job's level-0 file
 
     inputs = data + [f"{split_uri}.master"]
     l1 = w._spec("step1", 1, [*model, "--run-l1", f"{split_prefix}.master", "--out", f"{w.root_path()}step1/fit"],
-                 inputs, "step1/", "fit", optionalInputs=[f"{split_uri}_job{k}_l0_Y1" for k in (1, 2)])
+                 inputs, "step1/", "fit", optionalInputs=[f"{split_uri}_job{k}_l0_Y1{s}" for k in (1, 2) for s in ("", ".zero")])
     assert main(["--spec", w.put_spec(l1)]) == 0
     pred = w.s3_text(f"{w.root_uri()}step1/fit_pred.list").split()
     assert pred == ["Y1", f"{w.root_path()}step1/fit_1.loco"]
