@@ -97,6 +97,8 @@ def run(argv: list[str]) -> int:
             log.write(f"  --{n}" + (f" {v}" if v is not None else "") + tail)
         log.write("")
         opts = build_options(pairs)
+        for notice in opts.notices:
+            log.write(notice)
         _check_files(opts)
         limiter = _limit_threads(opts.threads)
         try:

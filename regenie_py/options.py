@@ -87,6 +87,7 @@ class Options:
                                 "samples (<out>_<trait>.regenie.ids)"})
     print_pheno: bool = field(default=False, metadata={"help": "--print-pheno: the trait's name heads those files"})
     strict: bool = field(default=False, metadata={"help": "--strict: samples missing any trait are left out"})
+    notices: list[str] = field(default_factory=list, metadata={"help": "warnings about the options, for the log"})
     min_case_count: int = field(default=10, metadata={"help": "--minCaseCount: binary traits with fewer cases are "
                                 "left out (regenie's default 10)"})
     max_cat_levels: int = 10
@@ -315,8 +316,12 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         raise RegenieError("must specify --pred if using --step 2 (otherwise use --ignore-pred).")
     if "keep" in vals and "remove" in vals:
         raise RegenieError("cannot use both --keep and --remove.")
-    if (flag("firth") or flag("spa")) and not flag("bt"):
-        raise RegenieError("Firth/SPA corrections are only for binary traits (--bt).")
+    notices: list[str] = []
+    corrected = flag("bt")
+    for option, kinds in (("firth", "binary traits and time-to-event traits"), ("spa", "binary traits")):
+        if flag(option) and not corrected:
+            # as regenie: a quantitative run ignores them, and says so
+            notices.append(f"WARNING: option --{option} will not be applied (it is only run with {kinds}).")
     if flag("firth") and flag("spa"):
         raise RegenieError("only one of --firth or --spa can be used.")
     if flag("approx") and not flag("firth"):
@@ -454,6 +459,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         covar_exclude=expand_names(vals.get("covarExcludeList") or ""),
         min_case_count=_int("minCaseCount", vals["minCaseCount"]) if "minCaseCount" in vals else 10,
         write_samples=flag("write-samples"), print_pheno=flag("print-pheno"), strict=flag("strict"),
+        notices=notices,
         max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
         bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
         n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,
@@ -466,8 +472,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
         min_info=_float("minINFO", vals["minINFO"]) if "minINFO" in vals else None,
-        firth=flag("firth"), approx=flag("approx"), firth_se=flag("firth-se"),
-        write_null_firth=flag("write-null-firth"), use_null_firth=vals.get("use-null-firth"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa"),
+        firth=flag("firth") and corrected, approx=flag("approx") and corrected, firth_se=flag("firth-se"),
+        write_null_firth=flag("write-null-firth"), use_null_firth=vals.get("use-null-firth"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa") and corrected,
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,
         run_l0=run_l0, run_l1=vals.get("run-l1"), keep_l0=flag("keep-l0"),

@@ -729,3 +729,18 @@ def test_step1_with_samples_missing_a_covariate_equals_the_real_binary(tmp_path)
     _run_both_engines(tmp_path, common, data_dirs=())
     for k in (1, 2):
         assert compare_loco(tmp_path / f"ours_{k}.loco", tmp_path / f"real_{k}.loco", tol=1e-4) == []
+
+
+@pytest.mark.parametrize("extra,option", [(["--firth", "--approx"], "firth"), (["--spa"], "spa")])
+def test_corrections_on_a_quantitative_trait_are_ignored_with_regenies_warning(tmp_path, extra, option):
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None:
+        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    common = ["--step", "2", "--bed", "regenie-example/example", "--phenoFile", "regenie-example/phenotype.txt",
+              "--covarFile", "regenie-example/covariates.txt", "--bsize", "100", "--qt", "--ignore-pred",
+              "--threads", "2", *extra]
+    proc = _run_both_engines(tmp_path, common, data_dirs=())
+    warning = f"WARNING: option --{option} will not be applied"
+    assert warning in proc.stdout and warning in (tmp_path / "ours.log").read_text()
+    for trait in ("Y1", "Y2"):
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
