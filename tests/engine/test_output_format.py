@@ -34,11 +34,18 @@ def test_tokenize_forms_and_lists():
     [(["--step", "3"], "step"), (["--step", "2", "--bed", "g", "-p", "x", "--bsize", "5", "--out", "o"],
                                  "must specify --pred if using --step 2 (otherwise use --ignore-pred)."),
      (["--step", "1", "--bed", "g", "--pgen", "g", "-p", "x", "--bsize", "5", "--out", "o"], "exactly one"),
-     (["--step", "1", "--bed", "g", "-p", "x", "--bsize", "5", "--out", "o", "--spa"], "binary traits")],
+     (["--step", "1", "--bed", "g", "-p", "x", "--bsize", "5", "--out", "o", "--bt", "--spa", "--firth"],
+      "only one of --firth or --spa")],
 )
 def test_option_validation_messages(argv, message):
     with pytest.raises(RegenieError, match=message.replace("(", r"\(").replace(")", r"\)")):
         build_options(tokenize(argv))
+
+
+def test_a_correction_of_a_quantitative_trait_is_a_warning():
+    opts = build_options(tokenize(["--step", "1", "--bed", "g", "-p", "x", "--bsize", "5", "--out", "o", "--spa"]))
+    assert not opts.spa and opts.notices == [
+        "WARNING: option --spa will not be applied (it is only run with binary traits)."]
 
 
 def test_unknown_and_unsupported_options():
