@@ -1,6 +1,6 @@
-"""GxE interaction tests of quantitative traits (`--interaction VAR`, a numeric or categorical
-covariate, `VAR[BASE]` naming a categorical one's baseline level), as regenie v4.1.2 runs them
-(Interaction.cpp, HLM.cpp):
+"""GxE interaction tests (`--interaction VAR`, a numeric or categorical covariate, `VAR[BASE]` naming a
+categorical one's baseline level), as regenie v4.1.2 runs them (Interaction.cpp, HLM.cpp). Quantitative
+traits:
 
 * VAR stays among the covariates, so the marginal test of each variant is conditional on it; its
   rows are labelled ADD-CONDTL. Then per variant: ADD-INT_SNP (the variant's effect in the model
@@ -16,6 +16,10 @@ covariate, `VAR[BASE]` naming a categorical one's baseline level), as regenie v4
   gives them, the baseline first): a G x dummy term per level, each with its ADD-INT_SNPxVAR=LEVEL
   row, then their joint test (ADD-INT_SNPxVAR, L-1 df, when L > 2) and ADD-INT_{L}DF. The null
   HLM models E² only for a numeric VAR that is not dichotomous with a 0 level.
+* Binary traits (`logistic_rows_terms`): the covariates gain E²; per variant a logistic regression on
+  G and G x E (residualised on the covariates) with the null model's linear predictor as offset,
+  model-based variances, or sandwich ones above --rare-mac when a term has p < 0.05 (or with
+  --force-robust). regenie's Firth/SPA fallbacks for them are not implemented (refused).
 * `--interaction-snp ID` (GxG): E is that variant's ALLELE1 dosage, not a covariate: the marginal
   rows are ADD, and each variant's model carries E's main effect (row ADD-INT_ID, before
   ADD-INT_SNP); the 2-df test is of G and G x E. Samples without a call at ID leave the analysis and
@@ -296,3 +300,79 @@ def add_interaction_snp(opts, geno, S, log):
     if np.ptp(E[called]) == 0:
         raise RegenieError("Var=0 for the interaction risk factor.")
     return replace(S, interaction=E[called])
+
+
+def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.ndarray, y: np.ndarray,
+                        null_eta: np.ndarray, mac: np.ndarray, terms: Terms, rare_mac: float,
+                        force_robust: bool) -> list[list[InteractionRow] | None]:
+    """Binary traits (regenie's apply_interaction_tests_bt): per variant a logistic regression of the
+    trait on G and G x E_l, each residualised on the covariates (over every analysed sample), with the
+    null model's linear predictor (covariates and LOCO) as a fixed offset. Variances are model-based,
+    or sandwich ones (with leverage) when the variant's MAC is above --rare-mac and a term has
+    p < 0.05, or with --force-robust. `trait`: the trait's samples among the analysed; `y`, `null_eta`
+    over them."""
+    n, k = Q.shape
+    H_all = _residualise(_design(G, E, terms.with_main_effect), Q)
+    scale = np.linalg.norm(H_all, axis=0) / math.sqrt(n - k)
+    good = (scale >= NUMTOL).all(axis=1)
+    H_all = H_all / np.where(scale >= NUMTOL, scale, 1.0)[None, :, :]
+    lp_base = -math.log10(0.05)
+    out: list[list[InteractionRow] | None] = []
+    for j in range(G.shape[1]):
+        if not good[j]:
+            out.append(None)
+            continue
+        H = H_all[trait, j, :]
+        fit = _logistic_fit(H, y, null_eta)
+        if fit is None:
+            out.append(None)
+            continue
+        b, p = fit
+        WX = H * np.sqrt(p * (1 - p))[:, None]
+        M = WX.T @ WX
+        if np.linalg.eigvalsh(M).min() < NUMTOL:
+            out.append(None)
+            continue
+        V = np.linalg.inv(M)
+        robust = force_robust or (mac[j] > rare_mac and any(
+            _chi2_log10p(float(b[i] * b[i] / V[i, i]), 1) > lp_base for i in range(len(b))))
+        if robust:
+            h = np.einsum("nk,kl,nl->n", WX, V, WX)
+            meat = H.T @ (H * (((y - p) / (1 - h)) ** 2)[:, None])
+            V = V @ meat @ V
+        if np.diag(V).min() < 0:
+            out.append(None)
+            continue
+        out.append(_term_rows(b, V, 1.0 / scale[j], terms))
+    return out
+
+
+def _logistic_fit(H: np.ndarray, y: np.ndarray, offset: np.ndarray, max_iter: int = 50,
+                  tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
+    """logit p = offset + H b by Newton's method from b = 0, each step halved while the deviance
+    rises; done when the largest score is below `tol` or a step no longer changes b (None: no fit)."""
+    from .ridge import _loglik, expit
+
+    b = np.zeros(H.shape[1])
+    eta = offset.copy()
+    p = expit(eta)
+    dev = -2.0 * _loglik(y, eta)
+    for _ in range(max_iter):
+        score = H.T @ (y - p)
+        if np.abs(score).max() < tol:
+            return b, p
+        w = p * (1 - p)
+        step = np.linalg.solve(H.T @ (H * w[:, None]), score)
+        for _h in range(25):
+            new_eta = offset + H @ (b + step)
+            new_dev = -2.0 * _loglik(y, new_eta)
+            if np.isfinite(new_dev) and new_dev <= dev + 1e-12 * abs(dev):
+                break
+            step = step / 2
+        else:
+            return None
+        b, eta, dev = b + step, new_eta, new_dev
+        p = expit(eta)
+        if np.abs(step).max() < 1e-12:
+            return b, p
+    return (b, p) if np.abs(H.T @ (y - p)).max() < 1e-4 else None

@@ -395,9 +395,9 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         if bracket and name not in expand_names(vals.get("catCovarList") or ""):
             raise RegenieError(f"--interaction {interaction}: a baseline level is for a categorical covariate "
                                "(--catCovarList)")
-        if flag("bt"):
-            raise RegenieError("--interaction with --bt is not supported by regenie-py yet (quantitative traits are); "
-                               "run the regenie binary")
+        if flag("bt") and (flag("firth") or flag("spa")):
+            raise RegenieError("--interaction with --bt and --firth/--spa (regenie's corrected interaction tests) is "
+                               "not supported by regenie-py yet (uncorrected ones are); run the regenie binary")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction with gene-based tests.")
     interaction_snp = vals.get("interaction-snp")

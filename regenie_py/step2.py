@@ -305,15 +305,27 @@ class _ChunkTester:
             rare |= np.minimum(s, 2.0 * n - s) < self.opts.rare_mac
         return rare
 
-    def _interaction_rows(self, p: int, G: np.ndarray, ok: np.ndarray, use_hlm: np.ndarray | None, st) -> dict:
+    def _interaction_rows(self, p: int, G: np.ndarray, ok: np.ndarray, use_hlm: np.ndarray | None, st,
+                          mac: np.ndarray) -> dict:
         """Column -> the interaction rows (ADD-INT_SNP, ADD-INT_SNPxVAR, ADD-INT_2DF) written after its row."""
         from .interaction import Terms, hc3_rows, hc3_rows_terms, hlm_rows, hlm_rows_terms
 
         S, name = self.S, self.opts.interaction_name
         assert S.interaction is not None and use_hlm is not None and name is not None
-        e_res, sig_e, sigma_y = st
         terms = Terms(name, S.interaction_levels, with_main_effect=bool(self.opts.interaction_snp))
         out: dict[int, Any] = {}
+        if self.opts.bt:
+            from .interaction import logistic_rows_terms
+
+            _X, y, _offset, phat, *_rest = st
+            cols = np.nonzero(ok)[0]
+            if cols.size:
+                null_eta = np.log(phat / (1.0 - phat))  # the null model's linear predictor (covariates, LOCO)
+                rows = logistic_rows_terms(S.Q, G[:, cols], S.interaction, S.observed[:, p], y, null_eta,
+                                           mac[cols], terms, self.opts.rare_mac, self.opts.force_robust)
+                out.update(zip(cols.tolist(), rows))
+            return out
+        e_res, sig_e, sigma_y = st
         for path in (True, False):
             cols = np.nonzero(ok & (use_hlm == path))[0]
             if cols.size == 0:
@@ -496,7 +508,7 @@ class _ChunkTester:
                             extra[j] = "TEST_FAIL"
                             chisq[j] = np.nan
                             log10p[j] = np.nan
-            follow = self._interaction_rows(p, G, ok, use_hlm, st) if opts.interaction_name else None
+            follow = self._interaction_rows(p, G, ok, use_hlm, st, mac) if opts.interaction_name else None
             _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
                         test="ADD-CONDTL" if opts.interaction else "ADD", follow=follow)
             written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)

@@ -307,8 +307,9 @@ class AnalysisParams(_Strict):
     )
     gz: bool = Field(default=False, description="Gzip .loco and .regenie outputs (--gz).")
     interaction: ColumnName | None = Field(
-        default=None, description="qt, step 2: GxE tests with this covariate of covarFile (--interaction); it is "
-        "kept among the covariates. A categorical one (in catCovarColumns) gets a term per level but its baseline."
+        default=None, description="Step 2: GxE tests with this covariate of covarFile (--interaction); it is "
+        "kept among the covariates. A categorical one (in catCovarColumns) gets a term per level but its baseline. "
+        "Binary traits too (regenie-py runs theirs without firth/spa corrections)."
     )
     interactionSnp: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:+-]{1,200}$")] | None = Field(
         default=None, description="qt, step 2: GxG tests with this variant of the step-2 genotypes (its ID; "
