@@ -17,7 +17,7 @@ SUPPORTED: dict[str, str] = {
     "ref-first": "flag", "phenoFile": "value", "phenoCol": "multi", "phenoColList": "value",
     "covarFile": "value", "covarCol": "multi", "covarColList": "value", "catCovarList": "value",
     "phenoExcludeList": "value", "covarExcludeList": "value", "minCaseCount": "value",
-    "write-samples": "flag", "print-pheno": "flag", "strict": "flag",
+    "write-samples": "flag", "print-pheno": "flag", "strict": "flag", "test": "value",
     "maxCatLevels": "value", "qt": "flag", "bt": "flag", "bsize": "value", "cv": "value", "loocv": "flag",
     "l0": "value", "l1": "value", "lowmem": "flag", "lowmem-prefix": "value", "pred": "value",
     "ignore-pred": "flag", "out": "value", "chr": "multi", "chrList": "value", "range": "value",
@@ -41,7 +41,7 @@ SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
 # regenie v4.1.2 options this engine does not implement (rejected with a clear message).
 UNSUPPORTED = {
     "t2e", "eventColList", "force-impute", "setl0", "setl1",
-    "print-prs", "use-prs", "compute-all", "test", "no-split",
+    "print-prs", "use-prs", "compute-all", "no-split",
     "htp", "par-region",
     "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
     "extract-or", "exclude-or", "keep-or", "remove-or",
@@ -88,6 +88,8 @@ class Options:
     print_pheno: bool = field(default=False, metadata={"help": "--print-pheno: the trait's name heads those files"})
     strict: bool = field(default=False, metadata={"help": "--strict: samples missing any trait are left out"})
     notices: list[str] = field(default_factory=list, metadata={"help": "warnings about the options, for the log"})
+    test: Literal["additive", "dominant", "recessive"] = field(default="additive", metadata={
+        "help": "--test: the genetic model of step 2's single-variant tests"})
     min_case_count: int = field(default=10, metadata={"help": "--minCaseCount: binary traits with fewer cases are "
                                 "left out (regenie's default 10)"})
     max_cat_levels: int = 10
@@ -414,6 +416,12 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
                                "are); run the regenie binary")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction-snp with gene-based tests.")
+    test_model = vals.get("test") or "additive"
+    if test_model not in ("additive", "dominant", "recessive"):
+        raise RegenieError("unrecognized argument for option --test, must be 'additive', 'dominant' or 'recessive'.")
+    if test_model != "additive" and (interaction is not None or interaction_snp is not None or "anno-file" in vals):
+        raise RegenieError("--test dominant/recessive with interaction or gene-based tests is not supported by "
+                           "regenie-py yet (single-variant tests are); run the regenie binary")
     if flag("write-mask"):
         if build_mask == "sum":
             raise RegenieError("cannot write masks when using 'sum' in --build-mask.")
@@ -459,7 +467,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         covar_exclude=expand_names(vals.get("covarExcludeList") or ""),
         min_case_count=_int("minCaseCount", vals["minCaseCount"]) if "minCaseCount" in vals else 10,
         write_samples=flag("write-samples"), print_pheno=flag("print-pheno"), strict=flag("strict"),
-        notices=notices,
+        notices=notices, test=cast(Literal["additive", "dominant", "recessive"], test_model),
         max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
         bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
         n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,

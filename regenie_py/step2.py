@@ -354,6 +354,8 @@ class _ChunkTester:
         written = [(np.full(G.shape[1], np.nan), np.full(G.shape[1], np.nan)) for _ in range(P)]
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
+        # --test dominant|recessive: the tests use the coded genotype, A1FREQ, MAC and INFO the additive one
+        coded = _coded_genotypes(G, G2, opts.test) if opts.test != "additive" else None
         # one pass for the column sums; the calls are searched for missing ones only when a sum is NaN
         col_sums = G.sum(axis=0)
         any_missing = bool(np.isnan(col_sums).any())
@@ -365,6 +367,12 @@ class _ChunkTester:
             zeros = np.count_nonzero(G == 0, axis=0)
         if any_missing:
             G = ridge.impute_mean(G)
+        G_additive = G
+        coded_absent = None
+        if coded is not None:
+            # regenie skips a variant whose coded genotype is 0 for every analysed sample with a call
+            coded_absent = np.nanmean(coded, axis=0) < 1e-6 if any_missing else coded.mean(axis=0) < 1e-6
+            G = ridge.impute_mean(coded) if any_missing else coded
         # otherwise regenie keeps a variant with at most half as many non-zero values (missing
         # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
         # values only) approximates G'G (see below)
@@ -393,13 +401,14 @@ class _ChunkTester:
             m = masks[:, p]
             full = bool(m.all())
             Gp = G if full else G[m]
+            Ga = Gp if coded is None else (G_additive if full else G_additive[m])  # A1FREQ, MAC, INFO
             if any_missing:
                 called = ~(missing if full else missing[m])
                 n = called.sum(axis=0)
-                s = np.where(called, Gp, 0.0).sum(axis=0)
+                s = np.where(called, Ga, 0.0).sum(axis=0)
             else:
-                n = np.full(Gp.shape[1], Gp.shape[0])
-                s = col_sums if full else Gp.sum(axis=0)
+                n = np.full(Ga.shape[1], Ga.shape[0])
+                s = col_sums if full else Ga.sum(axis=0)
             with np.errstate(divide="ignore", invalid="ignore"):
                 freq = s / (2.0 * n)
             mac = np.minimum(s, 2.0 * n - s)
@@ -412,15 +421,17 @@ class _ChunkTester:
                 case = (S.Y[m, p] == 1)[:, None]
                 with_call = called if any_missing else np.ones(Gp.shape, dtype=bool)
                 n_case = (with_call & case).sum(axis=0)
-                s_case = np.where(with_call & case, Gp, 0.0).sum(axis=0)
+                s_case = np.where(with_call & case, Ga, 0.0).sum(axis=0)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     cc = (s_case / (2.0 * n_case), (s - s_case) / (2.0 * (n - n_case)), n_case, n - n_case)
             ok = mac >= min_mac
             n_ignored += int((~ok).sum())
+            if coded_absent is not None:
+                ok &= ~coded_absent
             info = None
             if self.with_info:
                 assert G2 is not None  # readers with dosages return E[g^2]
-                info = _impute_info(Gp, G2 if full else G2[m], self.info_kind)  # over this trait's samples
+                info = _impute_info(Ga, G2 if full else G2[m], self.info_kind)  # over this trait's samples
             if info is not None and opts.min_info is not None:
                 # ... and a trait's test when that trait's info score is below it
                 low = ok & ((info < opts.min_info) | (low_info_all if low_info_all is not None else False))
@@ -510,7 +521,7 @@ class _ChunkTester:
                             log10p[j] = np.nan
             follow = self._interaction_rows(p, G, ok, use_hlm, st, mac) if opts.interaction_name else None
             _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
-                        test="ADD-CONDTL" if opts.interaction else "ADD", follow=follow)
+                        test="ADD-CONDTL" if opts.interaction else TEST_LABELS[opts.test], follow=follow)
             written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)
         self.n_ignored += n_ignored
         self.n_corrected += n_corrected
@@ -642,6 +653,21 @@ def _write_sample_ids(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLo
             if opts.print_pheno:
                 fh.write(f"{trait}\tNA\n")
             fh.writelines(f"{info[i][0]}\t{info[i][1]}\n" for i in order if S.observed[i, p])
+
+
+TEST_LABELS = {"additive": "ADD", "dominant": "DOM", "recessive": "REC"}
+
+
+def _coded_genotypes(G: np.ndarray, G2: np.ndarray | None, test: str) -> np.ndarray:
+    """--test dominant|recessive, as regenie codes them: hard calls 0/1/2 -> 0/1/1 (dominant) or 0/0/1
+    (recessive); with genotype probabilities (BGEN), P(at least one ALLELE1) or P(two), from E[g] and
+    E[g²]: P(2) = (E[g²] − E[g]) / 2. NaN (missing) stays NaN. A new array (the reader's buffer is
+    left as it is)."""
+    if G2 is not None:
+        p_two = (G2 - G) / 2.0
+        return G - p_two if test == "dominant" else p_two
+    G = np.round(G)  # dosages without probabilities are hard calls first, as regenie rounds them
+    return np.minimum(G, 1.0) if test == "dominant" else np.maximum(G - 1.0, 0.0)
 
 
 def _adds_square_term(S: AnalysisSamples) -> bool:

@@ -771,3 +771,29 @@ def test_interaction_of_a_binary_trait_equals_the_real_binary(tmp_path, extra):
         ref = tmp_path / f"real_{trait}.regenie"
         assert "ADD-INT_SNPx" in ref.read_text()
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, rel=1e-3, corrected_rel=1e-2) == []
+
+
+@pytest.mark.parametrize("geno,trait,model", [
+    ("bed", "qt", "dominant"), ("bed", "qt", "recessive"), ("bgen", "qt", "recessive"), ("bgen", "qt", "dominant"),
+    ("bed", "bt", "dominant"), ("bgen", "bt", "recessive"),
+])
+def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trait, model):
+    """--test dominant|recessive: hard calls coded 0/1/1 or 0/0/1, BGEN probabilities as P(at least one
+    ALLELE1) or P(two); A1FREQ, MAC and INFO stay additive; TEST is DOM or REC; a variant whose coded
+    genotype is 0 for every sample is skipped (binary traits here with approximate Firth)."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1" if trait == "qt" else "s2_bt_bed_firth_exact")
+    genotypes = (["--bed", "cohort/cohort", "--chr", "5"] if geno == "bed"
+                 else ["--bgen", "cohort/imp_chr1.bgen", "--sample", "cohort/imp_chr1.sample"])
+    traits = ["--phenoColList", "Y1,Y2", "--qt"] if trait == "qt" else ["--phenoColList", "B1,B2", "--bt", "--firth",
+                                                                       "--approx"]
+    common = ["--step", "2", *genotypes, "--phenoFile", "cohort/pheno.txt", *traits, "--covarFile", "cohort/covar.txt",
+              "--covarColList", "V1,V2", "--pred", "x", "--bsize", "400", "--test", model, "--threads", "2"]
+    _run_both_engines(tmp_path, common, pred)
+    label = "DOM" if model == "dominant" else "REC"
+    for name in (("Y1", "Y2") if trait == "qt" else ("B1", "B2")):
+        ref = tmp_path / f"real_{name}.regenie"
+        assert f" {label} " in ref.read_text()
+        assert compare_regenie(tmp_path / f"ours_{name}.regenie", ref, rel=1e-3, corrected_rel=1e-2) == []
