@@ -385,7 +385,7 @@ class _ChunkTester:
         else:
             sparse = None  # only binary traits and traits with missing values take the sparse path
         # --minINFO drops the whole variant when the info over all analysed samples is low
-        low_info_all = (_impute_info(G, G2, self.info_kind) < opts.min_info
+        low_info_all = (_impute_info(G_additive, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
         QtG = EtG = None
         if not opts.bt:

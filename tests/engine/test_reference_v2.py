@@ -775,6 +775,7 @@ def test_interaction_of_a_binary_trait_equals_the_real_binary(tmp_path, extra):
 
 @pytest.mark.parametrize("geno,trait,model", [
     ("bed", "qt", "dominant"), ("bed", "qt", "recessive"), ("bgen", "qt", "recessive"), ("bgen", "qt", "dominant"),
+    ("bgen-minINFO", "qt", "recessive"),
     ("bed", "bt", "dominant"), ("bgen", "bt", "recessive"),
 ])
 def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trait, model):
@@ -787,6 +788,8 @@ def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trai
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1" if trait == "qt" else "s2_bt_bed_firth_exact")
     genotypes = (["--bed", "cohort/cohort", "--chr", "5"] if geno == "bed"
                  else ["--bgen", "cohort/imp_chr1.bgen", "--sample", "cohort/imp_chr1.sample"])
+    if geno == "bgen-minINFO":  # the info filter stays on the additive dosages
+        genotypes.extend(["--minINFO", "0.95"])
     traits = ["--phenoColList", "Y1,Y2", "--qt"] if trait == "qt" else ["--phenoColList", "B1,B2", "--bt", "--firth",
                                                                        "--approx"]
     common = ["--step", "2", *genotypes, "--phenoFile", "cohort/pheno.txt", *traits, "--covarFile", "cohort/covar.txt",
