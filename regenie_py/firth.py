@@ -189,18 +189,17 @@ def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray) -> FirthResult:
     return FirthResult(float(beta), float(1.0 / np.sqrt(info)), float(chisq), True)
 
 
-def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray,
-                   start: np.ndarray | None = None) -> np.ndarray | None:
+def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray, start: np.ndarray | None = None,
+                   maxstep: float = MAXSTEP_NULL, maxiter: int = MAXITER_NULL) -> np.ndarray | None:
     """Firth null model (covariates + offset): the covariate coefficients, or None when it fails.
 
     `start`: starting coefficients (stored estimates, `--use-null-firth`, or the previous
-    chromosome's); default zeros. Like regenie, a failed fit is retried once from zeros with a 5x
-    smaller step cap and 5x more iterations.
+    chromosome's); default zeros. `maxstep`, `maxiter`: --maxstep-null, --maxiter-null. Like regenie,
+    a failed fit is retried once from zeros with a 5x smaller step cap and 5x more iterations.
     """
     first = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float)
-    for begin, maxstep, maxiter in ((first, MAXSTEP_NULL, MAXITER_NULL),
-                                    (np.zeros(X.shape[1]), MAXSTEP_NULL / 5, MAXITER_NULL * 5)):
-        fit = _fit(X, y, offset, begin, maxiter=maxiter, maxstep=maxstep)
+    for begin, step_cap, iterations in ((first, maxstep, maxiter), (np.zeros(X.shape[1]), maxstep / 5, maxiter * 5)):
+        fit = _fit(X, y, offset, begin, maxiter=iterations, maxstep=step_cap)
         if fit.converged:
             return fit.coef
     return None

@@ -33,7 +33,7 @@ def firth_path(out: str, trait_index: int, gz: bool) -> str:
 
 
 def write_trait_estimates(path: str, X: np.ndarray, y: np.ndarray, offsets: Sequence[tuple[int, np.ndarray]],
-                          start: np.ndarray, gz: bool, log: RunLog) -> bool:
+                          start: np.ndarray, gz: bool, log: RunLog, maxstep: float, maxiter: int) -> bool:
     """Fit and write one trait's null estimates (`offsets`: per chromosome code, the LOCO offset of
     the trait's samples). Returns False (and leaves no file) when a fit fails."""
     from .firth import fit_null_firth
@@ -41,7 +41,7 @@ def write_trait_estimates(path: str, X: np.ndarray, y: np.ndarray, offsets: Sequ
     lines = []
     beta: np.ndarray | None = np.asarray(start, dtype=float)
     for code, offset in offsets:
-        beta = fit_null_firth(X, y, offset, start=beta)
+        beta = fit_null_firth(X, y, offset, start=beta, maxstep=maxstep, maxiter=maxiter)
         if beta is None:
             log.write("WARNING: Firth failed to converge")
             return False

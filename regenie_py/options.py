@@ -18,6 +18,7 @@ SUPPORTED: dict[str, str] = {
     "covarFile": "value", "covarCol": "multi", "covarColList": "value", "catCovarList": "value",
     "phenoExcludeList": "value", "covarExcludeList": "value", "minCaseCount": "value",
     "write-samples": "flag", "print-pheno": "flag", "strict": "flag", "test": "value",
+    "maxstep-null": "value", "maxiter-null": "value",
     "maxCatLevels": "value", "qt": "flag", "bt": "flag", "bsize": "value", "cv": "value", "loocv": "flag",
     "l0": "value", "l1": "value", "lowmem": "flag", "lowmem-prefix": "value", "pred": "value",
     "ignore-pred": "flag", "out": "value", "chr": "multi", "chrList": "value", "range": "value",
@@ -43,7 +44,7 @@ UNSUPPORTED = {
     "t2e", "eventColList", "force-impute", "setl0", "setl1",
     "print-prs", "use-prs", "compute-all", "no-split",
     "htp", "par-region",
-    "sex-specific", "starting-block", "niter", "maxstep-null", "maxiter-null", "l1-phenoList",
+    "sex-specific", "starting-block", "niter", "l1-phenoList",
     "extract-or", "exclude-or", "keep-or", "remove-or",
     "l1-full", "no-robust", "hlm-novquad", "force-hc4", "interaction-file", "interaction-prs", "skat-params",
     "mask-lovo", "mask-lodo", "write-setlist", "aaf-file", "set-singletons", "skip-test",
@@ -88,6 +89,8 @@ class Options:
     print_pheno: bool = field(default=False, metadata={"help": "--print-pheno: the trait's name heads those files"})
     strict: bool = field(default=False, metadata={"help": "--strict: samples missing any trait are left out"})
     notices: list[str] = field(default_factory=list, metadata={"help": "warnings about the options, for the log"})
+    maxstep_null: float = field(default=25.0, metadata={"help": "--maxstep-null: step cap of the null Firth fits"})
+    maxiter_null: int = field(default=1000, metadata={"help": "--maxiter-null: iterations of the null Firth fits"})
     test: Literal["additive", "dominant", "recessive"] = field(default="additive", metadata={
         "help": "--test: the genetic model of step 2's single-variant tests"})
     min_case_count: int = field(default=10, metadata={"help": "--minCaseCount: binary traits with fewer cases are "
@@ -468,6 +471,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         min_case_count=_int("minCaseCount", vals["minCaseCount"]) if "minCaseCount" in vals else 10,
         write_samples=flag("write-samples"), print_pheno=flag("print-pheno"), strict=flag("strict"),
         notices=notices, test=cast(Literal["additive", "dominant", "recessive"], test_model),
+        maxstep_null=_float("maxstep-null", vals["maxstep-null"]) if "maxstep-null" in vals else 25.0,
+        maxiter_null=_int("maxiter-null", vals["maxiter-null"]) if "maxiter-null" in vals else 1000,
         max_cat_levels=_int("maxCatLevels", vals["maxCatLevels"]) if "maxCatLevels" in vals else 10,
         bt=flag("bt"), bsize=bsize, cv=cv, loocv=flag("loocv"),
         n_l0=_int("l0", vals["l0"]) if "l0" in vals else 5, n_l1=_int("l1", vals["l1"]) if "l1" in vals else 5,

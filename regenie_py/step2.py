@@ -747,7 +747,8 @@ def _chromosome_state(
                 from .null_firth import aligned_start
 
                 stored = aligned_start(stored, _b)
-            null_beta = firth.fit_null_firth(X, y, offset, start=stored)
+            null_beta = firth.fit_null_firth(X, y, offset, start=stored, maxstep=opts.maxstep_null,
+                                             maxiter=opts.maxiter_null)
             if null_beta is None:
                 log.write(f"WARNING: null Firth model failed for phenotype '{S.trait_names[p]}' on chromosome {c}.")
                 with open(f"{opts.out}_failedNullFirth_chr{c}.list", "a") as fh:

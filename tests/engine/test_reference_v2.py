@@ -800,3 +800,22 @@ def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trai
         ref = tmp_path / f"real_{name}.regenie"
         assert f" {label} " in ref.read_text()
         assert compare_regenie(tmp_path / f"ours_{name}.regenie", ref, rel=1e-3, corrected_rel=1e-2) == []
+
+
+@pytest.mark.parametrize("extra", [["--firth", "--maxstep-null", "5", "--maxiter-null", "2000"],
+                                   ["--firth", "--approx", "--maxstep-null", "10", "--maxiter-null", "500"]],
+                         ids=["exact", "approx"])
+def test_null_firth_controls_equal_the_real_binary(tmp_path, extra):
+    """--maxstep-null and --maxiter-null: the step cap and iterations of the null Firth fits (a failed
+    fit is retried with a 5x smaller cap and 5x more iterations, as regenie retries it)."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_bt_bed_firth_exact" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
+    common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--catCovarList", "BATCH", "--pred", "x",
+              "--bsize", "400", "--bt", "--chr", "4", "--pThresh", "0.01", "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common, pred)
+    for trait in ("B1", "B2"):
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie",
+                               rel=1e-3, corrected_rel=1e-2) == []
