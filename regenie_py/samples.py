@@ -291,10 +291,10 @@ def load_samples(opts, geno_ids: list[str], log: RunLog) -> AnalysisSamples:
         else:
             interaction = Cg[idx, num_cols.index(name)].copy()
         log.write(f"   -testing for interaction with '{name}'")
-        if opts.bt:
+        if opts.bt and interaction_levels is None:
             # as regenie: binary traits' covariates gain E² (a categorical E's dummies are their own
-            # squares, which the basis drops)
-            X = np.column_stack([X, interaction.reshape(len(idx), -1) ** 2])
+            # squares: nothing to add)
+            X = np.column_stack([X, interaction ** 2])
     Q = covariate_basis(X)
 
     for j, t in enumerate(traits):
