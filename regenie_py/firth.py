@@ -92,25 +92,29 @@ def _fit(
     maxstep: float,
     free: np.ndarray | None = None,
     unit_info: np.ndarray | None = None,
+    score_tol: float = SCORE_TOL,
+    min_steps: int = 0,
 ) -> _Fit:
     """Maximise the penalised likelihood of design X over the coefficients `free` selects (all by
     default); the others stay at `start`. The penalty is always that of the whole design.
 
     `unit_info` (U'U of the design rows of the samples whose trait value is missing) enters the
     information matrix with weight 1, as regenie's exact Firth fit has it: its weights are 1 for
-    those samples, which thereby count in the penalty and in the printed SE, never in the score."""
+    those samples, which thereby count in the penalty and in the printed SE, never in the score.
+    `score_tol`, `min_steps`: stop once the largest modified score is below `score_tol`, after at
+    least `min_steps` Newton steps."""
     coef = start.astype(float).copy()
     sel = np.ones(X.shape[1], dtype=bool) if free is None else np.asarray(free, dtype=bool)
     pll, p, w, chol = _penalised(X, y, X @ coef + offset, unit_info)
     if chol is None:
         return _Fit(coef, -np.inf, np.full((X.shape[1],) * 2, np.nan), False)
     converged = False
-    for _ in range(maxiter):
+    for iteration in range(maxiter):
         # Hat values h_i = w_i x_i' (X'WX)^{-1} x_i, through the Cholesky factor.
         half = np.linalg.solve(chol, (X * np.sqrt(w)[:, None]).T)
         h = (half * half).sum(axis=0)
         score = (X.T @ (y - p + h * (0.5 - p)))[sel]
-        if np.abs(score).max() < SCORE_TOL:
+        if np.abs(score).max() < score_tol and iteration >= min_steps:
             converged = True
             break
         if sel.all():
@@ -136,7 +140,7 @@ def _fit(
         # Out of iterations: accept only if the score is already small by regenie's tolerance.
         half = np.linalg.solve(chol, (X * np.sqrt(w)[:, None]).T)
         h = (half * half).sum(axis=0)
-        converged = bool(np.abs((X.T @ (y - p + h * (0.5 - p)))[sel]).max() < TOL)
+        converged = bool(np.abs((X.T @ (y - p + h * (0.5 - p)))[sel]).max() < max(TOL, score_tol))
     info_inv = np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(X.shape[1])))
     return _Fit(coef, pll, info_inv, converged and np.isfinite(coef).all())
 
@@ -190,19 +194,49 @@ def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray) -> FirthResult:
 
 
 def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray, start: np.ndarray | None = None,
-                   maxstep: float = MAXSTEP_NULL, maxiter: int = MAXITER_NULL) -> np.ndarray | None:
+                   maxstep: float = MAXSTEP_NULL, maxiter: int = MAXITER_NULL,
+                   unit_info: np.ndarray | None = None) -> np.ndarray | None:
     """Firth null model (covariates + offset): the covariate coefficients, or None when it fails.
 
     `start`: starting coefficients (stored estimates, `--use-null-firth`, or the previous
     chromosome's); default zeros. `maxstep`, `maxiter`: --maxstep-null, --maxiter-null. Like regenie,
     a failed fit is retried once from zeros with a 5x smaller step cap and 5x more iterations.
+    `unit_info`: U'U of the covariate rows of the analysed samples without a value of this trait;
+    regenie's penalty holds them with weight 1 (so a trait's null fit depends on the other traits
+    of the run).
     """
     first = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float)
     for begin, step_cap, iterations in ((first, maxstep, maxiter), (np.zeros(X.shape[1]), maxstep / 5, maxiter * 5)):
-        fit = _fit(X, y, offset, begin, maxiter=iterations, maxstep=step_cap)
+        fit = _fit(X, y, offset, begin, maxiter=iterations, maxstep=step_cap, unit_info=unit_info)
         if fit.converged:
             return fit.coef
     return None
+
+
+@dataclass(frozen=True)
+class PenalisedFit:
+    coef: np.ndarray
+    loglik: float  # penalised
+    info_inv: np.ndarray  # (X'WX (+ U'U))^{-1} at coef: the printed SEs
+
+
+def penalised_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray, start: np.ndarray | None = None, *,
+                  free: np.ndarray | None = None, unit_info: np.ndarray | None = None,
+                  maxiter: int = NITER, maxstep: float = MAXSTEP, score_tol: float = SCORE_TOL,
+                  min_steps: int = 0) -> PenalisedFit | None:
+    """The Firth fit of design X (coefficients outside `free` held at `start`, zeros by default; the
+    penalty always that of the whole design), or None when it fails (see `_fit` for the others)."""
+    begin = np.zeros(X.shape[1]) if start is None else np.asarray(start, dtype=float)
+    if free is not None and not np.any(free):
+        pll, _p, _w, chol = _penalised(X, y, X @ begin + offset, unit_info)
+        if chol is None:
+            return None
+        return PenalisedFit(begin, pll, np.linalg.solve(chol.T, np.linalg.solve(chol, np.eye(X.shape[1]))))
+    fit = _fit(X, y, offset, begin, maxiter=maxiter, maxstep=maxstep, free=free, unit_info=unit_info,
+               score_tol=score_tol, min_steps=min_steps)
+    if not fit.converged:
+        return None
+    return PenalisedFit(fit.coef, fit.loglik, fit.info_inv)
 
 
 def residualise(g: np.ndarray, X: np.ndarray, p_hat: np.ndarray) -> np.ndarray:
@@ -255,6 +289,36 @@ def null_logistic_fit(X: np.ndarray, y: np.ndarray, offset: np.ndarray) -> np.nd
 RARE_MAC = 50
 
 
+def approx_firth_fit(g: np.ndarray, y: np.ndarray, shared: ApproxNull, carriers: np.ndarray | None = None,
+                     start: float = 0.0) -> FirthResult:
+    """The approximate Firth fit of g (its covariate residual, the null model's linear predictor as
+    offset); with `carriers`, regenie's rare-variant shortcut: only the carriers' terms are fitted.
+
+    `start` (with `carriers`): the effect regenie starts that fit from. regenie then keeps the
+    non-carriers' deviance at that start (not at 0, where its null deviance takes it), which adds
+    2 (l_non-carriers(start) - l_non-carriers(0)) to the likelihood ratio; when that makes it negative
+    regenie refits from 0, without the term.
+    """
+    gt = shared.residualise(g)
+    if carriers is not None:
+        gt = np.where(carriers, gt, 0.0)
+    # Samples with g~ = 0 add a constant to the penalised likelihood: fit on the others only.
+    used = gt != 0
+    fit = _fit_one(gt[used], y[used], shared.base[used])
+    if carriers is None or start == 0.0 or not fit.ok:
+        return fit
+    others = ~carriers
+    g_others = shared.residualise(g)[others]
+    eta0 = shared.base[others]
+    eta1 = eta0 + start * g_others
+    y_others = y[others]
+    shift = 2.0 * (float(y_others @ eta1 - _softplus_expit(eta1)[0].sum())
+                   - float(y_others @ eta0 - _softplus_expit(eta0)[0].sum()))
+    if fit.chisq + shift < 0:
+        return fit
+    return FirthResult(fit.beta, fit.se, fit.chisq + shift, True)
+
+
 def firth_test(
     g: np.ndarray,
     X: np.ndarray,
@@ -266,6 +330,7 @@ def firth_test(
     p_hat: np.ndarray | None = None,
     unobserved: tuple[np.ndarray, np.ndarray] | None = None,
     shared: ApproxNull | None = None,
+    sparse: bool = True,
 ) -> FirthResult:
     """Firth likelihood-ratio test of the variant `g` (mean-imputed ALLELE1 dosage).
 
@@ -274,7 +339,8 @@ def firth_test(
     ok=False when a fit fails to converge or the likelihood ratio is negative: the caller reports
     TEST_FAIL. `unobserved` (exact test only): the covariate rows and genotypes of the analysed
     samples whose trait value is missing; see `_fit`. `shared` (approx only): `ApproxNull.of(X, offset,
-    null_beta, p_hat)`, which a caller testing many variants builds once.
+    null_beta, p_hat)`, which a caller testing many variants builds once. `sparse`: regenie's
+    carrier-only shortcut needs the variant stored sparse (never in interaction runs).
     """
     failed = FirthResult(np.nan, np.nan, np.nan, False)
     if null_beta is None:
@@ -289,15 +355,13 @@ def firth_test(
                 if p_hat is None:
                     return failed
             shared = ApproxNull.of(X, offset, null_beta, p_hat)
-        gt = shared.residualise(g)
         total = g.sum()
         mac = min(total, 2.0 * len(g) - total)
-        if mac < RARE_MAC:
+        carriers = None
+        if sparse and mac < RARE_MAC:
             minor = 2.0 - g if total > len(g) else g
-            gt = np.where(minor > 1e-4, gt, 0.0)
-        # Samples with g~ = 0 add a constant to the penalised likelihood: fit on the others only.
-        used = gt != 0
-        return _fit_one(gt[used], y[used], shared.base[used])
+            carriers = minor > 1e-4
+        return approx_firth_fit(g, y, shared, carriers)
     else:
         # The null is the full design with the variant's effect fixed at 0 (its penalty includes g),
         # as regenie and logistf compute the likelihood ratio; the covariate-only null inflates it.

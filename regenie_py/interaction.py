@@ -19,7 +19,11 @@ traits:
 * Binary traits (`logistic_rows_terms`): the covariates gain E²; per variant a logistic regression on
   G and G x E (residualised on the covariates) with the null model's linear predictor as offset,
   model-based variances, or sandwich ones above --rare-mac when a term has p < 0.05 (or with
-  --force-robust). regenie's Firth/SPA fallbacks for them are not implemented (refused).
+  --force-robust). With --firth (approximate, as regenie runs it here) a variant whose interaction
+  term (any term of a categorical E) has p < --pThresh is refitted by Firth's penalised likelihood
+  with the null Firth model's linear predictor as offset: effects and SEs of the full model, each
+  test a likelihood ratio against the model with its terms fixed at 0 (per-level rows of a
+  categorical E then carry no test). --spa with --interaction is an error, as in regenie.
 * `--interaction-snp ID` (GxG): E is that variant's ALLELE1 dosage, not a covariate: the marginal
   rows are ADD, and each variant's model carries E's main effect (row ADD-INT_ID, before
   ADD-INT_SNP); the 2-df test is of G and G x E. Samples without a call at ID leave the analysis and
@@ -181,6 +185,7 @@ def hc3_rows(Q: np.ndarray, G: np.ndarray, e: np.ndarray, y_res: np.ndarray, mas
 # writes it: ADD-INT_VAR (the main effect of E, when in the model), ADD-INT_SNP, a row per interaction
 # term, their joint test (ADD-INT_SNPxVAR, m df; only when m > 1) and ADD-INT_{m+1}DF (G and its terms).
 NUMTOL = 1e-6
+FIRTH_MAXITER, FIRTH_TOL = 250, 2.5e-4  # regenie's --niter default and Firth tolerance
 
 
 @dataclass(frozen=True)
@@ -302,9 +307,19 @@ def add_interaction_snp(opts, geno, S, log):
     return replace(S, interaction=E[called])
 
 
+@dataclass(frozen=True)
+class FirthGxE:
+    """--firth for binary-trait GxE tests: the null Firth model's linear predictor over the trait's
+    samples (covariates and LOCO), the --pThresh that sends a variant to Firth, and --firth-se."""
+
+    base: np.ndarray
+    p_thresh: float
+    back_correct_se: bool = False
+
+
 def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.ndarray, y: np.ndarray,
                         null_eta: np.ndarray, mac: np.ndarray, terms: Terms, rare_mac: float,
-                        force_robust: bool) -> list[list[InteractionRow] | None]:
+                        force_robust: bool, firth: FirthGxE | None = None) -> list[list[InteractionRow] | None]:
     """Binary traits (regenie's apply_interaction_tests_bt): per variant a logistic regression of the
     trait on G and G x E_l, each residualised on the covariates (over every analysed sample), with the
     null model's linear predictor (covariates and LOCO) as a fixed offset. Variances are model-based,
@@ -343,8 +358,76 @@ def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.n
         if np.diag(V).min() < 0:
             out.append(None)
             continue
+        beg = 1 if terms.with_main_effect else 0
+        if firth is not None and any(_chi2_log10p(float(b[i] * b[i] / V[i, i]), 1) >= -math.log10(firth.p_thresh)
+                                     for i in range(beg + 1, len(b))):
+            unobserved = H_all[~trait, j, :]
+            out.append(_firth_rows(H, y, firth, unobserved.T @ unobserved if len(unobserved) else None,
+                                   1.0 / scale[j], terms))
+            continue
         out.append(_term_rows(b, V, 1.0 / scale[j], terms))
     return out
+
+
+def _firth_rows(H: np.ndarray, y: np.ndarray, firth: FirthGxE, unit_info: np.ndarray | None,
+                scales: np.ndarray, terms: Terms) -> list[InteractionRow] | None:
+    """regenie's apply_interaction_tests_firth for E among the covariates (no main effect column):
+    None (no interaction rows) when a fit fails or a likelihood ratio is negative."""
+    from .firth import penalised_fit
+
+    if terms.with_main_effect:
+        raise RegenieError("Firth-corrected GxG tests of binary traits are not supported by regenie-py")
+    k = H.shape[1]
+    # regenie allows these fits 250 iterations, stopping at a modified score below 2.5e-4 after at least one
+    # step: the same iterates (with the samples without a trait value in the information matrix the
+    # Newton steps converge slowly, and near-zero effects carry the tolerance's trace)
+    def fit(start: np.ndarray | None = None, free: np.ndarray | None = None):
+        return penalised_fit(H, y, firth.base, start, free=free, unit_info=unit_info, maxiter=FIRTH_MAXITER,
+                             score_tol=FIRTH_TOL, min_steps=1)
+
+    full = fit()
+    at_zero = fit(free=np.zeros(k, dtype=bool))
+    if full is None or at_zero is None:
+        return None
+
+    def lrt(fixed: np.ndarray) -> float | None:
+        start = np.where(fixed, 0.0, full.coef)
+        constrained = fit(start, ~fixed)
+        if constrained is None:
+            return None
+        chisq = 2.0 * (full.loglik - constrained.loglik)
+        return chisq if chisq >= 0 else None
+
+    se = np.sqrt(np.diag(full.info_inv))
+    b = full.coef
+    m = k - 1
+    fixed_g = np.zeros(k, dtype=bool)
+    fixed_g[0] = True
+    chisq_g = lrt(fixed_g)
+    if chisq_g is None:
+        return None
+    se_g = abs(b[0]) / math.sqrt(chisq_g) if firth.back_correct_se and chisq_g > 0 else se[0]
+    rows = [InteractionRow("ADD-INT_SNP", b[0] * scales[0], se_g * scales[0], chisq_g, _chi2_log10p(chisq_g, 1))]
+    if m > 1:
+        rows += [InteractionRow(name, b[1 + i] * scales[1 + i], se[1 + i] * scales[1 + i], math.nan, math.nan)
+                 for i, name in enumerate(terms.term_names)]
+        chisq_terms = lrt(np.arange(k) >= 1)
+        if chisq_terms is None:
+            return None
+        rows.append(InteractionRow(f"ADD-INT_SNPx{terms.name}", math.nan, math.nan, chisq_terms,
+                                   _chi2_log10p_df(chisq_terms, m)))
+    else:
+        chisq_term = lrt(np.arange(k) == 1)
+        if chisq_term is None:
+            return None
+        # regenie prints this term's model-based SE even with --firth-se
+        rows.append(InteractionRow(terms.term_names[0], b[1] * scales[1], se[1] * scales[1], chisq_term,
+                                   _chi2_log10p(chisq_term, 1)))
+    joint = 2.0 * (full.loglik - at_zero.loglik)
+    if joint < 0:
+        return None
+    rows.append(InteractionRow(f"ADD-INT_{m + 1}DF", math.nan, math.nan, joint, _chi2_log10p_df(joint, m + 1)))
+    return rows
 
 
 def _logistic_fit(H: np.ndarray, y: np.ndarray, offset: np.ndarray, max_iter: int = 50,

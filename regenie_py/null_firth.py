@@ -33,15 +33,18 @@ def firth_path(out: str, trait_index: int, gz: bool) -> str:
 
 
 def write_trait_estimates(path: str, X: np.ndarray, y: np.ndarray, offsets: Sequence[tuple[int, np.ndarray]],
-                          start: np.ndarray, gz: bool, log: RunLog, maxstep: float, maxiter: int) -> bool:
+                          start: np.ndarray, gz: bool, log: RunLog, maxstep: float, maxiter: int,
+                          unobserved: np.ndarray | None = None) -> bool:
     """Fit and write one trait's null estimates (`offsets`: per chromosome code, the LOCO offset of
-    the trait's samples). Returns False (and leaves no file) when a fit fails."""
+    the trait's samples; `unobserved`: the covariate rows of the analysed samples without a value of
+    the trait, see `firth.fit_null_firth`). Returns False (and leaves no file) when a fit fails."""
     from .firth import fit_null_firth
 
+    unit_info = unobserved.T @ unobserved if unobserved is not None and len(unobserved) else None
     lines = []
     beta: np.ndarray | None = np.asarray(start, dtype=float)
     for code, offset in offsets:
-        beta = fit_null_firth(X, y, offset, start=beta, maxstep=maxstep, maxiter=maxiter)
+        beta = fit_null_firth(X, y, offset, start=beta, maxstep=maxstep, maxiter=maxiter, unit_info=unit_info)
         if beta is None:
             log.write("WARNING: Firth failed to converge")
             return False

@@ -34,7 +34,7 @@ SUPPORTED: dict[str, str] = {
     "singleton-carrier": "flag", "extract-sets": "value", "exclude-sets": "value", "extract-setlist": "value",
     "exclude-setlist": "value", "vc-tests": "value", "vc-maxAAF": "value", "joint": "value",
     "interaction": "value", "interaction-snp": "value", "rare-mac": "value", "force-robust": "flag", "write-mask": "flag",
-    "check-burden-files": "flag", "strict-check-burden": "flag",
+    "check-burden-files": "flag", "strict-check-burden": "flag", "skip-cf-burden": "flag",
 }
 VC_TESTS = ("skat", "skato", "skato-acat", "acatv", "acato")
 SHORT = {"p": "phenoFile", "c": "covarFile", "o": "out", "h": "help"}
@@ -116,6 +116,8 @@ class Options:
     min_info: float | None = field(default=None, metadata={"help": "--minINFO: skip dosage variants with a lower info score"})
     firth: bool = False
     approx: bool = False
+    skip_cf_burden: bool = field(default=False, metadata={
+        "help": "binary-trait VC tests with --firth/--spa: skip the correction of their kernel by the burden test"})
     firth_se: bool = False
     write_null_firth: bool = field(default=False, metadata={"help": "--write-null-firth: step 1 (bt) writes each trait's "
                                    "null approximate-Firth covariate coefficients per chromosome (`_firth.list`)"})
@@ -400,9 +402,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         if bracket and name not in expand_names(vals.get("catCovarList") or ""):
             raise RegenieError(f"--interaction {interaction}: a baseline level is for a categorical covariate "
                                "(--catCovarList)")
-        if flag("bt") and (flag("firth") or flag("spa")):
-            raise RegenieError("--interaction with --bt and --firth/--spa (regenie's corrected interaction tests) is "
-                               "not supported by regenie-py yet (uncorrected ones are); run the regenie binary")
+        if flag("bt") and flag("spa"):
+            raise RegenieError("cannot use --interaction with SPA test.")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction with gene-based tests.")
     interaction_snp = vals.get("interaction-snp")
@@ -447,9 +448,14 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
                                "regenie binary")
     if joint and not vals.get("anno-file"):
         raise RegenieError("--joint needs gene-based tests (--anno-file, --set-list, --mask-def).")
-    if vc_tests and flag("bt") and (flag("firth") or flag("spa")):
-        raise RegenieError("--vc-tests with --firth/--spa (regenie's corrected SKAT variances) is not supported by "
-                           "regenie-py yet (binary traits without a correction are); run the regenie binary")
+    approx = flag("approx") and corrected
+    if vals.get("interaction") is not None and corrected and flag("firth") and not approx:
+        notices.append("WARNING: using approximate Firth for association testing.")
+        approx = True
+    if vc_tests and corrected and flag("firth") and not approx:
+        # as regenie: the VC tests' corrections are approximate-Firth fits, and so are the burden tests then
+        notices.append("WARNING: Using approximate Firth for association testing.")
+        approx = True
     condition_file = None
     if "condition-file" in vals:
         fmt_, _, path = (vals["condition-file"] or "").partition(",")
@@ -485,7 +491,7 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         remove=[f for f in (vals.get("remove") or "").split(",") if f],
         min_mac=_float("minMAC", vals["minMAC"]) if "minMAC" in vals else 5.0,
         min_info=_float("minINFO", vals["minINFO"]) if "minINFO" in vals else None,
-        firth=flag("firth") and corrected, approx=flag("approx") and corrected, firth_se=flag("firth-se"),
+        firth=flag("firth") and corrected, approx=approx, skip_cf_burden=flag("skip-cf-burden"), firth_se=flag("firth-se"),
         write_null_firth=flag("write-null-firth"), use_null_firth=vals.get("use-null-firth"), cc12=flag("cc12"), af_cc=flag("af-cc"), rint=flag("apply-rint") and not flag("bt"), spa=flag("spa") and corrected,
         p_thresh=p_thresh, gz=flag("gz"), threads=max(1, threads),
         use_relative_path=flag("use-relative-path"), force_qt=flag("force-qt"), split_l0=split_l0,

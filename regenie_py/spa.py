@@ -81,7 +81,8 @@ def _tail(cgf: _Cgf, sign: float, tval: float) -> float | None:
 
 
 def spa_test(
-    g: np.ndarray, X: np.ndarray, y: np.ndarray, p_hat: np.ndarray, *, score: float, var: float
+    g: np.ndarray, X: np.ndarray, y: np.ndarray, p_hat: np.ndarray, *, score: float, var: float,
+    fast: bool | None = None,
 ) -> tuple[float, bool]:
     """Two-sided SPA p-value of the logistic score test; (p, ok). ok=False means TEST_FAIL.
 
@@ -89,6 +90,8 @@ def spa_test(
     basis, `p_hat` the null model's fitted probabilities, `score` = g'(y - p_hat) and `var` its
     variance g'Wg - g'WX(X'WX)^{-1}X'Wg (the score test's U and V). `y` is not needed beyond what
     `score` carries; it is part of the signature so callers pass the same inputs as to Firth.
+    `fast`: regenie's fast SPA (the carriers' terms exactly, the others' by a normal approximation);
+    by default when fewer than half of the samples carry the minor allele.
     """
     if not (np.isfinite(score) and np.isfinite(var)) or var <= 0:
         return np.nan, False
@@ -104,7 +107,7 @@ def spa_test(
     total = g.sum()
     minor = 2.0 - g if total > len(g) else g
     carriers = minor != 0
-    if carriers.sum() < 0.5 * len(g):
+    if fast if fast is not None else carriers.sum() < 0.5 * len(g):
         w = p * (1.0 - p)
         rest = float(var - (w[carriers] * gt[carriers] ** 2).sum())
         keep = carriers

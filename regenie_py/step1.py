@@ -289,7 +289,7 @@ def run_step1(opts, geno: GenotypeSource, S: AnalysisSamples, log: RunLog) -> No
                        for c in range(1, n_rows + 1)]
             done += "writing null approximate Firth estimates..."
             if null_firth.write_trait_estimates(path, S.Q[keep], y[keep], offsets, beta0, opts.gz, log,
-                                                opts.maxstep_null, opts.maxiter_null):
+                                                opts.maxstep_null, opts.maxiter_null, unobserved=S.Q[~keep]):
                 firth_written.append((name, path))
         log.write(f"{done}done {t.ms()}")
         del W

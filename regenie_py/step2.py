@@ -315,14 +315,16 @@ class _ChunkTester:
         terms = Terms(name, S.interaction_levels, with_main_effect=bool(self.opts.interaction_snp))
         out: dict[int, Any] = {}
         if self.opts.bt:
-            from .interaction import logistic_rows_terms
+            from .interaction import FirthGxE, logistic_rows_terms
 
             _X, y, _offset, phat, *_rest = st
             cols = np.nonzero(ok)[0]
             if cols.size:
                 null_eta = np.log(phat / (1.0 - phat))  # the null model's linear predictor (covariates, LOCO)
+                firth = (FirthGxE(self._approx_null(p, st).base, self.opts.p_thresh, self.opts.firth_se)
+                         if self.opts.firth else None)
                 rows = logistic_rows_terms(S.Q, G[:, cols], S.interaction, S.observed[:, p], y, null_eta,
-                                           mac[cols], terms, self.opts.rare_mac, self.opts.force_robust)
+                                           mac[cols], terms, self.opts.rare_mac, self.opts.force_robust, firth)
                 out.update(zip(cols.tolist(), rows))
             return out
         e_res, sig_e, sigma_y = st
@@ -499,7 +501,8 @@ class _ChunkTester:
                             unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
                             r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
                                                  p_hat=phat, unobserved=unobs,
-                                                 shared=self._approx_null(p, st) if opts.approx else None)
+                                                 shared=self._approx_null(p, st) if opts.approx else None,
+                                                 sparse=bool(sparse[j]))
                             res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                             if res_ok:
                                 beta[j] = r.beta
@@ -565,7 +568,7 @@ def _test_each_set(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskD
         if built.values.shape[1] == 0:
             continue
         t = Timer()
-        vc = _vc_results(design, built, G, S, chrom_state) if design.vc_tests else {}
+        vc = _vc_results(opts, design, built, G, S, chrom_state, tester) if design.vc_tests else {}
         sites = built.n_sites if design.rule == "sum" else None
         start = 0
         pieces: list[list[tuple[np.ndarray, np.ndarray]]] = []
@@ -610,8 +613,8 @@ def _write_joint_rows(writers: list[_TraitWriter], gene, burden: list[tuple[np.n
                 w.fh.write(f"{head} {fmt(chisq_of_log10p(logp))} {fmt(logp)} DF={df}\n")
 
 
-def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
-                chrom_state: dict[int, list[Any] | None]) -> dict[int, list[Any]]:
+def _vc_results(opts, design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
+                chrom_state: dict[int, list[Any] | None], tester: _ChunkTester) -> dict[int, list[Any]]:
     """Mask column -> per trait, its variance-component results (QT: residual scaled as the tests)."""
     from .vc_tests import vc_columns, vc_tests_bt, vc_tests_qt
 
@@ -629,8 +632,53 @@ def _vc_results(design: MaskDesign, built, G: np.ndarray, S: AnalysisSamples,
             per_trait.append(vc_tests_qt(cols, S.Q, st[0] / st[1], design.vc_tests))
         else:  # binary: the null logistic model of this chromosome
             X, y, _offset, phat = st[0], st[1], st[2], st[3]
-            per_trait.append(vc_tests_bt(cols, S.observed[:, p], X, y, phat, design.vc_tests))
+            correction = _vc_correction(opts, tester, p, st) if opts.firth or opts.spa else None
+            per_trait.append(vc_tests_bt(cols, S.observed[:, p], X, y, phat, design.vc_tests, correction))
     return {k: [None if r is None else r[i] for r in per_trait] for i, k in enumerate(at)}
+
+
+def _vc_correction(opts, tester: _ChunkTester, p: int, st) -> Any:
+    """--firth (approximate: regenie runs the VC tests' corrections so) or --spa for trait p's VC tests."""
+    from .firth import RARE_MAC, approx_firth_fit
+    from .spa import spa_test
+    from .vc_tests import BtCorrection
+
+    X, y, _offset, phat = st[0], st[1], st[2], st[3]
+    z_thr = math.sqrt(chi2.chisq_of_p(opts.p_thresh))
+    if opts.spa:
+        def spa_single(g: np.ndarray, score: float, var: float, _g_all: np.ndarray) -> float | None:
+            pval, ok = spa_test(g, X, y, phat, score=score, var=var, fast=True)
+            return chi2.chisq_of_p(pval) if ok and 0.0 < pval <= 1.0 else None
+
+        def spa_burden(g: np.ndarray, score: float, var: float) -> float | None:
+            pval, ok = spa_test(g, X, y, phat, score=score, var=var, fast=False)
+            return chi2.chisq_of_p(pval) if ok and 0.0 < pval <= 1.0 else None
+
+        return BtCorrection(z_thr, spa_single, spa_burden, burden_step=not opts.skip_cf_burden)
+    shared = tester._approx_null(p, st)
+
+    cases = float(y.sum())
+
+    def firth_single(g: np.ndarray, _score: float, _var: float, g_all: np.ndarray) -> float | None:
+        if g_all.sum() >= RARE_MAC:
+            fit = approx_firth_fit(g, y, shared)
+        else:
+            # regenie starts a variant without two-copy carriers from its covariate-free log odds ratio
+            start = 0.0
+            if g_all.max() < 1.5:
+                carrier = g >= 0.5
+                n11 = float(y[carrier].sum())
+                n01 = float(carrier.sum()) - n11
+                n10 = cases - n11
+                start = math.log((n11 + 0.5) * (len(y) - n11 - n01 - n10 + 0.5) / (n01 + 0.5) / (n10 + 0.5))
+            fit = approx_firth_fit(g, y, shared, carriers=g > 1e-4, start=start)
+        return fit.chisq if fit.ok else None
+
+    def firth_burden(g: np.ndarray, _score: float, _var: float) -> float | None:
+        fit = approx_firth_fit(g, y, shared)
+        return fit.chisq if fit.ok else None
+
+    return BtCorrection(z_thr, firth_single, firth_burden, burden_step=not opts.skip_cf_burden)
 
 
 def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trait: list[Any], S: AnalysisSamples,
@@ -747,8 +795,10 @@ def _chromosome_state(
                 from .null_firth import aligned_start
 
                 stored = aligned_start(stored, _b)
+            unobserved = S.Q[~m]
             null_beta = firth.fit_null_firth(X, y, offset, start=stored, maxstep=opts.maxstep_null,
-                                             maxiter=opts.maxiter_null)
+                                             maxiter=opts.maxiter_null,
+                                             unit_info=unobserved.T @ unobserved if len(unobserved) else None)
             if null_beta is None:
                 log.write(f"WARNING: null Firth model failed for phenotype '{S.trait_names[p]}' on chromosome {c}.")
                 with open(f"{opts.out}_failedNullFirth_chr{c}.list", "a") as fh:

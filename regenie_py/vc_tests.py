@@ -18,6 +18,15 @@ As regenie v4.1.2 computes them (SKAT.cpp, Joint_Tests.cpp), for each mask built
   combination, equal weights, of ACAT-V, SKAT and the SKAT-O statistic at rho = 0.999 (regenie's
   cap of its rho = 1 burden end).
 
+Binary traits (`vc_tests_bt`) take their scores and kernel from the null logistic model. With --firth
+or --spa, as regenie does for case-control imbalance: each column whose score test has p < --pThresh
+gets its Firth (approximate, covariates as offset) or SPA chi-square, and its row and column of K are
+scaled by sqrt(score chi-square / corrected chi-square) (a column whose correction fails leaves every
+test). The SKAT-family tests of a mask with more than one column then correct once more through its
+burden: when the weighted sum of the columns has p < --pThresh, K is multiplied by
+max(1, burden chi-square / its corrected chi-square) (a failed correction drops the mask's SKAT-family
+rows; --skip-cf-burden skips this step).
+
 The mixture-of-chi-squares tail as regenie gets it: Davies' method (`regenie_py.davies`, AS 155; its
 faults matter, because regenie then falls back), Kuonen's saddle point at or below 1e-5, Davies with
 stringent settings, then Liu's moment matching.
@@ -26,6 +35,7 @@ stringent settings, then Liu's moment matching.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -358,6 +368,7 @@ class VcColumns:
     Z: np.ndarray            # N x M weighted genotypes (single variants, then one collapsed column per mask)
     acat_weights: np.ndarray  # M
     members: list[np.ndarray]  # per VC mask: the column indices it uses
+    weights: np.ndarray      # M: each column's SKAT weight (Z = weights x minor-allele genotype)
 
 
 def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarray,
@@ -371,6 +382,7 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
     single = np.nonzero(in_any & ~ultra_rare)[0]
     cols: list[np.ndarray] = []
     acat_w: list[float] = []
+    skat_w: list[float] = []
     index_of: dict[int, int] = {}
     for j in single:
         g = G[:, j].copy()
@@ -382,6 +394,7 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
         index_of[int(j)] = len(cols)
         cols.append(w * g)
         acat_w.append(w * w * maf * (1.0 - maf))
+        skat_w.append(w)
     members = []
     for mv in mask_variants:
         use = [index_of[int(j)] for j in np.nonzero(mv & ~ultra_rare)[0]]
@@ -398,9 +411,10 @@ def vc_columns(G: np.ndarray, af: np.ndarray, alt: np.ndarray, usable: np.ndarra
                 use.append(len(cols))
                 cols.append(w * collapsed)
                 acat_w.append(w * w * maf * (1.0 - maf))
+                skat_w.append(w)
         members.append(np.array(use, dtype=np.int64))
     Z = np.column_stack(cols) if cols else np.zeros((G.shape[0], 0))
-    return VcColumns(Z, np.array(acat_w), members)
+    return VcColumns(Z, np.array(acat_w), members, np.array(skat_w))
 
 
 def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str]) -> list[list[VcResult]]:
@@ -413,10 +427,28 @@ def vc_tests_qt(cols: VcColumns, Q: np.ndarray, y: np.ndarray, tests: list[str])
     return _vc_from_scores(S, K, cols, tests)
 
 
+@dataclass(frozen=True)
+class BtCorrection:
+    """Firth or SPA for the VC tests of a binary trait (see the module's docstring).
+
+    `single(g, score, var, g_all)`: the corrected chi-square of one column (its minor-allele genotype g
+    over the trait's samples, unweighted, with its score and score variance on that scale; `g_all` the
+    same over every analysed sample), or None when the correction fails. `burden(g, score,
+    var)`: the same for a mask's weighted sum of columns. `z_thr`: the |score / sd| above which a
+    statistic is corrected (the --pThresh quantile). `burden_step`: False with --skip-cf-burden.
+    """
+
+    z_thr: float
+    single: Callable[[np.ndarray, float, float, np.ndarray], float | None]
+    burden: Callable[[np.ndarray, float, float], float | None]
+    burden_step: bool = True
+
+
 def vc_tests_bt(cols: VcColumns, observed: np.ndarray, X: np.ndarray, y: np.ndarray, p_hat: np.ndarray,
-                tests: list[str]) -> list[list[VcResult]]:
+                tests: list[str], correction: BtCorrection | None = None) -> list[list[VcResult]]:
     """The same for a binary trait from its null logistic model (X, y, p_hat over the samples that
-    observe the trait): scores Z'(y − p), kernel Z'WZ − Z'WX (X'WX)⁻¹ X'WZ with W = p(1 − p)."""
+    observe the trait): scores Z'(y − p), kernel Z'WZ − Z'WX (X'WX)⁻¹ X'WZ with W = p(1 − p);
+    `correction`: --firth/--spa."""
     if cols.Z.shape[1] == 0:
         return [[] for _ in cols.members]
     Z = cols.Z[observed]
@@ -424,12 +456,45 @@ def vc_tests_bt(cols: VcColumns, observed: np.ndarray, X: np.ndarray, y: np.ndar
     XtWZ = X.T @ (Z * w[:, None])
     S = Z.T @ (y - p_hat)
     K = Z.T @ (Z * w[:, None]) - XtWZ.T @ np.linalg.solve(X.T @ (X * w[:, None]), XtWZ)
-    return _vc_from_scores(S, K, cols, tests)
+    if correction is None:
+        return _vc_from_scores(S, K, cols, tests)
+    passing = np.ones(S.size, dtype=bool)
+    scale = np.ones(S.size)
+    for i, (score, var) in enumerate(zip(S, np.diag(K))):
+        tstat = score / math.sqrt(var) if var > 0 else math.inf
+        if abs(tstat) <= correction.z_thr:
+            continue
+        wt = cols.weights[i]
+        chisq = correction.single(Z[:, i] / wt, score / wt, var / (wt * wt), cols.Z[:, i] / wt)
+        if chisq is None or not chisq > 0 or not math.isfinite(tstat):
+            passing[i], scale[i] = False, 0.0
+        else:
+            scale[i] = abs(tstat) / math.sqrt(chisq)
+    K = K * scale[:, None] * scale[None, :]
+
+    def burden_factor(idx: np.ndarray, s: np.ndarray, k: np.ndarray) -> float | None:
+        """The mask's burden correction of K (1 when not needed), or None when it fails."""
+        qb, var_qb = float(s.sum()) ** 2, float(k.sum())
+        if qb == 0 or not correction.burden_step or idx.size < 2:
+            return 1.0
+        tstat = math.sqrt(qb / var_qb)
+        if tstat <= correction.z_thr:
+            return 1.0
+        chisq = correction.burden(Z[:, idx].sum(axis=1), math.sqrt(qb), var_qb)
+        if chisq is None or not chisq > 0:
+            return None
+        return max(1.0, tstat * tstat / chisq)
+
+    return _vc_from_scores(S, K, cols, tests, passing=passing, burden_factor=burden_factor)
 
 
-def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[str]) -> list[list[VcResult]]:
+def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[str],
+                    passing: np.ndarray | None = None,
+                    burden_factor: Callable[[np.ndarray, np.ndarray, np.ndarray], float | None] | None = None,
+                    ) -> list[list[VcResult]]:
     """regenie's compute_vc_masks: ACAT-V, then SKAT (rho = 0) and, over its rho grid, SKAT-O,
-    SKATO-ACAT and ACATO, per VC mask."""
+    SKATO-ACAT and ACATO, per VC mask. `passing`: the columns left after Firth/SPA (binary traits);
+    `burden_factor(idx, s, k)`: the mask's burden correction of its kernel (None: no SKAT-family test)."""
     with_skato, with_skato_acat, with_acato = "skato" in tests, "skato-acat" in tests, "acato" in tests
     with_acatv = with_acato or "acatv" in tests
     if with_skato or with_skato_acat:
@@ -443,6 +508,8 @@ def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[s
     for idx in cols.members:
         results: dict[str, VcResult] = {}
         out.append([])
+        if passing is not None:
+            idx = idx[passing[idx]]
         if idx.size == 0:
             continue
         s, k = S[idx], K[np.ix_(idx, idx)]
@@ -453,8 +520,9 @@ def _vc_from_scores(S: np.ndarray, K: np.ndarray, cols: VcColumns, tests: list[s
             acatv = acat_log10p(single, wa)
             if acatv >= 0:
                 results["ACATV"] = VcResult("ACATV", chisq_of_log10p(acatv), acatv)
-        if with_skat:
-            _rho_tests(results, s, k, rhos, acatv, with_skato, with_skato_acat, with_acato)
+        factor = 1.0 if burden_factor is None or not with_skat else burden_factor(idx, s, k)
+        if with_skat and factor is not None:
+            _rho_tests(results, s, factor * k, rhos, acatv, with_skato, with_skato_acat, with_acato)
         out[-1] = [results[t] for t in sorted(results)]
     return out
 

@@ -309,7 +309,7 @@ class AnalysisParams(_Strict):
     interaction: ColumnName | None = Field(
         default=None, description="Step 2: GxE tests with this covariate of covarFile (--interaction); it is "
         "kept among the covariates. A categorical one (in catCovarColumns) gets a term per level but its baseline. "
-        "Binary traits too (regenie-py runs theirs without firth/spa corrections)."
+        "Binary traits too (with firth, as approximate Firth; spa is refused, as regenie refuses it)."
     )
     interactionSnp: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:+-]{1,200}$")] | None = Field(
         default=None, description="qt, step 2: GxG tests with this variant of the step-2 genotypes (its ID; "
@@ -583,6 +583,9 @@ def _rule_problems(raw: dict[str, Any], allowed_buckets: list[str] | None) -> li
 
     if ana.get("interaction") is not None and inp.get("covarFile") is None:
         problems.append(Problem("analysisParams.interaction", "interaction needs a covarFile holding that covariate"))
+    if ana.get("interaction") is not None and trait == "bt" and ana.get("spa") is True:
+        problems.append(Problem("analysisParams.spa", "regenie runs no GxE test with SPA (--interaction with --spa): "
+                                "use firth (approximate Firth for the interaction tests) or no correction"))
     if ana.get("interactionSnp") is not None:
         problems += _interaction_snp_problems(inp, ana)
     if ana.get("interactionBaseline") is not None and ana.get("interaction") not in _split_list(

@@ -219,3 +219,13 @@ def test_an_interaction_baseline_must_be_a_level_of_the_categorical_covariate(tm
     assert problem == "analysisParams.interactionBaseline: covar.txt column BATCH has no level 'b7' (its levels: b0, b1, b2)"
     _, problems = check_manifest(manifest(interaction="V1", interactionBaseline="b2"), ["gwas-data"])
     assert [p.path for p in problems] == ["analysisParams.interactionBaseline"]
+
+
+def test_gxe_of_binary_traits_takes_firth_and_refuses_spa():
+    """regenie runs GxE tests of binary traits with approximate Firth, and refuses --spa with them."""
+    model, problems = check_manifest(manifest("bt", interaction="V1", firth=True), ["gwas-data"])
+    assert problems == [] and model is not None
+    _, problems = check_manifest(manifest("bt", interaction="V1", spa=True), ["gwas-data"])
+    message = ("regenie runs no GxE test with SPA (--interaction with --spa): use firth (approximate Firth for the "
+               "interaction tests) or no correction")
+    assert [(p.path, p.message) for p in problems] == [("analysisParams.spa", message)]

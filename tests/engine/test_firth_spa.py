@@ -302,3 +302,70 @@ def test_spa_fails_cleanly_for_impossible_scores():
     impossible = float(np.abs(gt).sum()) * 2
     assert spa_test(g, Q, y, p_hat, score=impossible, var=1.0)[1] is False
     assert spa_test(g, Q, y, p_hat, score=1.0, var=0.0)[1] is False
+
+
+def _vc_study(seed: int = 3):
+    """A binary trait over 400 samples and a set of 12 rare-ish variants (2 of them ultra-rare)."""
+    from regenie_py.vc_tests import vc_columns
+
+    rng = np.random.default_rng(seed)
+    n, m = 400, 12
+    af = np.concatenate([rng.uniform(0.01, 0.08, m - 2), [0.002, 0.003]])
+    G = rng.binomial(2, af, size=(n, m)).astype(float)
+    G[rng.random((n, m)) < 0.01] = np.nan
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    eta = -1.5 + 0.4 * X[:, 1] + 0.8 * np.nan_to_num(G[:, :3]).sum(axis=1)
+    y = (rng.random(n) < expit(eta)).astype(float)
+    alt = np.nansum(G, axis=0)
+    usable = alt > 0
+    cols = vc_columns(G, np.nanmean(G, axis=0) / 2, alt, usable, [usable.copy()])
+    p_hat = null_logistic_fit(X, y, np.zeros(n))
+    assert p_hat is not None
+    return cols, X, y, p_hat
+
+
+def test_vc_correction_with_the_score_chisq_changes_nothing():
+    """A correction that gives back each score test's own chi-square leaves every VC result as it was
+    (the kernel's rescaling is exactly 1), and one that fails for a column drops that column."""
+    from regenie_py.vc_tests import BtCorrection, vc_tests_bt
+
+    cols, X, y, p_hat = _vc_study()
+    tests = ["skat", "acatv", "acato"]
+    observed = np.ones(len(y), dtype=bool)
+    plain = vc_tests_bt(cols, observed, X, y, p_hat, tests)
+    assert {r.test for r in plain[0]} == {"ACATO", "ACATV", "SKAT"}
+
+    def same(_g, score, var, *_rest):
+        return score * score / var
+
+    unchanged = vc_tests_bt(cols, observed, X, y, p_hat, tests, BtCorrection(0.0, same, same))
+    assert [r.test for r in unchanged[0]] == [r.test for r in plain[0]]
+    assert [r.chisq for r in unchanged[0]] == pytest.approx([r.chisq for r in plain[0]], rel=1e-9)
+
+    first = cols.Z[:, 0].copy()
+
+    def fails_first(g, score, var, g_all):
+        return None if np.allclose(g_all * cols.weights[0], first) else score * score / var
+
+    dropped = vc_tests_bt(cols, observed, X, y, p_hat, tests, BtCorrection(0.0, fails_first, same))
+    without = type(cols)(cols.Z, cols.acat_weights, [cols.members[0][cols.members[0] != 0]], cols.weights)
+    expected = vc_tests_bt(without, observed, X, y, p_hat, tests)
+    assert [r.test for r in dropped[0]] == [r.test for r in expected[0]]
+    assert [r.chisq for r in dropped[0]] == pytest.approx([r.chisq for r in expected[0]], rel=1e-9)
+    assert [r.chisq for r in dropped[0]] != pytest.approx([r.chisq for r in plain[0]])
+
+
+def test_vc_correction_rescales_each_corrected_column_to_its_chisq():
+    """ACAT-V over one column is that column's p-value: with a correction, the corrected chi-square's."""
+    from regenie_py.vc_tests import BtCorrection, VcColumns, vc_tests_bt
+
+    cols, X, y, p_hat = _vc_study()
+    one = VcColumns(cols.Z, cols.acat_weights, [np.array([0])], cols.weights)
+    observed = np.ones(len(y), dtype=bool)
+    plain = vc_tests_bt(one, observed, X, y, p_hat, ["acatv"])[0][0]
+
+    def halved(_g, score, var, *_rest):
+        return score * score / var / 2
+
+    corrected = vc_tests_bt(one, observed, X, y, p_hat, ["acatv"], BtCorrection(0.0, halved, halved))[0][0]
+    assert corrected.chisq == pytest.approx(plain.chisq / 2, rel=1e-6)
