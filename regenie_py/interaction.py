@@ -26,8 +26,11 @@ traits:
   categorical E then carry no test). --spa with --interaction is an error, as in regenie.
 * `--interaction-snp ID` (GxG): E is that variant's ALLELE1 dosage, not a covariate: the marginal
   rows are ADD, and each variant's model carries E's main effect (row ADD-INT_ID, before
-  ADD-INT_SNP); the 2-df test is of G and G x E. Samples without a call at ID leave the analysis and
-  ID itself is not tested.
+  ADD-INT_SNP; binary traits also E², row ADD-INT_ID^2, unless E is dichotomous with a 0); the 2-df
+  test is of G and G x E. Samples without a call at ID leave the analysis and ID itself is not
+  tested. Binary traits: a variant whose ALLELE1 frequency is above 0.5 is modelled for the other
+  allele and its effects' signs turned back (regenie's quirk: E's main effects then come from that
+  model, with the sign turned too; Firth's rows leave their sign).
 
 regenie fits the null HLM with L-BFGS to a gradient of about 1e-5; here SciPy's BFGS minimises the
 same objective to a tighter gradient, so the estimates agree to regenie's own tolerance.
@@ -196,6 +199,13 @@ class Terms:
     name: str
     levels: list[str] | None = None
     with_main_effect: bool = False
+    square_main: bool = False  # binary traits' GxG: E² too among the main effects (regenie's int_add_esq)
+
+    @property
+    def main_names(self) -> list[str]:
+        if not self.with_main_effect:
+            return []
+        return [f"ADD-INT_{self.name}"] + ([f"ADD-INT_{self.name}^2"] if self.square_main else [])
 
     @property
     def term_names(self) -> list[str]:
@@ -219,8 +229,8 @@ def _wald_row(test: str, b: float, v: float, scale: float) -> InteractionRow:
 
 
 def _term_rows(b: np.ndarray, V: np.ndarray, scales: np.ndarray, terms: Terms) -> list[InteractionRow]:
-    beg = 1 if terms.with_main_effect else 0
-    out = [_wald_row(f"ADD-INT_{terms.name}", b[0], V[0, 0], scales[0])] if beg else []
+    beg = len(terms.main_names)
+    out = [_wald_row(name, b[i], V[i, i], scales[i]) for i, name in enumerate(terms.main_names)]
     b, V, scales = b[beg:], V[beg:, beg:], scales[beg:]
     m = len(b) - 1
     for j, test in enumerate(["ADD-INT_SNP", *terms.term_names]):
@@ -233,10 +243,11 @@ def _term_rows(b: np.ndarray, V: np.ndarray, scales: np.ndarray, terms: Terms) -
     return out
 
 
-def _design(G: np.ndarray, E: np.ndarray, with_main_effect: bool) -> np.ndarray:
-    """samples x variants x columns: each variant's (E,) G and G x E_l."""
+def _design(G: np.ndarray, E: np.ndarray, with_main_effect: bool, square_main: bool = False) -> np.ndarray:
+    """samples x variants x columns: each variant's (E, (E²,)) G and G x E_l."""
     E = E.reshape(len(E), -1)
-    parts = [np.broadcast_to(E[:, None, :], (*G.shape, E.shape[1]))] if with_main_effect else []
+    main = np.column_stack([E, E * E]) if with_main_effect and square_main else E
+    parts = [np.broadcast_to(main[:, None, :], (*G.shape, main.shape[1]))] if with_main_effect else []
     return np.concatenate([*parts, G[:, :, None], G[:, :, None] * E[:, None, :]], axis=2)
 
 
@@ -327,11 +338,17 @@ def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.n
     p < 0.05, or with --force-robust. `trait`: the trait's samples among the analysed; `y`, `null_eta`
     over them."""
     n, k = Q.shape
-    H_all = _residualise(_design(G, E, terms.with_main_effect), Q)
+    # regenie tests the minor allele (ALLELE1 frequency above 0.5: G -> 2 - G) and flips every effect's sign
+    # back: with E's main effects in the model (GxG) that is not only a sign change of G's terms
+    flip = G.mean(axis=0) > 1.0 if terms.with_main_effect else np.zeros(G.shape[1], dtype=bool)
+    if flip.any():
+        G = np.where(flip[None, :], 2.0 - G, G)
+    H_all = _residualise(_design(G, E, terms.with_main_effect, terms.square_main), Q)
     scale = np.linalg.norm(H_all, axis=0) / math.sqrt(n - k)
     good = (scale >= NUMTOL).all(axis=1)
     H_all = H_all / np.where(scale >= NUMTOL, scale, 1.0)[None, :, :]
     lp_base = -math.log10(0.05)
+    beg = len(terms.main_names)
     out: list[list[InteractionRow] | None] = []
     for j in range(G.shape[1]):
         if not good[j]:
@@ -349,8 +366,9 @@ def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.n
             out.append(None)
             continue
         V = np.linalg.inv(M)
+        # the p-values of G and its interaction terms (not E's main effects) decide
         robust = force_robust or (mac[j] > rare_mac and any(
-            _chi2_log10p(float(b[i] * b[i] / V[i, i]), 1) > lp_base for i in range(len(b))))
+            _chi2_log10p(float(b[i] * b[i] / V[i, i]), 1) > lp_base for i in range(beg, len(b))))
         if robust:
             h = np.einsum("nk,kl,nl->n", WX, V, WX)
             meat = H.T @ (H * (((y - p) / (1 - h)) ** 2)[:, None])
@@ -358,72 +376,80 @@ def logistic_rows_terms(Q: np.ndarray, G: np.ndarray, E: np.ndarray, trait: np.n
         if np.diag(V).min() < 0:
             out.append(None)
             continue
-        beg = 1 if terms.with_main_effect else 0
         if firth is not None and any(_chi2_log10p(float(b[i] * b[i] / V[i, i]), 1) >= -math.log10(firth.p_thresh)
                                      for i in range(beg + 1, len(b))):
             unobserved = H_all[~trait, j, :]
             out.append(_firth_rows(H, y, firth, unobserved.T @ unobserved if len(unobserved) else None,
-                                   1.0 / scale[j], terms))
+                                   1.0 / scale[j], terms, bool(flip[j])))
             continue
-        out.append(_term_rows(b, V, 1.0 / scale[j], terms))
+        out.append(_term_rows(-b if flip[j] else b, V, 1.0 / scale[j], terms))
     return out
 
 
 def _firth_rows(H: np.ndarray, y: np.ndarray, firth: FirthGxE, unit_info: np.ndarray | None,
-                scales: np.ndarray, terms: Terms) -> list[InteractionRow] | None:
-    """regenie's apply_interaction_tests_firth for E among the covariates (no main effect column):
-    None (no interaction rows) when a fit fails or a likelihood ratio is negative."""
-    from .firth import penalised_fit
+                scales: np.ndarray, terms: Terms, flipped: bool = False) -> list[InteractionRow] | None:
+    """regenie's apply_interaction_tests_firth: None (no interaction rows) when a fit fails or a
+    likelihood ratio is negative. With E's main effects in the model (GxG) the joint test is against
+    the fit of those alone, and their rows carry the full model's effects without a test. `flipped`:
+    H holds 2 - G; regenie turns the sign of G's effects back, not that of E's main effects."""
+    from .firth import MAXITER_NULL, MAXSTEP_NULL, penalised_fit
 
-    if terms.with_main_effect:
-        raise RegenieError("Firth-corrected GxG tests of binary traits are not supported by regenie-py")
     k = H.shape[1]
+    beg = len(terms.main_names)
+
     # regenie allows these fits 250 iterations, stopping at a modified score below 2.5e-4 after at least one
     # step: the same iterates (with the samples without a trait value in the information matrix the
     # Newton steps converge slowly, and near-zero effects carry the tolerance's trace)
-    def fit(start: np.ndarray | None = None, free: np.ndarray | None = None):
-        return penalised_fit(H, y, firth.base, start, free=free, unit_info=unit_info, maxiter=FIRTH_MAXITER,
-                             score_tol=FIRTH_TOL, min_steps=1)
+    def fit(start: np.ndarray | None = None, free: np.ndarray | None = None, null: bool = False):
+        return penalised_fit(H, y, firth.base, start, free=free, unit_info=unit_info,
+                             maxiter=MAXITER_NULL if null else FIRTH_MAXITER,
+                             maxstep=MAXSTEP_NULL if null else 5.0, score_tol=FIRTH_TOL, min_steps=1)
 
-    full = fit()
-    at_zero = fit(free=np.zeros(k, dtype=bool))
-    if full is None or at_zero is None:
+    columns = np.arange(k)
+    base_fit = fit(free=columns < beg, null=True)  # E's main effects alone, or nothing (all at 0)
+    if base_fit is None:
+        return None
+    full = fit(base_fit.coef)
+    if full is None:
         return None
 
     def lrt(fixed: np.ndarray) -> float | None:
-        start = np.where(fixed, 0.0, full.coef)
-        constrained = fit(start, ~fixed)
+        constrained = fit(np.where(fixed, 0.0, full.coef), ~fixed)
         if constrained is None:
             return None
         chisq = 2.0 * (full.loglik - constrained.loglik)
         return chisq if chisq >= 0 else None
 
     se = np.sqrt(np.diag(full.info_inv))
-    b = full.coef
-    m = k - 1
-    fixed_g = np.zeros(k, dtype=bool)
-    fixed_g[0] = True
-    chisq_g = lrt(fixed_g)
+    b = full.coef.copy()
+    if flipped:
+        b[beg:] = -b[beg:]
+    m = k - beg - 1
+    rows = [InteractionRow(name, b[i] * scales[i], se[i] * scales[i], math.nan, math.nan)
+            for i, name in enumerate(terms.main_names)]
+    chisq_g = lrt(columns == beg)
     if chisq_g is None:
         return None
-    se_g = abs(b[0]) / math.sqrt(chisq_g) if firth.back_correct_se and chisq_g > 0 else se[0]
-    rows = [InteractionRow("ADD-INT_SNP", b[0] * scales[0], se_g * scales[0], chisq_g, _chi2_log10p(chisq_g, 1))]
+    se_g = abs(b[beg]) / math.sqrt(chisq_g) if firth.back_correct_se and chisq_g > 0 else se[beg]
+    rows.append(InteractionRow("ADD-INT_SNP", b[beg] * scales[beg], se_g * scales[beg], chisq_g,
+                               _chi2_log10p(chisq_g, 1)))
+    first = beg + 1
     if m > 1:
-        rows += [InteractionRow(name, b[1 + i] * scales[1 + i], se[1 + i] * scales[1 + i], math.nan, math.nan)
-                 for i, name in enumerate(terms.term_names)]
-        chisq_terms = lrt(np.arange(k) >= 1)
+        rows += [InteractionRow(name, b[first + i] * scales[first + i], se[first + i] * scales[first + i],
+                                math.nan, math.nan) for i, name in enumerate(terms.term_names)]
+        chisq_terms = lrt(columns >= first)
         if chisq_terms is None:
             return None
         rows.append(InteractionRow(f"ADD-INT_SNPx{terms.name}", math.nan, math.nan, chisq_terms,
                                    _chi2_log10p_df(chisq_terms, m)))
     else:
-        chisq_term = lrt(np.arange(k) == 1)
+        chisq_term = lrt(columns == first)
         if chisq_term is None:
             return None
         # regenie prints this term's model-based SE even with --firth-se
-        rows.append(InteractionRow(terms.term_names[0], b[1] * scales[1], se[1] * scales[1], chisq_term,
-                                   _chi2_log10p(chisq_term, 1)))
-    joint = 2.0 * (full.loglik - at_zero.loglik)
+        rows.append(InteractionRow(terms.term_names[0], b[first] * scales[first], se[first] * scales[first],
+                                   chisq_term, _chi2_log10p(chisq_term, 1)))
+    joint = 2.0 * (full.loglik - base_fit.loglik)
     if joint < 0:
         return None
     rows.append(InteractionRow(f"ADD-INT_{m + 1}DF", math.nan, math.nan, joint, _chi2_log10p_df(joint, m + 1)))

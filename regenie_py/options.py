@@ -415,9 +415,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
         if "[" in interaction_snp:
             raise RegenieError("--interaction-snp with a coding (ID[dom], ID[rec], ...) is not supported by regenie-py "
                                "yet (the additive one is); run the regenie binary")
-        if flag("bt"):
-            raise RegenieError("--interaction-snp with --bt is not supported by regenie-py yet (quantitative traits "
-                               "are); run the regenie binary")
+        if flag("bt") and flag("spa"):
+            raise RegenieError("cannot use --interaction with SPA test.")
         if "anno-file" in vals:
             raise RegenieError("cannot use --interaction-snp with gene-based tests.")
     test_model = vals.get("test") or "additive"
@@ -449,7 +448,8 @@ def build_options(pairs: list[tuple[str, str | None]]) -> Options:
     if joint and not vals.get("anno-file"):
         raise RegenieError("--joint needs gene-based tests (--anno-file, --set-list, --mask-def).")
     approx = flag("approx") and corrected
-    if vals.get("interaction") is not None and corrected and flag("firth") and not approx:
+    gxe = vals.get("interaction") is not None or vals.get("interaction-snp") is not None
+    if gxe and corrected and flag("firth") and not approx:
         notices.append("WARNING: using approximate Firth for association testing.")
         approx = True
     if vc_tests and corrected and flag("firth") and not approx:

@@ -312,7 +312,10 @@ class _ChunkTester:
 
         S, name = self.S, self.opts.interaction_name
         assert S.interaction is not None and use_hlm is not None and name is not None
-        terms = Terms(name, S.interaction_levels, with_main_effect=bool(self.opts.interaction_snp))
+        gxg = bool(self.opts.interaction_snp)
+        # regenie's binary-trait GxG models E² among E's main effects (unless E is dichotomous with a 0)
+        terms = Terms(name, S.interaction_levels, with_main_effect=gxg,
+                      square_main=gxg and self.opts.bt and _adds_square_term(S))
         out: dict[int, Any] = {}
         if self.opts.bt:
             from .interaction import FirthGxE, logistic_rows_terms

@@ -312,7 +312,7 @@ class AnalysisParams(_Strict):
         "Binary traits too (with firth, as approximate Firth; spa is refused, as regenie refuses it)."
     )
     interactionSnp: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:+-]{1,200}$")] | None = Field(
-        default=None, description="qt, step 2: GxG tests with this variant of the step-2 genotypes (its ID; "
+        default=None, description="Step 2: GxG tests with this variant of the step-2 genotypes (its ID; "
         "--interaction-snp): its additive dosage is E, with its main effect in each variant's model; samples "
         "without a call at it are left out, and it is not tested itself."
     )
@@ -697,8 +697,9 @@ def _interaction_snp_problems(inp: dict[str, Any], ana: dict[str, Any]) -> list[
     problems = []
     if ana.get("interaction") is not None:
         problems.append(Problem(where, "give interaction (a covariate) or interactionSnp (a variant), not both"))
-    if ana.get("traitType", "qt") != "qt":
-        problems.append(Problem(where, "GxG tests are run for quantitative traits (traitType qt)"))
+    if ana.get("traitType", "qt") == "bt" and ana.get("spa") is True:
+        problems.append(Problem("analysisParams.spa", "regenie runs no GxG test with SPA (--interaction-snp with "
+                                "--spa): use firth (approximate Firth for the interaction tests) or no correction"))
     if any(inp.get(k) is not None for k in ("annotationFile", "setListFile", "maskFile")):
         problems.append(Problem(where, "GxG tests and gene-based tests are separate runs"))
     step2 = inp.get("step2Genotypes")

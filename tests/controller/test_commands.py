@@ -343,11 +343,17 @@ def test_an_interaction_snp_reaches_step_2_only_and_is_checked(example):
     base = {"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
             "inputData": {"format": "bed", "filePrefix": "g", "phenoFile": "p.txt", "covarFile": "c.txt"}}
     for analysis, message in (({"interactionSnp": "rs1", "interaction": "V1"}, "not both"),
-                              ({"interactionSnp": "rs1", "traitType": "bt"}, "quantitative traits"),
                               ({"interactionSnp": "rs 1"}, "pattern")):
         _, problems = check_manifest({**base, "analysisParams": analysis}, ["gwas-data"])
         assert [p.path for p in problems] == ["analysisParams.interactionSnp"], problems
         assert message in problems[0].message
+    # binary traits too, with firth or no correction (regenie refuses SPA for interaction tests)
+    _, problems = check_manifest({**base, "analysisParams": {"interactionSnp": "rs1", "traitType": "bt",
+                                                             "firth": True}}, ["gwas-data"])
+    assert problems == []
+    _, problems = check_manifest({**base, "analysisParams": {"interactionSnp": "rs1", "traitType": "bt",
+                                                             "spa": True}}, ["gwas-data"])
+    assert [p.path for p in problems] == ["analysisParams.spa"] and "GxG" in problems[0].message
     per_chrom = {"experimentId": "e", "s3Path": "s3://gwas-data/exp/",
                  "inputData": {"step1Genotypes": {"format": "bed", "files": "array.bed"},
                                "step2Genotypes": {"format": "bgen", "files": "imp_chr{chrom}.bgen",

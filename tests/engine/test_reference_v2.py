@@ -517,6 +517,31 @@ def test_interaction_snp_equals_the_real_binary(tmp_path, extra):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5) == []
 
 
+@pytest.mark.parametrize("extra", [[], ["--firth", "--approx"], ["--firth", "--pThresh", "0.1"]],
+                         ids=["logistic", "firth", "exact-firth-as-approx"])
+def test_interaction_snp_of_binary_traits_equals_the_real_binary(tmp_path, extra):
+    """GxG of binary traits: E and E² are main effects in each variant's logistic model (rows ADD-INT_<ID>
+    and ADD-INT_<ID>^2), a variant with ALLELE1 frequency above 0.5 is modelled for its other allele
+    (which moves E's main effects, whose sign regenie then turns with G's), and with --firth a variant
+    whose interaction term has p < --pThresh is refitted: the joint test against E's main effects alone."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or "s2_bt_bed_firth_exact" not in CASES:
+        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
+    common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--bt", "--chr", "1", "--interaction-snp", "1:21527",
+              "--threads", "2", *extra]
+    _run_both_engines(tmp_path, common, pred)
+    for trait in ("B1", "B2"):
+        ref = tmp_path / f"real_{trait}.regenie"
+        text = ref.read_text()
+        assert [line.split()[7] for line in text.splitlines()[1:7]] == [
+            "ADD", "ADD-INT_1:21527", "ADD-INT_1:21527^2", "ADD-INT_SNP", "ADD-INT_SNPx1:21527", "ADD-INT_2DF"]
+        # Firth: see test_interaction_of_a_binary_trait_equals_the_real_binary for the floor
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, abs_floor=1e-5 if extra else 0.0) == []
+
+
 @pytest.mark.parametrize("rule", ["max", "comphet"])
 def test_write_mask_equals_the_real_binary(tmp_path, rule):
     """--write-mask: the PLINK files of the masks (every mask built, MAC-filtered ones included) equal
