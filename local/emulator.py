@@ -54,7 +54,7 @@ def _threaded_server(host: str, port: int):
 
     class _Server(ThreadedMotoServer):
         def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
+            app = self.app = DomainDispatcherApplication(create_backend_app)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever(poll_interval=_SHUTDOWN_POLL_SECONDS)
@@ -101,6 +101,14 @@ class Emulator:
             self._previous_moto_port = os.environ.get("MOTO_PORT")
             os.environ["MOTO_PORT"] = str(self.port)
             _active = self
+            from controller.core.settings import local_settings
+
+            # this process's own requests skip the socket (local.inprocess_transport)
+            self._inprocess = [f"127.0.0.1:{self.port}", f"localhost:{self.port}"] if local_settings().inprocess else []
+            if self._inprocess:
+                from local import inprocess_transport
+
+                inprocess_transport.serve(self._inprocess, server.app)
         try:
             self.reset()
             self.configure(EMULATOR_CONFIG)
@@ -128,6 +136,11 @@ class Emulator:
     def stop(self) -> None:
         global _active
         with _active_lock:
+            if getattr(self, "_inprocess", None):
+                from local import inprocess_transport
+
+                inprocess_transport.stop_serving(self._inprocess)
+                self._inprocess = []
             if self._server is not None:
                 self._server.stop()
                 self._server = None

@@ -192,8 +192,12 @@ class LocalFsx:
     # -- export: file system -> S3 -------------------------------------------------------------------
     def export_changes(self) -> ExportSummary:
         """Put new and changed files of the exporting associations, delete the objects of removed ones."""
+        from local.moto_concurrency import S3_OBJECTS
+
         summary = ExportSummary(exported=[], deleted=[])
-        with self._lock:
+        # S3's object lock first, as an S3 request that imports an object holds it before this lock:
+        # no object request reads a key this export replaces (local.moto_concurrency, patch u)
+        with S3_OBJECTS, self._lock:
             self._exporting.active = True
             try:
                 for assoc in self.associations.values():

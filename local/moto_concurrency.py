@@ -19,6 +19,12 @@ Both defects were found by the resilience scenarios (`tests/resilience/scenarios
     Functions engine polls DescribeJobs for every running `.sync` task, so a thousand-job Map
     spent most of the stack's CPU there. The jobs asked for are looked up by id (or ARN).
 (c) (Request routing listed once: this is patch (j) of local.moto_patches.)
+(e) S3: a PUT of an object replaces the key it overwrites and closes that key's buffer; a request
+    still reading that key (a GET or HEAD computing its ETag, or the PUT that stored it and is about
+    to answer) then fails with "I/O operation on closed file" (an HTTP 500). Two workflows starting
+    at once write the same directory markers, and the result export reads objects the local FSx
+    exports again. One re-entrant lock (`S3_OBJECTS`), around S3's object request handler and the
+    local FSx's writes, makes each object request atomic, as it is on AWS.
 (d) `.sync` task polling: every running `batch:submitJob.sync` task polls DescribeJobs on its own
     fixed interval (`SYNC_POLL_SECONDS`, 0.1 s locally, see `local.moto_patches`), so a Map with 40 iterations in
     flight sent 800 requests a second to this process (signing, serving, parsing: about a core of
@@ -55,6 +61,25 @@ def atomic_dynamodb_requests() -> None:
         return response
 
     replace(DynamoHandler, "call_action", call_action)
+
+
+# Held by every S3 object request (patch u) and by whatever else in this process writes objects into
+# moto's S3 backend directly (the local FSx's export, local.fsx): a key replaced under a reader closes
+# the buffer that reader is using.
+S3_OBJECTS = threading.RLock()
+
+
+def atomic_s3_object_requests() -> None:
+    from moto.s3.responses import S3Response
+
+    original = S3Response._key_response
+
+    @functools.wraps(original)
+    def key_response(self, *args, **kwargs):
+        with S3_OBJECTS:
+            return original(self, *args, **kwargs)
+
+    replace(S3Response, "_key_response", key_response)
 
 
 def describe_jobs_by_id() -> None:

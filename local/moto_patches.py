@@ -32,9 +32,9 @@ misbehaving. tests/local/test_moto_patches.py runs each patch on a tiny state ma
     POSIX owner, group and mode FSx gives the file); the metadata reaches the local FSx when it is set.
 (i) Start-up: moto's EC2 models (imported by its Batch backend) read the instance-type offerings
     of every region, 90 gzipped JSON files, when imported; they are read on first use instead.
-(k)-(n) Concurrency and polling under load: see `local.moto_concurrency` (atomic DynamoDB requests,
+(k)-(n), (u) Concurrency and polling under load: see `local.moto_concurrency` (atomic DynamoDB requests,
     item-level transaction rollback, DescribeJobs by id, `.sync` polling every `SYNC_POLL_SECONDS`
-    paced across pollers and woken at once by a stopping Batch job).
+    paced across pollers and woken at once by a stopping Batch job, atomic S3 object requests).
 (j) Per request: the server listed moto's package directory twice (to tell a service name from a
     host name) and inspected the response class's methods on every request; both are computed
     once (a quarter of a small request's time in the emulator).
@@ -392,9 +392,14 @@ def patch_stop_wins() -> None:
     moto, Map iterations still running when it is stopped end with an error (`MapIterationAborted`,
     then an AttributeError in the Map state), and `Environment.set_error` overwrote the stopped
     program state, so the execution ended FAILED: `gwas cancel` during step 2 reported a failure.
-    Errors raised after the stop leave the stop in place."""
+    Errors raised after the stop leave the stop in place. And as on AWS, the execution is ABORTED
+    when StopExecution answers (moto said RUNNING until its execution thread had wound down)."""
+    import datetime
+
+    from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+    from moto.stepfunctions.parser.backend.execution import Execution
 
     original = Environment.set_error
     if getattr(original, "_gwas_stop_wins", False):
@@ -408,6 +413,19 @@ def patch_stop_wins() -> None:
 
     setattr(set_error, "_gwas_stop_wins", True)  # noqa: B010  (marks the wrapper as ours)
     replace(Environment, "set_error", set_error)
+
+    original_stop = Execution.stop
+
+    @functools.wraps(original_stop)
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        worker = self.exec_worker
+        if (self.exec_status == ExecutionStatus.RUNNING and worker is not None
+                and isinstance(worker.env.program_state(), ProgramStopped)):
+            self.stop_date = stop_date or datetime.datetime.now(tz=datetime.UTC)
+            self.exec_status = ExecutionStatus.ABORTED
+
+    replace(Execution, "stop", stop)
 
 
 # -- (h) S3 object events reach the local FSx file system ---------------------------------------------
@@ -666,6 +684,9 @@ def registry() -> list[Patch]:
         Patch("l", "item-level transaction rollback", "a cancelled transaction restores deep copies of whole "
               "tables, erasing other requests' writes", "tests/resilience/test_moto_concurrency.py::test_cancelled_transaction_restores_only_the_items_it_named",
               conc.item_level_transaction_rollback),
+        Patch("u", "atomic S3 object requests", "a PUT of a key closes the buffer requests still reading "
+              "the key it replaces read from", "tests/resilience/test_s3_concurrency.py::"
+              "test_concurrent_puts_and_gets_of_one_key_all_succeed", conc.atomic_s3_object_requests),
         Patch("m", "DescribeJobs by id", "DescribeJobs walks every job and fails while SubmitJob adds one",
               "tests/resilience/test_resilience.py::test_chunked_step2_through_the_distributed_map",
               conc.describe_jobs_by_id),

@@ -9,6 +9,8 @@ workflow id, manifest digest and input checksums), starts the rerun through the 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ from typing import Any
 from controller.core.usecases.resume import PreviousRun
 
 LEDGER = "runs.json"
+# Runs of one stack can end together (threads of one process: one stack holds a work dir at a time):
+# each read-modify-write of the ledger is whole.
+_record_lock = threading.Lock()
 
 
 class RunLedger:
@@ -37,12 +42,13 @@ class RunLedger:
             return None  # an unreadable entry: the run starts from the beginning
 
     def record(self, manifest_key: str, workflow_id: str, manifest_digest: str, inputs: dict[str, str]) -> None:
-        doc = self._read()
-        doc[manifest_key] = PreviousRun(workflowId=workflow_id, manifestDigest=manifest_digest,
-                                        inputs=inputs).model_dump()
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
-        tmp.replace(self.path)
+        entry = PreviousRun(workflowId=workflow_id, manifestDigest=manifest_digest, inputs=inputs).model_dump()
+        with _record_lock:
+            doc = self._read()
+            doc[manifest_key] = entry
+            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+            tmp.replace(self.path)
 
 
 def start_resumed_rerun(stack, workflow_id: str, invalidate: Sequence[str] = ()) -> str:

@@ -182,6 +182,9 @@ class LocalSettings(EnvironmentContract):
     blueprint: str | None = Field(
         default=None, description="a blueprint file exported with `gwas local blueprint --out FILE`, used without synthesis"
     )
+    inprocess: bool = Field(
+        default=True, description="serve this process's own requests to its emulator without a socket (local.inprocess_transport); 0 sends them over HTTP"
+    )
 
 
 def local_settings() -> LocalSettings:

@@ -234,6 +234,9 @@ def test_stopping_an_execution_inside_a_map_aborts_it(aws, role, job_queue, batc
         assert time.monotonic() < deadline
         time.sleep(0.05)
     aws.sfn.stop_execution(executionArn=execution, error="Cancelled", cause="stopped by the test")
+    # as on AWS, ABORTED as soon as StopExecution answers
+    stopped = aws.sfn.describe_execution(executionArn=execution)
+    assert stopped["status"] == "ABORTED" and stopped["stopDate"] is not None
     jobs = aws.batch.list_jobs(jobQueue=job_queue, jobStatus="RUNNING")["jobSummaryList"]
     for job in jobs:
         aws.batch.terminate_job(jobId=job["jobId"], reason="cancelled")

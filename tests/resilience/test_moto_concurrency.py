@@ -81,3 +81,4 @@ def test_concurrent_writes_survive_cancelled_transactions(ddb):
         for t in losers:
             t.join()
     assert all(_get(ddb, f"p{i}") is not None for i in range(200))
+
