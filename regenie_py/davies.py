@@ -183,9 +183,13 @@ class _Davies:
         lb = np.array(self.lb)
         n = np.array(self.n, dtype=float)
         nc = np.array(self.nc)
+        central = self._plain and bool((lb >= 0).all())
         for top in range(nterm, -1, -_INTEGRATE_CHUNK):
             u = (np.arange(top, max(top - _INTEGRATE_CHUNK, -1), -1) + 0.5) * interv
-            intl, ersm = _inversion_terms(u, lb, n, nc, self.c, self.sigsq, interv, tausq, mainx)
+            if central:
+                intl, ersm = _central_inversion_terms(u, lb, self.c, self.sigsq, interv, tausq, mainx)
+            else:
+                intl, ersm = _inversion_terms(u, lb, n, nc, self.c, self.sigsq, interv, tausq, mainx)
             self.intl += intl
             self.ersm += ersm
 
@@ -309,6 +313,26 @@ def _inversion_terms(u: np.ndarray, lb: np.ndarray, n: np.ndarray, nc: np.ndarra
     sum1 = -2.0 * u * c + z.sum(axis=1)
     sum2 = np.abs(-2.0 * u * c) + np.abs(z).sum(axis=1)
     sum3 = -0.5 * sigsq * u * u - (0.25 * n[None, :] * log1p_y).sum(axis=1) - (0.5 * x * ncy).sum(axis=1)
+    w = inpi * np.where(sum3 < -50.0, 0.0, np.exp(np.maximum(sum3, -50.0))) / u
+    if not mainx:
+        arg = -0.5 * tausq * u * u
+        w = w * (1.0 - np.where(arg < -50.0, 0.0, np.exp(np.maximum(arg, -50.0))))
+    return float((np.sin(0.5 * sum1) * w).sum()), float((0.5 * sum2 * w).sum())
+
+
+def _central_inversion_terms(u: np.ndarray, lb: np.ndarray, c: float, sigsq: float, interv: float, tausq: float,
+                             mainx: bool) -> tuple[float, float]:
+    """`_inversion_terms` of central terms with one degree of freedom each and λ >= 0 (every SKAT
+    kernel): no non-centrality terms, and arctan(2λu) >= 0 is its own absolute value. The same
+    floating-point operations on what remains, so the same sums, in about half the time."""
+    inpi = interv / PI
+    x = 2.0 * lb[None, :] * u[:, None]
+    z = np.arctan(x)
+    zsum = z.sum(axis=1)
+    sum1 = -2.0 * u * c + zsum
+    sum2 = np.abs(-2.0 * u * c) + zsum
+    x *= x  # y = x², in place
+    sum3 = -0.5 * sigsq * u * u - (0.25 * np.log1p(x)).sum(axis=1)
     w = inpi * np.where(sum3 < -50.0, 0.0, np.exp(np.maximum(sum3, -50.0))) / u
     if not mainx:
         arg = -0.5 * tausq * u * u
