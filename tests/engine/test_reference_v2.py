@@ -78,6 +78,16 @@ def _run_both_engines(tmp_path: Path, common: list[str], pred: Path | None = Non
     return proc
 
 
+def _binary_or_skip(case: str | None = None) -> tuple[Path, Path]:
+    """The shared example folder and the real regenie binary, or a skip naming what is absent (and the
+    recorded `case` a test builds on, when it needs one)."""
+    root, binary = _shared(), _real_binary()
+    if root is None or binary is None or (case is not None and case not in CASES):
+        needed = "../shared/tools/regenie-v4.1.2" + (" or reference-v2" if case is not None else "")
+        pytest.skip(f"{needed} is not present beside the checkout")
+    return root, binary
+
+
 def _real_binary() -> Path | None:
     root = _shared()
     binary = root.parent / "tools" / "regenie-v4.1.2" / "regenie" if root else None
@@ -129,9 +139,7 @@ def test_min_info_drops_what_the_real_binary_drops(tmp_path):
     on the same imputed BGEN; rows, values and the count of ignored tests must agree."""
     import subprocess
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, binary = _binary_or_skip("s2_qt_imp_chr1")
     case = CASES["s2_qt_imp_chr1"]
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     (tmp_path / "real").mkdir()
@@ -153,9 +161,7 @@ def test_min_info_drops_what_the_real_binary_drops(tmp_path):
 def test_af_cc_columns_equal_the_real_binary(tmp_path):
     """--af-cc: A1FREQ_CASES, A1FREQ_CONTROLS, N_CASES, N_CONTROLS as the real regenie v4.1.2 writes them."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_bt_imp_chr1_firth_approx" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_bt_imp_chr1_firth_approx")
     pred = _reference_pred_list(tmp_path, "s2_bt_imp_chr1_firth_approx")
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
@@ -169,9 +175,7 @@ def test_condition_file_equals_the_real_binary(tmp_path):
     the tests on the hard calls), a binary trait with exact Firth: the real regenie v4.1.2 and
     regenie-py, row for row."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_bed_condition" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, _ = _binary_or_skip("s2_qt_bed_condition")
     pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
@@ -253,9 +257,7 @@ def test_burden_masks_equal_the_real_binary(tmp_path, extra):
     real regenie v4.1.2 run on the same files in the same test."""
     import subprocess
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "g_qt_burden_max" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, binary = _binary_or_skip("g_qt_burden_max")
     anno, sets, masks = _cohort_gene_files(tmp_path)
     case = "s2_bt_bed_firth_exact" if "--bt" in extra else "s2_qt_bed_missing_calls"
     pred = _reference_pred_list(tmp_path, case)
@@ -282,9 +284,7 @@ def test_pgen_dosages_have_the_info_column_of_the_real_binary(tmp_path, extra):
     real regenie v4.1.2 and regenie-py on the cohort's imputed.pgen, Y2 with missing values."""
     import subprocess
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, binary = _binary_or_skip("s2_qt_imp_chr1")
     from regenie_py.genotypes import pgen_has_dosages
 
     assert pgen_has_dosages(str(root / "cohort" / "imputed.pgen"))
@@ -371,9 +371,7 @@ def test_ref_first_equals_the_real_binary(tmp_path, geno):
     """--ref-first on BED (ALLELE0 = the .bim's 6th column, counts of its 5th) and on BGEN (first allele
     = REF): alleles, frequencies and effects as the real regenie v4.1.2 writes them."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_imp_chr1")
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     common = [*geno, "--step", "2", "--ref-first", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y3",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH", "--pred", "x", "--bsize", "400", "--qt",
@@ -388,9 +386,7 @@ def test_samples_without_loco_predictions_are_left_out_as_the_real_binary_does(t
     regenie leaves the samples its .loco files lack out of each trait ("individuals with missing LOCO
     predictions will be ignored for the trait") instead of stopping; regenie-py the same, row for row."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_imp_chr1")
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--pred", "x", "--bsize", "400", "--qt",
@@ -407,9 +403,7 @@ def test_samples_one_trait_has_no_prediction_for_as_the_real_binary(tmp_path):
     trait's tests, stay in the other's, and their values still enter the trait's covariate fit and
     scale, as in regenie; checked row for row against the real binary."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_imp_chr1")
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     lines = pred.read_text().splitlines()
     y3 = Path(lines[2].split()[1])
@@ -433,9 +427,7 @@ def test_interaction_equals_the_real_binary(tmp_path, extra):
     """--interaction on the cohort (traits with missing values), both of regenie's paths: the HLM below
     --rare-mac and HC3 sandwich variances above it (or for every variant with --force-robust)."""
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_bed_interaction_V1")
     pred = _reference_pred_list(tmp_path, "s2_qt_bed_interaction_V1")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
@@ -460,9 +452,7 @@ def test_interaction_with_a_categorical_covariate_equals_the_real_binary(tmp_pat
     baseline (the first met in the file, or VAR[LEVEL]), in the order the file first gives them, then
     the joint test of the terms and ADD-INT_{L}DF; a dichotomous numeric covariate (0/1) leaves E²
     out of the null HLM as regenie does."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, _ = _binary_or_skip("s2_qt_bed_interaction_V1")
     lines = (root / "cohort" / "covar.txt").read_text().splitlines()
     rows = [f"{lines[0]} SEXC SEX01"]
     for line in lines[1:]:
@@ -494,9 +484,7 @@ def test_interaction_snp_equals_the_real_binary(tmp_path, extra):
     """--interaction-snp: the variant's dosage is E, outside the covariates, so the marginal rows are
     ADD, each variant's model has E's main effect (ADD-INT_<ID>), samples without a call at it leave
     the analysis, and the variant itself is not tested."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_bed_interaction_V1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_bed_interaction_V1")
     pred = _reference_pred_list(tmp_path, "s2_qt_bed_interaction_V1")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--catCovarList", "BATCH",
@@ -519,9 +507,7 @@ def test_interaction_snp_of_binary_traits_equals_the_real_binary(tmp_path, extra
     and ADD-INT_<ID>^2), a variant with ALLELE1 frequency above 0.5 is modelled for its other allele
     (which moves E's main effects, whose sign regenie then turns with G's), and with --firth a variant
     whose interaction term has p < --pThresh is refitted: the joint test against E's main effects alone."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_bt_bed_firth_exact" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_bt_bed_firth_exact")
     pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
@@ -562,9 +548,7 @@ def test_check_burden_files_report_equals_the_real_binary(tmp_path):
     set variants that are not in the data."""
     import subprocess
 
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "g_qt_burden_max" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, binary = _binary_or_skip("g_qt_burden_max")
     args = map_args([a for a in CASES["g_qt_burden_max"].args if a != "--out"][:-1] + ["--check-burden-files"],
                     root, tmp_path)
     proc = subprocess.run([str(binary), *args, "--out", str(tmp_path / "real")], capture_output=True, text=True,
@@ -596,9 +580,7 @@ def _with_rare_binary_trait(tmp_path: Path, cases: int) -> Path:
                          ids=["default-10", "minCaseCount-5"])
 def test_binary_traits_with_few_cases_are_left_out_as_the_real_binary_does(tmp_path, extra, kept):
     """regenie leaves out binary traits with fewer than --minCaseCount cases (default 10): B3 has 6."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip()
     pheno = _with_rare_binary_trait(tmp_path, 6)
     common = ["--step", "2", "--bed", "cohort/cohort", "--phenoFile", str(pheno), "--phenoColList", "B1,B2,B3",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--ignore-pred", "--bsize", "400", "--bt",
@@ -617,9 +599,7 @@ def test_binary_traits_with_few_cases_are_left_out_as_the_real_binary_does(tmp_p
 def test_step1_leaves_out_a_binary_trait_with_few_cases_as_the_real_binary_does(tmp_path):
     """Step 1 too: the trait gets no .loco and no line in the _pred.list; the others are numbered
     without it."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip()
     pheno = _with_rare_binary_trait(tmp_path, 3)
     common = ["--step", "1", "--bed", "cohort/cohort", "--extract", "cohort/array.snplist", "--phenoFile", str(pheno),
               "--phenoColList", "B3,B1", "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--bsize", "500",
@@ -645,9 +625,7 @@ def test_all_binary_traits_with_few_cases_is_regenies_error(tmp_path):
 def test_exclude_lists_equal_the_real_binary(tmp_path):
     """--phenoExcludeList and --covarExcludeList leave those columns out (with every other column of
     both files used, as without --phenoColList/--covarColList)."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, _ = _binary_or_skip()
     lines = (root / "cohort" / "covar.txt").read_text().splitlines()
     header = lines[0].split()
     numeric = [i for i, name in enumerate(header) if name != "BATCH"]
@@ -678,9 +656,7 @@ def test_an_interaction_snp_not_in_the_file_is_named(tmp_path):
 def test_sample_options_equal_the_real_binary(tmp_path, extra):
     """--write-samples (each trait's samples, by FID_IID; --print-pheno heads the file with the trait)
     and --strict (a sample missing any trait leaves them all), on traits with different missing values."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_imp_chr1")
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2,Y3",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--pred", "x", "--bsize", "400", "--qt",
@@ -697,9 +673,7 @@ def test_sample_options_equal_the_real_binary(tmp_path, extra):
 
 
 def test_strict_step1_equals_the_real_binary(tmp_path):
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    _binary_or_skip()
     common = ["--step", "1", "--bed", "cohort/cohort", "--extract", "cohort/array.snplist", "--phenoFile",
               "cohort/pheno.txt", "--phenoColList", "Y1,Y2", "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2",
               "--bsize", "500", "--qt", "--strict", "--threads", "2"]
@@ -713,9 +687,7 @@ def test_step1_with_genotyped_samples_outside_the_analysis_equals_the_real_binar
     """Genotyped samples without any phenotype (every 7th here) leave the analysis, but regenie keeps
     them as rows of its k-fold level-1 ridge (a prediction of 0, centred and scaled like the others):
     the .loco files equal the real binary's, however level 0 is run."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    root, binary = _binary_or_skip()
     lines = (root / "phenotype.txt").read_text().splitlines()
     rows = [lines[0]] + [" ".join([*line.split()[:2], "NA", "NA"]) if i % 7 == 0 else line
                          for i, line in enumerate(lines[1:])]
@@ -743,9 +715,7 @@ def test_step1_with_genotyped_samples_outside_the_analysis_equals_the_real_binar
 def test_step1_with_samples_missing_a_covariate_equals_the_real_binary(tmp_path):
     """The commonest way out of the analysis: a missing covariate (every 9th sample). Before regenie's
     level-1 rows for such samples were kept, the .loco files differed by up to 8e-4 here."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    root, _ = _binary_or_skip()
     lines = (root / "covariates.txt").read_text().splitlines()
     rows = [lines[0]] + [" ".join([*line.split()[:2], "NA", *line.split()[3:]]) if i % 9 == 0 else line
                          for i, line in enumerate(lines[1:])]
@@ -759,9 +729,7 @@ def test_step1_with_samples_missing_a_covariate_equals_the_real_binary(tmp_path)
 
 @pytest.mark.parametrize("extra,option", [(["--firth", "--approx"], "firth"), (["--spa"], "spa")])
 def test_corrections_on_a_quantitative_trait_are_ignored_with_regenies_warning(tmp_path, extra, option):
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None:
-        pytest.skip("../shared/tools/regenie-v4.1.2 is not present beside the checkout")
+    _binary_or_skip()
     common = ["--step", "2", "--bed", "regenie-example/example", "--phenoFile", "regenie-example/phenotype.txt",
               "--covarFile", "regenie-example/covariates.txt", "--bsize", "100", "--qt", "--ignore-pred",
               "--threads", "2", *extra]
@@ -788,9 +756,7 @@ def test_interaction_of_a_binary_trait_equals_the_real_binary(tmp_path, extra):
     """GxE of binary traits: a logistic regression per variant on G and G x E (residualised on the
     covariates, which gain E²), the null model's linear predictor as offset, model-based variances or,
     above --rare-mac with a term at p < 0.05, sandwich ones."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_bt_bed_firth_exact" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    root, _ = _binary_or_skip("s2_bt_bed_firth_exact")
     lines = (root / "cohort" / "covar.txt").read_text().splitlines()
     rows = [f"{lines[0]} SEX01"] + [f"{line} {int(float(line.split()[3]) > 0)}" for line in lines[1:]]
     (tmp_path / "covar2.txt").write_text("\n".join(rows) + "\n")
@@ -822,9 +788,7 @@ def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trai
     """--test dominant|recessive: hard calls coded 0/1/1 or 0/0/1, BGEN probabilities as P(at least one
     ALLELE1) or P(two); A1FREQ, MAC and INFO stay additive; TEST is DOM or REC; a variant whose coded
     genotype is 0 for every sample is skipped (binary traits here with approximate Firth)."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_qt_imp_chr1" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_qt_imp_chr1")
     pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1" if trait == "qt" else "s2_bt_bed_firth_exact")
     genotypes = (["--bed", "cohort/cohort", "--chr", "5"] if geno == "bed"
                  else ["--bgen", "cohort/imp_chr1.bgen", "--sample", "cohort/imp_chr1.sample"])
@@ -848,9 +812,7 @@ def test_dominant_and_recessive_tests_equal_the_real_binary(tmp_path, geno, trai
 def test_null_firth_controls_equal_the_real_binary(tmp_path, extra):
     """--maxstep-null and --maxiter-null: the step cap and iterations of the null Firth fits (a failed
     fit is retried with a 5x smaller cap and 5x more iterations, as regenie retries it)."""
-    root, binary = _shared(), _real_binary()
-    if root is None or binary is None or "s2_bt_bed_firth_exact" not in CASES:
-        pytest.skip("../shared/tools/regenie-v4.1.2 or reference-v2 is not present beside the checkout")
+    _binary_or_skip("s2_bt_bed_firth_exact")
     pred = _reference_pred_list(tmp_path, "s2_bt_bed_firth_exact")
     common = ["--bed", "cohort/cohort", "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", "B1,B2",
               "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2", "--catCovarList", "BATCH", "--pred", "x",
