@@ -46,6 +46,24 @@ class DockerUnavailable(RuntimeError):
     pass
 
 
+def _host_children(container: Any) -> int | None:
+    """How many processes the container's PID 1 has started, read from this host's process table; None
+    when that process is not visibly the container's (the engine on another host, or this harness in a
+    container with a PID namespace of its own, where the number names another process)."""
+    import psutil
+
+    pid = int(((container.attrs or {}).get("State") or {}).get("Pid") or 0)
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/cgroup") as fh:
+            if container.id not in fh.read():
+                return None
+        return len(psutil.Process(pid).children(recursive=True))
+    except (OSError, psutil.Error):
+        return None
+
+
 def docker_client():
     """A Docker API client, or DockerUnavailable naming why (no engine, no permission)."""
     try:
@@ -138,6 +156,12 @@ class DockerBatchRunner(LocalBatchRunner):
         return container.status in ("created", "running")
 
     def _engine_started(self, container: Any) -> bool | None:
+        """Has the worker (the container's PID 1) started its engine? Read from the host's process
+        table when the container's processes are visibly in it (~1 ms), else from `docker top`
+        (~0.1 s a call: an engine that runs a fraction of a second could start and end unseen)."""
+        children = _host_children(container)
+        if children is not None:
+            return children > 0
         try:
             processes = container.top().get("Processes") or []
         except Exception:  # noqa: BLE001 - the container ended meanwhile

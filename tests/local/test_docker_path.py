@@ -78,6 +78,31 @@ def _engine_or_skip():
         pytest.skip(f"no Docker engine: {err}")
 
 
+def test_a_job_containers_processes_are_read_from_the_host_only_when_they_are_its():
+    """The interrupter reads whether a job container's worker has started its engine from the host's
+    process table (docker top is too slow for an engine that runs a fraction of a second), but only
+    for a PID whose cgroups name that container; otherwise it falls back to docker top (None here)."""
+    import os
+    import sys
+
+    from local.docker_batch import _host_children
+
+    if not Path("/proc/self/cgroup").exists():
+        pytest.skip("no /proc: not Linux")
+    own_cgroup = Path("/proc/self/cgroup").read_text().split("\n")[0].rsplit("/", 1)[-1]
+    here = SimpleNamespace(id="f" * 64, attrs={"State": {"Pid": os.getpid()}})
+    assert _host_children(here) is None  # this process's cgroups do not name that container
+    assert _host_children(SimpleNamespace(id="f" * 64, attrs={"State": {"Pid": 0}})) is None
+    if not own_cgroup:
+        pytest.skip("this process is in the root cgroup: no name to match")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert _host_children(SimpleNamespace(id=own_cgroup, attrs={"State": {"Pid": os.getpid()}})) >= 1
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_docker_runner_without_engine_says_why():
     from local.docker_batch import DockerUnavailable, docker_client
 
