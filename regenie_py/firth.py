@@ -21,6 +21,7 @@ information X' W X at that estimate (the g entry), which is what regenie prints.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,43 +155,111 @@ def _pll_one(g: np.ndarray, y: np.ndarray, base: np.ndarray, beta: float) -> tup
     return float(y @ eta - softplus.sum()) + 0.5 * np.log(info), p, info
 
 
-def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray) -> FirthResult:
-    """One-parameter Firth fit (the approximate test), with scalar arithmetic throughout."""
+# regenie's approximate Firth fit of one effect: its tolerance on the modified score, the iterations of
+# each attempt (--niter-firth's default 250: half of it, or at most 50 pseudo-response iterations for a
+# variant without the carrier shortcut), and the step cap of its pseudo-response iterations
+NUMTOL_FIRTH = 2.5e-4
+NITER_FIRTH_HALF = 125
+PSEUDO_ITERS_DENSE = 50
+_LINE_SEARCH = 25
+
+
+def _fit_one(g: np.ndarray, y: np.ndarray, base: np.ndarray, pseudo_iters: int = NITER_FIRTH_HALF) -> FirthResult:
+    """One-parameter Firth fit (the approximate test), in regenie's order: pseudo-response iterations
+    (`_pseudo_firth`), and where they fail, Newton-Raphson from 0 (`_newton_firth`). Both stop at a
+    modified score below 2.5e-4 and fail on regenie's conditions, so a variant regenie cannot fit
+    fails here too, and one it fits gets its estimate."""
     failed = FirthResult(np.nan, np.nan, np.nan, False)
     if len(g) == 0:
         return failed
-    beta = 0.0
-    null_pll, p, info = _pll_one(g, y, base, beta)
+    null_pll = _pll_one(g, y, base, 0.0)[0]
     if not np.isfinite(null_pll):
         return failed
-    pll = null_pll
+    fit = _pseudo_firth(g, y, base, null_pll, pseudo_iters) or _newton_firth(g, y, base, null_pll, NITER_FIRTH_HALF)
+    return fit or failed
+
+
+def _expit(eta: np.ndarray) -> np.ndarray:
+    """1/(1 + e^-eta), stable for any eta (the pseudo-response steps need no log-likelihood)."""
+    e = np.exp(-np.abs(eta))
+    inv = 1.0 / (1.0 + e)
+    return np.where(eta >= 0, inv, e * inv)
+
+
+def _pseudo_firth(g: np.ndarray, y: np.ndarray, base: np.ndarray, null_pll: float, iters: int) -> FirthResult | None:
+    """regenie's pseudo-response fit: per outer iteration the response y + h(1/2 − p) is fixed and an
+    unpenalised logistic fit of it is iterated (at most 25 steps of at most 5). None where regenie's
+    fails: the effect still moving by more than 0.1 at iteration 15, a growing step, no convergence,
+    or a negative likelihood ratio."""
     g2 = g * g
-    for _ in range(NITER):
-        w = p * (1.0 - p)
-        h = w * g2 / info
+    beta = beta_14 = 0.0
+    for k in range(1, iters + 1):
+        pll, p, info = _pll_one(g, y, base, beta)
+        if not np.isfinite(pll):
+            return None
+        ystar = y + (p * (1.0 - p) * g2 / info) * (0.5 - p)
+        score = float(g @ (ystar - p))
+        if abs(score) < NUMTOL_FIRTH and k >= 2:
+            break
+        if k == 14:
+            beta_14 = beta
+        if k == 15 and abs(beta - beta_14) > 0.1:
+            return None
+        xtwx, last_step, new = info, math.inf, beta
+        for _ in range(_LINE_SEARCH):
+            step = score / xtwx
+            if abs(step) > last_step:
+                return None
+            new = beta + (step * MAXSTEP / abs(step) if abs(step) > MAXSTEP else step)
+            p_new = _expit(base + new * g)
+            score = float(g @ (ystar - p_new))
+            if abs(score) < NUMTOL_FIRTH:
+                break
+            w_new = p_new * (1.0 - p_new)
+            if not (w_new > 0).all():
+                return None
+            xtwx = float(g2 @ w_new)
+            beta, last_step = new, abs(step)
+        beta = new
+    else:
+        return None
+    chisq = 2.0 * (pll - null_pll)
+    if not (chisq >= 0 and np.isfinite(beta)):
+        return None
+    return FirthResult(float(beta), float(1.0 / math.sqrt(info)), float(chisq), True)
+
+
+def _newton_firth(g: np.ndarray, y: np.ndarray, base: np.ndarray, null_pll: float, iters: int) -> FirthResult | None:
+    """regenie's Newton-Raphson fit from 0: steps capped at 5, halved until the penalised likelihood
+    rises (25 times at most, after which the step is taken anyway), stopping at a modified score below
+    2.5e-4 (from the second iteration on); None on no convergence or a negative likelihood ratio."""
+    g2 = g * g
+    beta = 0.0
+    pll, p, info = _pll_one(g, y, base, beta)
+    for k in range(1, iters + 1):
+        h = p * (1.0 - p) * g2 / info
         score = float(g @ (y - p + h * (0.5 - p)))
-        if abs(score) < SCORE_TOL:
+        if abs(score) < NUMTOL_FIRTH and k >= 2:
             break
         step = score / info
         if abs(step) > MAXSTEP:
-            step = np.copysign(MAXSTEP, step)
-        for _ in range(MAX_HALVINGS):
+            step = step * MAXSTEP / abs(step)
+        for search in range(_LINE_SEARCH):
+            if search:
+                step /= 2.0
             new_pll, new_p, new_info = _pll_one(g, y, base, beta + step)
-            if np.isfinite(new_pll) and new_pll >= pll - 1e-12:
+            if new_pll > pll:
                 break
-            step *= 0.5
         else:
-            return failed
-        beta, pll, p, info = beta + step, new_pll, new_p, new_info
+            step += 1e-6
+        beta += step
+        pll, p, info = new_pll, new_p, new_info
     else:
-        # Out of iterations: accept only if the score is already small by regenie's tolerance.
-        h = p * (1.0 - p) * g2 / info
-        if not abs(float(g @ (y - p + h * (0.5 - p)))) < TOL:
-            return failed
+        return None
     chisq = 2.0 * (pll - null_pll)
-    if not (np.isfinite(chisq) and chisq >= 0 and np.isfinite(beta)):
-        return failed
-    return FirthResult(float(beta), float(1.0 / np.sqrt(info)), float(chisq), True)
+    if not (np.isfinite(chisq) and chisq >= 0 and np.isfinite(beta) and info > 0):
+        return None
+    return FirthResult(float(beta), float(1.0 / math.sqrt(info)), float(chisq), True)
 
 
 def fit_null_firth(X: np.ndarray, y: np.ndarray, offset: np.ndarray, start: np.ndarray | None = None,
@@ -290,7 +359,7 @@ RARE_MAC = 50
 
 
 def approx_firth_fit(g: np.ndarray, y: np.ndarray, shared: ApproxNull, carriers: np.ndarray | None = None,
-                     start: float = 0.0) -> FirthResult:
+                     start: float = 0.0, pseudo_iters: int = NITER_FIRTH_HALF) -> FirthResult:
     """The approximate Firth fit of g (its covariate residual, the null model's linear predictor as
     offset); with `carriers`, regenie's rare-variant shortcut: only the carriers' terms are fitted.
 
@@ -304,7 +373,7 @@ def approx_firth_fit(g: np.ndarray, y: np.ndarray, shared: ApproxNull, carriers:
         gt = np.where(carriers, gt, 0.0)
     # Samples with g~ = 0 add a constant to the penalised likelihood: fit on the others only.
     used = gt != 0
-    fit = _fit_one(gt[used], y[used], shared.base[used])
+    fit = _fit_one(gt[used], y[used], shared.base[used], pseudo_iters)
     if carriers is None or start == 0.0 or not fit.ok:
         return fit
     others = ~carriers
@@ -331,6 +400,7 @@ def firth_test(
     unobserved: tuple[np.ndarray, np.ndarray] | None = None,
     shared: ApproxNull | None = None,
     sparse: bool = True,
+    mac: float | None = None,
 ) -> FirthResult:
     """Firth likelihood-ratio test of the variant `g` (mean-imputed ALLELE1 dosage).
 
@@ -340,7 +410,9 @@ def firth_test(
     TEST_FAIL. `unobserved` (exact test only): the covariate rows and genotypes of the analysed
     samples whose trait value is missing; see `_fit`. `shared` (approx only): `ApproxNull.of(X, offset,
     null_beta, p_hat)`, which a caller testing many variants builds once. `sparse`: regenie's
-    carrier-only shortcut needs the variant stored sparse (never in interaction runs).
+    carrier-only shortcut needs the variant stored sparse (never in interaction runs). `mac`: the
+    minor allele count that shortcut is for (default g's own; regenie takes the additive genotype's
+    when g is --test dominant/recessive coded).
     """
     failed = FirthResult(np.nan, np.nan, np.nan, False)
     if null_beta is None:
@@ -356,12 +428,15 @@ def firth_test(
                     return failed
             shared = ApproxNull.of(X, offset, null_beta, p_hat)
         total = g.sum()
-        mac = min(total, 2.0 * len(g) - total)
+        if mac is None:
+            mac = min(total, 2.0 * len(g) - total)
         carriers = None
         if sparse and mac < RARE_MAC:
             minor = 2.0 - g if total > len(g) else g
             carriers = minor > 1e-4
-        return approx_firth_fit(g, y, shared, carriers)
+        # regenie's single-variant test: at most 50 pseudo-response iterations without the shortcut
+        return approx_firth_fit(g, y, shared, carriers,
+                                pseudo_iters=NITER_FIRTH_HALF if carriers is not None else PSEUDO_ITERS_DENSE)
     else:
         # The null is the full design with the variant's effect fixed at 0 (its penalty includes g),
         # as regenie and logistf compute the likelihood ratio; the covariate-only null inflates it.

@@ -191,11 +191,11 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     log.write(f" * using minimum MAC of {opts.min_mac:g} ({'masks' if design else 'variants'} with lower MAC are ignored)")
     if opts.min_info is not None:
         log.write(f" * using minimum imputation info score of {opts.min_info:g} (variants with lower info score are ignored)")
-    if opts.firth:
-        log.write(f" * using {'fast ' if opts.approx else ''}Firth correction for logistic regression "
-                  f"p-values less than {opts.p_thresh:g}")
-    if opts.spa:
-        log.write(f" * using SPA correction for logistic regression p-values less than {opts.p_thresh:g}")
+    if opts.firth or opts.spa:
+        log.write(f" * using {'fast ' if opts.firth and opts.approx else ''}{'Firth' if opts.firth else 'SPA'} "
+                  f"correction for logistic/cox regression p-values less than {opts.p_thresh:g}")
+        if opts.firth and opts.firth_se:
+            log.write("    - using back-correction to compute Firth SE")
     null_starts: dict[str, dict[int, np.ndarray]] = {}
     if opts.use_null_firth:
         from . import null_firth
@@ -360,7 +360,9 @@ class _ChunkTester:
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
         # --test dominant|recessive: the tests use the coded genotype, A1FREQ, MAC and INFO the additive one
-        coded = _coded_genotypes(G, G2, opts.test) if opts.test != "additive" else None
+        # (E[g²] of BGEN probabilities codes them; a PGEN's G2 is its dosages squared: hard calls instead)
+        coded = (_coded_genotypes(G, G2 if self.info_kind == "impute" else None, opts.test)
+                 if opts.test != "additive" else None)
         # one pass for the column sums; the calls are searched for missing ones only when a sum is NaN
         col_sums = G.sum(axis=0)
         any_missing = bool(np.isnan(col_sums).any())
@@ -432,6 +434,8 @@ class _ChunkTester:
             ok = mac >= min_mac
             n_ignored += int((~ok).sum())
             if coded_absent is not None:
+                # regenie skips the variant (counted among the ignored tests, once per trait)
+                n_ignored += int((ok & coded_absent).sum())
                 ok &= ~coded_absent
             info = None
             if self.with_info:
@@ -486,6 +490,13 @@ class _ChunkTester:
                 if L is not None and dense.any():
                     U[dense] -= Z[:, dense].T @ np.linalg.solve(L, X.T @ (y - phat))
                 V = np.einsum("i,ij,ij->j", wts, Gp, Gp) - np.einsum("ij,ij->j", Z, Z)
+                with np.errstate(invalid="ignore"):
+                    # regenie ignores the trait's test of a genotype constant among its samples (after
+                    # the covariates): no row, counted with the low-MAC ones
+                    constant = ok & (np.sqrt(V) < 1e-6)
+                if constant.any():
+                    n_ignored += int(constant.sum())
+                    ok &= ~constant
                 with np.errstate(divide="ignore", invalid="ignore"):
                     T = U / np.sqrt(V)
                     beta = U / V
@@ -505,7 +516,7 @@ class _ChunkTester:
                             r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
                                                  p_hat=phat, unobserved=unobs,
                                                  shared=self._approx_null(p, st) if opts.approx else None,
-                                                 sparse=bool(sparse[j]))
+                                                 sparse=bool(sparse[j]), mac=float(mac[j]))
                             res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
                             if res_ok:
                                 beta[j] = r.beta
@@ -711,13 +722,14 @@ TEST_LABELS = {"additive": "ADD", "dominant": "DOM", "recessive": "REC"}
 
 def _coded_genotypes(G: np.ndarray, G2: np.ndarray | None, test: str) -> np.ndarray:
     """--test dominant|recessive, as regenie codes them: hard calls 0/1/2 -> 0/1/1 (dominant) or 0/0/1
-    (recessive); with genotype probabilities (BGEN), P(at least one ALLELE1) or P(two), from E[g] and
-    E[g²]: P(2) = (E[g²] − E[g]) / 2. NaN (missing) stays NaN. A new array (the reader's buffer is
-    left as it is)."""
+    (recessive); with genotype probabilities (BGEN: `G2` is E[g²]), P(at least one ALLELE1) or P(two),
+    from E[g] and E[g²]: P(2) = (E[g²] − E[g]) / 2. Dosages without probabilities (PGEN: pass no G2)
+    are hard calls first, rounded half up as regenie's int(d + 0.5). NaN (missing) stays NaN. A new
+    array (the reader's buffer is left as it is)."""
     if G2 is not None:
         p_two = (G2 - G) / 2.0
         return G - p_two if test == "dominant" else p_two
-    G = np.round(G)  # dosages without probabilities are hard calls first, as regenie rounds them
+    G = np.floor(G + 0.5)
     return np.minimum(G, 1.0) if test == "dominant" else np.maximum(G - 1.0, 0.0)
 
 
