@@ -276,7 +276,11 @@ def read_set_list(opts, path: str, where: dict[str, int], chrom: np.ndarray,
         log.write(f"WARNING: Detected {incomplete} sets with variants not in genetic data or annotation files.")
     if ignored:
         log.write(f"WARNING: Detected {ignored} sets with only unknown variants (these are ignored).")
-    # tested chromosome by chromosome, in file order within one
+    if keep is not None or drop:
+        # regenie rebuilds a selected list from a map keyed by set name: by name within a chromosome
+        # (byte order: G10 before G2), and of sets sharing a name only the last stays
+        sets = sorted({s.name: s for s in sets}.values(), key=lambda s: (s.chrom, s.name.encode()))
+    # otherwise tested chromosome by chromosome, in file order within one
     return sorted(sets, key=lambda s: s.chrom)
 
 

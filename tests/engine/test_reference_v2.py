@@ -249,9 +249,13 @@ def _cohort_gene_files(tmp_path: Path) -> tuple[Path, Path, Path]:
     # about 27 s each, the real binary's run included
     ["--qt", "--phenoColList", "Y2", "--aaf-bins", "0.05", "--vc-tests", "skato,skato-acat,acato", "--chr", "2"],
     ["--bt", "--phenoColList", "B1", "--aaf-bins", "0.05", "--vc-tests", "skato,acatv", "--chr", "2"],
+    # a selection of sets is tested by set name (GENE10 before GENE2), as regenie's map of them orders it
+    ["--qt", "--phenoColList", "Y1", "--aaf-bins", "0.1", "--exclude-setlist", "GENE3,GENE12"],
+    ["--qt", "--phenoColList", "Y2", "--aaf-bins", "0.1", "--build-mask", "comphet",
+     "--extract-setlist", "GENE1,GENE10,GENE2,GENE25,GENE4"],
 ], ids=["qt-max", "qt-sum", "qt-comphet-carrier", "bt-firth", "qt-vc-acato", "qt-vc-fixed", "qt-vc-sum",
         "bt-vc-acato", "bt-vc-skat", "bt-vc-firth", "bt-vc-spa", "bt-vc-exact-firth", "bt-vc-skip-cf-burden",
-        "qt-skato", "bt-skato"])
+        "qt-skato", "bt-skato", "qt-exclude-sets", "qt-extract-sets"])
 def test_burden_masks_equal_the_real_binary(tmp_path, extra):
     """Burden masks on data with missing calls and traits with missing values, each rule, against the
     real regenie v4.1.2 run on the same files in the same test."""
