@@ -17,66 +17,100 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import expit, logit
 from scipy.stats import norm
 
 from regenie_py.firth import residualise
 
-ROOT_XTOL = 1e-12
-MAX_BRACKET_DOUBLINGS = 200
 SMALLEST_P = np.finfo(float).tiny
+# regenie's root finder for K'(t) = s: Newton steps, bisection where a step leaves the bracket, until
+# |K'(t) - s| < eps^(1/4), at most 1,000 steps; K'' is taken as 0 (a failed test) once any sample's
+# exponent -t g~ / c passes 708, where regenie stops rather than overflow
+SOLVE_TOL = float(np.finfo(float).eps) ** 0.25
+SOLVE_MAX_ITER = 1000
+MAX_EXP_LIM = 708.0
 
 
 @dataclass(frozen=True)
 class _Cgf:
-    """K, K', K'' of the standardised score (optionally with the normal shortcut for non-carriers)."""
+    """K, K', K'' of the standardised score (optionally with the normal shortcut for non-carriers), in
+    regenie's arithmetic (its overflow limits decide which tests fail)."""
 
     gmod: np.ndarray  # g~ / c of the samples handled exactly
-    logit_p: np.ndarray
-    log_p: np.ndarray
-    log_q: np.ndarray  # log(1 - p)
+    p: np.ndarray
+    w: np.ndarray  # p (1 - p)
     linear: float  # coefficient of -t: sum g~ p / c over the exact samples
     quad: float  # variance share of the normally approximated samples (0 when none)
 
     def k(self, t: float) -> float:
-        s = t * self.gmod
-        return float(np.logaddexp(self.log_q, self.log_p + s).sum() - t * self.linear + 0.5 * t * t * self.quad)
+        with np.errstate(over="ignore"):
+            terms = np.log(1.0 - self.p + self.p * np.exp(t * self.gmod))
+        return float(terms.sum() - t * self.linear + 0.5 * t * t * self.quad)
 
     def k1(self, t: float) -> float:
-        q = expit(t * self.gmod + self.logit_p)
-        return float((self.gmod * q).sum() - self.linear + t * self.quad)
+        with np.errstate(over="ignore"):
+            terms = self.gmod * self.p / (self.p + (1.0 - self.p) * np.exp(-t * self.gmod))
+        return float(terms.sum() - self.linear + t * self.quad)
 
     def k2(self, t: float) -> float:
-        q = expit(t * self.gmod + self.logit_p)
-        return float((self.gmod * self.gmod * q * (1.0 - q)).sum() + self.quad)
+        v = -t * self.gmod
+        if (v > MAX_EXP_LIM).any():
+            return 0.0
+        e = np.exp(v)
+        with np.errstate(over="ignore"):  # a squared denominator past the largest double: that term is 0
+            return float((self.gmod * self.gmod * self.w * e / (self.p + (1.0 - self.p) * e) ** 2).sum() + self.quad)
 
 
-def _tail(cgf: _Cgf, sign: float, tval: float) -> float | None:
-    """P(sign * S / c < tval) for tval <= 0 by Lugannani-Rice; None if the root cannot be found."""
+def _root(cgf: _Cgf, sign: float, tval: float) -> float | None:
+    """The root of sign K'(sign t) = tval (tval <= 0) as regenie's solver finds it; None where it fails."""
 
     def f(t: float) -> float:
         return sign * cgf.k1(sign * t) - tval
 
-    if f(0.0) == 0.0:
-        return 0.5
-    lo = -1.0
-    for _ in range(MAX_BRACKET_DOUBLINGS):
-        if f(lo) < 0:
-            break
-        lo *= 2.0
-    else:
+    lo, hi = float(-np.finfo(float).max), 0.0
+    t_old, f_old = 0.0, f(0.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(SOLVE_MAX_ITER):
+            hess = cgf.k2(sign * t_old)
+            if hess == 0:
+                return None
+            t_new = t_old - f_old / hess
+            f_new = f(t_new)
+            if abs(f_new) < SOLVE_TOL:
+                return t_new
+            if t_new != 0 and lo < t_new < hi:
+                if f_new > 0:
+                    hi = t_new
+                else:
+                    lo = t_new
+            else:
+                t_new = (lo + hi) / 2.0
+                f_new = f(t_new)
+                if f_new <= 0:
+                    lo = t_new
+                else:
+                    hi = t_new
+            t_old, f_old = t_new, f_new
+    return None
+
+
+def _tail(cgf: _Cgf, sign: float, tval: float) -> float | None:
+    """P(sign * S / c < tval) for tval <= 0 by Lugannani-Rice; None if the root cannot be found."""
+    root = _root(cgf, sign, tval)
+    if root is None:
         return None
-    root = brentq(f, lo, 0.0, xtol=ROOT_XTOL, rtol=4 * np.finfo(float).eps, maxiter=500)
     k = cgf.k(sign * root)
     k2 = cgf.k2(sign * root)
-    arg = 2.0 * (root * tval - k)
-    if arg < 0 or k2 <= 0:
+    if k2 == 0:
         return None
-    w = np.sign(root) * np.sqrt(arg)
+    arg = 2.0 * (root * tval - k)
+    if not arg >= 0:
+        return None
     v = root * np.sqrt(k2)
-    if v == 0 or w == 0:
+    if v == 0:
         return 0.5
+    w = np.sign(root) * np.sqrt(arg)
+    if w == 0:
+        return None
     return float(norm.cdf(w + np.log(v / w) / w))
 
 
@@ -116,14 +150,7 @@ def spa_test(
         keep = np.ones(len(g), dtype=bool)
         quad = 0.0
     pk = p[keep]
-    cgf = _Cgf(
-        gmod=gt[keep] / c,
-        logit_p=logit(pk),
-        log_p=np.log(pk),
-        log_q=np.log1p(-pk),
-        linear=float(gt[keep] @ pk) / c,
-        quad=quad,
-    )
+    cgf = _Cgf(gmod=gt[keep] / c, p=pk, w=pk * (1.0 - pk), linear=float(gt[keep] @ pk) / c, quad=quad)
     tval = -abs(score / c)
     lower = _tail(cgf, 1.0, tval)
     upper = _tail(cgf, -1.0, tval)
