@@ -594,7 +594,8 @@ def _test_each_set(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskD
                                           chrom_state, sites=None if sites is None else sites[start:k],
                                           extra_text=extra_text))
             if k in vc:
-                _write_vc_rows(tester.writers, built.meta, k, vc[k], S, extra_text)
+                _write_vc_rows(tester.writers, built.meta, k, vc[k], S, extra_text,
+                               _mask_mac_ok(built.values[:, k], S, opts.min_mac, design.rule == "sum"))
             start = k
         if design.joint:
             burden = [(np.concatenate([piece[p][0] for piece in pieces]), np.concatenate([piece[p][1] for piece in pieces]))
@@ -695,10 +696,24 @@ def _vc_correction(opts, tester: _ChunkTester, p: int, st) -> Any:
     return BtCorrection(z_thr, firth_single, firth_burden, burden_step=not opts.skip_cf_burden)
 
 
+def _mask_mac_ok(mask: np.ndarray, S: AnalysisSamples, min_mac: float, summed: bool) -> list[bool]:
+    """Per trait: does the burden mask pass --minMAC among the trait's samples with a call (its own test
+    runs)? regenie writes a mask's VC rows for a trait only then."""
+    ok = []
+    for p in range(S.Y.shape[1]):
+        values = mask[S.observed[:, p]]
+        called = ~np.isnan(values)
+        total, n = float(values[called].sum()), int(called.sum())
+        ok.append((total if summed else min(total, 2.0 * n - total)) >= min_mac)
+    return ok
+
+
 def _write_vc_rows(writers: list[_TraitWriter], meta: Variants, k: int, per_trait: list[Any], S: AnalysisSamples,
-                   extra_text: str = "NA") -> None:
+                   extra_text: str = "NA", mac_ok: list[bool] | None = None) -> None:
     head = f"{meta.chrom[k]} {meta.pos[k]} {meta.ids[k]} {meta.allele0[k]} {meta.allele1[k]} NA"
     for p, w in enumerate(writers):
+        if mac_ok is not None and not mac_ok[p]:
+            continue
         n = int(S.observed[:, p].sum())
         for r in per_trait[p] or []:
             w.fh.write(f"{head} {n} ADD-{r.test} NA NA {fmt(r.chisq)} {fmt(r.log10p)} {extra_text}\n")

@@ -282,6 +282,40 @@ def test_burden_masks_equal_the_real_binary(tmp_path, extra):
         assert compare_regenie(tmp_path / "ours" / f"g_{trait}.regenie", ref, rel=1e-3, corrected_rel=1e-2) == []
 
 
+def test_vc_rows_of_a_mask_below_min_mac_for_one_trait_are_left_out_as_the_real_binary_does(tmp_path):
+    """Burden masks of BGEN dosages: a mask whose MAC among one trait's samples (Y2 has missing values)
+    is below --minMAC gets neither its burden row nor its variance-component rows for that trait."""
+    import random
+
+    from regenie_py.genotypes import BgenSource
+
+    root, _ = _binary_or_skip("s2_qt_imp_chr1")
+    source = BgenSource(str(root / "cohort" / "imp_chr1.bgen"), str(root / "cohort" / "imp_chr1.sample"), False, 22)
+    ids, pos = source.variants.ids.tolist(), source.variants.pos.tolist()
+    rng = random.Random(5)
+    anno, sets, start = [], [], 0
+    for g in range(20):
+        members = list(range(start, min(start + rng.randint(8, 25), len(ids))))
+        start = members[-1] + 1 + rng.randint(20, 120)
+        anno += [f"{ids[i]} B{g} {rng.choice(['pLoF', 'missense', 'synonymous'])}" for i in members]
+        sets.append(f"B{g} 1 {pos[members[0]]} {','.join(ids[i] for i in members)}")
+    (tmp_path / "b.anno").write_text("\n".join(anno) + "\n")
+    (tmp_path / "b.sets").write_text("\n".join(sets) + "\n")
+    (tmp_path / "b.masks").write_text("LoF pLoF\nmis pLoF,missense\n")
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
+    common = ["--step", "2", "--bgen", "cohort/imp_chr1.bgen", "--sample", "cohort/imp_chr1.sample",
+              "--phenoFile", "cohort/pheno.txt", "--phenoColList", "Y1,Y2", "--covarFile", "cohort/covar.txt",
+              "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH", "--qt", "--pred", "x", "--bsize", "300",
+              "--anno-file", str(tmp_path / "b.anno"), "--set-list", str(tmp_path / "b.sets"),
+              "--mask-def", str(tmp_path / "b.masks"), "--aaf-bins", "0.05", "--vc-tests", "skat,acatv,acato",
+              "--singleton-carrier", "--threads", "2"]
+    _run_both_engines(tmp_path, common, pred)
+    assert "ignored tests due to low MAC : 1" in (tmp_path / "real.log").read_text()
+    for trait in ("Y1", "Y2"):
+        ref = tmp_path / f"real_{trait}.regenie"
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", ref, rel=1e-3) == []
+
+
 @pytest.mark.parametrize("extra", [[], ["--minINFO", "0.9"]], ids=["info", "minINFO"])
 def test_pgen_dosages_have_the_info_column_of_the_real_binary(tmp_path, extra):
     """PGEN with dosages: regenie writes INFO (MACH r², from the dosages) and --minINFO applies; the
