@@ -156,7 +156,7 @@ def _pll_one(g: np.ndarray, y: np.ndarray, base: np.ndarray, beta: float) -> tup
 
 
 # regenie's approximate Firth fit of one effect: its tolerance on the modified score, the iterations of
-# each attempt (--niter-firth's default 250: half of it, or at most 50 pseudo-response iterations for a
+# each attempt (half of regenie's 250 Firth iterations, or at most 50 pseudo-response iterations for a
 # variant without the carrier shortcut), and the step cap of its pseudo-response iterations
 NUMTOL_FIRTH = 2.5e-4
 NITER_FIRTH_HALF = 125

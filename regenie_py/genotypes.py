@@ -112,7 +112,12 @@ def _read_bim(path: str, ref_first: bool, nauto: int) -> Variants:
                 continue
             if len(p) != 6:
                 raise RegenieError(f"bim file {path} line {lineno}: expected 6 columns, found {len(p)}")
-            chrom.append(chrom_to_int(p[0], nauto))
+            try:
+                chrom.append(chrom_to_int(p[0], nauto))
+            except RegenieError:
+                # regenie's words, with the code and the file (a genome of more than 22 autosomes needs --nauto)
+                raise RegenieError(f"unknown chromosome code in bim file at line {lineno} ('{p[0]}' in {path}; "
+                                   f"autosomes are 1-{nauto}: see --nauto)") from None
             pos.append(int(p[3]))
             ids.append(p[1])
             a1.append(p[4])
@@ -333,7 +338,11 @@ class PgenSource(GenotypeSource):
                     continue
                 if cols is None:
                     raise RegenieError(f"pvar file {prefix}.pvar has no '#CHROM' header line")
-                chrom.append(chrom_to_int(p[cols["#CHROM"]], nauto))
+                try:
+                    chrom.append(chrom_to_int(p[cols["#CHROM"]], nauto))
+                except RegenieError:
+                    raise RegenieError(f"unknown chromosome code in pvar file ('{p[cols['#CHROM']]}' in {prefix}.pvar; "
+                                       f"autosomes are 1-{nauto}: see --nauto)") from None
                 pos.append(int(p[cols["POS"]]))
                 ids.append(p[cols["ID"]])
                 ref.append(p[cols["REF"]])

@@ -866,3 +866,21 @@ def test_null_firth_controls_equal_the_real_binary(tmp_path, extra):
     for trait in ("B1", "B2"):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie",
                                rel=1e-3, corrected_rel=1e-2) == []
+
+
+def test_an_autosome_past_nauto_is_named_by_its_line_as_the_real_binary_names_it(tmp_path):
+    """The dog genome without --nauto 38: regenie stops at the first .bim line with chromosome 23+ ('unknown
+    chromosome code in bim file at line N'); regenie-py names the same line, the code and --nauto."""
+    import subprocess
+
+    root, binary = _binary_or_skip()
+    dog = root / "dog"
+    args = ["--step", "1", "--bed", str(dog / "dog"), "--phenoFile", str(dog / "dog.pheno"), "--phenoColList", "Y1",
+            "--covarFile", str(dog / "dog.covar"), "--qt", "--bsize", "500"]
+    real = subprocess.run([str(binary), *args, "--out", str(tmp_path / "real")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert real.returncode == 1
+    line = real.stdout.split("unknown chromosome code in bim file at line ")[1].split()[0]
+    assert main([*args, "--out", str(tmp_path / "ours")]) == 1
+    message = (tmp_path / "ours.log").read_text()
+    assert f"unknown chromosome code in bim file at line {line} ('24' in " in message and "--nauto" in message
