@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -63,15 +64,16 @@ class GenotypeSource:
     has_dosages = False
     info_kind = "impute"  # "impute" (BGEN: from the genotype probabilities) or "mach" (PGEN dosages)
     sample_info: list[tuple[str, str, str]]  # FID, IID, sex code as the sample file gives them (0 unknown)
+    concurrent_reads = False  # may several threads call read() at once?
 
     def set_samples(self, idx: np.ndarray) -> None:
         self.sample_idx = np.asarray(idx, dtype=np.int64)
 
     def read(self, vidx: np.ndarray, reuse: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Dosages of the variants `vidx` (samples x variants, NaN missing) and, for readers with
-        probabilities, E[g²]. `reuse`: the caller is done with the reuse=True result before the
-        previous one, whose memory a reader may fill again (a fresh 5 MB array per chunk costs its
-        page faults)."""
+        probabilities, E[g²]. `reuse`: the calling thread is done with a reuse=True result before its
+        next read, whose result a reader may put in the same memory (a fresh 5 MB array per chunk
+        costs its page faults)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -148,13 +150,14 @@ def _bed_codes(count_a1: bool) -> np.ndarray:
 
 class BedSource(GenotypeSource):
     """PLINK 1 .bed read with numpy: positioned reads of the packed rows and a byte -> 4-genotype
-    table (single-threaded; `threads` is taken for the common signature).
+    table. Threads may read at once (positioned reads; each thread decodes into its own buffers).
 
     bed-reader decoded no faster here, and importing it loads scipy.sparse and pooch: 27 MB of the
     step-2 peak RSS and 0.3 s of every run (benchmarks/bench_engine.py); tests/engine/test_bed_reader.py
     compares the two readers on the same files."""
 
     kind = "bed"
+    concurrent_reads = True
 
     def __init__(self, prefix: str, ref_first: bool, nauto: int, threads: int) -> None:
         for ext in ("bed", "bim", "fam"):
@@ -191,9 +194,7 @@ class BedSource(GenotypeSource):
         # plain reads, not a memory map: mapped pages of the file would count in the peak RSS
         self._fd = os.open(bed, os.O_RDONLY)
         self._n_samples = n_samples
-        self._decoded = np.empty((_BED_DECODE_ROWS, self._row_bytes, 4), dtype=np.float64)
-        self._reused: list[np.ndarray | None] = [None, None]
-        self._turn = 0
+        self._buffers = threading.local()  # per reading thread: `decoded` and `reused` arrays
         self.set_samples(np.arange(n_samples, dtype=np.int64))
 
     def set_samples(self, idx: np.ndarray) -> None:
@@ -206,13 +207,17 @@ class BedSource(GenotypeSource):
     def _result(self, shape: tuple[int, ...], reuse: bool) -> np.ndarray:
         if not reuse:
             return np.empty(shape, dtype=np.float64)
-        # two buffers in turn: a caller reading ahead (step 2 with --threads > 1) still holds the last one
-        self._turn ^= 1
         size = math.prod(shape)
-        buf = self._reused[self._turn]
+        buf = getattr(self._buffers, "reused", None)
         if buf is None or buf.size < size:
-            buf = self._reused[self._turn] = np.empty(size, dtype=np.float64)
+            buf = self._buffers.reused = np.empty(size, dtype=np.float64)
         return buf[:size].reshape(shape)
+
+    def _decode_buffer(self) -> np.ndarray:
+        buf = getattr(self._buffers, "decoded", None)
+        if buf is None:
+            buf = self._buffers.decoded = np.empty((_BED_DECODE_ROWS, self._row_bytes, 4), dtype=np.float64)
+        return buf
 
     def read(self, vidx, reuse=False):
         """Genotypes of the variants `vidx` (samples x variants, Fortran order, NaN missing)."""
@@ -230,9 +235,10 @@ class BedSource(GenotypeSource):
         # otherwise (a subset, or padding in the last byte) a few variants at a time into the result
         # through one reused buffer: a whole step-1 block decoded at once would be a second copy of
         # it (40 MB for 1,000 variants x 5,000 samples)
+        decoded = self._decode_buffer()
         for start in range(0, len(vidx), _BED_DECODE_ROWS):
             part = raw[start:start + _BED_DECODE_ROWS]
-            buf = self._decoded[:len(part)]
+            buf = decoded[:len(part)]
             np.take(self._codes, part, axis=0, out=buf, mode="clip")
             g = buf.reshape(len(part), self._row_bytes * 4)  # variants x samples
             out[:, start:start + len(part)] = (g[:, :self._n_samples] if self._all_samples

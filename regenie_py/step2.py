@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +20,11 @@ from .masks import MaskDesign, MaskWriter, build_masks, mask_design
 from .output import fmt, fmt_list, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
-# variants read and tested together inside a --bsize block: bounds the N x chunk working arrays
-# (64: as fast as 128 on the bench case, 6 MB less peak RSS with the read-ahead buffer)
-COMPUTE_CHUNK = 64
+# float64 genotypes each testing thread reads and tests at once (a chunk of a --bsize block): 3 MB is
+# 67 variants of 5,000 samples, which keeps 2 threads within 1.5x regenie's peak RSS on the bench
+# case. Larger chunks are faster (a chunk's Python overhead holds the GIL; its arithmetic does
+# not): 4 MB took 0.75 s instead of 1.0 s there, for 4 MB more RSS (benchmarks/bench_engine.py)
+COMPUTE_CHUNK_BYTES = 3 << 20
 
 
 @dataclass
@@ -121,32 +126,15 @@ class _TraitWriter:
         self.fh.close()
 
 
-def _sub_blocks(block: np.ndarray, size: int):
-    for s in range(0, block.size, size):
-        yield block[s:s + size]
-
-
-def _genotype_chunks(geno: GenotypeSource, blocks: list[np.ndarray], threads: int):
-    """(block number, variant indices, G, G2, last chunk of its block?) for every compute chunk of
-    every block, in order. With --threads > 1 the next chunk is read and decoded on a second
-    thread while the caller tests this one (numpy releases the GIL while decoding)."""
-    chunks = [(bi, vidx, k == n - 1) for bi, block in enumerate(blocks)
-              for n in [-(-block.size // COMPUTE_CHUNK)]
-              for k, vidx in enumerate(_sub_blocks(block, COMPUTE_CHUNK))]
-    if threads < 2 or len(chunks) < 2:
-        for bi, vidx, last in chunks:
-            G, G2 = geno.read(vidx, reuse=True)
-            yield bi, vidx, G, G2, last
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead") as pool:
-        pending = pool.submit(geno.read, chunks[0][1], True)
-        for i, (bi, vidx, last) in enumerate(chunks):
-            G, G2 = pending.result()
-            if i + 1 < len(chunks):
-                pending = pool.submit(geno.read, chunks[i + 1][1], True)
-            yield bi, vidx, G, G2, last
+@dataclass
+class ChunkResult:
+    """What testing one chunk of columns gives: per trait its rows (text) and what `test` returns
+    (LOG10P and A1FREQ per column), and the chunk's counts of ignored, corrected and failed tests."""
+    texts: list[str]
+    written: list[tuple[np.ndarray, np.ndarray]]
+    n_ignored: int = 0
+    n_corrected: int = 0
+    n_failed: int = 0
 
 
 def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, log: RunLog) -> None:
@@ -225,26 +213,8 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
     try:
         if design is not None:
             _test_sets(opts, geno, S, design, tester, locos, qt_state, log, null_starts)
-        chrom_state: dict[int, list[Any] | None] = {}
-        blocks_by_chr: dict[int, int] = {}
-        for b in plan.blocks:
-            c = int(v.chrom[b[0]])
-            blocks_by_chr[c] = blocks_by_chr.get(c, 0) + 1
-        current = None
-        blocks = plan.blocks if design is None else []
-        t = Timer()
-        for bi, vidx, G, G2, last in _genotype_chunks(geno, blocks, opts.threads):
-            c = int(v.chrom[vidx[0]])
-            if c != current:
-                current = c
-                log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
-                chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log, null_starts)
-                if opts.interaction_name:
-                    tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
-            tester.test(v.subset(vidx), G, G2, chrom_state)
-            if last:
-                log.write(f" block [{bi + 1}/{len(blocks)}] : done {t.ms()}")
-                t = Timer()
+        else:
+            _test_variants(opts, geno, S, plan.blocks, tester, locos, qt_state, log, null_starts)
     finally:
         for w in writers:
             w.close()
@@ -256,6 +226,74 @@ def run_step2(opts, geno: GenotypeSource, S: AnalysisSamples, plan: Step2Plan, l
         log.write(f"Number of failed tests : ({tester.n_failed}/{tester.n_corrected})")
     reason = "low MAC or info score" if opts.min_info is not None else "low MAC"
     log.write(f"Number of ignored tests due to {reason} : {tester.n_ignored}")
+
+
+def _chunk_columns(n_samples: int) -> int:
+    """Variants per compute chunk: about COMPUTE_CHUNK_BYTES of float64 genotypes, 8 to 256 columns."""
+    return max(8, min(256, COMPUTE_CHUNK_BYTES // (8 * max(n_samples, 1))))
+
+
+def _test_variants(opts, geno: GenotypeSource, S: AnalysisSamples, blocks: list[np.ndarray], tester: _ChunkTester,
+                   locos, qt_state, log: RunLog, null_starts: dict[str, dict[int, np.ndarray]]) -> None:
+    """Every block's variants, in chunks. With --threads > 1 the chunks are read and tested on that many
+    threads (numpy releases the GIL while it decodes and multiplies) and their rows written in order
+    by this one. A chromosome's state (null models, LOCO offsets) is built here once the previous
+    chromosome's chunks are all written, so the log reads as regenie's and the testers share one state."""
+    v = geno.variants
+    size = _chunk_columns(len(S.ids))
+    # a block in equal chunks (400 variants: 4 of 100, not 131, 131, 131 and 7)
+    chunks = [(bi, vidx, k == n - 1) for bi, block in enumerate(blocks)
+              for n in [-(-block.size // size)]
+              for k, vidx in enumerate(np.array_split(block, n))]
+    blocks_by_chr: dict[int, int] = {}
+    for b in blocks:
+        c = int(v.chrom[b[0]])
+        blocks_by_chr[c] = blocks_by_chr.get(c, 0) + 1
+    read_lock = None if geno.concurrent_reads else threading.Lock()
+
+    def test_chunk(vidx: np.ndarray, chrom_state) -> ChunkResult:
+        if read_lock is None:
+            G, G2 = geno.read(vidx, reuse=True)
+        else:
+            with read_lock:
+                G, G2 = geno.read(vidx, reuse=True)
+        return tester.test_text(v.subset(vidx), G, G2, chrom_state)
+
+    pool = ThreadPoolExecutor(opts.threads, thread_name_prefix="step2") if opts.threads > 1 and len(chunks) > 1 else None
+    pending: deque[tuple[int, bool, Any]] = deque()  # (block, last chunk of it?, result or its future)
+    t = Timer()
+
+    def write_next() -> None:
+        nonlocal t
+        bi, last, result = pending.popleft()
+        tester.write(result.result() if pool is not None else result)
+        if last:
+            log.write(f" block [{bi + 1}/{len(blocks)}] : done {t.ms()}")
+            t = Timer()
+
+    current = None
+    chrom_state: dict[int, list[Any] | None] = {}
+    try:
+        for bi, vidx, last in chunks:
+            c = int(v.chrom[vidx[0]])
+            if c != current:
+                while pending:
+                    write_next()
+                current = c
+                log.write(f"Chromosome {c} [{blocks_by_chr[c]} blocks in total]")
+                chrom_state = _chromosome_state(opts, S, locos, qt_state, c, log, null_starts)
+                if opts.interaction_name:
+                    tester.hlm = _null_hlms(S, locos, chrom_state, c, log)
+            pending.append((bi, last, pool.submit(test_chunk, vidx, chrom_state) if pool is not None
+                            else test_chunk(vidx, chrom_state)))
+            # a bounded window: at most 2 chunks per thread are held in memory
+            while len(pending) > (2 * opts.threads if pool is not None else 0):
+                write_next()
+        while pending:
+            write_next()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _ChunkTester:
@@ -272,26 +310,34 @@ class _ChunkTester:
         self._basis: tuple[Any, np.ndarray] | None = None  # (chromosome state, [Q | e of each full trait])
         self._full_row: dict[int, int] = {}  # trait -> its row of EtG
         self._approx: dict[int, tuple[Any, Any]] = {}  # trait -> (chromosome state, firth.ApproxNull)
+        self._cache_lock = threading.Lock()  # the threads testing chunks build these caches once
+        self._correction_lock = threading.Lock()
 
     def _approx_null(self, p: int, st) -> Any:
         """The approximate Firth test's `ApproxNull` of trait p on this chromosome, built once."""
-        cached = self._approx.get(p)
-        if cached is None or cached[0] is not st:
-            X, _y, offset, phat, _wts, _L, null_beta = st
-            cached = self._approx[p] = (st, self.firth.ApproxNull.of(X, offset, null_beta, phat))
-        return cached[1]
+        with self._cache_lock:
+            cached = self._approx.get(p)
+            if cached is None or cached[0] is not st:
+                X, _y, offset, phat, _wts, _L, null_beta = st
+                cached = self._approx[p] = (st, self.firth.ApproxNull.of(X, offset, null_beta, phat))
+            return cached[1]
 
-    def _projection_basis(self, Q: np.ndarray, chrom_state) -> np.ndarray:
-        """[Q | e_p for each trait without missing values] of this chromosome, built once per chromosome."""
+    def _projection_basis(self, Q: np.ndarray, chrom_state) -> tuple[np.ndarray, dict[int, int]]:
+        """[1 | Q | e_p for each trait without missing values] of this chromosome, built once per
+        chromosome, and each such trait's column after Q."""
+        with self._cache_lock:
+            return self._build_projection_basis(Q, chrom_state)
+
+    def _build_projection_basis(self, Q: np.ndarray, chrom_state) -> tuple[np.ndarray, dict[int, int]]:
         if self._basis is None or self._basis[0] is not chrom_state:
             full = [p for p in range(self.S.Y.shape[1])
                     if chrom_state[p] is not None and bool(self.S.observed[:, p].all())]
             self._full_row = {p: r for r, p in enumerate(full)}
             cols = [chrom_state[p][0] for p in full]
-            self._basis = (chrom_state, np.asfortranarray(np.column_stack([Q, *cols]) if cols else Q))
-        return self._basis[1]
+            self._basis = (chrom_state, np.asfortranarray(np.column_stack([np.ones(Q.shape[0]), Q, *cols])))
+        return self._basis[1], self._full_row
 
-    def _rare_for_some_trait(self, G: np.ndarray, missing: np.ndarray, chrom_state) -> np.ndarray:
+    def _rare_for_some_trait(self, G: np.ndarray, missing: np.ndarray | None, chrom_state) -> np.ndarray:
         """Per column: is its minor allele count below --rare-mac in some trait (then regenie's HLM)?"""
         rare = np.zeros(G.shape[1], dtype=bool)
         if self.opts.force_robust:
@@ -299,7 +345,9 @@ class _ChunkTester:
         for p in range(self.S.Y.shape[1]):
             if chrom_state[p] is None:
                 continue
-            called = ~missing & self.S.observed[:, p][:, None]
+            called = np.broadcast_to(self.S.observed[:, p][:, None], G.shape)
+            if missing is not None:
+                called = called & ~missing
             n = called.sum(axis=0)
             s = np.where(called, G, 0.0).sum(axis=0)
             rare |= np.minimum(s, 2.0 * n - s) < self.opts.rare_mac
@@ -348,25 +396,53 @@ class _ChunkTester:
 
     def test(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None, chrom_state: dict[int, list[Any] | None],
              sites: np.ndarray | None = None, extra_text: str = "NA") -> list[tuple[np.ndarray, np.ndarray]]:
-        """`sites` (sum-rule masks): variants per column; A1FREQ is divided by it and the MAC filter
-        is on the summed count itself. `extra_text`: EXTRA of a row that passes (regenie writes DF=1
-        on burden rows of a --joint run). Returns per trait the LOG10P written per column (NaN where
-        no row or a failed test) and the A1FREQ, which the joint tests combine."""
+        """`test_text`, its rows written at once. Returns per trait the LOG10P written per column (NaN
+        where no row or a failed test) and the A1FREQ, which the joint tests combine."""
+        result = self.test_text(meta, G, G2, chrom_state, sites, extra_text)
+        self.write(result)
+        return result.written
+
+    def write(self, result: ChunkResult) -> None:
+        """Writes a tested chunk's rows and counts its tests (in the order the chunks are in the file)."""
+        for w, text in zip(self.writers, result.texts):
+            if text:
+                w.fh.write(text)
+        self.n_ignored += result.n_ignored
+        self.n_corrected += result.n_corrected
+        self.n_failed += result.n_failed
+
+    def test_text(self, meta: Variants, G: np.ndarray, G2: np.ndarray | None,
+                  chrom_state: dict[int, list[Any] | None], sites: np.ndarray | None = None,
+                  extra_text: str = "NA") -> ChunkResult:
+        """Tests the columns of G for every trait; their rows as text, nothing written (threads test
+        chunks at once). `sites` (sum-rule masks): variants per column; A1FREQ is divided by it and the
+        MAC filter is on the summed count itself. `extra_text`: EXTRA of a row that passes (regenie
+        writes DF=1 on burden rows of a --joint run)."""
         opts, S, writers, firth, spa = self.opts, self.S, self.writers, self.firth, self.spa
         P, Q, masks = S.Y.shape[1], S.Q, S.observed
         min_mac = opts.min_mac
         n_ignored = n_corrected = n_failed = 0
         written = [(np.full(G.shape[1], np.nan), np.full(G.shape[1], np.nan)) for _ in range(P)]
+        texts = [""] * P
         # regenie prints N and A1FREQ over the calls a trait's samples have (missing calls
         # are mean-imputed for the test itself, over every analysed sample)
         # --test dominant|recessive: the tests use the coded genotype, A1FREQ, MAC and INFO the additive one
         # (E[g²] of BGEN probabilities codes them; a PGEN's G2 is its dosages squared: hard calls instead)
         coded = (_coded_genotypes(G, G2 if self.info_kind == "impute" else None, opts.test)
                  if opts.test != "additive" else None)
-        # one pass for the column sums; the calls are searched for missing ones only when a sum is NaN
-        col_sums = G.sum(axis=0)
+        # one pass for the column sums; the calls are searched for missing ones only when a sum is NaN.
+        # Quantitative traits: the sums are the first row of the one product that also projects G on
+        # the covariates and the residuals of the full traits ([1 | Q | e...]ᵀG), reused when G is
+        # tested as read (no missing call, additive)
+        W = full_row = projected = None
+        if not opts.bt:
+            W, full_row = self._projection_basis(Q, chrom_state)
+            projected = W.T @ G
+            col_sums = projected[0]
+        else:
+            col_sums = G.sum(axis=0)
         any_missing = bool(np.isnan(col_sums).any())
-        missing = np.isnan(G) if any_missing else np.zeros(G.shape, dtype=bool)
+        missing = np.isnan(G) if any_missing else None
         n_genotyped = S.n_genotyped or G.shape[0]
         if self.sparse_by_zeros:
             # PGEN: regenie counts the analysed samples whose call is exactly 0 (at least half of
@@ -395,10 +471,10 @@ class _ChunkTester:
         low_info_all = (_impute_info(G_additive, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
         QtG = EtG = None
-        if not opts.bt:
-            # the covariate projections and every full trait's eᵀg in one product
-            W = self._projection_basis(Q, chrom_state)
-            QtG, EtG = np.vsplit(W.T @ G, [Q.shape[1]])
+        if W is not None and projected is not None:
+            if any_missing or coded is not None:  # G was imputed or coded since: projected again
+                projected = W.T @ G
+            QtG, EtG = np.vsplit(projected[1:], [Q.shape[1]])
         use_hlm = self._rare_for_some_trait(G, missing, chrom_state) if opts.interaction_name else None
         GtG = None  # ‖g − QQᵀg‖², the same for every full trait
         for p in range(P):
@@ -409,7 +485,7 @@ class _ChunkTester:
             full = bool(m.all())
             Gp = G if full else G[m]
             Ga = Gp if coded is None else (G_additive if full else G_additive[m])  # A1FREQ, MAC, INFO
-            if any_missing:
+            if missing is not None:
                 called = ~(missing if full else missing[m])
                 n = called.sum(axis=0)
                 s = np.where(called, Ga, 0.0).sum(axis=0)
@@ -426,7 +502,7 @@ class _ChunkTester:
             if writers[p].case_control:
                 # --af-cc: frequencies and counts of the cases and the controls with a call
                 case = (S.Y[m, p] == 1)[:, None]
-                with_call = called if any_missing else np.ones(Gp.shape, dtype=bool)
+                with_call = called if missing is not None else np.ones(Gp.shape, dtype=bool)
                 n_case = (with_call & case).sum(axis=0)
                 s_case = np.where(with_call & case, Ga, 0.0).sum(axis=0)
                 with np.errstate(divide="ignore", invalid="ignore"):
@@ -449,13 +525,13 @@ class _ChunkTester:
             extra = np.array([extra_text] * G.shape[1], dtype=object)
             if not opts.bt:
                 e, sig_e, sig_y = st
-                assert QtG is not None and EtG is not None  # computed for quantitative traits
+                assert QtG is not None and EtG is not None and full_row is not None  # computed for quantitative traits
                 if full:
                     # ‖g − QQᵀg‖² and eᵀ(g − QQᵀg) without forming the residual (k x b products only)
                     if GtG is None:
                         GtG = np.einsum("ij,ij->j", G, G) - np.einsum("ij,ij->j", QtG, QtG)
                     gg = GtG
-                    eg = EtG[self._full_row[p]] - (Q.T @ e) @ QtG
+                    eg = EtG[full_row[p]] - (Q.T @ e) @ QtG
                 else:
                     Rt = (G - Q @ QtG) * m[:, None]
                     gg = np.einsum("ij,ij->j", Rt, Rt)
@@ -505,45 +581,45 @@ class _ChunkTester:
                 log10p = chi2.log10p(chisq)
                 if opts.firth or opts.spa:
                     need = np.nonzero(ok & (log10p > -math.log10(opts.p_thresh)))[0]
-                    for j in need:
-                        n_corrected += 1
-                        g = Gp[:, j]
-                        if opts.firth:
-                            # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
-                            # exact Firth: regenie's information matrix also holds the samples
-                            # without a trait value (weight 1)
-                            unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
-                            r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
-                                                 p_hat=phat, unobserved=unobs,
-                                                 shared=self._approx_null(p, st) if opts.approx else None,
-                                                 sparse=bool(sparse[j]), mac=float(mac[j]))
-                            res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
-                            if res_ok:
-                                beta[j] = r.beta
-                                chisq[j] = r.chisq
-                                se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
-                                log10p[j] = chi2.log10p(np.array([r.chisq]))[0]
-                        else:
-                            pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
-                            res_ok = bool(res_ok) and 0.0 < pval <= 1.0
-                            if res_ok:
-                                chisq[j] = chi2.chisq_of_p(pval)
-                                se[j] = 1.0 / math.sqrt(V[j])
-                                beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
-                                log10p[j] = -math.log10(pval)
-                        if not res_ok:
-                            n_failed += 1
-                            extra[j] = "TEST_FAIL"
-                            chisq[j] = np.nan
-                            log10p[j] = np.nan
+                    # one thread at a time: a fit is many short numpy calls, and threads running fits at once
+                    # contend for the GIL (2 threads were slower than 1); the other threads test chunks meanwhile
+                    with self._correction_lock:
+                        for j in need:
+                            n_corrected += 1
+                            g = Gp[:, j]
+                            if opts.firth:
+                                # firth_test residualises g itself for the approximate model (carriers only, MAC<50)
+                                # exact Firth: regenie's information matrix also holds the samples
+                                # without a trait value (weight 1)
+                                unobs = None if full or opts.approx else (S.Q[~m], G[~m, j])
+                                r = firth.firth_test(g, X, y, offset, approx=opts.approx, null_beta=null_beta,
+                                                     p_hat=phat, unobserved=unobs,
+                                                     shared=self._approx_null(p, st) if opts.approx else None,
+                                                     sparse=bool(sparse[j]), mac=float(mac[j]))
+                                res_ok = bool(r.ok) and bool(np.isfinite(r.chisq))
+                                if res_ok:
+                                    beta[j] = r.beta
+                                    chisq[j] = r.chisq
+                                    se[j] = abs(r.beta) / math.sqrt(r.chisq) if opts.firth_se and r.chisq > 0 else r.se
+                                    log10p[j] = chi2.log10p(np.array([r.chisq]))[0]
+                            else:
+                                pval, res_ok = spa.spa_test(g, X, y, phat, score=float(U[j]), var=float(V[j]))
+                                res_ok = bool(res_ok) and 0.0 < pval <= 1.0
+                                if res_ok:
+                                    chisq[j] = chi2.chisq_of_p(pval)
+                                    se[j] = 1.0 / math.sqrt(V[j])
+                                    beta[j] = math.copysign(math.sqrt(chisq[j]) * se[j], T[j])
+                                    log10p[j] = -math.log10(pval)
+                            if not res_ok:
+                                n_failed += 1
+                                extra[j] = "TEST_FAIL"
+                                chisq[j] = np.nan
+                                log10p[j] = np.nan
             follow = self._interaction_rows(p, G, ok, use_hlm, st, mac) if opts.interaction_name else None
-            _write_rows(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
-                        test="ADD-CONDTL" if opts.interaction else TEST_LABELS[opts.test], follow=follow)
+            texts[p] = _rows_text(writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra, cc,
+                                  test="ADD-CONDTL" if opts.interaction else TEST_LABELS[opts.test], follow=follow)
             written[p] = (np.where(ok & (extra != "TEST_FAIL"), log10p, np.nan), freq)
-        self.n_ignored += n_ignored
-        self.n_corrected += n_corrected
-        self.n_failed += n_failed
-        return written
+        return ChunkResult(texts, written, n_ignored, n_corrected, n_failed)
 
 
 def _test_sets(opts, geno: GenotypeSource, S: AnalysisSamples, design: MaskDesign, tester: _ChunkTester,
@@ -859,12 +935,13 @@ def _impute_info(G: np.ndarray, G2: np.ndarray, kind: str = "impute") -> np.ndar
         return np.where(denom > 0, 1.0 - var_sum / (n_obs * denom), 1.0)
 
 
-def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None,
-                test: str = "ADD", follow: dict | None = None) -> None:
-    """One row per tested column; `follow[j]`: rows written right after column j's (interaction tests)."""
+def _rows_text(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq, log10p, extra, cc=None,
+               test: str = "ADD", follow: dict | None = None) -> str:
+    """One row per tested column, as `w` writes them; `follow[j]`: rows right after column j's
+    (interaction tests)."""
     cols = np.nonzero(ok)[0]
     if cols.size == 0:
-        return
+        return ""
 
     # whole columns as text, joined row by row at the end (a call per value was most of the writing)
     def values(a) -> list:
@@ -887,12 +964,11 @@ def _write_rows(w: _TraitWriter, v: Variants, ok, freq, info, n, beta, se, chisq
                 [str(x) for x in values(extra)]]
     rows = [" ".join(r) for r in zip(*columns)]
     if not follow:
-        w.fh.write("\n".join(rows) + "\n")
-        return
+        return "\n".join(rows) + "\n"
     lines = []
     for j, row in zip(cols.tolist(), rows):
         lines.append(row + "\n")
         head = " ".join(row.split(" ")[:n_head])
         for r in follow.get(j) or []:
             lines.append(f"{head} {r.test} {fmt(r.beta)} {fmt(r.se)} {fmt(r.chisq)} {fmt(r.log10p)} NA\n")
-    w.fh.write("".join(lines))
+    return "".join(lines)

@@ -69,20 +69,32 @@ def test_bed_source_refuses_a_damaged_file_naming_it(tmp_path):
 
 
 @pytest.mark.parametrize("n", [8, 7])  # 8: decoded straight into the buffer; 7: through the padded path
-def test_reused_buffers_keep_the_previous_result_for_a_read_ahead(tmp_path, n):
-    """read(reuse=True) fills two buffers in turn: the chunk a caller is testing stays intact while
-    the next one is read ahead (step 2 with --threads > 1), and every result equals a fresh read."""
+def test_reused_buffers_are_each_threads_own(tmp_path, n):
+    """read(reuse=True) puts a thread's results in that thread's buffer: a chunk one thread tests stays
+    intact while another thread reads (step 2 with --threads > 1), and every result equals a fresh read."""
+    import threading
+
     prefix, _ = _write(tmp_path, n, 40)
     src = BedSource(prefix, False, 22, 1)
     try:
         chunks = [np.arange(0, 10), np.arange(10, 20), np.arange(20, 30), np.arange(30, 35)]
         fresh = [src.read(v)[0].copy() for v in chunks]
         held = src.read(chunks[0], reuse=True)[0]
+        other: dict[int, np.ndarray] = {}
+
+        def read_elsewhere(k: int) -> None:
+            other[k] = src.read(chunks[k], reuse=True)[0]
+
         for k in range(1, len(chunks)):
-            ahead = src.read(chunks[k], reuse=True)[0]
-            assert np.array_equal(held, fresh[k - 1], equal_nan=True)  # not overwritten by the read ahead
-            assert np.array_equal(ahead, fresh[k], equal_nan=True)
-            assert not np.shares_memory(held, ahead)
-            held = ahead
+            t = threading.Thread(target=read_elsewhere, args=(k,))
+            t.start()
+            t.join()
+            assert np.array_equal(held, fresh[0], equal_nan=True)  # not overwritten by the other thread
+            assert np.array_equal(other[k], fresh[k], equal_nan=True)
+            assert not np.shares_memory(held, other[k])
+        # the same thread's next read reuses its buffer
+        again = src.read(chunks[1], reuse=True)[0]
+        assert np.array_equal(again, fresh[1], equal_nan=True)
+        assert np.shares_memory(held, again)
     finally:
         src.close()

@@ -4,6 +4,7 @@ phenotypes, --range, --keep/--extract, --lowmem, --gz, the step-1 split, and opt
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import numpy as np
@@ -252,21 +253,40 @@ def test_three_formats_agree_on_simulated_data_with_missing_calls(tmp_path, caps
                            corrected_rel=1e-9) == []
 
 
-@pytest.mark.parametrize("trait", ["qt", "bt"])
-def test_step2_reading_ahead_on_a_second_thread_writes_the_same_rows(example_dir, reference_dir, tmp_path, capsys,
-                                                                     trait):
-    """--threads 2 reads and decodes the next chunk while this one is tested; the output is the same
-    file, byte for byte, as one thread's."""
+@pytest.mark.parametrize("case", ["qt", "bt", "qt-interaction", "bt-pgen", "qt-bgen"])
+def test_step2_on_several_threads_writes_the_same_rows_and_log(example_dir, reference_dir, tmp_path, capsys, case):
+    """--threads 3 reads and tests chunks on 3 threads (BED reads at once, PGEN and BGEN reads in turn);
+    the rows are the same file, byte for byte, as one thread's, and the log says the same in the same
+    order. --bsize 600 makes blocks of several chunks; both traits, one without a value for some samples."""
+    trait = case.split("-")[0]
     pred = tmp_path / "pred.list"
     loco = reference_dir / f"s1_{trait}_bed" / f"s1_{trait}_bed_1.loco"
-    pred.write_text(f"Y1 {loco}\n")
-    pheno = "phenotype.txt" if trait == "qt" else "phenotype_bin.txt"
-    args = ["--step", "2", "--bed", example_dir / "example", "--covarFile", example_dir / "covariates.txt",
-            "--phenoFile", example_dir / pheno, "--phenoColList", "Y1", "--bsize", "100", f"--{trait}",
-            "--pred", pred]
+    pred.write_text(f"Y1 {loco}\nY2 {loco}\n")
+    pheno = tmp_path / "pheno.txt"
+    lines = (example_dir / ("phenotype.txt" if trait == "qt" else "phenotype_bin.txt")).read_text().splitlines()
+    pheno.write_text("\n".join([lines[0]] + [" ".join(row.split()[:3] + ["NA"]) if k % 7 == 0 else row
+                                            for k, row in enumerate(lines[1:])]) + "\n")
+    geno = {"bed": ["--bed", example_dir / "example"], "pgen": ["--pgen", example_dir / "example"],
+            "bgen": ["--bgen", example_dir / "example.bgen"]}[case.split("-")[1] if case in ("bt-pgen", "qt-bgen")
+                                                             else "bed"]
+    args = ["--step", "2", *geno, "--covarFile", example_dir / "covariates.txt", "--phenoFile", pheno,
+            "--phenoColList", "Y1,Y2", "--bsize", "600", f"--{trait}", "--pred", pred]
     if trait == "bt":
         args += ["--firth", "--approx"]
+    if "interaction" in case:
+        args += ["--interaction", "V1"]
     run_ok([*args, "--threads", "1", "--out", tmp_path / "one"], capsys)
-    run_ok([*args, "--threads", "2", "--out", tmp_path / "two"], capsys)
-    one, two = (tmp_path / "one_Y1.regenie").read_bytes(), (tmp_path / "two_Y1.regenie").read_bytes()
-    assert one == two and one.count(b"\n") > 100
+    run_ok([*args, "--threads", "3", "--out", tmp_path / "three"], capsys)
+    for trait_name in ("Y1", "Y2"):
+        one = (tmp_path / f"one_{trait_name}.regenie").read_bytes()
+        three = (tmp_path / f"three_{trait_name}.regenie").read_bytes()
+        assert one == three and one.count(b"\n") > 100
+
+    def log_lines(name: str) -> list[str]:
+        text = (tmp_path / f"{name}.log").read_text()
+        body = text[text.index("Association testing mode"):text.index("Elapsed time")]
+        # what differs: the thread count, the times and the output names
+        return [re.sub(r"\(\d+ms\)", "(ms)", line).replace(str(tmp_path / name), "OUT") for line in body.splitlines()
+                if "# threads" not in line]
+
+    assert log_lines("one") == log_lines("three")
