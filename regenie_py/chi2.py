@@ -25,12 +25,15 @@ def log_erfc(z: float) -> float:
 
 def log10p(chisq: np.ndarray) -> np.ndarray:
     """−log10 P(χ²₁ > x) per value; NaN where x is NaN or negative."""
-    out = np.full(np.shape(chisq), np.nan)
-    for i, x in enumerate(np.asarray(chisq, dtype=np.float64).tolist()):
-        if math.isnan(x) or x < 0:
-            continue
-        z = math.sqrt(x / 2.0)
-        out[i] = -math.log10(math.erfc(z)) if z < 25.0 else -log_erfc(z) / LN10
+    x = np.asarray(chisq, dtype=np.float64)
+    out = np.full(x.shape, np.nan)
+    with np.errstate(invalid="ignore"):
+        z = np.sqrt(x / 2.0)  # NaN for NaN and negative x
+        near = z < 25.0  # erfc(z) is a normal double: its log directly; beyond, the asymptotic series
+        far = z >= 25.0
+    out[near] = [-math.log10(math.erfc(v)) for v in z[near].tolist()]
+    if far.any():
+        out[far] = [-log_erfc(v) / LN10 for v in z[far].tolist()]
     return out
 
 
