@@ -115,6 +115,25 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> tuple[np.ndarray
     return loco, (present if present is not None else np.zeros(len(sample_ids), dtype=bool))
 
 
+@dataclass
+class ColumnSums:
+    """What quantitative traits' tests need of genotype columns (`_ChunkTester.summaries`)."""
+    projected: np.ndarray  # [1 | Q | e...]ᵀG
+    squares: np.ndarray  # gᵀg
+    sparse: np.ndarray | None  # regenie's sparse columns (`_ChunkTester._sparse_columns`)
+    unobserved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # trait -> Σg, gᵀg, Qᵀg over its unobserved rows
+
+    @staticmethod
+    def join(parts: list[ColumnSums]) -> ColumnSums:
+        """Consecutive chunks' sums as one."""
+        return ColumnSums(np.hstack([s.projected for s in parts]), np.concatenate([s.squares for s in parts]),
+                          None if parts[0].sparse is None else np.concatenate([s.sparse for s in parts
+                                                                               if s.sparse is not None]),
+                          {p: (np.concatenate([s.unobserved[p][0] for s in parts]),
+                               np.concatenate([s.unobserved[p][1] for s in parts]),
+                               np.hstack([s.unobserved[p][2] for s in parts])) for p in parts[0].unobserved})
+
+
 class _TraitWriter:
     def __init__(self, path: str, gz: bool, with_info: bool, case_control: bool = False, preamble: str = ""):
         self.path = path
@@ -292,8 +311,7 @@ def _test_variants(opts, geno: GenotypeSource, S: AnalysisSamples, blocks: list[
                     break
                 parts.append(part)
             else:
-                summaries = (np.hstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-                return tester.test_summaries(v.subset(block), summaries, chrom_state)
+                return tester.test_summaries(v.subset(block), ColumnSums.join(parts), chrom_state)
         return ChunkResult.join([tester.test_text(v.subset(vidx), *read(vidx), chrom_state)
                                  for vidx in _even_chunks(block, size)])
 
@@ -360,40 +378,65 @@ class _ChunkTester:
         self._approx: dict[int, tuple[Any, Any]] = {}  # trait -> (chromosome state, firth.ApproxNull)
         self._cache_lock = threading.Lock()  # the threads testing chunks build these caches once
         self._correction_lock = threading.Lock()
-        # quantitative traits without missing values, additive tests of hard calls or dosages without
-        # an INFO column, no interaction: a variant's tests need only its `summaries`
-        self.summaries_suffice = (not opts.bt and self.all_observed and opts.test == "additive" and not with_info
+        # quantitative traits, additive tests of genotypes without an INFO column, no interaction: a
+        # variant's tests need only its `summaries` (when it has no missing call)
+        self.summaries_suffice = (not opts.bt and opts.test == "additive" and not with_info
                                   and not opts.interaction_name)
 
-    def summaries(self, G: np.ndarray, chrom_state) -> tuple[np.ndarray, np.ndarray] | None:
-        """[1 | Q | e...]ᵀG and the columns' gᵀg, what `test_text` needs of G when `summaries_suffice`;
-        None when G has a missing call (then G itself is tested)."""
+    def summaries(self, G: np.ndarray, chrom_state) -> ColumnSums | None:
+        """What the tests of G's columns need of them, where `summaries_suffice`; None when G has a
+        missing call (then G itself is tested)."""
         W, _trait_row = self._projection_basis(self.S.Q, chrom_state)
         projected = np.dot(W.T, G)
         if np.isnan(projected[0]).any():
             return None
-        return projected, np.einsum("ij,ij->j", G, G)
+        unobserved = {}
+        for p, (rows, Q_unobserved, _QMQ) in self._unobserved.items():
+            Gu = G[rows]
+            unobserved[p] = (Gu.sum(axis=0), np.einsum("ij,ij->j", Gu, Gu), np.dot(Q_unobserved.T, Gu))
+        return ColumnSums(projected, np.einsum("ij,ij->j", G, G), self._sparse_columns(G, G), unobserved)
 
-    def test_summaries(self, meta: Variants, summaries: tuple[np.ndarray, np.ndarray], chrom_state) -> ChunkResult:
-        """`test_text` of columns given by their `summaries` (where `summaries_suffice`: every trait is
-        full, so each test is `test_text`'s full-trait one)."""
+    def test_summaries(self, meta: Variants, sums: ColumnSums, chrom_state) -> ChunkResult:
+        """`test_text` of columns given by their `summaries` (where `summaries_suffice`)."""
         S, Q, k = self.S, self.S.Q, self.S.Q.shape[1]
-        projected, squares = summaries
         _W, trait_row = self._projection_basis(Q, chrom_state)
-        QtG, EtG = projected[1:k + 1], projected[k + 1:]
-        n = np.full(projected.shape[1], Q.shape[0])
-        freq, mac = _allele_frequency_and_mac(projected[0], n)
-        ok = mac >= self.opts.min_mac
-        gg = squares - np.einsum("ij,ij->j", QtG, QtG)  # ‖g − QQᵀg‖²
-        extra = np.array(["NA"] * projected.shape[1], dtype=object)
-        texts, written = [], []
+        QtG, EtG = sums.projected[1:k + 1], sums.projected[k + 1:]
+        b = sums.projected.shape[1]
+        full_gg = sums.squares - np.einsum("ij,ij->j", QtG, QtG)  # ‖g − QQᵀg‖²
+        extra = np.array(["NA"] * b, dtype=object)
+        texts, written, n_ignored = [], [], 0
         for p in range(S.Y.shape[1]):
             e, sig_e, sig_y = chrom_state[p]
+            if p in sums.unobserved:
+                u_sum, u_squares, u_projected = sums.unobserved[p]
+                rows, _Q_unobserved, QMQ = self._unobserved[p]
+                n = np.full(b, Q.shape[0] - rows.size)
+                allele_sum = sums.projected[0] - u_sum
+                assert sums.sparse is not None  # (some trait has missing values)
+                gg = _masked_residual_norm(sums.squares - u_squares, QtG, QtG - u_projected, QMQ, sums.sparse)
+            else:
+                n = np.full(b, Q.shape[0])
+                allele_sum, gg = sums.projected[0], full_gg
+            freq, mac = _allele_frequency_and_mac(allele_sum, n)
+            ok = mac >= self.opts.min_mac
+            n_ignored += int((~ok).sum())
             beta, se, chisq, log10p = _qt_score_test(EtG[trait_row[p]] - (Q.T @ e) @ QtG, gg, sig_e, sig_y)
             texts.append(_rows_text(self.writers[p], meta, ok, freq, None, n, beta, se, chisq, log10p, extra,
                                     test=TEST_LABELS[self.opts.test]))
             written.append((np.where(ok, log10p, np.nan), freq))
-        return ChunkResult(texts, written, n_ignored=S.Y.shape[1] * int((~ok).sum()))
+        return ChunkResult(texts, written, n_ignored=n_ignored)
+
+    def _sparse_columns(self, G_read: np.ndarray, G: np.ndarray) -> np.ndarray | None:
+        """Which columns regenie keeps sparse (outside interaction runs): of a PGEN, those with at least
+        half of the genotyped samples' calls exactly 0 (`G_read`, as read); otherwise those with at most
+        half as many non-zero values (missing calls imputed: `G`) as genotyped samples. Only binary
+        traits and traits with missing values take the sparse path: None for the others."""
+        n_genotyped = self.S.n_genotyped or G.shape[0]
+        if self.sparse_by_zeros:
+            return np.count_nonzero(G_read == 0, axis=0) >= 0.5 * n_genotyped
+        if self.opts.bt or not self.all_observed:
+            return np.count_nonzero(G, axis=0) <= 0.5 * n_genotyped
+        return None
 
     def _approx_null(self, p: int, st) -> Any:
         """The approximate Firth test's `ApproxNull` of trait p on this chromosome, built once."""
@@ -526,11 +569,7 @@ class _ChunkTester:
             col_sums = G.sum(axis=0)
         any_missing = bool(np.isnan(col_sums).any())
         missing = np.isnan(G) if any_missing else None
-        n_genotyped = S.n_genotyped or G.shape[0]
-        if self.sparse_by_zeros:
-            # PGEN: regenie counts the analysed samples whose call is exactly 0 (at least half of
-            # the genotyped samples -> sparse)
-            zeros = np.count_nonzero(G == 0, axis=0)
+        G_read = G
         if any_missing:
             G = ridge.impute_mean(G)
         G_additive = G
@@ -539,17 +578,10 @@ class _ChunkTester:
             # regenie skips a variant whose coded genotype is 0 for every analysed sample with a call
             coded_absent = np.nanmean(coded, axis=0) < 1e-6 if any_missing else coded.mean(axis=0) < 1e-6
             G = ridge.impute_mean(coded) if any_missing else coded
-        # otherwise regenie keeps a variant with at most half as many non-zero values (missing
-        # calls imputed) as genotyped samples sparse, and then (quantitative traits with missing
-        # values only) approximates G'G (see below)
-        if opts.interaction_name:
-            sparse = np.zeros(G.shape[1], dtype=bool)  # regenie skips its sparse check in interaction runs
-        elif self.sparse_by_zeros:
-            sparse = zeros >= 0.5 * n_genotyped
-        elif opts.bt or not self.all_observed:
-            sparse = np.count_nonzero(G, axis=0) <= 0.5 * n_genotyped
-        else:
-            sparse = None  # only binary traits and traits with missing values take the sparse path
+        # regenie's sparse genotypes: quantitative traits with missing values approximate G'G for them
+        # (see below); binary traits leave them out of the covariate residual of the score
+        sparse: np.ndarray | None = (np.zeros(G.shape[1], dtype=bool) if opts.interaction_name  # (no check there)
+                                     else self._sparse_columns(G_read, G))
         # --minINFO drops the whole variant when the info over all analysed samples is low
         low_info_all = (_impute_info(G_additive, G2, self.info_kind) < opts.min_info
                         if opts.min_info is not None and self.with_info and G2 is not None else None)
@@ -626,22 +658,12 @@ class _ChunkTester:
                         GtG = squares - np.einsum("ij,ij->j", QtG, QtG)
                     gg = GtG
                 else:
-                    # ‖M(g − QQᵀg)‖² = gᵀMg − 2(Qᵀg)ᵀ(QᵀMg) + (Qᵀg)ᵀ(QᵀMQ)(Qᵀg), with gᵀMg and QᵀMg as all
-                    # samples' less the unobserved ones'
                     rows, Q_unobserved, QMQ = self._unobserved[p]
                     if Gu is None:
                         Gu = G[rows]
-                    QtMg = QtG - np.dot(Q_unobserved.T, Gu)
-                    gMg = squares - np.einsum("ij,ij->j", Gu, Gu)
-                    cross = 2.0 * np.einsum("ij,ij->j", QtMg, QtG)
-                    gg = gMg - cross + np.einsum("ij,ij->j", QtG, QMQ @ QtG)
                     assert sparse is not None  # computed when some trait has missing values
-                    if sparse.any():
-                        # regenie's sparse-genotype path residualises G once over all analysed
-                        # samples and takes ‖m(g − QQᵀg)‖² as ‖mg‖² − 2(Qᵀmg)·(Qᵀg) + ‖Qᵀg‖²
-                        # (exact when Qᵀm Q = I, i.e. for traits without missing values)
-                        sp = np.nonzero(sparse)[0]
-                        gg[sp] = gMg[sp] - cross[sp] + np.einsum("ij,ij->j", QtG[:, sp], QtG[:, sp])
+                    gg = _masked_residual_norm(squares - np.einsum("ij,ij->j", Gu, Gu), QtG,
+                                               QtG - np.dot(Q_unobserved.T, Gu), QMQ, sparse)
                 beta, se, chisq, log10p = _qt_score_test(eg, gg, sig_e, sig_y)
             else:
                 assert Gp is not None  # (binary traits)
@@ -1032,6 +1054,20 @@ def _allele_frequency_and_mac(allele_sum: np.ndarray, n: np.ndarray) -> tuple[np
     with np.errstate(divide="ignore", invalid="ignore"):
         freq = allele_sum / (2.0 * n)
     return freq, np.minimum(allele_sum, 2.0 * n - allele_sum)
+
+
+def _masked_residual_norm(gMg: np.ndarray, QtG: np.ndarray, QtMg: np.ndarray, QMQ: np.ndarray,
+                          sparse: np.ndarray) -> np.ndarray:
+    """‖M(g − QQᵀg)‖² per column (M: a trait's samples), from gᵀMg, Qᵀg and QᵀMg (the products over
+    all samples less those over the trait's unobserved ones): gᵀMg − 2(Qᵀg)ᵀ(QᵀMg) + (Qᵀg)ᵀ(QᵀMQ)(Qᵀg).
+    For `sparse` columns, as regenie's sparse-genotype path (which residualises G once over all
+    analysed samples) takes it: with ‖Qᵀg‖² for the last term (exact only when QᵀMQ = I)."""
+    cross = 2.0 * np.einsum("ij,ij->j", QtMg, QtG)
+    gg = gMg - cross + np.einsum("ij,ij->j", QtG, QMQ @ QtG)
+    if sparse.any():
+        sp = np.nonzero(sparse)[0]
+        gg[sp] = gMg[sp] - cross[sp] + np.einsum("ij,ij->j", QtG[:, sp], QtG[:, sp])
+    return gg
 
 
 def _qt_score_test(eg: np.ndarray, gg: np.ndarray, sig_e: float, sig_y: float):

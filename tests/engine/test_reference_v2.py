@@ -884,3 +884,52 @@ def test_an_autosome_past_nauto_is_named_by_its_line_as_the_real_binary_names_it
     assert main([*args, "--out", str(tmp_path / "ours")]) == 1
     message = (tmp_path / "ours.log").read_text()
     assert f"unknown chromosome code in bim file at line {line} ('24' in " in message and "--nauto" in message
+
+
+def _bed_without_missing_calls(source: Path, out: Path) -> Path:
+    """`source`'s .bed with every missing call set to the second allele's homozygote (same .bim, .fam)."""
+    import shutil
+
+    import numpy as np
+
+    from regenie_py.genotypes import BedSource
+
+    reader = BedSource(str(source), False, 22, 1)
+    G = np.nan_to_num(reader.read(np.arange(len(reader.variants)))[0], nan=0.0).astype(np.uint8)
+    reader.close()
+    n = G.shape[0]
+    padded = np.zeros((G.shape[1], -(-n // 4) * 4), dtype=np.uint8)
+    padded[:, :n] = np.array([0b11, 0b10, 0b00], dtype=np.uint8)[G.T]  # A1 counts 0, 1, 2 as .bed codes
+    quads = padded.reshape(G.shape[1], -1, 4)
+    packed = quads[:, :, 0] | (quads[:, :, 1] << 2) | (quads[:, :, 2] << 4) | (quads[:, :, 3] << 6)
+    out.with_suffix(".bed").write_bytes(b"\x6c\x1b\x01" + packed.astype(np.uint8).tobytes())
+    for ext in (".bim", ".fam"):
+        shutil.copy(source.with_suffix(ext), out.with_suffix(ext))
+    return out
+
+
+@pytest.mark.parametrize("traits", ["Y1,Y2,Y3", "Y1"])
+def test_blocks_tested_from_their_sums_equal_the_real_binary(tmp_path, monkeypatch, traits):
+    """Blocks without a missing call, of quantitative traits with and without missing values, are tested
+    from per-variant sums of small chunks (`_ChunkTester.test_summaries`); the rows equal the real
+    binary's. (The cohort's calls are filled in: every cohort variant has a missing call.)"""
+    from regenie_py import step2
+
+    root, _binary = _binary_or_skip("s2_qt_imp_chr1")
+    pred = _reference_pred_list(tmp_path, "s2_qt_imp_chr1")
+    full = _bed_without_missing_calls(root / "cohort" / "cohort", tmp_path / "full")
+    summed = []
+    original = step2._ChunkTester.test_summaries
+
+    def counted(self, meta, sums, chrom_state):
+        summed.append(len(meta))
+        return original(self, meta, sums, chrom_state)
+
+    monkeypatch.setattr(step2._ChunkTester, "test_summaries", counted)
+    common = ["--bed", str(full), "--step", "2", "--phenoFile", "cohort/pheno.txt", "--phenoColList", traits,
+              "--covarFile", "cohort/covar.txt", "--covarColList", "V1,V2,V3", "--catCovarList", "BATCH",
+              "--pred", "x", "--bsize", "400", "--qt", "--chr", "2", "--threads", "2"]
+    _run_both_engines(tmp_path, common, pred)
+    assert sum(summed) > 1000  # every block of chromosome 2 went through the sums
+    for trait in traits.split(","):
+        assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
