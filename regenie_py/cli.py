@@ -192,9 +192,8 @@ def _describe_geno(geno, opts, log: RunLog) -> None:
     else:
         log.write(f" * bgen             : [{geno.paths[0]}]")
         log.write(f"   -summary : bgen file with {len(geno.sample_ids)} samples and {len(geno.variants)} variants")
-        if opts.bgi:
-            # variant offsets come from cbgen's own scan of the file; the .bgi index is not needed
-            log.write(f"   -index bgi file [{opts.bgi}] not used (variant offsets read from the bgen file)")
+        if geno.bgi:
+            log.write(f"   -index bgi file [{geno.bgi}]")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import os
@@ -116,22 +117,35 @@ def read_loco(path: str, sample_ids: list[str], n_rows: int) -> tuple[np.ndarray
 
 
 @dataclass
+class UnobservedSums:
+    """Column sums over the rows of the samples a trait does not observe."""
+    sums: np.ndarray  # Σg
+    squares: np.ndarray  # gᵀg
+    projected: np.ndarray  # Qᵀg
+    dosage_squares: np.ndarray | None  # ΣE[g²] (readers with dosages)
+
+
+@dataclass
 class ColumnSums:
     """What quantitative traits' tests need of genotype columns (`_ChunkTester.summaries`)."""
     projected: np.ndarray  # [1 | Q | e...]ᵀG
     squares: np.ndarray  # gᵀg
     sparse: np.ndarray | None  # regenie's sparse columns (`_ChunkTester._sparse_columns`)
-    unobserved: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]  # trait -> Σg, gᵀg, Qᵀg over its unobserved rows
+    unobserved: dict[int, UnobservedSums]  # per trait with missing values
+    dosage_squares: np.ndarray | None = None  # ΣE[g²] (readers with dosages: the INFO column)
 
     @staticmethod
     def join(parts: list[ColumnSums]) -> ColumnSums:
         """Consecutive chunks' sums as one."""
+        def cat(arrays: list[Any]) -> Any:
+            return None if arrays[0] is None else np.concatenate(arrays, axis=-1)
+
         return ColumnSums(np.hstack([s.projected for s in parts]), np.concatenate([s.squares for s in parts]),
-                          None if parts[0].sparse is None else np.concatenate([s.sparse for s in parts
-                                                                               if s.sparse is not None]),
-                          {p: (np.concatenate([s.unobserved[p][0] for s in parts]),
-                               np.concatenate([s.unobserved[p][1] for s in parts]),
-                               np.hstack([s.unobserved[p][2] for s in parts])) for p in parts[0].unobserved})
+                          cat([s.sparse for s in parts]),
+                          {p: UnobservedSums(*(cat([getattr(s.unobserved[p], f) for s in parts])
+                                               for f in ("sums", "squares", "projected", "dosage_squares")))
+                           for p in parts[0].unobserved},
+                          cat([s.dosage_squares for s in parts]))
 
 
 class _TraitWriter:
@@ -305,8 +319,8 @@ def _test_variants(opts, geno: GenotypeSource, S: AnalysisSamples, blocks: list[
             # sends the block down the general path
             parts = []
             for vidx in _even_chunks(block, summary_size):
-                G, _G2 = read(vidx)
-                part = tester.summaries(G, chrom_state)
+                G, G2 = read(vidx)
+                part = tester.summaries(G, chrom_state, G2)
                 if part is None:
                     break
                 parts.append(part)
@@ -315,9 +329,10 @@ def _test_variants(opts, geno: GenotypeSource, S: AnalysisSamples, blocks: list[
         return ChunkResult.join([tester.test_text(v.subset(vidx), *read(vidx), chrom_state)
                                  for vidx in _even_chunks(block, size)])
 
-    # The summaries run on one thread: their numpy calls on small chunks are short, and two threads
-    # handing the GIL over between them were slower than one (0.98 s against 0.64 s on the bench case)
-    threaded = opts.threads > 1 and len(blocks) > 1 and not tester.summaries_suffice
+    # The summaries of hard calls run on one thread: their numpy calls on small chunks are short, and
+    # two threads handing the GIL over between them were slower than one (0.98 s against 0.64 s on the
+    # bench case). A BGEN's blocks take longer to decode (zlib), and threads do that at once.
+    threaded = opts.threads > 1 and len(blocks) > 1 and (not tester.summaries_suffice or geno.kind == "bgen")
     pool = ThreadPoolExecutor(opts.threads, thread_name_prefix="step2") if threaded else None
     pending: deque[tuple[int, Any]] = deque()  # (block, its result or the result's future)
     t = Timer()
@@ -378,23 +393,28 @@ class _ChunkTester:
         self._approx: dict[int, tuple[Any, Any]] = {}  # trait -> (chromosome state, firth.ApproxNull)
         self._cache_lock = threading.Lock()  # the threads testing chunks build these caches once
         self._correction_lock = threading.Lock()
-        # quantitative traits, additive tests of genotypes without an INFO column, no interaction: a
-        # variant's tests need only its `summaries` (when it has no missing call)
-        self.summaries_suffice = (not opts.bt and opts.test == "additive" and not with_info
-                                  and not opts.interaction_name)
+        # quantitative traits, additive tests, no interaction: a variant's tests need only its
+        # `summaries` (when it has no missing call)
+        self.summaries_suffice = not opts.bt and opts.test == "additive" and not opts.interaction_name
 
-    def summaries(self, G: np.ndarray, chrom_state) -> ColumnSums | None:
-        """What the tests of G's columns need of them, where `summaries_suffice`; None when G has a
-        missing call (then G itself is tested)."""
+    def summaries(self, G: np.ndarray, chrom_state, G2: np.ndarray | None = None) -> ColumnSums | None:
+        """What the tests of G's columns need of them (and of G2's, for the INFO column), where
+        `summaries_suffice`; None when G has a missing call (then G itself is tested)."""
         W, _trait_row = self._projection_basis(self.S.Q, chrom_state)
         projected = np.dot(W.T, G)
         if np.isnan(projected[0]).any():
             return None
+        dosage_squares = None
+        if self.with_info:
+            assert G2 is not None  # readers with dosages return E[g²]
+            dosage_squares = G2.sum(axis=0)
         unobserved = {}
         for p, (rows, Q_unobserved, _QMQ) in self._unobserved.items():
             Gu = G[rows]
-            unobserved[p] = (Gu.sum(axis=0), np.einsum("ij,ij->j", Gu, Gu), np.dot(Q_unobserved.T, Gu))
-        return ColumnSums(projected, np.einsum("ij,ij->j", G, G), self._sparse_columns(G, G), unobserved)
+            unobserved[p] = UnobservedSums(Gu.sum(axis=0), np.einsum("ij,ij->j", Gu, Gu), np.dot(Q_unobserved.T, Gu),
+                                           None if G2 is None or not self.with_info else G2[rows].sum(axis=0))
+        return ColumnSums(projected, np.einsum("ij,ij->j", G, G), self._sparse_columns(G, G), unobserved,
+                          dosage_squares)
 
     def test_summaries(self, meta: Variants, sums: ColumnSums, chrom_state) -> ChunkResult:
         """`test_text` of columns given by their `summaries` (where `summaries_suffice`)."""
@@ -405,23 +425,39 @@ class _ChunkTester:
         full_gg = sums.squares - np.einsum("ij,ij->j", QtG, QtG)  # ‖g − QQᵀg‖²
         extra = np.array(["NA"] * b, dtype=object)
         texts, written, n_ignored = [], [], 0
+        info_of = functools.partial(_info_of_sums, kind=self.info_kind)
+        min_info = self.opts.min_info if self.with_info else None
+        # --minINFO drops the whole variant when the info over all analysed samples is low
+        low_info_all = None
+        if min_info is not None and sums.dosage_squares is not None:
+            low_info_all = info_of(sums.projected[0], sums.squares, sums.dosage_squares, np.full(b, Q.shape[0])) < min_info
         for p in range(S.Y.shape[1]):
             e, sig_e, sig_y = chrom_state[p]
+            info = None
             if p in sums.unobserved:
-                u_sum, u_squares, u_projected = sums.unobserved[p]
+                u = sums.unobserved[p]
                 rows, _Q_unobserved, QMQ = self._unobserved[p]
                 n = np.full(b, Q.shape[0] - rows.size)
-                allele_sum = sums.projected[0] - u_sum
+                allele_sum, squares = sums.projected[0] - u.sums, sums.squares - u.squares
                 assert sums.sparse is not None  # (some trait has missing values)
-                gg = _masked_residual_norm(sums.squares - u_squares, QtG, QtG - u_projected, QMQ, sums.sparse)
+                gg = _masked_residual_norm(squares, QtG, QtG - u.projected, QMQ, sums.sparse)
+                if sums.dosage_squares is not None and u.dosage_squares is not None:
+                    info = info_of(allele_sum, squares, sums.dosage_squares - u.dosage_squares, n)
             else:
                 n = np.full(b, Q.shape[0])
                 allele_sum, gg = sums.projected[0], full_gg
+                if sums.dosage_squares is not None:
+                    info = info_of(allele_sum, sums.squares, sums.dosage_squares, n)
             freq, mac = _allele_frequency_and_mac(allele_sum, n)
             ok = mac >= self.opts.min_mac
             n_ignored += int((~ok).sum())
+            if info is not None and min_info is not None:
+                # ... and a trait's test when that trait's info score is below it
+                low = ok & ((info < min_info) | (low_info_all if low_info_all is not None else False))
+                n_ignored += int(low.sum())
+                ok &= ~low
             beta, se, chisq, log10p = _qt_score_test(EtG[trait_row[p]] - (Q.T @ e) @ QtG, gg, sig_e, sig_y)
-            texts.append(_rows_text(self.writers[p], meta, ok, freq, None, n, beta, se, chisq, log10p, extra,
+            texts.append(_rows_text(self.writers[p], meta, ok, freq, info, n, beta, se, chisq, log10p, extra,
                                     test=TEST_LABELS[self.opts.test]))
             written.append((np.where(ok, log10p, np.nan), freq))
         return ChunkResult(texts, written, n_ignored=n_ignored)
@@ -1034,19 +1070,25 @@ def _chromosome_state(
 
 
 def _impute_info(G: np.ndarray, G2: np.ndarray, kind: str = "impute") -> np.ndarray:
-    """Info score per variant over the samples with a dosage (missing ones are NaN in G2), 1 for a
-    monomorphic one, as regenie computes it: IMPUTE's info from BGEN probabilities (G2 = E[g²]),
-    MACH's r² = var(dosage) / (2f(1 − f)) from PGEN dosages (G2 = dosage²)."""
+    """Info score per variant over the samples with a dosage (missing ones are NaN in G2): `_info_of_sums`."""
     obs = ~np.isnan(G2)
-    n_obs = obs.sum(axis=0)
-    f = np.where(obs, G, 0.0).sum(axis=0) / np.maximum(2.0 * n_obs, 1.0)
+    G_obs = np.where(obs, G, 0.0)
+    return _info_of_sums(G_obs.sum(axis=0), np.einsum("ij,ij->j", G_obs, G_obs), np.where(obs, G2, 0.0).sum(axis=0),
+                         obs.sum(axis=0), kind)
+
+
+def _info_of_sums(g_sum: np.ndarray, g_squares: np.ndarray, d2_sum: np.ndarray, n: np.ndarray,
+                  kind: str = "impute") -> np.ndarray:
+    """Info score per variant from its sums over n samples of the dosage g, of g² and of `d2` (E[g²] of
+    BGEN probabilities, dosage² of PGEN dosages), 1 for a monomorphic one, as regenie computes it:
+    IMPUTE's info 1 − Σ(E[g²] − g²) / (2n f(1 − f)) from BGEN, MACH's r² = var(dosage) / (2f(1 − f))
+    from PGEN."""
+    f = g_sum / np.maximum(2.0 * n, 1.0)
     denom = 2.0 * f * (1.0 - f)
     with np.errstate(divide="ignore", invalid="ignore"):
         if kind == "mach":
-            mean_sq = np.where(obs, G2, 0.0).sum(axis=0) / n_obs
-            return np.where(denom > 0, (mean_sq - 4.0 * f * f) / denom, 1.0)
-        var_sum = np.where(obs, G2 - G * G, 0.0).sum(axis=0)
-        return np.where(denom > 0, 1.0 - var_sum / (n_obs * denom), 1.0)
+            return np.where(denom > 0, (d2_sum / n - 4.0 * f * f) / denom, 1.0)
+        return np.where(denom > 0, 1.0 - (d2_sum - g_squares) / (n * denom), 1.0)
 
 
 def _allele_frequency_and_mac(allele_sum: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -933,3 +933,32 @@ def test_blocks_tested_from_their_sums_equal_the_real_binary(tmp_path, monkeypat
     assert sum(summed) > 1000  # every block of chromosome 2 went through the sums
     for trait in traits.split(","):
         assert compare_regenie(tmp_path / f"ours_{trait}.regenie", tmp_path / f"real_{trait}.regenie") == []
+
+
+@pytest.mark.parametrize("index", ["bgi", "no-bgi", "--bgi"])
+def test_bgen_variants_come_in_the_order_of_its_bgi_index_as_the_real_binary_takes_them(tmp_path, index):
+    """With a bgenix index (<bgen>.bgi, or --bgi) regenie takes the variants from it, in its table's
+    order: chromosomes as text (1, 10, 11, 12, 2, ...). Without one, in file order. regenie-py the same."""
+    import shutil
+
+    from regenie_py.simulate import simulate_dataset
+
+    _binary_or_skip()
+    sim = tmp_path / "sim"
+    simulate_dataset(sim, samples=300, variants=480, chromosomes=12, seed=8, prefix="sim", formats=("bgen",))
+    bgen = sim / "sim.bgen"
+    extra: list[str] = []
+    if index == "no-bgi":
+        (sim / "sim.bgen.bgi").unlink()
+    elif index == "--bgi":
+        shutil.move(sim / "sim.bgen.bgi", sim / "elsewhere.bgi")
+        extra = ["--bgi", str(sim / "elsewhere.bgi")]
+    common = ["--bgen", str(bgen), "--sample", str(sim / "sim.sample"), *extra, "--step", "2",
+              "--phenoFile", str(sim / "phenotype_qt.txt"), "--phenoColList", "Y1", "--covarFile",
+              str(sim / "covariates.txt"), "--ignore-pred", "--bsize", "100", "--qt", "--threads", "2"]
+    _run_both_engines(tmp_path, common)
+    rows = (tmp_path / "ours_Y1.regenie").read_text().splitlines()[1:]
+    chromosomes = list(dict.fromkeys(r.split()[0] for r in rows))
+    assert chromosomes == ([str(c) for c in range(1, 13)] if index == "no-bgi"
+                           else ["1", "10", "11", "12", *map(str, range(2, 10))])
+    assert compare_regenie(tmp_path / "ours_Y1.regenie", tmp_path / "real_Y1.regenie") == []
