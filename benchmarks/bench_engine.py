@@ -1,9 +1,10 @@
 """Benchmark of the builtin engine (`regenie-py`) against regenie v4.1.2.
 
-Simulates a data set (default 5,000 samples x 50,000 variants on 22 chromosomes, PLINK .bed, one
-trait, 3 covariates) with `regenie_py.simulate`, runs step 1 and step 2 for a quantitative and a
-binary trait, and a gene-based run (burden masks in 2,500 genes of 20 variants, SKAT and ACATO), and
-prints wall time and peak RSS per step. When a regenie binary is found (--regenie, else `regenie` on
+Simulates a data set (default 5,000 samples x 50,000 variants on 22 chromosomes, PLINK .bed and
+8-bit BGEN with its .bgi, one trait, 3 covariates) with `regenie_py.simulate`, runs step 1 and step 2
+for a quantitative and a binary trait, step 2 of two quantitative traits one of which misses 10% of
+its values, step 2 on the BGEN, and a gene-based run (burden masks in 2,500 genes of 20 variants,
+SKAT and ACATO), and prints wall time and peak RSS per step. When a regenie binary is found (--regenie, else `regenie` on
 PATH, else ../shared/tools/regenie-v4.1.2/regenie beside the checkout) the same commands are run with it
 in the same run and the ratios printed. The anchors measured with regenie v4.1.2 on a 2-core machine
 of the project's kind (notes/regenie.md §8) are printed beside our figures.
@@ -33,6 +34,8 @@ ANCHORS = {
     "step1_bt": (217.0, 239.0),
     "step2_bt_firth_approx": (3.7, 55.0),
     "step2_qt_genes": (float("nan"), float("nan")),  # no recorded anchor: compare with the binary run here
+    "step2_qt_na": (float("nan"), float("nan")),  # two traits, one with 10% missing values (--ignore-pred)
+    "step2_qt_bgen": (float("nan"), float("nan")),  # the genotypes as 8-bit BGEN with a .bgi, as imputed data come
 }
 SHARED_BINARY = Path(__file__).resolve().parents[2] / "shared" / "tools" / "regenie-v4.1.2" / "regenie"
 
@@ -99,7 +102,26 @@ def commands(data: Path, prefix: str, out: Path, threads: int) -> dict[str, list
                            "--anno-file", str(data / "genes.anno"), "--set-list", str(data / "genes.sets"),
                            "--mask-def", str(data / "genes.masks"), "--aaf-bins", "0.05,0.2",
                            "--vc-tests", "skat,acato", *th, "--out", str(out / "s2genes")],
+        "step2_qt_na": ["--step", "2", *geno, *cov, "--phenoFile", str(data / "phenotype_qt_na.txt"), "--phenoColList",
+                        "Y1,Y2", "--qt", "--bsize", "400", "--ignore-pred", *th, "--out", str(out / "s2qt_na")],
+        "step2_qt_bgen": ["--step", "2", "--bgen", str(data / f"{prefix}.bgen"), "--sample", str(data / f"{prefix}.sample"),
+                          *cov, *qt, "--bsize", "400", "--pred", str(out / "s1qt_pred.list"), *th,
+                          "--out", str(out / "s2qt_bgen")],
     }
+
+
+def write_missing_values(data: Path) -> None:
+    """phenotype_qt_na.txt: phenotype_qt.txt with every tenth sample's Y2 missing."""
+    lines = (data / "phenotype_qt.txt").read_text().splitlines()
+    header = lines[0].split()
+    y2 = header.index("Y2")
+    rows = []
+    for k, line in enumerate(lines[1:]):
+        fields = line.split()
+        if k % 10 == 9:
+            fields[y2] = "NA"
+        rows.append(" ".join(fields))
+    (data / "phenotype_qt_na.txt").write_text("\n".join([lines[0], *rows]) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -123,8 +145,17 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "bench.bed").exists():
         simulate_dataset(data, samples=args.samples, variants=args.variants, chromosomes=args.chromosomes,
                          seed=args.seed, prefix="bench", formats=("bed",))
+    if not (data / "bench.bgen").exists() and "step2_qt_bgen" in args.steps:
+        # the same simulation (same seed and sizes) written as BGEN
+        simulate_dataset(data / "bgen", samples=args.samples, variants=args.variants, chromosomes=args.chromosomes,
+                         seed=args.seed, prefix="bench", formats=("bgen",))
+        for name in ("bench.bgen", "bench.bgen.bgi", "bench.sample"):
+            (data / "bgen" / name).rename(data / name)
+        shutil.rmtree(data / "bgen")
     if not (data / "genes.sets").exists():
         write_gene_files(data, "bench")
+    if not (data / "phenotype_qt_na.txt").exists():
+        write_missing_values(data)
     print(f"data: {args.samples} samples x {args.variants} variants on {args.chromosomes} chromosomes "
           f"(simulated in {time.perf_counter() - t0:.1f}s) at {data}")
     engines = {"regenie-py": [shutil.which("regenie-py") or str(Path(sys.executable).parent / "regenie-py")]}

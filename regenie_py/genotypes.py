@@ -439,23 +439,28 @@ class BgenSource(GenotypeSource):
         mf_path = os.path.join(self._tmp, "variants.mf")
         self._bgen.create_metafile(mf_path, verbose=False)
         mf = cbgen.bgen_metafile(mf_path)
+        # the variants in file order (unless the index gives them) and where each one's genotype data
+        # start, and its identifying block does
+        listed = self.bgi is None
         offs, chrom, pos, ids, a0, a1, id_bytes = [], [], [], [], [], [], []
         for part in range(mf.npartitions):
             v = mf.read_partition(part).variants
             offs.append(np.asarray(v.offset, dtype=np.int64))
             pos.append(np.asarray(v.position, dtype=np.int64))
             for c, rs, vid, al, na in zip(v.chromosome, v.rsid, v.id, v.allele_ids, v.nalleles):
-                chrom.append(chrom_to_int(c.decode(), nauto))
-                ids.append(rs.decode() or vid.decode())
-                alleles = al.decode().split(",")
                 if int(na) != 2:
-                    raise RegenieError(f"variant {ids[-1]} in {path} has {int(na)} alleles; only bi-allelic supported")
-                a0.append(alleles[0] if ref_first else alleles[-1])
-                a1.append(alleles[-1] if ref_first else alleles[0])
+                    raise RegenieError(f"variant {(rs or vid).decode()} in {path} has {int(na)} alleles; "
+                                       "only bi-allelic supported")
                 # the bytes of the variant's identifying block (layout 2): three 2-byte-length strings,
                 # the position, the allele count and each allele with its 4-byte length
                 id_bytes.append(2 + len(vid) + 2 + len(rs) + 2 + len(c) + 4 + 2
                                 + sum(4 + len(a) for a in al.split(b",")))
+                if listed:
+                    chrom.append(chrom_to_int(c.decode(), nauto))
+                    ids.append(rs.decode() or vid.decode())
+                    alleles = al.decode().split(",")
+                    a0.append(alleles[0] if ref_first else alleles[-1])
+                    a1.append(alleles[-1] if ref_first else alleles[0])
         mf.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
         self._offsets = np.concatenate(offs) if offs else np.zeros(0, dtype=np.int64)
@@ -465,10 +470,12 @@ class BgenSource(GenotypeSource):
         # variant's start), in file order
         starts = self._offsets - np.asarray(id_bytes, dtype=np.int64)
         self._ends = np.append(starts[1:], self._size)
-        self.variants = Variants(np.array(chrom, dtype=np.int64),
-                                 np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64),
-                                 np.array(ids, dtype=object), np.array(a0, dtype=object), np.array(a1, dtype=object))
-        if self.bgi:
+        if self.bgi is None:
+            self.variants = Variants(np.array(chrom, dtype=np.int64),
+                                     np.concatenate(pos) if pos else np.zeros(0, dtype=np.int64),
+                                     np.array(ids, dtype=object), np.array(a0, dtype=object),
+                                     np.array(a1, dtype=object))
+        else:
             self._order_by_index(self.bgi, starts, ref_first, nauto)
         # the header's flags: compression (0 none, 1 zlib, 2 zstd) and layout; `_read_layout2` decodes
         # layout 2 without compression or with zlib itself
@@ -485,28 +492,36 @@ class BgenSource(GenotypeSource):
         index's rsid and alleles; variants the index lacks are left out."""
         import sqlite3
 
+        chrom, pos, ids, a0, a1, file_starts = [], [], [], [], [], []
         try:
-            with sqlite3.connect(f"file:{bgi}?mode=ro", uri=True) as db:
-                rows = db.execute("SELECT * FROM Variant").fetchall()
+            from urllib.request import pathname2url
+
+            db = sqlite3.connect(f"file:{pathname2url(os.path.abspath(bgi))}?mode=ro", uri=True)
+            try:
+                # row by row (a list of 50,000 rows was 19 MB of peak RSS)
+                for chromosome, position, rsid, _n, allele1, allele2, file_start, *_rest in db.execute(
+                        "SELECT * FROM Variant"):
+                    code = regenie_code(str(chromosome), nauto)
+                    if code is None:
+                        raise RegenieError(f"unknown chromosome code in bgi file (={chromosome}).")
+                    chrom.append(code)
+                    pos.append(int(position))
+                    ids.append(str(rsid))
+                    a0.append(allele1 if ref_first else allele2)
+                    a1.append(allele2 if ref_first else allele1)
+                    file_starts.append(int(file_start))
+            finally:
+                db.close()
         except sqlite3.Error as exc:
             raise RegenieError(f"cannot read the bgi index {bgi}: {exc}") from None
-        at = {int(start): k for k, start in enumerate(starts.tolist())}
-        order, chrom, pos, ids, a0, a1 = [], [], [], [], [], []
-        for chromosome, position, rsid, _n_alleles, allele1, allele2, file_start, *_rest in rows:
-            k = at.get(int(file_start))
-            if k is None:
-                raise RegenieError(f"the bgi index {bgi} names a variant at byte {file_start} ({rsid}) that "
-                                   f"{self.paths[0]} does not have there: an index of another file?")
-            code = regenie_code(str(chromosome), nauto)
-            if code is None:
-                raise RegenieError(f"unknown chromosome code in bgi file (={chromosome}).")
-            order.append(k)
-            chrom.append(code)
-            pos.append(int(position))
-            ids.append(str(rsid))
-            a0.append(allele1 if ref_first else allele2)
-            a1.append(allele2 if ref_first else allele1)
-        index = np.array(order, dtype=np.int64)
+        # each row's variant in file order (`starts` increase along the file)
+        wanted = np.array(file_starts, dtype=np.int64)
+        index = np.minimum(np.searchsorted(starts, wanted), max(len(starts) - 1, 0))
+        unknown = np.nonzero(starts[index] != wanted)[0] if len(starts) else np.arange(len(wanted))
+        if unknown.size:
+            k = int(unknown[0])
+            raise RegenieError(f"the bgi index {bgi} names a variant at byte {file_starts[k]} ({ids[k]}) that "
+                               f"{self.paths[0]} does not have there: an index of another file?")
         self._offsets, self._ends = self._offsets[index], self._ends[index]
         self.variants = Variants(np.array(chrom, dtype=np.int64), np.array(pos, dtype=np.int64),
                                  np.array(ids, dtype=object), np.array(a0, dtype=object), np.array(a1, dtype=object))
