@@ -434,6 +434,17 @@ class BgenSource(GenotypeSource):
             # no IDs anywhere: anonymous names that match no phenotype row, as regenie does
             self.sample_ids = [f"anon_{i}" for i in range(self._bgen.nsamples)]
             self.sample_info = [(k, k, "0") for k in self.sample_ids]
+        # the header's flags: compression (0 none, 1 zlib, 2 zstd) and layout; `_read_layout2` decodes
+        # layout 2 without compression or with zlib itself
+        self._fd = os.open(path, os.O_RDONLY)
+        header = os.pread(self._fd, 8, 4)
+        flags = struct.unpack("<I", os.pread(self._fd, 4, 4 + struct.unpack_from("<I", header)[0] - 4))[0]
+        if (flags >> 2) & 15 != 2:
+            os.close(self._fd)
+            raise RegenieError(f"{path} is a BGEN of layout {(flags >> 2) & 15} (v1.1 or older); regenie-py reads "
+                               "BGEN v1.2 (layout 2): convert it, e.g. with plink2 --export bgen-1.2")
+        self._compression = flags & 3
+        self._layout2 = self._compression in (0, 1)
         # cbgen needs a metafile for variant offsets; build it in a private temp dir (one pass over the file)
         self._tmp = tempfile.mkdtemp(prefix="regenie_py_bgen_")
         mf_path = os.path.join(self._tmp, "variants.mf")
@@ -477,13 +488,6 @@ class BgenSource(GenotypeSource):
                                      np.array(a1, dtype=object))
         else:
             self._order_by_index(self.bgi, starts, ref_first, nauto)
-        # the header's flags: compression (0 none, 1 zlib, 2 zstd) and layout; `_read_layout2` decodes
-        # layout 2 without compression or with zlib itself
-        self._fd = os.open(path, os.O_RDONLY)
-        header = os.pread(self._fd, 8, 4)
-        flags = struct.unpack("<I", os.pread(self._fd, 4, 4 + struct.unpack_from("<I", header)[0] - 4))[0]
-        self._compression = flags & 3
-        self._layout2 = (flags >> 2) & 15 == 2 and self._compression in (0, 1)
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
 
     def _order_by_index(self, bgi: str, starts: np.ndarray, ref_first: bool, nauto: int) -> None:

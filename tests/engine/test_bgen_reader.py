@@ -154,3 +154,18 @@ def test_shared_bgen_files_decode_as_cbgen_reads_them(example_dir, name, ref_fir
     if not path.exists():
         pytest.skip(f"{path} is not present")
     _same_as_cbgen(path, None, ref_first)
+
+
+def test_a_layout_1_bgen_is_refused_with_what_to_do(simulated, tmp_path):
+    """BGEN v1.1 (layout 1) is not read (cbgen cannot either): the error says so and how to convert."""
+    from regenie_py.log import RegenieError
+
+    bgen, sample = simulated
+    data = bytearray(bgen.read_bytes())
+    flags_at = 4 + struct.unpack_from("<I", data, 4)[0] - 4
+    flags = struct.unpack_from("<I", data, flags_at)[0]
+    struct.pack_into("<I", data, flags_at, (flags & ~(15 << 2)) | (1 << 2))
+    old = tmp_path / "old.bgen"
+    old.write_bytes(bytes(data))
+    with pytest.raises(RegenieError, match=r"layout 1 .*plink2 --export bgen-1.2"):
+        BgenSource(str(old), str(sample), False, 22)
