@@ -22,10 +22,10 @@ from .memory import release_free_memory
 from .output import fmt, fmt_list, open_text_in, open_text_out
 from .samples import AnalysisSamples
 
-# float64 genotypes each testing thread reads and tests at once (a chunk of a --bsize block): 3 MB is
-# 67 variants of 5,000 samples, which keeps 2 threads within 1.5x regenie's peak RSS on the bench
-# case. Larger chunks are faster (a chunk's Python overhead holds the GIL; its arithmetic does
-# not): 4 MB took 0.75 s instead of 1.0 s there, for 4 MB more RSS (benchmarks/bench_engine.py)
+# float64 genotypes each testing thread reads and tests at once on the general path (`test_text`:
+# binary traits, missing calls, interaction, coded tests): 3 MB is 67 variants of 5,000 samples.
+# Larger chunks were faster (a chunk's Python overhead holds the GIL; its arithmetic does not) and
+# cost their size again per thread in peak RSS (benchmarks/bench_engine.py)
 COMPUTE_CHUNK_BYTES = 3 << 20
 # where a block's tests need only per-variant sums (`_ChunkTester.summaries_suffice`), the genotypes
 # are read in chunks of this size, which stay in the CPU cache while they are summed (0.5 MB: 13
@@ -370,7 +370,8 @@ def _test_variants(opts, geno: GenotypeSource, S: AnalysisSamples, blocks: list[
 
 
 class _ChunkTester:
-    """Tests a chunk of genotype columns (variants or burden masks) for every trait and writes their rows."""
+    """Tests chunks of genotype columns (variants or burden masks) for every trait: `test_text` from the
+    columns, `test_summaries` from their `summaries`; `write` writes a chunk's rows in file order."""
 
     def __init__(self, opts, S: AnalysisSamples, writers: list[_TraitWriter], with_info: bool, firth: Any, spa: Any,
                  info_kind: str = "impute", sparse_by_zeros: bool = False):
